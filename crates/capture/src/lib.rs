@@ -1,0 +1,1 @@
+//! kspan-capture (to be written).

@@ -1,0 +1,1 @@
+//! kspan-demo (to be written).

@@ -1,0 +1,1 @@
+//! kspan-ingest (to be written).

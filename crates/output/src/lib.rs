@@ -1,0 +1,1 @@
+//! kspan-output (to be written).

@@ -1,0 +1,1 @@
+//! kspan-tracedat (to be written).

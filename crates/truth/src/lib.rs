@@ -1,0 +1,1 @@
+//! kspan-truth (to be written).
