@@ -1,1 +1,56 @@
-fn main() {}
+//! `kspan`: request traces of microservices from Linux kernel events alone.
+//!
+//! A thin command line over the workspace's crates: each subcommand lives in its own
+//! module with its arguments (`…Args`) and a `run` function.
+
+mod analyze_cmd;
+mod check_cmd;
+mod dump_cmd;
+mod info_cmd;
+mod record_cmd;
+
+use clap::{Parser, Subcommand};
+
+/// Request traces of microservices from Linux kernel events alone: no instrumentation,
+/// no code change, no sidecar.
+///
+/// Typical use:
+///   kspan record -o app.dat --netns web -- sleep 10   # record every process of netns "web"
+///   kspan analyze app.dat --slowest 5                  # the 5 slowest requests as trees
+///   kspan analyze app.dat --format otlp-json -o app.otlp.json
+#[derive(Parser)]
+#[command(name = "kspan", version, about, long_about, verbatim_doc_comment)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Record kernel events of a command, processes, a cgroup or a network namespace into
+    /// a trace.dat file (readable by trace-cmd and KernelShark).
+    Record(record_cmd::RecordArgs),
+    /// Reconstruct request traces from a recording and print or export them.
+    Analyze(analyze_cmd::AnalyzeArgs),
+    /// Print a recording's events as text, one per line, like `trace-cmd report`.
+    Dump(dump_cmd::DumpArgs),
+    /// Print a recording's summary: clock, CPUs, events per type, lost events, processes.
+    Info(info_cmd::InfoArgs),
+    /// Compare traces (OTLP JSON) with an application's ground-truth logs and print accuracy.
+    Check(check_cmd::CheckArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Record(args) => record_cmd::run(args),
+        Command::Analyze(args) => analyze_cmd::run(args),
+        Command::Dump(args) => dump_cmd::run(args),
+        Command::Info(args) => info_cmd::run(args),
+        Command::Check(args) => check_cmd::run(args),
+    };
+    if let Err(err) = result {
+        eprintln!("kspan: error: {err:#}");
+        std::process::exit(1);
+    }
+}
