@@ -1,1 +1,22 @@
-//! kspan-output (to be written).
+//! kspan's output sinks. Every output format is a [`TraceSink`] fed by the one engine, like
+//! ripgrep's printers: the analysis loop does not know which format it is writing.
+
+pub mod filter;
+pub mod names;
+pub mod otlp;
+pub mod summary;
+pub mod tree;
+
+use kspan_engine::{Summary, Trace};
+use std::io;
+
+pub use filter::TraceFilter;
+pub use names::OutputContext;
+
+/// A destination for traces as the engine emits them.
+pub trait TraceSink {
+    /// Writes (or keeps) one complete trace.
+    fn trace(&mut self, trace: &Trace) -> io::Result<()>;
+    /// Called once at the end of the analysis; writes what is still buffered.
+    fn finish(&mut self, summary: &Summary) -> io::Result<()>;
+}

@@ -1,0 +1,60 @@
+//! What sinks need to know besides the traces: event names and the clock offset.
+
+use kspan_engine::{EventNames, EventTypeId, Span, SpanKind, Trace};
+use std::collections::HashMap;
+
+/// Names of event types and aggregated fields, and the trace clock's offset to Unix time.
+#[derive(Debug, Clone, Default)]
+pub struct OutputContext {
+    event_names: HashMap<EventTypeId, String>,
+    /// Names of the aggregated fields, in the order of [`Activity::sums`](kspan_engine::Activity).
+    pub sum_names: Vec<String>,
+    /// Add to a trace-clock timestamp to get Unix nanoseconds.
+    pub clock_to_unix_ns: i64,
+}
+
+impl OutputContext {
+    /// Builds the context from the event source's names and the recording's clock offset.
+    pub fn new(names: &EventNames, clock_to_unix_ns: i64) -> OutputContext {
+        OutputContext {
+            event_names: names.names.iter().cloned().collect(),
+            sum_names: names
+                .field_names
+                .iter()
+                .flat_map(|(_, fields)| fields.iter().cloned())
+                .collect(),
+            clock_to_unix_ns,
+        }
+    }
+
+    /// `system:event` of an event type id, or `event#ID` when the source gave no name.
+    pub fn event_name(&self, id: EventTypeId) -> String {
+        self.event_names
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| format!("event#{id}"))
+    }
+
+    /// Unix nanoseconds of a trace-clock timestamp (saturating at 0).
+    pub fn unix_ns(&self, ts: u64) -> u64 {
+        (ts as i128 + self.clock_to_unix_ns as i128).max(0) as u64
+    }
+}
+
+/// A span's display name: `<service> server`, or `<service> → <callee>` for a client span,
+/// the callee being the service of a server child span, else the peer address.
+pub fn span_name(trace: &Trace, span: &Span) -> String {
+    match span.kind {
+        SpanKind::Server => format!("{} server", span.service),
+        SpanKind::Client => {
+            let callee = trace
+                .spans
+                .iter()
+                .find(|s| s.parent == Some(span.id) && s.kind == SpanKind::Server)
+                .map(|s| s.service.clone())
+                .or_else(|| span.peer.map(|p| p.to_string()))
+                .unwrap_or_else(|| "?".to_string());
+            format!("{} → {}", span.service, callee)
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! The sinks on a hand-built two-service trace: exact OTLP JSON fields and exact tree text.
+
+use kspan_engine::{Activity, EventNames, Span, SpanId, SpanKind, Summary, Trace, TraceId};
+use kspan_output::filter::FilteredSink;
+use kspan_output::otlp::OtlpJsonSink;
+use kspan_output::tree::TreeSink;
+use kspan_output::{OutputContext, TraceFilter, TraceSink};
+
+fn span(id: u64, parent: Option<u64>, kind: SpanKind, service: &str, start: u64, end: u64) -> Span {
+    Span {
+        id: SpanId(id),
+        parent: parent.map(SpanId),
+        kind,
+        service: service.to_string(),
+        pid: 10,
+        tid: 11,
+        threads: vec![11, 12],
+        start,
+        end,
+        local: Some("10.0.0.1:80".parse().unwrap()),
+        peer: Some("10.0.0.2:5000".parse().unwrap()),
+        partial: false,
+        error: None,
+        activity: Activity {
+            on_cpu_ns: 1500,
+            bytes_in: 100,
+            counts: vec![(7, 3), (8, 0)],
+            ..Default::default()
+        },
+    }
+}
+
+fn sample_trace(id: u128, root_duration: u64) -> Trace {
+    Trace {
+        id: TraceId(id),
+        spans: vec![
+            span(
+                1,
+                None,
+                SpanKind::Server,
+                "front",
+                1000,
+                1000 + root_duration,
+            ),
+            span(2, Some(1), SpanKind::Client, "front", 1100, 1900),
+            span(3, Some(2), SpanKind::Server, "back", 1200, 1800),
+        ],
+    }
+}
+
+fn context() -> OutputContext {
+    let names = EventNames {
+        names: vec![(7, "exceptions:page_fault_user".into())],
+        field_names: vec![],
+    };
+    OutputContext::new(&names, 1_000_000)
+}
+
+#[test]
+fn otlp_json_has_one_resource_per_service_and_the_contract_attributes() {
+    let mut out = Vec::new();
+    let mut sink = OtlpJsonSink::new(&mut out, context());
+    sink.trace(&sample_trace(0xabc, 1000)).unwrap();
+    sink.finish(&Summary::default()).unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let resources = doc["resourceSpans"].as_array().unwrap();
+    assert_eq!(resources.len(), 2);
+    assert_eq!(
+        resources[0]["resource"]["attributes"][0]["value"]["stringValue"],
+        "front"
+    );
+    let spans = resources[0]["scopeSpans"][0]["spans"].as_array().unwrap();
+    assert_eq!(spans.len(), 2);
+    let root = &spans[0];
+    assert_eq!(root["traceId"], "00000000000000000000000000000abc");
+    assert_eq!(root["spanId"], "0000000000000001");
+    assert!(root.get("parentSpanId").is_none());
+    assert_eq!(root["kind"], 2);
+    assert_eq!(root["startTimeUnixNano"], "1001000");
+    assert_eq!(root["endTimeUnixNano"], "1002000");
+    assert_eq!(spans[1]["name"], "front → back");
+    assert_eq!(spans[1]["kind"], 3);
+    assert_eq!(spans[1]["parentSpanId"], "0000000000000001");
+    let attr = |key: &str| {
+        root["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["key"] == key)
+            .map(|a| a["value"].clone())
+    };
+    assert_eq!(attr("process.pid").unwrap()["intValue"], "10");
+    assert_eq!(attr("thread.id").unwrap()["intValue"], "11");
+    assert_eq!(attr("kspan.threads").unwrap()["stringValue"], "11,12");
+    assert_eq!(
+        attr("network.peer.address").unwrap()["stringValue"],
+        "10.0.0.2"
+    );
+    assert_eq!(attr("network.peer.port").unwrap()["intValue"], "5000");
+    assert_eq!(
+        attr("kspan.events.exceptions:page_fault_user").unwrap()["intValue"],
+        "3"
+    );
+    assert_eq!(attr("kspan.cpu.on_ns").unwrap()["intValue"], "1500");
+    assert!(attr("event#8").is_none(), "zero counts are left out");
+}
+
+#[test]
+fn empty_otlp_document_is_valid_json() {
+    let mut out = Vec::new();
+    OtlpJsonSink::new(&mut out, context())
+        .finish(&Summary::default())
+        .unwrap();
+    assert_eq!(String::from_utf8(out).unwrap(), "{\"resourceSpans\":[]}\n");
+}
+
+#[test]
+fn tree_text_is_exact() {
+    let mut out = Vec::new();
+    let mut sink = TreeSink::new(&mut out, context(), false);
+    sink.trace(&sample_trace(1, 1000)).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let expected = "\
+trace 00000000000000000000000000000001  1000ns  3 spans, 2 services, starts at unix 1001000ns
+front server SERVER pid 10 tid 11 +0ns 1000ns peer 10.0.0.2:5000
+   cpu 1500ns · runnable 0ns · blocked net 0ns io 0ns futex 0ns other 0ns · in 100B out 0B · events exceptions:page_fault_user=3
+└─ front → back CLIENT pid 10 tid 11 +100ns 800ns peer 10.0.0.2:5000
+      cpu 1500ns · runnable 0ns · blocked net 0ns io 0ns futex 0ns other 0ns · in 100B out 0B · events exceptions:page_fault_user=3
+   └─ back server SERVER pid 10 tid 11 +200ns 600ns peer 10.0.0.2:5000
+         cpu 1500ns · runnable 0ns · blocked net 0ns io 0ns futex 0ns other 0ns · in 100B out 0B · events exceptions:page_fault_user=3
+
+";
+    assert_eq!(text, expected);
+}
+
+/// Collects trace ids, to see what a filter let through and in which order.
+struct Ids(Vec<u128>);
+impl TraceSink for &mut Ids {
+    fn trace(&mut self, trace: &Trace) -> std::io::Result<()> {
+        self.0.push(trace.id.0);
+        Ok(())
+    }
+    fn finish(&mut self, _: &Summary) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn slowest_keeps_the_n_longest_slowest_first() {
+    let mut ids = Ids(vec![]);
+    let filter = TraceFilter {
+        slowest: Some(2),
+        ..Default::default()
+    };
+    let mut sink = FilteredSink::new(&mut ids, filter);
+    for (id, duration) in [(1, 500), (2, 3000), (3, 100), (4, 2000), (5, 2500)] {
+        sink.trace(&sample_trace(id, duration)).unwrap();
+    }
+    sink.finish(&Summary::default()).unwrap();
+    assert_eq!(ids.0, vec![2, 5]);
+}
+
+#[test]
+fn service_and_duration_and_id_filters() {
+    let mut ids = Ids(vec![]);
+    let filter = TraceFilter {
+        service: Some("back".into()),
+        min_duration_ns: 1000,
+        ..Default::default()
+    };
+    let mut sink = FilteredSink::new(&mut ids, filter);
+    for (id, duration) in [(1, 999), (2, 1000)] {
+        sink.trace(&sample_trace(id, duration)).unwrap();
+    }
+    let mut other = sample_trace(3, 5000);
+    other.spans.truncate(2);
+    sink.trace(&other).unwrap();
+    sink.finish(&Summary::default()).unwrap();
+    assert_eq!(ids.0, vec![2]);
+    let id_filter = TraceFilter {
+        trace_id_prefix: Some("00000000000000000000000000000AB".into()),
+        ..Default::default()
+    };
+    assert!(id_filter.matches(&sample_trace(0xabc, 1)));
+    assert!(!id_filter.matches(&sample_trace(0xbbc, 1)));
+}
