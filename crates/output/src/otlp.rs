@@ -14,12 +14,16 @@ const KIND_CLIENT: u8 = 3;
 /// OTLP status code for an error.
 const STATUS_ERROR: u8 = 2;
 
+/// OTLP's `AnyValue`, serialised as `{"stringValue": …}` and so on.
 #[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
 enum AnyValue {
-    StringValue(String),
-    IntValue(String),
-    BoolValue(bool),
+    #[serde(rename = "stringValue")]
+    Str(String),
+    /// int64, which proto3 JSON writes as a decimal string.
+    #[serde(rename = "intValue")]
+    Int(String),
+    #[serde(rename = "boolValue")]
+    Bool(bool),
 }
 
 #[derive(Serialize)]
@@ -31,14 +35,14 @@ struct KeyValue {
 fn string_kv(key: &str, value: impl Into<String>) -> KeyValue {
     KeyValue {
         key: key.to_string(),
-        value: AnyValue::StringValue(value.into()),
+        value: AnyValue::Str(value.into()),
     }
 }
 
 fn int_kv(key: &str, value: impl ToString) -> KeyValue {
     KeyValue {
         key: key.to_string(),
-        value: AnyValue::IntValue(value.to_string()),
+        value: AnyValue::Int(value.to_string()),
     }
 }
 
@@ -157,7 +161,7 @@ impl<W: Write> OtlpJsonSink<W> {
         if span.partial {
             attrs.push(KeyValue {
                 key: "kspan.partial".into(),
-                value: AnyValue::BoolValue(true),
+                value: AnyValue::Bool(true),
             });
         }
         attrs
