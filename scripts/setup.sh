@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# One-time machine setup for kspan: the Debian packages the demo and the tests use, and tracefs.
+# Idempotent and quick when everything is already there. Needs root.
+set -euo pipefail
+
+packages=(trace-cmd bpftrace nginx-light redis-server memcached postgresql wrk hyperfine iproute2 curl procps)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null
+  apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# kspan mounts tracefs itself; the tests compare against trace-cmd, which expects it mounted too.
+if [ ! -e /sys/kernel/tracing/trace_clock ]; then
+  mount -t tracefs nodev /sys/kernel/tracing
+fi
