@@ -1,0 +1,233 @@
+//! The true tree of every request, built from the ground-truth logs.
+//!
+//! Shape (OpenTelemetry's usual one), per request:
+//! - root: the gateway's SERVER span (nginx's access-log line of the request id; its peer is
+//!   the load generator's connection);
+//! - under it, one gateway CLIENT span per upstream call: nginx logs only `$upstream_addr`, so
+//!   each call is taken from the service line with that request id whose peer IP is the
+//!   gateway's IP: the CLIENT span's local end is that line's `peer`, its peer end that line's
+//!   `local`, and its time is only known to contain the service's span (a window);
+//! - under each gateway CLIENT span, the service's SERVER span (exact times);
+//! - under a service SERVER span, one CLIENT span per entry of its `calls` (exact times);
+//! - under a call's CLIENT span, the callee's SERVER span: the service line with that request
+//!   id whose `peer` is the call's `local`; when there is none (stores log nothing, and a
+//!   crashed service cannot), a SERVER span of the call's target with that peer is expected
+//!   within the call's time window, but only if the call succeeded (a failed call may never
+//!   have reached a server).
+
+use crate::otlp::SpanKind;
+use crate::records::{ServiceRecord, TruthLogs};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+/// How precisely the truth knows a span's times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timing {
+    /// Logged by the span's own process: start and end are the span's.
+    Exact,
+    /// Only known to lie about this window (nginx's 1 ms resolution, or a store's span inside
+    /// its caller's call): used for matching only, never for time errors.
+    Window,
+}
+
+/// One span a request's true tree holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExpectedSpan {
+    /// The service the span belongs to.
+    pub service: String,
+    /// Server or client.
+    pub kind: SpanKind,
+    /// This side's end of the span's connection.
+    pub local: SocketAddr,
+    /// The other side's end.
+    pub peer: SocketAddr,
+    /// Start, Unix ns.
+    pub start: i64,
+    /// End, Unix ns.
+    pub end: i64,
+    /// Whether `start`/`end` are the span's own or a window around it.
+    pub timing: Timing,
+    /// The design of the service that logged the span, for our services' spans.
+    pub design: Option<String>,
+    /// Index of the parent span in the request's `spans`; `None` for the root.
+    pub parent: Option<usize>,
+}
+
+impl ExpectedSpan {
+    /// The connection end that identifies the span: the client's end for a SERVER span, the
+    /// caller's own end for a CLIENT span (an ephemeral port, unique while the connection lives).
+    pub fn key(&self) -> SocketAddr {
+        match self.kind {
+            SpanKind::Client => self.local,
+            _ => self.peer,
+        }
+    }
+
+    /// The connection's other end (see [`ExpectedSpan::key`]).
+    pub fn far(&self) -> SocketAddr {
+        match self.kind {
+            SpanKind::Client => self.peer,
+            _ => self.local,
+        }
+    }
+
+    /// A short description for failure reasons, e.g. `user SERVER peer 10.77.0.10:53512`.
+    pub fn describe(&self) -> String {
+        format!("{} {} {}", self.service, self.kind.name(), self.key())
+    }
+}
+
+/// One request's true tree.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExpectedRequest {
+    /// The request id.
+    pub rid: String,
+    /// The requested path (from the gateway's log).
+    pub endpoint: String,
+    /// The spans, root first, every parent before its children.
+    pub spans: Vec<ExpectedSpan>,
+}
+
+/// Every request's true tree, and what in the truth could not be placed in one.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Expected {
+    /// The requests, by start time then request id.
+    pub requests: Vec<ExpectedRequest>,
+    /// Truth lines that could not be used, each said once with a count.
+    pub warnings: Vec<String>,
+}
+
+/// Builds every request's true tree from the logs.
+pub fn build(logs: &TruthLogs) -> Expected {
+    let mut by_rid: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, rec) in logs.services.iter().enumerate() {
+        by_rid.entry(rec.rid.as_str()).or_default().push(i);
+    }
+    let mut used = vec![false; logs.services.len()];
+    let mut seen_rids = HashMap::new();
+    let mut duplicates = 0usize;
+    let mut requests = Vec::new();
+    for gw in logs.gateway.iter().filter(|g| !g.rid.is_empty()) {
+        if seen_rids.insert(gw.rid.as_str(), ()).is_some() {
+            duplicates += 1;
+            continue;
+        }
+        let mut spans = vec![ExpectedSpan {
+            service: "gateway".to_string(),
+            kind: SpanKind::Server,
+            local: gw.local,
+            peer: gw.peer,
+            start: gw.start_unix_ns(),
+            end: gw.end_unix_ns(),
+            timing: Timing::Window,
+            design: None,
+            parent: None,
+        }];
+        let lines = by_rid
+            .get(gw.rid.as_str())
+            .map_or(&[][..], |v| v.as_slice());
+        for &i in lines {
+            let rec = &logs.services[i];
+            if rec.peer.ip() == gw.local.ip() && !used[i] {
+                used[i] = true;
+                spans.push(ExpectedSpan {
+                    service: "gateway".to_string(),
+                    kind: SpanKind::Client,
+                    local: rec.peer,
+                    peer: rec.local,
+                    start: rec.start_unix_ns,
+                    end: rec.end_unix_ns,
+                    timing: Timing::Window,
+                    design: None,
+                    parent: Some(0),
+                });
+                let parent = spans.len() - 1;
+                add_service_subtree(&logs.services, lines, &mut used, i, parent, &mut spans);
+            }
+        }
+        requests.push(ExpectedRequest {
+            rid: gw.rid.clone(),
+            endpoint: gw.endpoint.clone(),
+            spans,
+        });
+    }
+    requests.sort_by(|a, b| (a.spans[0].start, &a.rid).cmp(&(b.spans[0].start, &b.rid)));
+    let mut warnings = Vec::new();
+    if duplicates > 0 {
+        warnings.push(format!(
+            "{duplicates} gateway lines repeat an earlier request id and were ignored"
+        ));
+    }
+    let unreached = used.iter().filter(|u| !**u).count();
+    if unreached > 0 {
+        warnings.push(format!(
+            "{unreached} service lines were reached from no gateway line (no gateway line for \
+             their request id, or their caller's line is missing) and were ignored"
+        ));
+    }
+    Expected { requests, warnings }
+}
+
+/// Adds the SERVER span of service line `first` under `parent`, then its calls and their
+/// callees, breadth first (no recursion: the depth comes from the input).
+fn add_service_subtree(
+    services: &[ServiceRecord],
+    same_rid: &[usize],
+    used: &mut [bool],
+    first: usize,
+    parent: usize,
+    spans: &mut Vec<ExpectedSpan>,
+) {
+    let mut queue = std::collections::VecDeque::from([(first, parent)]);
+    while let Some((i, parent)) = queue.pop_front() {
+        let rec = &services[i];
+        spans.push(ExpectedSpan {
+            service: rec.service.clone(),
+            kind: SpanKind::Server,
+            local: rec.local,
+            peer: rec.peer,
+            start: rec.start_unix_ns,
+            end: rec.end_unix_ns,
+            timing: Timing::Exact,
+            design: Some(rec.design.clone()),
+            parent: Some(parent),
+        });
+        let server = spans.len() - 1;
+        for call in &rec.calls {
+            spans.push(ExpectedSpan {
+                service: rec.service.clone(),
+                kind: SpanKind::Client,
+                local: call.local,
+                peer: call.peer,
+                start: call.start_unix_ns,
+                end: call.end_unix_ns,
+                timing: Timing::Exact,
+                design: Some(rec.design.clone()),
+                parent: Some(server),
+            });
+            let client = spans.len() - 1;
+            let callee = same_rid
+                .iter()
+                .copied()
+                .find(|&j| !used[j] && services[j].peer == call.local);
+            match callee {
+                Some(j) => {
+                    used[j] = true;
+                    queue.push_back((j, client));
+                }
+                None if call.status == "ok" => spans.push(ExpectedSpan {
+                    service: call.target.clone(),
+                    kind: SpanKind::Server,
+                    local: call.peer,
+                    peer: call.local,
+                    start: call.start_unix_ns,
+                    end: call.end_unix_ns,
+                    timing: Timing::Window,
+                    design: None,
+                    parent: Some(client),
+                }),
+                None => {}
+            }
+        }
+    }
+}

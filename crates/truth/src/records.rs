@@ -1,0 +1,168 @@
+//! The ground-truth log formats (one JSON object per line) and reading a truth directory.
+//!
+//! The formats are the shared contract between the demo app, the load generator and the
+//! checker: `<service>.jsonl` written by our services, `gateway.jsonl` (nginx's JSON access
+//! log) and `loadgen.jsonl` (one line per request the load generator sent).
+
+use crate::error::TruthError;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// One request served by one of our services (a line of `<service>.jsonl`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ServiceRecord {
+    /// The request id (from `X-Request-Id`).
+    pub rid: String,
+    /// The service's name.
+    pub service: String,
+    /// The service's design: thread, pool, epoll, prefork or tokio.
+    pub design: String,
+    /// When the request was fully read, Unix ns.
+    pub start_unix_ns: i64,
+    /// When the last byte of the response was written, Unix ns.
+    pub end_unix_ns: i64,
+    /// The client's end of the connection the request came in on.
+    pub peer: SocketAddr,
+    /// The service's end of that connection.
+    pub local: SocketAddr,
+    /// The calls the service made downstream while serving the request.
+    #[serde(default)]
+    pub calls: Vec<CallRecord>,
+}
+
+/// One downstream call a service made for a request.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct CallRecord {
+    /// The called service or store.
+    pub target: String,
+    /// The caller's end of the connection used for the call.
+    pub local: SocketAddr,
+    /// The callee's end of that connection.
+    pub peer: SocketAddr,
+    /// When the call started, Unix ns.
+    pub start_unix_ns: i64,
+    /// When the call's answer was fully read, Unix ns.
+    pub end_unix_ns: i64,
+    /// "ok" or "error: <what>".
+    pub status: String,
+}
+
+/// One request as nginx logged it (a line of `gateway.jsonl`); times have nginx's 1 ms resolution.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct GatewayRecord {
+    /// The request id (empty when the request carried none).
+    pub rid: String,
+    /// The client's end of the connection (the load generator's `local`).
+    pub peer: SocketAddr,
+    /// nginx's end of that connection.
+    pub local: SocketAddr,
+    /// When the request ended, Unix seconds with millisecond decimals.
+    pub msec: f64,
+    /// How long the request took, seconds with millisecond decimals.
+    pub request_time: f64,
+    /// The request's path.
+    pub endpoint: String,
+}
+
+impl GatewayRecord {
+    /// The request's end, Unix ns (at nginx's 1 ms resolution).
+    pub fn end_unix_ns(&self) -> i64 {
+        millis(self.msec) * 1_000_000
+    }
+
+    /// The request's start, Unix ns (at nginx's 1 ms resolution).
+    pub fn start_unix_ns(&self) -> i64 {
+        (millis(self.msec) - millis(self.request_time)) * 1_000_000
+    }
+}
+
+/// Seconds with millisecond decimals to whole milliseconds (nginx prints exactly three decimals).
+fn millis(seconds: f64) -> i64 {
+    (seconds * 1000.0).round() as i64
+}
+
+/// One request the load generator sent (a line of `loadgen.jsonl`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadgenRecord {
+    /// The request id it put in `X-Request-Id`.
+    pub rid: String,
+    /// The requested path.
+    pub endpoint: String,
+    /// The load generator's end of the connection (absent when it could not connect).
+    pub local: Option<SocketAddr>,
+    /// The gateway's end of the connection.
+    pub peer: SocketAddr,
+    /// When the request's first byte was written, Unix ns.
+    pub start_unix_ns: i64,
+    /// When the response's last byte was read (or the request failed), Unix ns.
+    pub end_unix_ns: i64,
+    /// The HTTP status; 0 when the request failed or timed out.
+    pub status: u16,
+    /// Why the request failed, when `status` is 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Everything a truth directory holds.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TruthLogs {
+    /// Lines of every `<service>.jsonl`.
+    pub services: Vec<ServiceRecord>,
+    /// Lines of `gateway.jsonl`.
+    pub gateway: Vec<GatewayRecord>,
+    /// Lines of `loadgen.jsonl`, when the directory has one.
+    pub loadgen: Option<Vec<LoadgenRecord>>,
+}
+
+/// Reads every `*.jsonl` of a truth directory: `gateway.jsonl`, the optional `loadgen.jsonl`,
+/// and every other file as a service log.
+pub fn read_truth_dir(dir: &Path) -> Result<TruthLogs, TruthError> {
+    let io_err = |source| TruthError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io_err)?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .map_err(io_err)?;
+    files.retain(|p| p.extension().is_some_and(|e| e == "jsonl"));
+    files.sort();
+    let mut logs = TruthLogs::default();
+    let mut has_gateway = false;
+    for path in files {
+        match path.file_stem().and_then(|s| s.to_str()) {
+            Some("gateway") => {
+                logs.gateway = read_jsonl(&path)?;
+                has_gateway = true;
+            }
+            Some("loadgen") => logs.loadgen = Some(read_jsonl(&path)?),
+            _ => logs.services.extend(read_jsonl::<ServiceRecord>(&path)?),
+        }
+    }
+    if !has_gateway {
+        return Err(TruthError::NoGatewayLog(dir.to_path_buf()));
+    }
+    Ok(logs)
+}
+
+/// Reads a file of one JSON object per line, skipping blank lines.
+pub fn read_jsonl<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>, TruthError> {
+    let text = std::fs::read_to_string(path).map_err(|source| TruthError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(i, line)| {
+            serde_json::from_str(line).map_err(|source| TruthError::BadRecord {
+                path: path.to_path_buf(),
+                line: i + 1,
+                source,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,369 @@
+//! The checker on a hand-made fixture (`tests/fixtures/base`: two requests, three service
+//! designs, a memcached and a redis call) and on variations of its OTLP file, each with
+//! the exact report it must produce.
+
+use kspan_truth::otlp::parse_otlp;
+use kspan_truth::records::read_truth_dir;
+use kspan_truth::report::{SpanCounts, Tally, TimeErrors};
+use kspan_truth::{check, check_parsed, CheckOptions, Report, TruthError};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/base")
+}
+
+fn base_otlp() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(fixture().join("otlp.json")).unwrap()).unwrap()
+}
+
+/// The span of the fixture whose id is `id` (ids are 1..=12, see the fixture's layout).
+fn span_mut(otlp: &mut Value, id: u64) -> &mut Value {
+    let id = format!("{id:016x}");
+    otlp["resourceSpans"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .flat_map(|r| {
+            r["scopeSpans"][0]["spans"]
+                .as_array_mut()
+                .unwrap()
+                .iter_mut()
+        })
+        .find(|s| s["spanId"] == id.as_str())
+        .unwrap()
+}
+
+fn remove_span(otlp: &mut Value, id: u64) {
+    let id = format!("{id:016x}");
+    for r in otlp["resourceSpans"].as_array_mut().unwrap() {
+        r["scopeSpans"][0]["spans"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|s| s["spanId"] != id.as_str());
+    }
+}
+
+fn resource_mut<'a>(otlp: &'a mut Value, service: &str) -> &'a mut Value {
+    otlp["resourceSpans"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|r| r["resource"]["attributes"][0]["value"]["stringValue"] == service)
+        .unwrap()
+}
+
+fn run(otlp: &Value, options: &CheckOptions) -> Report {
+    let logs = read_truth_dir(&fixture().join("truth")).unwrap();
+    let spans = parse_otlp(&otlp.to_string()).unwrap();
+    check_parsed(&logs, &spans, options)
+}
+
+fn counts(missing: usize, extra: usize, wrong_trace: usize, wrong_parent: usize) -> SpanCounts {
+    SpanCounts {
+        expected: 12,
+        matched: 12 - missing,
+        missing,
+        extra,
+        wrong_trace,
+        wrong_parent,
+        outside_requests: 0,
+    }
+}
+
+/// (requests, traced, exact, first failure) summary of a report.
+fn outcome(report: &Report) -> (usize, usize, usize, Vec<(String, String)>) {
+    let failures = report
+        .failures
+        .iter()
+        .map(|f| (f.rid.clone(), f.reason.clone()))
+        .collect();
+    (
+        report.requests_in_truth,
+        report.requests_traced,
+        report.requests_exact,
+        failures,
+    )
+}
+
+fn failure(rid: &str, reason: &str) -> (String, String) {
+    (rid.to_string(), reason.to_string())
+}
+
+#[test]
+fn perfect_traces_are_all_exact_with_exact_time_errors() {
+    let report = check(
+        &fixture().join("otlp.json"),
+        &fixture().join("truth"),
+        &CheckOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(outcome(&report), (2, 2, 2, vec![]));
+    assert_eq!(report.requests_sent, Some(2));
+    assert_eq!(report.spans, counts(0, 0, 0, 0));
+    assert_eq!(report.exact_tree_accuracy_pct, 100.0);
+    let tally = |n| Tally {
+        requests: n,
+        traced: n,
+        exact: n,
+    };
+    assert_eq!(report.by_endpoint["/compose"], tally(1));
+    assert_eq!(report.by_endpoint["/home-timeline"], tally(1));
+    let errors = |spans, start_median_ns, start_worst_ns, duration_median_ns, duration_worst_ns| {
+        Some(TimeErrors {
+            spans,
+            start_median_ns,
+            start_worst_ns,
+            duration_median_ns,
+            duration_worst_ns,
+        })
+    };
+    let thread = &report.by_design["thread"];
+    assert_eq!(thread.requests, tally(1));
+    assert_eq!(thread.server, errors(1, -15_000, -15_000, 20_000, 20_000));
+    assert_eq!(thread.client, errors(2, -1_000, 2_000, 0, 4_000));
+    let epoll = &report.by_design["epoll"];
+    assert_eq!(epoll.requests, tally(1));
+    assert_eq!(epoll.server, errors(1, -5_000, -5_000, 6_000, 6_000));
+    assert_eq!(epoll.client, None);
+    let pool = &report.by_design["pool"];
+    assert_eq!(pool.server, errors(1, -7_000, -7_000, 9_000, 9_000));
+    assert_eq!(pool.client, errors(1, 1_000, 1_000, -2_000, -2_000));
+    assert_eq!(report.by_design.len(), 3);
+    assert_eq!(
+        report.to_string(),
+        "\
+requests sent:       2
+requests in truth:   2
+requests traced:     2
+exact-tree accuracy: 100.0% (2/2 requests)
+spans: 12 expected, 12 matched, 0 missing, 0 extra, 0 in the wrong trace, 0 under the wrong parent, 0 outside any request
+per endpoint:
+  /compose                 100.0% (1/1 exact, 1 traced)
+  /home-timeline           100.0% (1/1 exact, 1 traced)
+per service design:
+  epoll                    100.0% (1/1 exact, 1 traced)
+    server spans: 1, start error median -5.000 µs worst -5.000 µs, duration error median 6.000 µs worst 6.000 µs
+  pool                     100.0% (1/1 exact, 1 traced)
+    server spans: 1, start error median -7.000 µs worst -7.000 µs, duration error median 9.000 µs worst 9.000 µs
+    client spans: 1, start error median 1.000 µs worst 1.000 µs, duration error median -2.000 µs worst -2.000 µs
+  thread                   100.0% (1/1 exact, 1 traced)
+    server spans: 1, start error median -15.000 µs worst -15.000 µs, duration error median 20.000 µs worst 20.000 µs
+    client spans: 2, start error median -1.000 µs worst 2.000 µs, duration error median 0.000 µs worst 4.000 µs
+"
+    );
+}
+
+#[test]
+fn a_missing_service_span_fails_its_request_only() {
+    let mut otlp = base_otlp();
+    remove_span(&mut otlp, 5);
+    let report = run(&otlp, &CheckOptions::default());
+    assert_eq!(
+        outcome(&report),
+        (
+            2,
+            2,
+            1,
+            vec![failure(
+                "r-000001",
+                "missing span user SERVER 10.77.0.21:40001"
+            )]
+        )
+    );
+    assert_eq!(report.spans, counts(1, 0, 0, 0));
+    assert_eq!(
+        report.to_string().lines().nth(3),
+        Some("exact-tree accuracy: 50.0% (1/2 requests)")
+    );
+    assert_eq!(report.by_design["epoll"].server, None);
+}
+
+#[test]
+fn an_extra_span_in_a_trace_is_counted_and_fails_the_request() {
+    let mut otlp = base_otlp();
+    let mut extra = span_mut(&mut otlp, 4).clone();
+    extra["spanId"] = json!("00000000000000ff");
+    extra["attributes"][3]["value"]["intValue"] = json!("40009");
+    resource_mut(&mut otlp, "compose")["scopeSpans"][0]["spans"]
+        .as_array_mut()
+        .unwrap()
+        .push(extra);
+    let report = run(&otlp, &CheckOptions::default());
+    assert_eq!(
+        outcome(&report),
+        (
+            2,
+            2,
+            1,
+            vec![failure(
+                "r-000001",
+                "extra span compose CLIENT (span id 00000000000000ff)"
+            )]
+        )
+    );
+    assert_eq!(report.spans, counts(0, 1, 0, 0));
+}
+
+#[test]
+fn a_store_span_under_the_wrong_parent_is_counted() {
+    let mut otlp = base_otlp();
+    span_mut(&mut otlp, 7)["parentSpanId"] = json!("0000000000000003");
+    let report = run(&otlp, &CheckOptions::default());
+    assert_eq!(
+        outcome(&report),
+        (
+            2,
+            2,
+            1,
+            vec![failure(
+                "r-000001",
+                "span memcached SERVER 10.77.0.21:40002 is not under compose CLIENT 10.77.0.21:40002"
+            )]
+        )
+    );
+    assert_eq!(report.spans, counts(0, 0, 0, 1));
+}
+
+#[test]
+fn a_span_in_another_requests_trace_fails_both_requests() {
+    let mut otlp = base_otlp();
+    span_mut(&mut otlp, 5)["traceId"] = json!("aa000000000000000000000000000002");
+    let report = run(&otlp, &CheckOptions::default());
+    assert_eq!(
+        outcome(&report),
+        (
+            2,
+            2,
+            0,
+            vec![
+                failure(
+                    "r-000001",
+                    "span user SERVER 10.77.0.21:40001 is in another trace \
+                     (aa000000000000000000000000000002)"
+                ),
+                failure("r-000002", "the trace holds a span of request r-000001"),
+            ]
+        )
+    );
+    assert_eq!(report.spans, counts(0, 0, 1, 0));
+}
+
+#[test]
+fn a_missing_store_span_is_counted() {
+    let mut otlp = base_otlp();
+    remove_span(&mut otlp, 12);
+    let report = run(&otlp, &CheckOptions::default());
+    assert_eq!(
+        outcome(&report),
+        (
+            2,
+            2,
+            1,
+            vec![failure(
+                "r-000002",
+                "missing span redis SERVER 10.77.0.23:40003"
+            )]
+        )
+    );
+    assert_eq!(report.spans, counts(1, 0, 0, 0));
+}
+
+#[test]
+fn a_store_named_otherwise_by_kspan_matches_only_through_an_alias() {
+    let mut otlp = base_otlp();
+    resource_mut(&mut otlp, "redis")["resource"]["attributes"][0]["value"]["stringValue"] =
+        json!("redis-server");
+    let report = run(&otlp, &CheckOptions::default());
+    assert_eq!(report.requests_exact, 1);
+    assert_eq!(report.spans, counts(1, 1, 0, 0));
+    let options = CheckOptions {
+        aliases: [("redis-server".to_string(), "redis".to_string())].into(),
+        ..CheckOptions::default()
+    };
+    let report = run(&otlp, &options);
+    assert_eq!(outcome(&report), (2, 2, 2, vec![]));
+}
+
+#[test]
+fn a_missing_root_leaves_the_request_untraced() {
+    let mut otlp = base_otlp();
+    remove_span(&mut otlp, 8);
+    span_mut(&mut otlp, 9)
+        .as_object_mut()
+        .unwrap()
+        .remove("parentSpanId");
+    let report = run(&otlp, &CheckOptions::default());
+    assert_eq!(
+        outcome(&report),
+        (
+            2,
+            1,
+            1,
+            vec![failure(
+                "r-000002",
+                "missing span gateway SERVER 10.77.0.2:41000"
+            )]
+        )
+    );
+    assert_eq!(report.spans, counts(1, 0, 0, 0));
+}
+
+#[test]
+fn a_span_outside_the_tolerance_does_not_match() {
+    let mut otlp = base_otlp();
+    // The redis span moved 2.2 ms after its call ended (tolerance 2 ms): missing and extra.
+    span_mut(&mut otlp, 12)["startTimeUnixNano"] = json!("1764431234027200000");
+    span_mut(&mut otlp, 12)["endTimeUnixNano"] = json!("1764431234027300000");
+    let report = run(&otlp, &CheckOptions::default());
+    assert_eq!(report.spans, counts(1, 1, 0, 0));
+    let wide = CheckOptions {
+        tolerance_ns: 2_300_000,
+        ..CheckOptions::default()
+    };
+    assert_eq!(run(&otlp, &wide).spans, counts(0, 0, 0, 0));
+}
+
+#[test]
+fn unrelated_traces_count_as_outside_requests() {
+    let mut otlp = base_otlp();
+    let mut health = span_mut(&mut otlp, 1).clone();
+    health["traceId"] = json!("bb000000000000000000000000000001");
+    health["spanId"] = json!("00000000000000ee");
+    health["attributes"][1]["value"]["intValue"] = json!("5000");
+    resource_mut(&mut otlp, "gateway")["scopeSpans"][0]["spans"]
+        .as_array_mut()
+        .unwrap()
+        .push(health);
+    let report = run(&otlp, &CheckOptions::default());
+    assert_eq!(outcome(&report), (2, 2, 2, vec![]));
+    assert_eq!(
+        report.spans,
+        SpanCounts {
+            outside_requests: 1,
+            ..counts(0, 0, 0, 0)
+        }
+    );
+}
+
+#[test]
+fn bad_inputs_are_errors_naming_the_file() {
+    let dir = std::env::temp_dir().join(format!("kspan-truth-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let err = read_truth_dir(&dir).unwrap_err();
+    assert!(
+        matches!(err, TruthError::NoGatewayLog(ref p) if *p == dir),
+        "{err}"
+    );
+    std::fs::write(dir.join("gateway.jsonl"), "\n{\"rid\": 1}\n").unwrap();
+    let err = read_truth_dir(&dir).unwrap_err();
+    assert!(
+        matches!(err, TruthError::BadRecord { line: 2, .. }),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(
+        parse_otlp(r#"{"resourceSpans":[{"resource":{},"scopeSpans":[]}]}"#),
+        Err("a resource has no service.name attribute".to_string())
+    );
+}
