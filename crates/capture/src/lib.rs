@@ -1,1 +1,31 @@
-//! kspan-capture (to be written).
+//! kspan-capture: records the kernel tracepoints kspan needs for a set of processes,
+//! from private ftrace instances, without losing events silently.
+//!
+//! Use: [`Recording::start`] with [`RecordOptions`], poll [`Recording::progress`] and
+//! [`signals::stop_requested`], then [`Recording::finish`] to get a [`Capture`] (raw
+//! per-CPU pages + formats + [`RecordingMeta`]), and hand it to [`write_trace_dat`].
+//! [`read_meta`] reads the metadata back for the analysis side.
+
+pub mod capture;
+pub mod child;
+pub mod clock;
+pub mod drain;
+pub mod error;
+pub mod events;
+pub mod meta;
+pub mod page;
+pub mod procfs;
+pub mod recorder;
+pub mod signals;
+pub mod stats;
+pub mod target;
+pub mod tracefs;
+pub mod world;
+
+pub use capture::Capture;
+pub use error::{CaptureError, Result};
+pub use events::EventRequest;
+pub use meta::{read_meta, RecordingMeta};
+pub use recorder::{Progress, RecordOptions, Recording};
+pub use target::TargetSpec;
+pub use tracefs::{remove_stale_instances, TRACEFS_ROOT};

@@ -1,0 +1,205 @@
+//! Moves sub-buffer pages from `per_cpu/cpuN/trace_pipe_raw` into one temporary file per
+//! CPU, one thread per CPU: `poll` with a timeout, then non-blocking page-sized reads until
+//! the buffer is empty. The kernel wakes the poller when the buffer is `buffer_percent`
+//! full, so a busy CPU is drained in large batches and an idle one every [`POLL_MS`].
+
+use crate::error::{CaptureError, Result};
+use crate::page::{walk_page, PageLayout};
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+/// Longest wait between two drain passes of an idle CPU.
+pub const POLL_MS: i32 = 200;
+
+/// Live counters of one CPU's drainer, readable while it runs.
+#[derive(Debug, Default)]
+pub struct CpuCounters {
+    /// Event records read.
+    pub events: AtomicU64,
+    /// Pages read.
+    pub pages: AtomicU64,
+    /// Pages carrying the kernel's missed-events flag.
+    pub missed_pages: AtomicU64,
+    /// Most pages read in a single pass (how close the reader came to being overtaken).
+    pub max_pass_pages: AtomicU64,
+}
+
+/// What one CPU's drainer produced.
+#[derive(Debug)]
+pub struct DrainedCpu {
+    /// CPU number.
+    pub cpu: u32,
+    /// Temporary file holding the raw pages, back to back.
+    pub path: PathBuf,
+    /// Final counters.
+    pub counters: Arc<CpuCounters>,
+}
+
+/// The running drainer threads of one instance.
+#[derive(Debug)]
+pub struct Drainer {
+    stop: Arc<AtomicBool>,
+    threads: Vec<(u32, PathBuf, Arc<CpuCounters>, JoinHandle<io::Result<()>>)>,
+}
+
+impl Drainer {
+    /// Starts one thread per CPU reading `instance_dir/per_cpu/cpuN/trace_pipe_raw` into
+    /// `out_dir/<prefix>-cpuN.pages`.
+    pub fn start(
+        instance_dir: &Path,
+        cpus: &[u32],
+        layout: PageLayout,
+        page_size: usize,
+        out_dir: &Path,
+        prefix: &str,
+    ) -> Result<Drainer> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut drainer = Drainer {
+            stop: stop.clone(),
+            threads: Vec::new(),
+        };
+        for &cpu in cpus {
+            let src = instance_dir.join(format!("per_cpu/cpu{cpu}/trace_pipe_raw"));
+            let input = OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&src)
+                .map_err(|e| crate::tracefs::tracefs_error("opening", &src, e))?;
+            let path = out_dir.join(format!("{prefix}-cpu{cpu}.pages"));
+            let output = File::create(&path).map_err(|source| CaptureError::Drain {
+                path: path.clone(),
+                source,
+            })?;
+            let counters = Arc::new(CpuCounters::default());
+            let worker = Worker {
+                input,
+                output: BufWriter::with_capacity(1 << 20, output),
+                layout,
+                page_size,
+                counters: counters.clone(),
+                stop: stop.clone(),
+            };
+            let handle = std::thread::Builder::new()
+                .name(format!("kspan-drain-{prefix}-{cpu}"))
+                .spawn(move || worker.run())
+                .map_err(|source| CaptureError::Drain {
+                    path: src.clone(),
+                    source,
+                })?;
+            drainer.threads.push((cpu, path, counters, handle));
+        }
+        Ok(drainer)
+    }
+
+    /// The live counters, one per CPU in start order.
+    pub fn counters(&self) -> Vec<Arc<CpuCounters>> {
+        self.threads.iter().map(|t| t.2.clone()).collect()
+    }
+
+    /// Tells the threads to do a last pass and waits for them. Call it after tracing was
+    /// turned off so that the last pass empties the buffers, partial pages included.
+    pub fn finish(mut self) -> Result<Vec<DrainedCpu>> {
+        self.stop.store(true, Ordering::SeqCst);
+        let mut drained = Vec::new();
+        for (cpu, path, counters, handle) in std::mem::take(&mut self.threads) {
+            let outcome = handle
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("drainer thread panicked")));
+            outcome.map_err(|source| CaptureError::Drain {
+                path: path.clone(),
+                source,
+            })?;
+            drained.push(DrainedCpu {
+                cpu,
+                path,
+                counters,
+            });
+        }
+        Ok(drained)
+    }
+}
+
+impl Drop for Drainer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for (_, _, _, handle) in self.threads.drain(..) {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// One CPU's drain loop.
+struct Worker {
+    input: File,
+    output: BufWriter<File>,
+    layout: PageLayout,
+    page_size: usize,
+    counters: Arc<CpuCounters>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Worker {
+    fn run(mut self) -> io::Result<()> {
+        let mut page = vec![0u8; self.page_size];
+        loop {
+            // Read the flag before the pass: once it is set (tracing already off), this
+            // pass is the last one and leaves the buffer empty.
+            let last = self.stop.load(Ordering::SeqCst);
+            self.drain_pass(&mut page)?;
+            if last {
+                return self.output.flush();
+            }
+            self.wait_readable();
+        }
+    }
+
+    /// Reads pages until the buffer reports empty.
+    fn drain_pass(&mut self, page: &mut [u8]) -> io::Result<()> {
+        let mut pages = 0u64;
+        loop {
+            match self.input.read(page) {
+                Ok(0) => break,
+                Ok(n) => {
+                    page[n..].fill(0);
+                    self.account(page);
+                    self.output.write_all(page)?;
+                    pages += 1;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        self.counters
+            .max_pass_pages
+            .fetch_max(pages, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn account(&self, page: &[u8]) {
+        let summary = walk_page(&self.layout, page, |_| {});
+        let c = &self.counters;
+        c.pages.fetch_add(1, Ordering::Relaxed);
+        c.events.fetch_add(summary.events, Ordering::Relaxed);
+        if summary.missed {
+            c.missed_pages.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Sleeps until the kernel reports the buffer fill threshold reached, or [`POLL_MS`].
+    fn wait_readable(&self) {
+        let mut fds = libc::pollfd {
+            fd: self.input.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: `fds` is one valid pollfd for the duration of the call; the fd is open.
+        unsafe { libc::poll(&mut fds, 1, POLL_MS) };
+    }
+}

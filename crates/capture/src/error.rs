@@ -1,0 +1,115 @@
+//! The errors of a recording: each names the problem and how to fix it in one sentence.
+
+use std::io;
+use std::path::PathBuf;
+
+/// Everything that can stop a recording from starting or finishing.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    /// tracefs refused a write because the caller lacks privileges.
+    #[error("writing to tracefs ({path}) was refused: {source}; run kspan record as root (e.g. with sudo)")]
+    NotRoot {
+        /// The tracefs path that was refused.
+        path: PathBuf,
+        /// The refusal.
+        source: io::Error,
+    },
+    /// tracefs is not mounted and mounting it failed.
+    #[error("tracefs is not mounted at {path} and mounting it failed: {source}; mount it with `mount -t tracefs nodev {path}`")]
+    Mount {
+        /// Where tracefs was expected.
+        path: PathBuf,
+        /// Why the mount failed.
+        source: io::Error,
+    },
+    /// A tracefs file could not be read or written.
+    #[error("{op} {path} failed: {source}; check that tracefs is mounted and that this kernel has the file")]
+    Tracefs {
+        /// What was being done ("writing", "reading", ...).
+        op: &'static str,
+        /// The tracefs file.
+        path: PathBuf,
+        /// The failure.
+        source: io::Error,
+    },
+    /// An `-e` pattern matches no event of this kernel.
+    #[error("unknown event `{name}`{}; list this kernel's events with `ls /sys/kernel/tracing/events/*`", did_you_mean(.suggestions))]
+    UnknownEvent {
+        /// The pattern as given.
+        name: String,
+        /// The closest existing event names, best first.
+        suggestions: Vec<String>,
+    },
+    /// The kernel rejected a filter expression.
+    #[error("the kernel rejected filter `{filter}` on {event}: {message}; fix the expression (the event's fields are listed in its `format` file)")]
+    BadFilter {
+        /// `system:event`.
+        event: String,
+        /// The filter as given.
+        filter: String,
+        /// The kernel's explanation (from the event's `filter` file).
+        message: String,
+    },
+    /// A `--pid` names no live process.
+    #[error("process {0} does not exist; check the pid with `ps`")]
+    NoSuchProcess(i32),
+    /// A `--netns` names no namespace under /run/netns.
+    #[error("network namespace `{name}` does not exist ({source}); list the namespaces with `ip netns list`")]
+    NoSuchNetns {
+        /// The name as given.
+        name: String,
+        /// Why /run/netns/NAME could not be read.
+        source: io::Error,
+    },
+    /// A `--cgroup` path cannot be read.
+    #[error("cannot read the cgroup {path} ({source}); give a cgroup v2 directory, e.g. /sys/fs/cgroup/system.slice/nginx.service")]
+    Cgroup {
+        /// The cgroup directory as given.
+        path: PathBuf,
+        /// Why its cgroup.procs could not be read.
+        source: io::Error,
+    },
+    /// The output directory cannot hold the temporary per-CPU files.
+    #[error(
+        "cannot write in the output directory {dir} ({source}); choose a writable place with -o"
+    )]
+    OutputDir {
+        /// The directory.
+        dir: PathBuf,
+        /// The failure.
+        source: io::Error,
+    },
+    /// The traced command could not be started.
+    #[error("cannot start `{command}` ({source}); check the command name and PATH")]
+    Spawn {
+        /// The program name.
+        command: String,
+        /// The failure.
+        source: io::Error,
+    },
+    /// Reading the ring buffer or writing a temporary file failed.
+    #[error(
+        "moving trace data from {path} failed: {source}; check free space in the output directory"
+    )]
+    Drain {
+        /// The file being read or written.
+        path: PathBuf,
+        /// The failure.
+        source: io::Error,
+    },
+    /// The kspan metadata is not valid JSON of a known version.
+    #[error("the kspan metadata is unreadable ({0}); the file was not written by a compatible `kspan record`")]
+    Meta(String),
+}
+
+/// Formats the "did you mean" part of [`CaptureError::UnknownEvent`].
+fn did_you_mean(suggestions: &[String]) -> String {
+    if suggestions.is_empty() {
+        String::new()
+    } else {
+        format!(" (did you mean {}?)", suggestions.join(", "))
+    }
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T> = std::result::Result<T, CaptureError>;

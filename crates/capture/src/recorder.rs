@@ -1,0 +1,527 @@
+//! A recording from start to [`Capture`]: sets up the two private instances (pid-filtered
+//! main, unfiltered TCP-state net), starts the target command gated, drains the buffers,
+//! follows late joiners, grows buffers under pressure, and collects everything at the end.
+//! Every early return and drop removes the instances.
+//!
+//! Buffer sizing rule: the main buffer starts at [`MAIN_BUFFER_KB`] per CPU (net:
+//! [`NET_BUFFER_KB`]); every [`TICK`] the controller looks at the most pages a drain pass
+//! had to read on any CPU; when that exceeds half the buffer, the reader came within a
+//! factor two of being overtaken and the per-CPU size doubles, up to [`MAX_BUFFER_KB`].
+//! Buffers only grow: the kernel grows a live buffer without pausing writers.
+
+use crate::capture::{BufferCapture, Capture, CpuCapture, EventFormat, TempDir};
+use crate::child::GatedChild;
+use crate::clock::{self, ClockOffset, TRACE_CLOCK};
+use crate::drain::{CpuCounters, Drainer};
+use crate::error::{CaptureError, Result};
+use crate::events::{self, EventRequest, EventSpec, NET_EVENTS};
+use crate::meta::{BufferMeta, RecordingMeta, MAIN_BUFFER, META_VERSION, NET_BUFFER};
+use crate::page::PageLayout;
+use crate::procfs;
+use crate::stats::CpuLoss;
+use crate::target::TargetSpec;
+use crate::tracefs::{self, Instance};
+use crate::world::{self, WorldSnapshot};
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Initial per-CPU size of the main buffer (KiB).
+pub const MAIN_BUFFER_KB: u64 = 8192;
+/// Per-CPU size of the net buffer (KiB).
+pub const NET_BUFFER_KB: u64 = 1024;
+/// Largest per-CPU size the controller grows a buffer to (KiB).
+pub const MAX_BUFFER_KB: u64 = 262_144;
+/// Fill percentage at which the kernel wakes a drainer.
+const BUFFER_PERCENT: u32 = 25;
+/// Period of the controller (late joiners, buffer growth).
+pub const TICK: Duration = Duration::from_millis(200);
+
+/// How to record.
+#[derive(Debug, Clone, Default)]
+pub struct RecordOptions {
+    /// Processes to follow.
+    pub targets: TargetSpec,
+    /// Command to start and follow (empty: none).
+    pub command: Vec<String>,
+    /// Include the engine's default events.
+    pub default_events: bool,
+    /// User events (`-e`/`-f`), after the defaults.
+    pub events: Vec<EventRequest>,
+    /// Directory for the temporary page files (the output file's directory).
+    pub temp_parent: PathBuf,
+    /// Initial per-CPU main buffer size (KiB); `None`: [`MAIN_BUFFER_KB`].
+    pub buffer_kb: Option<u64>,
+    /// The recorder's command line, stored in the metadata.
+    pub command_line: Vec<String>,
+    /// tracefs mount point (normally [`tracefs::TRACEFS_ROOT`]).
+    pub tracefs_root: PathBuf,
+}
+
+/// Progress figures of a running recording.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Events read from the main buffer.
+    pub main_events: u64,
+    /// Events read from the net buffer.
+    pub net_events: u64,
+    /// Bytes of pages read, both buffers.
+    pub bytes: u64,
+    /// Pages that carried the kernel's missed-events flag.
+    pub missed_pages: u64,
+}
+
+/// One instance with its drainer.
+struct Buffer {
+    name: &'static str,
+    drainer: Option<Drainer>,
+    instance: Instance,
+    events: Vec<EventSpec>,
+    size_kb: Arc<AtomicU64>,
+    pid_filtered: bool,
+}
+
+/// A running recording.
+pub struct Recording {
+    controller: Option<Controller>,
+    buffers: Vec<Buffer>,
+    child: Option<GatedChild>,
+    placeholder: Option<Placeholder>,
+    temp: Option<TempDir>,
+    root: PathBuf,
+    cpus: Vec<u32>,
+    page_size: usize,
+    offset: ClockOffset,
+    start_clock_ns: i64,
+    world: WorldSnapshot,
+    target: String,
+    command_line: Vec<String>,
+}
+
+impl Recording {
+    /// Sets everything up and starts tracing. On any error, whatever was created is
+    /// removed again.
+    pub fn start(options: RecordOptions) -> Result<Recording> {
+        let root = options.tracefs_root.clone();
+        tracefs::ensure_mounted(&root)?;
+        options.targets.validate()?;
+        let serial = tracefs::next_serial();
+        let temp_dir = options
+            .temp_parent
+            .join(format!(".kspan-{}-{serial}.tmp", std::process::id()));
+        let temp = TempDir::create(temp_dir).map_err(|source| CaptureError::OutputDir {
+            dir: options.temp_parent.clone(),
+            source,
+        })?;
+        let header_page = tracefs::read_text(&root.join("events/header_page"))?;
+        let layout =
+            PageLayout::from_header_page(&header_page).ok_or_else(|| CaptureError::Tracefs {
+                op: "parsing",
+                path: root.join("events/header_page"),
+                source: std::io::Error::other("unexpected page header layout"),
+            })?;
+
+        let pid_filtered = !options.targets.all;
+        let main = Instance::create(&root, serial, "")?;
+        let main_kb = options.buffer_kb.unwrap_or(MAIN_BUFFER_KB);
+        configure(&main, main_kb, pid_filtered)?;
+        let page_size = page_size(&main)?;
+        let available = events::list_events(&main.dir().join("events"))?;
+        let mut requests = if options.default_events {
+            events::default_requests()
+        } else {
+            Vec::new()
+        };
+        requests.extend(options.events.iter().cloned());
+        let main_events = events::resolve(&available, &requests)?;
+        for spec in &main_events {
+            events::enable(&main, spec)?;
+        }
+
+        let net = Instance::create(&root, serial, "-net")?;
+        configure(&net, NET_BUFFER_KB, false)?;
+        let net_events: Vec<EventSpec> = NET_EVENTS
+            .iter()
+            .map(|(system, name, filter)| EventSpec {
+                system: system.to_string(),
+                name: name.to_string(),
+                filter: filter.map(str::to_string),
+            })
+            .collect();
+        for spec in &net_events {
+            events::enable(&net, spec)?;
+        }
+
+        let mut recording = Recording {
+            controller: None,
+            buffers: Vec::new(),
+            child: None,
+            placeholder: None,
+            temp: Some(temp),
+            cpus: cpus(&main)?,
+            root,
+            page_size,
+            offset: clock::measure_offset(),
+            start_clock_ns: 0,
+            world: WorldSnapshot::default(),
+            target: options.targets.describe(&options.command),
+            command_line: options.command_line.clone(),
+        };
+        let mut processes = Vec::new();
+        if pid_filtered {
+            processes = options.targets.current_processes()?;
+            let mut tids: Vec<i32> = processes.iter().flat_map(|&p| procfs::threads(p)).collect();
+            if !options.command.is_empty() {
+                let child = GatedChild::spawn(&options.command)?;
+                tids.push(child.pid());
+                processes.push(child.pid());
+                recording.child = Some(child);
+            }
+            if tids.is_empty() {
+                // An empty set_event_pid means "no filter": keep one idle thread in it
+                // until the controller finds the first real target.
+                let placeholder = Placeholder::start();
+                tids.push(placeholder.tid);
+                recording.placeholder = Some(placeholder);
+            }
+            main.write("set_event_pid", &join_pids(&tids))?;
+        }
+        let temp_path = recording.temp.as_ref().map(|t| t.path().to_path_buf());
+        let temp_path = temp_path.unwrap_or_default();
+        for (name, instance, events, kb, filtered) in [
+            (MAIN_BUFFER, main, main_events, main_kb, pid_filtered),
+            (NET_BUFFER, net, net_events, NET_BUFFER_KB, false),
+        ] {
+            let drainer = Drainer::start(
+                instance.dir(),
+                &recording.cpus,
+                layout,
+                page_size,
+                &temp_path,
+                name,
+            )?;
+            recording.buffers.push(Buffer {
+                name,
+                drainer: Some(drainer),
+                instance,
+                events,
+                size_kb: Arc::new(AtomicU64::new(kb)),
+                pid_filtered: filtered,
+            });
+        }
+        recording.start_clock_ns = clock::now_ns(libc::CLOCK_BOOTTIME);
+        for buffer in recording.buffers.iter().rev() {
+            buffer.instance.write("tracing_on", "1")?;
+        }
+        recording.world = world::snapshot(&processes);
+        if let Some(child) = recording.child.as_mut() {
+            child.release();
+        }
+        let dynamic = !options.targets.netns.is_empty() || !options.targets.cgroups.is_empty();
+        recording.controller = Some(Controller::start(
+            &recording,
+            dynamic.then(|| options.targets.clone()),
+            processes,
+        ));
+        Ok(recording)
+    }
+
+    /// Live progress figures.
+    pub fn progress(&self) -> Progress {
+        let mut progress = Progress::default();
+        for buffer in &self.buffers {
+            let Some(drainer) = &buffer.drainer else {
+                continue;
+            };
+            for c in drainer.counters() {
+                let events = c.events.load(Ordering::Relaxed);
+                match buffer.name {
+                    MAIN_BUFFER => progress.main_events += events,
+                    _ => progress.net_events += events,
+                }
+                progress.bytes += c.pages.load(Ordering::Relaxed) * self.page_size as u64;
+                progress.missed_pages += c.missed_pages.load(Ordering::Relaxed);
+            }
+        }
+        progress
+    }
+
+    /// The pid of the started command, if any.
+    pub fn command_pid(&self) -> Option<i32> {
+        self.child.as_ref().map(GatedChild::pid)
+    }
+
+    /// The started command's wait status once it has exited.
+    pub fn command_status(&mut self) -> Option<i32> {
+        self.child.as_mut().and_then(GatedChild::try_wait)
+    }
+
+    /// Names of the instances this recording uses.
+    pub fn instance_names(&self) -> Vec<String> {
+        self.buffers.iter().map(|b| b.instance.name()).collect()
+    }
+
+    /// Stops tracing, drains the rest, reads loss statistics and formats, and returns the
+    /// capture. The instances are removed when this returns, whatever the outcome.
+    pub fn finish(mut self) -> Result<Capture> {
+        drop(self.controller.take());
+        for buffer in &self.buffers {
+            buffer.instance.write("tracing_on", "0")?;
+        }
+        let stop_clock_ns = clock::now_ns(libc::CLOCK_BOOTTIME);
+        let mut captures = Vec::new();
+        let mut metas = Vec::new();
+        let mut formats = Vec::new();
+        for buffer in &mut self.buffers {
+            let drained = buffer
+                .drainer
+                .take()
+                .expect("drainer present until finish")
+                .finish()?;
+            let mut cpus = Vec::new();
+            let mut loss = Vec::new();
+            for d in drained {
+                let stats_text = buffer
+                    .instance
+                    .read(&format!("per_cpu/cpu{}/stats", d.cpu))?;
+                loss.push(cpu_loss(d.cpu, &stats_text, &d.counters));
+                cpus.push(CpuCapture {
+                    cpu: d.cpu,
+                    pages_path: d.path,
+                    pages: d.counters.pages.load(Ordering::Relaxed),
+                    stats_text,
+                });
+            }
+            for spec in &buffer.events {
+                let rel = format!("events/{}/{}/format", spec.system, spec.name);
+                let text = buffer.instance.read(&rel)?;
+                formats.extend(EventFormat::parse(&spec.system, &spec.name, text));
+            }
+            metas.push(BufferMeta {
+                name: buffer.name.to_string(),
+                pid_filtered: buffer.pid_filtered,
+                events: buffer.events.clone(),
+                buffer_size_kb: buffer.size_kb.load(Ordering::Relaxed),
+                loss,
+            });
+            captures.push(BufferCapture {
+                name: buffer.name.to_string(),
+                cpus,
+            });
+        }
+        let read_root = |rel: &str| tracefs::read_text(&self.root.join(rel));
+        Ok(Capture {
+            page_size: self.page_size,
+            header_page: read_root("events/header_page")?,
+            header_event: read_root("events/header_event")?,
+            formats,
+            saved_cmdlines: read_root("saved_cmdlines")?,
+            saved_tgids: read_root("saved_tgids")?,
+            buffers: captures,
+            meta: RecordingMeta {
+                meta_version: META_VERSION,
+                kspan_version: env!("CARGO_PKG_VERSION").to_string(),
+                command_line: self.command_line.clone(),
+                clock: TRACE_CLOCK.to_string(),
+                clock_to_unix_ns: self.offset.clock_to_unix_ns,
+                clock_offset_uncertainty_ns: self.offset.uncertainty_ns,
+                start_clock_ns: self.start_clock_ns,
+                stop_clock_ns,
+                target: self.target.clone(),
+                target_following: FOLLOWING.to_string(),
+                buffers: metas,
+                world: std::mem::take(&mut self.world),
+            },
+            dir: self.temp.take().expect("temp dir present until finish"),
+        })
+    }
+}
+
+/// How targets are followed, for the metadata.
+const FOLLOWING: &str = "set_event_pid with event-fork follows every thread and child of a \
+    target from the start; processes entering a target cgroup or network namespace later \
+    are found by polling every 200 ms and miss their events before that";
+
+fn configure(instance: &Instance, buffer_kb: u64, pid_filtered: bool) -> Result<()> {
+    instance.write("trace_clock", TRACE_CLOCK)?;
+    instance.write("buffer_size_kb", &buffer_kb.to_string())?;
+    instance.write("buffer_percent", &BUFFER_PERCENT.to_string())?;
+    instance.write("options/overwrite", "0")?;
+    if pid_filtered {
+        instance.write("options/event-fork", "1")?;
+    }
+    Ok(())
+}
+
+/// Sub-buffer size in bytes (`buffer_subbuf_size_kb`, 4 KiB on kernels without it).
+fn page_size(instance: &Instance) -> Result<usize> {
+    if !instance.dir().join("buffer_subbuf_size_kb").exists() {
+        return Ok(4096);
+    }
+    let kb: usize = instance
+        .read("buffer_subbuf_size_kb")?
+        .trim()
+        .parse()
+        .unwrap_or(4);
+    Ok(kb * 1024)
+}
+
+/// The CPUs that have a per-CPU buffer directory.
+fn cpus(instance: &Instance) -> Result<Vec<u32>> {
+    let dir = instance.dir().join("per_cpu");
+    let mut cpus: Vec<u32> = fs::read_dir(&dir)
+        .map_err(|e| tracefs::tracefs_error("listing", &dir, e))?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.strip_prefix("cpu")?.parse().ok())
+        .collect();
+    cpus.sort_unstable();
+    Ok(cpus)
+}
+
+fn join_pids(pids: &[i32]) -> String {
+    pids.iter()
+        .map(i32::to_string)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn cpu_loss(cpu: u32, stats_text: &str, counters: &CpuCounters) -> CpuLoss {
+    CpuLoss {
+        pages_with_missed_flag: counters.missed_pages.load(Ordering::Relaxed),
+        events_read: counters.events.load(Ordering::Relaxed),
+        ..CpuLoss::from_stats_text(cpu, stats_text)
+    }
+}
+
+/// A parked thread whose tid keeps a pid filter non-empty (it emits no events).
+struct Placeholder {
+    tid: i32,
+    done: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Placeholder {
+    fn start() -> Placeholder {
+        let done = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let flag = done.clone();
+        let handle = std::thread::spawn(move || {
+            // SAFETY: gettid has no preconditions.
+            let _ = tx.send(unsafe { libc::gettid() });
+            while !flag.load(Ordering::SeqCst) {
+                std::thread::park();
+            }
+        });
+        let tid = rx.recv().unwrap_or(-1);
+        Placeholder {
+            tid,
+            done,
+            handle: Some(handle),
+        }
+    }
+}
+
+impl Drop for Placeholder {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::SeqCst);
+        if let Some(handle) = self.handle.take() {
+            handle.thread().unpark();
+            let _ = handle.join();
+        }
+    }
+}
+
+/// The background thread that adds late joiners to the pid filter and grows buffers.
+struct Controller {
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+/// What the controller watches in one buffer.
+struct Watched {
+    dir: PathBuf,
+    counters: Vec<Arc<CpuCounters>>,
+    size_kb: Arc<AtomicU64>,
+    page_size: u64,
+}
+
+impl Controller {
+    fn start(recording: &Recording, dynamic: Option<TargetSpec>, known: Vec<i32>) -> Controller {
+        let stop = Arc::new(AtomicBool::new(false));
+        let watched: Vec<Watched> = recording
+            .buffers
+            .iter()
+            .map(|b| Watched {
+                dir: b.instance.dir().to_path_buf(),
+                counters: b
+                    .drainer
+                    .as_ref()
+                    .map(Drainer::counters)
+                    .unwrap_or_default(),
+                size_kb: b.size_kb.clone(),
+                page_size: recording.page_size as u64,
+            })
+            .collect();
+        let pid_file = recording.buffers[0].instance.dir().join("set_event_pid");
+        let flag = stop.clone();
+        let handle = std::thread::spawn(move || {
+            let mut known: BTreeSet<i32> = known.into_iter().collect();
+            while !flag.load(Ordering::SeqCst) {
+                std::thread::sleep(TICK);
+                if let Some(spec) = &dynamic {
+                    add_late_joiners(spec, &mut known, &pid_file);
+                }
+                for w in &watched {
+                    grow_if_pressed(w);
+                }
+            }
+        });
+        Controller {
+            stop,
+            handle: Some(handle),
+        }
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// Appends the threads of processes that entered a target cgroup/namespace.
+fn add_late_joiners(spec: &TargetSpec, known: &mut BTreeSet<i32>, pid_file: &Path) {
+    let Ok(now) = spec.current_processes() else {
+        return;
+    };
+    let new: Vec<i32> = now.into_iter().filter(|p| known.insert(*p)).collect();
+    let tids: Vec<i32> = new.iter().flat_map(|&p| procfs::threads(p)).collect();
+    if !tids.is_empty() {
+        let _ = tracefs::write_text(pid_file, &join_pids(&tids));
+    }
+}
+
+/// Doubles a buffer whose drainer had to read more than half of it in one pass.
+fn grow_if_pressed(w: &Watched) {
+    let size_kb = w.size_kb.load(Ordering::Relaxed);
+    let buffer_pages = size_kb * 1024 / w.page_size;
+    let worst = w
+        .counters
+        .iter()
+        .map(|c| c.max_pass_pages.swap(0, Ordering::Relaxed))
+        .max()
+        .unwrap_or(0);
+    if worst * 2 > buffer_pages && size_kb < MAX_BUFFER_KB {
+        let new_kb = (size_kb * 2).min(MAX_BUFFER_KB);
+        if tracefs::write_text(&w.dir.join("buffer_size_kb"), &new_kb.to_string()).is_ok() {
+            w.size_kb.store(new_kb, Ordering::Relaxed);
+        }
+    }
+}

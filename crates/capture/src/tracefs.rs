@@ -1,0 +1,197 @@
+//! Private ftrace instances: creation, file access, and removal (also of instances left
+//! behind by a killed recorder). The global buffer and foreign instances are never touched.
+
+use crate::error::{CaptureError, Result};
+use std::ffi::CString;
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+/// Where tracefs is mounted on current kernels.
+pub const TRACEFS_ROOT: &str = "/sys/kernel/tracing";
+
+/// Prefix of every instance kspan creates: `kspan-<recorder pid>-<n>[-net]`.
+pub const INSTANCE_PREFIX: &str = "kspan-";
+
+/// Mounts tracefs at `root` unless it is already mounted there.
+pub fn ensure_mounted(root: &Path) -> Result<()> {
+    if root.join("instances").is_dir() {
+        return Ok(());
+    }
+    let c = |s: &str| CString::new(s).expect("static string without NUL");
+    let target =
+        CString::new(root.as_os_str().as_encoded_bytes()).map_err(|e| CaptureError::Mount {
+            path: root.to_path_buf(),
+            source: io::Error::new(io::ErrorKind::InvalidInput, e),
+        })?;
+    let (source, fstype) = (c("nodev"), c("tracefs"));
+    // SAFETY: all pointers are valid NUL-terminated strings that outlive the call; no data.
+    let rc = unsafe {
+        libc::mount(
+            source.as_ptr(),
+            target.as_ptr(),
+            fstype.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+    if rc != 0 {
+        return Err(CaptureError::Mount {
+            path: root.to_path_buf(),
+            source: io::Error::last_os_error(),
+        });
+    }
+    Ok(())
+}
+
+/// Maps a tracefs I/O failure to the right error: permission problems become
+/// [`CaptureError::NotRoot`].
+pub fn tracefs_error(op: &'static str, path: &Path, source: io::Error) -> CaptureError {
+    match source.kind() {
+        io::ErrorKind::PermissionDenied => CaptureError::NotRoot {
+            path: path.to_path_buf(),
+            source,
+        },
+        _ => CaptureError::Tracefs {
+            op,
+            path: path.to_path_buf(),
+            source,
+        },
+    }
+}
+
+/// Reads a tracefs file as text.
+pub fn read_text(path: &Path) -> Result<String> {
+    fs::read_to_string(path).map_err(|e| tracefs_error("reading", path, e))
+}
+
+/// Writes `value` to a tracefs file without truncating it (pid lists append).
+pub fn write_text(path: &Path, value: &str) -> Result<()> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| tracefs_error("opening", path, e))?;
+    file.write_all(value.as_bytes())
+        .map_err(|e| tracefs_error("writing", path, e))
+}
+
+/// One ftrace instance owned by this process; removed (with its buffers) on drop.
+#[derive(Debug)]
+pub struct Instance {
+    dir: PathBuf,
+}
+
+impl Instance {
+    /// Creates a fresh instance `<prefix><pid>-<n><suffix>` under `root/instances`, with
+    /// tracing off. `suffix` distinguishes sibling instances of one recording.
+    pub fn create(root: &Path, serial: u32, suffix: &str) -> Result<Instance> {
+        let name = format!("{INSTANCE_PREFIX}{}-{serial}{suffix}", std::process::id());
+        let dir = root.join("instances").join(name);
+        fs::create_dir(&dir).map_err(|e| tracefs_error("creating instance", &dir, e))?;
+        let instance = Instance { dir };
+        instance.write("tracing_on", "0")?;
+        Ok(instance)
+    }
+
+    /// The instance's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The instance's name (its directory's name).
+    pub fn name(&self) -> String {
+        self.dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    /// Writes `value` to the instance file `rel`.
+    pub fn write(&self, rel: &str, value: &str) -> Result<()> {
+        write_text(&self.dir.join(rel), value)
+    }
+
+    /// Reads the instance file `rel`.
+    pub fn read(&self, rel: &str) -> Result<String> {
+        read_text(&self.dir.join(rel))
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        // Best effort: the directory removal below also frees the buffers and events.
+        let _ = write_text(&self.dir.join("tracing_on"), "0");
+        let _ = remove_instance_dir(&self.dir);
+    }
+}
+
+/// Removes an instance directory, retrying while the kernel reports it busy (a reader
+/// that is closing its file).
+fn remove_instance_dir(dir: &Path) -> io::Result<()> {
+    let mut last = Ok(());
+    for _ in 0..50 {
+        last = fs::remove_dir(dir);
+        match &last {
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            _ => return last,
+        }
+    }
+    last
+}
+
+/// Hands out per-process unique serial numbers for instance names.
+pub fn next_serial() -> u32 {
+    static SERIAL: AtomicU32 = AtomicU32::new(0);
+    SERIAL.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The recorder pid encoded in a kspan instance name, if `name` is one.
+fn owner_pid(name: &str) -> Option<i32> {
+    let rest = name.strip_prefix(INSTANCE_PREFIX)?;
+    let (pid, rest) = rest.split_once('-')?;
+    let serial = rest.strip_suffix("-net").unwrap_or(rest);
+    serial.parse::<u32>().ok()?;
+    pid.parse().ok()
+}
+
+/// Removes the kspan instances whose recorder process is gone (killed with SIGKILL, or
+/// crashed) and returns their names.
+pub fn remove_stale_instances(root: &Path) -> Result<Vec<String>> {
+    let dir = root.join("instances");
+    let entries = fs::read_dir(&dir).map_err(|e| tracefs_error("listing", &dir, e))?;
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = owner_pid(&name) else {
+            continue;
+        };
+        if Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let path = entry.path();
+        let _ = write_text(&path.join("tracing_on"), "0");
+        remove_instance_dir(&path)
+            .map_err(|e| tracefs_error("removing stale instance", &path, e))?;
+        removed.push(name);
+    }
+    removed.sort();
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::owner_pid;
+
+    #[test]
+    fn owner_pid_parses_only_kspan_instance_names() {
+        assert_eq!(owner_pid("kspan-123-0"), Some(123));
+        assert_eq!(owner_pid("kspan-123-4-net"), Some(123));
+        assert_eq!(owner_pid("kspan-test-foo"), None);
+        assert_eq!(owner_pid("kspan-123-x"), None);
+        assert_eq!(owner_pid("other-123-0"), None);
+    }
+}
