@@ -70,7 +70,10 @@ pub struct FourTuple {
 impl FourTuple {
     /// The same connection seen from the other end.
     pub fn mirrored(self) -> FourTuple {
-        FourTuple { local: self.remote, remote: self.local }
+        FourTuple {
+            local: self.remote,
+            remote: self.local,
+        }
     }
 }
 
@@ -91,7 +94,11 @@ pub enum EventKind {
     Exit,
     /// `sched:sched_switch`: `prev` leaves the CPU in `prev_state` (0 = runnable, i.e.
     /// preempted; 1 = S interruptible sleep; 2 = D uninterruptible), `next` gets it.
-    Switch { prev: Tid, prev_state: i64, next: Tid },
+    Switch {
+        prev: Tid,
+        prev_state: i64,
+        next: Tid,
+    },
     /// `sched:sched_waking` (fires in the waker's context): `target` is being woken.
     Waking { target: Tid },
     /// `sched:sched_wakeup_new`: the new task `target` becomes runnable for the first time.
@@ -102,13 +109,34 @@ pub enum EventKind {
     SyscallExit { call: Syscall, ret: i64 },
     /// `sock:sock_send_length`: `ret` bytes (or -errno) handed to socket `sk`.
     /// `flags` are the msg flags (MSG_PEEK = 2).
-    SockSend { sk: SockAddr, family: u16, protocol: u16, ret: i32, flags: i32 },
+    SockSend {
+        sk: SockAddr,
+        family: u16,
+        protocol: u16,
+        ret: i32,
+        flags: i32,
+    },
     /// `sock:sock_recv_length`: `ret` bytes (or -errno) taken from socket `sk`.
-    SockRecv { sk: SockAddr, family: u16, protocol: u16, ret: i32, flags: i32 },
+    SockRecv {
+        sk: SockAddr,
+        family: u16,
+        protocol: u16,
+        ret: i32,
+        flags: i32,
+    },
     /// `sock:inet_sock_set_state`: a TCP state change of `sk`, with its 4-tuple.
-    SockState { sk: SockAddr, old: TcpState, new: TcpState, tuple: FourTuple },
+    SockState {
+        sk: SockAddr,
+        old: TcpState,
+        new: TcpState,
+        tuple: FourTuple,
+    },
     /// `tcp:tcp_rcv_space_adjust` (inside tcp_recvmsg): binds `sk` to its 4-tuple and cookie.
-    RcvSpace { sk: SockAddr, tuple: FourTuple, cookie: u64 },
+    RcvSpace {
+        sk: SockAddr,
+        tuple: FourTuple,
+        cookie: u64,
+    },
     /// `tcp:tcp_destroy_sock`: `sk` is gone (its address may be reused afterwards).
     SockDestroy { sk: SockAddr },
     /// Any other event (user-enabled ones included): counted per span under `type_id`;

@@ -1,0 +1,203 @@
+//! Kernel sockets (`sk` pointers) bound to connections, and the byte streams between them.
+//!
+//! An endpoint is one socket. Once its 4-tuple is known it is bound to two streams: the
+//! one keyed by its own tuple (bytes it sends) and the one keyed by the mirrored tuple
+//! (bytes it reads). Two sockets with mirrored tuples thus share both streams: they are the
+//! two ends of one connection.
+
+use crate::event::{FourTuple, SockAddr};
+use crate::fxhash::FxHashMap;
+use crate::model::SpanId;
+use crate::stream::{Origin, Stream};
+
+/// Index of a stream in [`Sockets::streams`].
+pub(crate) type StreamId = u32;
+
+/// Which end of a connection a socket is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    /// Not known yet (connection older than the recording, no snapshot entry).
+    Unknown,
+    /// Accepted end: it reads requests and writes responses.
+    Server,
+    /// Connecting end: it writes requests and reads responses.
+    Client,
+}
+
+/// Where the conversation on an endpoint stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Nothing exchanged yet.
+    Idle,
+    /// The requesting side is sending (client) / the serving side is reading (server).
+    Request,
+    /// The answer is flowing back.
+    Answer,
+}
+
+/// One socket.
+#[derive(Debug)]
+pub(crate) struct Endpoint {
+    /// Its 4-tuple, once final (local first).
+    pub tuple: Option<FourTuple>,
+    /// Which end it is.
+    pub side: Side,
+    /// True when its connection was set up during the recording (handshake seen).
+    pub fresh: bool,
+    /// Streams it sends on and reads from, once bound.
+    pub out: Option<StreamId>,
+    /// See `out`.
+    pub inp: Option<StreamId>,
+    /// Sends seen before the tuple was known, replayed into `out` at binding.
+    pub early_sends: Vec<(u64, Origin)>,
+    /// Bytes read before the tuple was known, consumed from `inp` at binding.
+    pub early_read: u64,
+    /// Conversation state.
+    pub phase: Phase,
+    /// The current request's span: the server span (server side) or the client span
+    /// (client side).
+    pub span: Option<SpanId>,
+    /// Request messages seen on it.
+    pub requests: u64,
+}
+
+impl Endpoint {
+    fn new(fresh: bool, side: Side) -> Endpoint {
+        Endpoint {
+            tuple: None,
+            side,
+            fresh,
+            out: None,
+            inp: None,
+            early_sends: Vec::new(),
+            early_read: 0,
+            phase: Phase::Idle,
+            span: None,
+            requests: 0,
+        }
+    }
+}
+
+/// All known sockets and streams.
+#[derive(Debug, Default)]
+pub(crate) struct Sockets {
+    /// Endpoints by socket pointer.
+    pub endpoints: FxHashMap<SockAddr, Endpoint>,
+    /// Streams by the tuple of their sending end.
+    by_tuple: FxHashMap<FourTuple, StreamId>,
+    /// Stream slab; `None` slots are free (listed in `free`).
+    streams: Vec<Option<(FourTuple, Stream)>>,
+    free: Vec<StreamId>,
+}
+
+impl Sockets {
+    /// The endpoint for `sk`, created (of unknown side, not fresh) when new.
+    pub fn endpoint(&mut self, sk: SockAddr) -> &mut Endpoint {
+        self.endpoints
+            .entry(sk)
+            .or_insert_with(|| Endpoint::new(false, Side::Unknown))
+    }
+
+    /// Creates (or replaces, for a reused pointer) the endpoint of a socket whose
+    /// handshake is being seen.
+    pub fn fresh_endpoint(&mut self, sk: SockAddr, side: Side) -> Option<Endpoint> {
+        let old = self.endpoints.insert(sk, Endpoint::new(true, side));
+        old.inspect(|ep| self.release_streams(ep))
+    }
+
+    /// Mutable access to a stream.
+    pub fn stream(&mut self, id: StreamId) -> &mut Stream {
+        &mut self.streams[id as usize]
+            .as_mut()
+            .expect("stream ids held by endpoints are live")
+            .1
+    }
+
+    /// Mutable access to a stream that may have been freed since its id was taken.
+    pub fn stream_opt(&mut self, id: StreamId) -> Option<&mut Stream> {
+        self.streams.get_mut(id as usize)?.as_mut().map(|(_, s)| s)
+    }
+
+    /// Binds `sk` to `tuple` (if not bound yet): attaches both streams and replays what was
+    /// seen before. Returns the pending-read resolutions the replayed sends produced.
+    pub fn bind(
+        &mut self,
+        sk: SockAddr,
+        tuple: FourTuple,
+        max_segments: usize,
+    ) -> Vec<(crate::stream::PendingRead, Origin)> {
+        let ep = self.endpoint(sk);
+        if ep.tuple.is_some() {
+            return Vec::new();
+        }
+        ep.tuple = Some(tuple);
+        let early_sends = std::mem::take(&mut ep.early_sends);
+        let early_read = std::mem::take(&mut ep.early_read);
+        let out = self.attach(tuple);
+        let inp = self.attach(tuple.mirrored());
+        let ep = self.endpoints.get_mut(&sk).expect("endpoint created above");
+        ep.out = Some(out);
+        ep.inp = Some(inp);
+        if early_read > 0 {
+            self.stream(inp).read(early_read);
+        }
+        early_sends
+            .into_iter()
+            .filter_map(|(n, origin)| self.stream(out).push(n, origin, max_segments))
+            .collect()
+    }
+
+    fn attach(&mut self, tuple: FourTuple) -> StreamId {
+        let id = match self.by_tuple.get(&tuple) {
+            Some(&id) => id,
+            None => {
+                let slot = Some((tuple, Stream::default()));
+                let id = match self.free.pop() {
+                    Some(id) => {
+                        self.streams[id as usize] = slot;
+                        id
+                    }
+                    None => {
+                        self.streams.push(slot);
+                        (self.streams.len() - 1) as StreamId
+                    }
+                };
+                self.by_tuple.insert(tuple, id);
+                id
+            }
+        };
+        self.stream(id).refs += 1;
+        id
+    }
+
+    /// Forgets socket `sk` (closed or destroyed; its pointer may be reused), returning its
+    /// endpoint so the caller can close its span.
+    pub fn remove(&mut self, sk: SockAddr) -> Option<Endpoint> {
+        let ep = self.endpoints.remove(&sk)?;
+        self.release_streams(&ep);
+        Some(ep)
+    }
+
+    fn release_streams(&mut self, ep: &Endpoint) {
+        for id in [ep.out, ep.inp].into_iter().flatten() {
+            let slot = &mut self.streams[id as usize];
+            let (tuple, stream) = slot
+                .as_mut()
+                .expect("stream ids held by endpoints are live");
+            stream.refs -= 1;
+            if stream.refs == 0 {
+                let tuple = *tuple;
+                *slot = None;
+                self.by_tuple.remove(&tuple);
+                self.free.push(id);
+            }
+        }
+    }
+
+    /// Live streams and their queued segments, for memory accounting.
+    pub fn footprint(&self) -> (usize, usize) {
+        let live = self.streams.iter().flatten();
+        let segments = live.clone().map(|(_, s)| s.segments()).sum();
+        (self.by_tuple.len(), segments)
+    }
+}

@@ -1,0 +1,251 @@
+//! Live spans and traces: creation, end extension, closing, trace merging and emission.
+//!
+//! A span is *answered* once its answer started (server: a response byte was written;
+//! client: an answer byte was read); its end may still move later (a response in several
+//! writes). Activity a thread accrues in an answered span's context after its current end
+//! is held apart (the tail) and only added when the end moves past it, so idle time between
+//! requests on a keep-alive connection is not charged to the previous request.
+//! A span is *closed* once its end is final. A trace is emitted when all its spans are
+//! closed; closing a span also closes its answered descendants (a parent that moved on
+//! has read all its calls' answers).
+
+use crate::activity::{event_total, merge};
+use crate::fxhash::FxHashMap;
+use crate::model::{Activity, Span, SpanId, Trace, TraceId};
+
+/// A span while it can still change.
+#[derive(Debug)]
+pub(crate) struct LiveSpan {
+    /// The span as it will be emitted.
+    pub span: Span,
+    /// Key of its trace in [`Spans::traces`].
+    pub trace: u64,
+    /// The answer has started.
+    pub answered: bool,
+    /// The end is final.
+    pub closed: bool,
+    /// Activity after the current (provisional) end.
+    pub tail: Activity,
+}
+
+impl LiveSpan {
+    /// Where activity accrued now goes: the tail once answered, else the span.
+    pub fn sink(&mut self) -> &mut Activity {
+        if self.answered {
+            &mut self.tail
+        } else {
+            &mut self.span.activity
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct LiveTrace {
+    spans: Vec<SpanId>,
+    open: u32,
+}
+
+/// All live spans and traces, and traces ready to be emitted.
+#[derive(Debug, Default)]
+pub(crate) struct Spans {
+    spans: FxHashMap<u64, LiveSpan>,
+    traces: FxHashMap<u64, LiveTrace>,
+    next_span: u64,
+    next_trace: u64,
+    /// Traces whose spans are all closed, in closing order.
+    pub ready: Vec<Trace>,
+    /// Events that fell in discarded tails.
+    pub dropped_tail_events: u64,
+}
+
+impl Spans {
+    /// A live span by id.
+    pub fn get_mut(&mut self, id: SpanId) -> Option<&mut LiveSpan> {
+        self.spans.get_mut(&id.0)
+    }
+
+    /// A live span by id.
+    pub fn get(&self, id: SpanId) -> Option<&LiveSpan> {
+        self.spans.get(&id.0)
+    }
+
+    /// Opens `span` (its `id` is assigned here) under its `parent` when that is live, else
+    /// as the root of a new trace (its `parent` is then cleared).
+    pub fn open(&mut self, mut span: Span) -> SpanId {
+        self.next_span += 1;
+        let id = SpanId(self.next_span);
+        span.id = id;
+        let trace = match span.parent.and_then(|p| self.spans.get(&p.0)) {
+            Some(parent) => parent.trace,
+            None => {
+                span.parent = None;
+                self.next_trace += 1;
+                self.traces.insert(self.next_trace, LiveTrace::default());
+                self.next_trace
+            }
+        };
+        let t = self
+            .traces
+            .get_mut(&trace)
+            .expect("trace of a live span is live");
+        t.spans.push(id);
+        t.open += 1;
+        self.spans.insert(
+            id.0,
+            LiveSpan {
+                span,
+                trace,
+                answered: false,
+                closed: false,
+                tail: Activity::default(),
+            },
+        );
+        id
+    }
+
+    /// Moves the span's end to `ts` (if later) and takes in its tail.
+    pub fn extend(&mut self, id: SpanId, ts: u64) {
+        if let Some(s) = self.spans.get_mut(&id.0) {
+            if s.closed {
+                return;
+            }
+            s.span.end = s.span.end.max(ts);
+            let tail = std::mem::take(&mut s.tail);
+            merge(&mut s.span.activity, &tail);
+        }
+    }
+
+    /// Makes the root span `child` (of its own trace) a child of `parent`, moving its whole
+    /// trace into the parent's. Returns false (and changes nothing) when `parent` is gone.
+    pub fn adopt(&mut self, child: SpanId, parent: SpanId) -> bool {
+        let Some(to) = self.spans.get(&parent.0).map(|p| p.trace) else {
+            return false;
+        };
+        let Some(from) = self.spans.get(&child.0).map(|c| c.trace) else {
+            return false;
+        };
+        if from == to {
+            return false;
+        }
+        let moved = self
+            .traces
+            .remove(&from)
+            .expect("trace of a live span is live");
+        for id in &moved.spans {
+            if let Some(s) = self.spans.get_mut(&id.0) {
+                s.trace = to;
+            }
+        }
+        let t = self
+            .traces
+            .get_mut(&to)
+            .expect("trace of a live span is live");
+        t.spans.extend(moved.spans);
+        t.open += moved.open;
+        if let Some(c) = self.spans.get_mut(&child.0) {
+            c.span.parent = Some(parent);
+        }
+        true
+    }
+
+    /// Closes the span (its end is final) and its answered descendants; emits its trace
+    /// when nothing in it is open any more.
+    pub fn close(&mut self, id: SpanId) {
+        let Some(s) = self.spans.get_mut(&id.0) else {
+            return;
+        };
+        if s.closed {
+            return;
+        }
+        s.closed = true;
+        self.dropped_tail_events += event_total(&s.tail);
+        s.tail = Activity::default();
+        let trace = s.trace;
+        let t = self
+            .traces
+            .get_mut(&trace)
+            .expect("trace of a live span is live");
+        t.open -= 1;
+        let children: Vec<SpanId> = t
+            .spans
+            .iter()
+            .copied()
+            .filter(|c| {
+                self.spans
+                    .get(&c.0)
+                    .is_some_and(|c| c.span.parent == Some(id) && c.answered && !c.closed)
+            })
+            .collect();
+        for c in children {
+            self.close(c);
+        }
+        if self.traces.get(&trace).is_some_and(|t| t.open == 0) {
+            self.emit(trace);
+        }
+    }
+
+    /// Closes everything still open (end of input): spans whose answer never started are
+    /// marked partial.
+    pub fn finish(&mut self) {
+        let mut open: Vec<SpanId> = self
+            .spans
+            .values()
+            .filter(|s| !s.closed)
+            .map(|s| s.span.id)
+            .collect();
+        open.sort();
+        for id in &open {
+            if let Some(s) = self.spans.get_mut(&id.0) {
+                if !s.answered {
+                    s.span.partial = true;
+                }
+            }
+        }
+        for id in open {
+            self.close(id);
+        }
+    }
+
+    fn emit(&mut self, trace: u64) {
+        let t = self.traces.remove(&trace).expect("emitted trace is live");
+        let mut spans: Vec<Span> = t
+            .spans
+            .iter()
+            .filter_map(|id| self.spans.remove(&id.0))
+            .map(|s| s.span)
+            .collect();
+        spans.sort_by_key(|s| (s.start, s.id));
+        let ordered = tree_order(spans);
+        self.ready.push(Trace {
+            id: TraceId(u128::from(trace)),
+            spans: ordered,
+        });
+    }
+
+    /// Live spans and traces, for memory accounting.
+    pub fn footprint(&self) -> (usize, usize) {
+        (self.spans.len(), self.traces.len())
+    }
+}
+
+/// Orders spans root first, each parent before its children, siblings by start time.
+fn tree_order(spans: Vec<Span>) -> Vec<Span> {
+    let mut out: Vec<Span> = Vec::with_capacity(spans.len());
+    let mut rest = spans;
+    // Roots: no parent, or a parent outside this trace (cannot happen; kept defensively
+    // as roots rather than dropped).
+    let ids: Vec<SpanId> = rest.iter().map(|s| s.id).collect();
+    let (roots, mut rest_children): (Vec<Span>, Vec<Span>) = rest
+        .drain(..)
+        .partition(|s| s.parent.is_none_or(|p| !ids.contains(&p)));
+    let mut stack: Vec<Span> = roots.into_iter().rev().collect();
+    while let Some(span) = stack.pop() {
+        let id = span.id;
+        out.push(span);
+        let (kids, others): (Vec<Span>, Vec<Span>) =
+            rest_children.drain(..).partition(|s| s.parent == Some(id));
+        rest_children = others;
+        stack.extend(kids.into_iter().rev());
+    }
+    out
+}

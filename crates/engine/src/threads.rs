@@ -1,0 +1,110 @@
+//! Traced threads: their service, request context, current syscall and scheduler state.
+
+use crate::activity::Bucket;
+use crate::event::{Syscall, Tid, Timestamp};
+use crate::fxhash::FxHashMap;
+use crate::model::SpanId;
+
+/// Index of a service name in [`Threads::services`].
+pub(crate) type ServiceId = u32;
+
+/// What the scheduler is doing with a thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sched {
+    /// Not known yet (no scheduler event seen).
+    Unknown,
+    /// On a CPU.
+    Running,
+    /// Runnable, waiting for a CPU.
+    Runnable,
+    /// Blocked; the bucket says on what.
+    Blocked(Bucket),
+}
+
+/// One traced thread.
+#[derive(Debug, Clone)]
+pub(crate) struct Thread {
+    /// Process id.
+    pub tgid: i32,
+    /// Its service.
+    pub service: ServiceId,
+    /// The span whose bytes it read last (or inherited by fork / hand-off).
+    pub ctx: Option<SpanId>,
+    /// A call it made whose answer it has not read yet: its time goes there.
+    pub call: Option<SpanId>,
+    /// The syscall it is in, if any.
+    pub sys: Option<Syscall>,
+    /// Entry time of that syscall.
+    pub sys_enter: Timestamp,
+    /// When the data of its current syscall became available: the entry, or the wakeup
+    /// that ended a block inside it.
+    pub avail: Timestamp,
+    /// A span whose end moves to the exit of the current syscall.
+    pub end_on_exit: Option<SpanId>,
+    /// Scheduler state and since when.
+    pub sched: Sched,
+    /// Since when `sched` (and the attribution target) hold.
+    pub since: Timestamp,
+}
+
+impl Thread {
+    /// The span its time and events go to now: its open call, else its context.
+    pub fn target(&self) -> Option<SpanId> {
+        self.call.or(self.ctx)
+    }
+
+    /// The bucket for a block starting now in `prev_state`.
+    pub fn block_bucket(&self, prev_state: i64) -> Bucket {
+        const TASK_UNINTERRUPTIBLE: i64 = 2;
+        if prev_state & TASK_UNINTERRUPTIBLE != 0 {
+            return Bucket::Io;
+        }
+        match self.sys {
+            Some(Syscall::Recv | Syscall::Poll | Syscall::Accept | Syscall::Connect) => Bucket::Net,
+            Some(Syscall::Futex) => Bucket::Futex,
+            _ => Bucket::Other,
+        }
+    }
+}
+
+/// The traced threads and service names.
+#[derive(Debug, Default)]
+pub(crate) struct Threads {
+    /// Threads by tid.
+    pub map: FxHashMap<Tid, Thread>,
+    /// Service names, indexed by [`ServiceId`].
+    pub services: Vec<String>,
+    service_ids: FxHashMap<String, ServiceId>,
+}
+
+impl Threads {
+    /// The id of service `name`, interned.
+    pub fn service(&mut self, name: &str) -> ServiceId {
+        if let Some(&id) = self.service_ids.get(name) {
+            return id;
+        }
+        let id = self.services.len() as ServiceId;
+        self.services.push(name.to_string());
+        self.service_ids.insert(name.to_string(), id);
+        id
+    }
+
+    /// Adds a thread with no context.
+    pub fn add(&mut self, tid: Tid, tgid: i32, service: ServiceId, now: Timestamp) {
+        self.map.insert(
+            tid,
+            Thread {
+                tgid,
+                service,
+                ctx: None,
+                call: None,
+                sys: None,
+                sys_enter: now,
+                avail: now,
+                end_on_exit: None,
+                sched: Sched::Unknown,
+                since: now,
+            },
+        );
+    }
+}

@@ -1,0 +1,447 @@
+//! One test per reconstruction rule, on synthetic event sequences: exact trace trees.
+
+mod dsl;
+use dsl::*;
+use kspan_engine::*;
+
+const LG: Tid = 99; // an untraced load generator
+const FRONT: Tid = 10;
+const BACK: Tid = 20;
+
+/// lg (10.0.0.9) → front (10.0.0.1:80): lg socket 0xA1, front socket 0xA2.
+fn front_conn(r: &mut Rec, ts: u64) {
+    r.connect(ts, LG, 0xA1, sa(9, 5000), 0xA2, sa(1, 80));
+}
+
+/// front (10.0.0.1) → back (10.0.0.2:81): front socket 0xB1, back socket 0xB2.
+fn back_conn(r: &mut Rec, ts: u64) {
+    r.connect(ts, FRONT, 0xB1, sa(1, 6000), 0xB2, sa(2, 81));
+}
+
+fn two_services() -> Rec {
+    let mut r = Rec::new();
+    r.thread(FRONT, FRONT, "front").thread(BACK, BACK, "back");
+    r
+}
+
+#[test]
+fn thread_per_request_with_downstream_call() {
+    let mut r = two_services();
+    front_conn(&mut r, 10);
+    back_conn(&mut r, 20);
+    r.send(100, LG, 0xA1, 100)
+        .recv(110, FRONT, 0xA2, 100)
+        .send(120, FRONT, 0xB1, 50)
+        .recv(130, BACK, 0xB2, 50)
+        .send(140, BACK, 0xB2, 70)
+        .recv(150, FRONT, 0xB1, 70)
+        .send(160, FRONT, 0xA2, 200)
+        .recv(170, LG, 0xA1, 200);
+    let (traces, summary) = r.run();
+    assert_eq!(
+        render(&traces),
+        tree(
+            "
+            Server front tid=10 110..162
+              Client front tid=10 120..152
+                Server back tid=20 130..142
+            ---"
+        )
+    );
+    let root = &traces[0].spans[0];
+    assert_eq!(root.peer, Some("10.0.0.9:5000".parse().unwrap()));
+    assert_eq!(root.local, Some("10.0.0.1:80".parse().unwrap()));
+    assert_eq!(
+        (root.activity.bytes_in, root.activity.bytes_out),
+        (100, 200)
+    );
+    let call = &traces[0].spans[1];
+    assert_eq!(call.peer, Some("10.0.0.2:81".parse().unwrap()));
+    assert_eq!((call.activity.bytes_in, call.activity.bytes_out), (70, 50));
+    assert_eq!((summary.traces, summary.spans), (1, 3));
+    assert!(summary.caveats.is_empty(), "{:?}", summary.caveats);
+}
+
+#[test]
+fn partial_reads_and_writes_and_a_response_in_two_writes_on_a_keep_alive_connection() {
+    let mut r = two_services();
+    front_conn(&mut r, 10);
+    // Request 1 sent in two writes, read in two reads split differently.
+    r.send(100, LG, 0xA1, 60)
+        .send(103, LG, 0xA1, 40)
+        .recv(110, FRONT, 0xA2, 30)
+        .recv(120, FRONT, 0xA2, 70)
+        // Response in two writes (headers, body): the span ends at the second.
+        .send(130, FRONT, 0xA2, 20)
+        .send(140, FRONT, 0xA2, 80)
+        .recv(150, LG, 0xA1, 100)
+        // Request 2 on the same connection.
+        .send(200, LG, 0xA1, 10)
+        .recv(210, FRONT, 0xA2, 10)
+        .send(220, FRONT, 0xA2, 5)
+        .recv(230, LG, 0xA1, 5);
+    let (traces, summary) = r.run();
+    assert_eq!(
+        render(&traces),
+        tree(
+            "
+            Server front tid=10 110..142
+            ---
+            Server front tid=10 210..222
+            ---"
+        )
+    );
+    let a = &traces[0].spans[0].activity;
+    assert_eq!((a.bytes_in, a.bytes_out), (100, 100));
+    assert_eq!(summary.traces, 2);
+}
+
+#[test]
+fn read_stamped_before_the_send_that_carries_it_is_still_linked() {
+    let mut r = two_services();
+    front_conn(&mut r, 10);
+    back_conn(&mut r, 20);
+    r.send(100, LG, 0xA1, 100).recv(110, FRONT, 0xA2, 100);
+    // front enters its send at 120; back's read (123) comes before front's
+    // sock_send_length (125) in time order.
+    r.enter(120, FRONT, Syscall::Send)
+        .enter(122, BACK, Syscall::Recv)
+        .sock_recv(123, BACK, 0xB2, 50)
+        .exit(124, BACK, Syscall::Recv)
+        .sock_send(125, FRONT, 0xB1, 50)
+        .exit(126, FRONT, Syscall::Send);
+    r.send(140, BACK, 0xB2, 70)
+        .recv(150, FRONT, 0xB1, 70)
+        .send(160, FRONT, 0xA2, 200);
+    let (traces, _) = r.run();
+    assert_eq!(
+        render(&traces),
+        tree(
+            "
+            Server front tid=10 110..162
+              Client front tid=10 120..152
+                Server back tid=20 122..142
+            ---"
+        )
+    );
+}
+
+#[test]
+fn read_before_any_send_from_an_untraced_sender_resolves_when_traced_senders_leave() {
+    let mut r = two_services();
+    front_conn(&mut r, 10);
+    // BACK is inside an unrelated send when front reads lg's request, whose
+    // sock_send_length event is missing (lg's events are not recorded).
+    r.enter(100, BACK, Syscall::Send)
+        .recv(105, FRONT, 0xA2, 100)
+        .exit(109, BACK, Syscall::Send)
+        .send(120, FRONT, 0xA2, 10);
+    let (traces, _) = r.run();
+    assert_eq!(render(&traces), tree("Server front tid=10 105..122\n---"));
+}
+
+#[test]
+fn interleaved_connections_on_one_event_loop_thread() {
+    let mut r = two_services();
+    // Two clients (untraced) on front; front calls back on one connection each.
+    r.connect(10, LG, 0xA1, sa(9, 5000), 0xA2, sa(1, 80))
+        .connect(20, LG, 0xC1, sa(9, 5001), 0xC2, sa(1, 80))
+        .connect(30, FRONT, 0xB1, sa(1, 6000), 0xB2, sa(2, 81))
+        .connect(40, FRONT, 0xD1, sa(1, 6001), 0xD2, sa(2, 81));
+    r.send(100, LG, 0xA1, 10)
+        .send(101, LG, 0xC1, 11)
+        .recv(110, FRONT, 0xA2, 10) // request A
+        .send(120, FRONT, 0xB1, 5) // call for A
+        .recv(130, FRONT, 0xC2, 11) // request C
+        .send(140, FRONT, 0xD1, 6) // call for C
+        .recv(150, BACK, 0xD2, 6) // back serves C's call first
+        .send(160, BACK, 0xD2, 7)
+        .recv(170, BACK, 0xB2, 5)
+        .send(180, BACK, 0xB2, 8)
+        .recv(190, FRONT, 0xD1, 7) // C's answer: front back in C's context
+        .send(200, FRONT, 0xC2, 20)
+        .recv(210, FRONT, 0xB1, 8) // A's answer
+        .send(220, FRONT, 0xA2, 30);
+    let (traces, _) = r.run();
+    assert_eq!(
+        render(&traces),
+        tree(
+            "
+            Server front tid=10 110..222
+              Client front tid=10 120..212
+                Server back tid=20 170..182
+            ---
+            Server front tid=10 130..202
+              Client front tid=10 140..192
+                Server back tid=20 150..162
+            ---"
+        )
+    );
+}
+
+#[test]
+fn worker_pool_hand_off_via_wakeup_is_linked_and_an_unrelated_wakeup_is_not() {
+    const WORKER: Tid = 11;
+    const IDLE: Tid = 13;
+    let mut r = two_services();
+    r.thread(WORKER, FRONT, "front")
+        .thread(IDLE, FRONT, "front");
+    front_conn(&mut r, 10);
+    back_conn(&mut r, 20);
+    r.connect(30, IDLE, 0xE1, sa(1, 6002), 0xE2, sa(2, 81));
+    // The worker waits on the queue's futex.
+    r.enter(50, WORKER, Syscall::Futex).switch(51, WORKER, 1, 0);
+    // The acceptor reads the request and queues it: futex wake of the worker.
+    r.send(100, LG, 0xA1, 100)
+        .recv(110, FRONT, 0xA2, 100)
+        .enter(115, FRONT, Syscall::Futex)
+        .waking(116, FRONT, WORKER)
+        .exit(117, FRONT, Syscall::Futex)
+        .exit(118, WORKER, Syscall::Futex)
+        .send(120, WORKER, 0xB1, 50)
+        .recv(130, BACK, 0xB2, 50)
+        .send(140, BACK, 0xB2, 70)
+        .recv(150, WORKER, 0xB1, 70)
+        .send(160, WORKER, 0xA2, 200);
+    // Afterwards the acceptor (its request answered) wakes another idle thread, which then
+    // makes a call of its own: not part of the request.
+    r.enter(170, FRONT, Syscall::Futex)
+        .waking(171, FRONT, IDLE)
+        .exit(172, FRONT, Syscall::Futex)
+        .send(180, IDLE, 0xE1, 5)
+        .recv(190, IDLE, 0xE1, 0) // ret 0: ignored
+        .irq(195, EventKind::Waking { target: IDLE });
+    let (traces, _) = r.run();
+    assert_eq!(
+        render(&traces),
+        tree(
+            "
+            Server front tid=10 110..162
+              Client front tid=11 120..152
+                Server back tid=20 130..142
+            ---
+            Client front tid=13 180..180 partial
+            ---"
+        )
+    );
+    assert_eq!(traces[0].spans[0].threads, vec![FRONT, WORKER]);
+}
+
+#[test]
+fn a_wakeup_does_not_move_a_thread_busy_with_its_own_request() {
+    const OTHER: Tid = 11;
+    let mut r = two_services();
+    r.thread(OTHER, OTHER, "front");
+    front_conn(&mut r, 10);
+    r.connect(20, LG, 0xC1, sa(9, 5001), 0xC2, sa(1, 80));
+    back_conn(&mut r, 30);
+    r.send(100, LG, 0xA1, 10)
+        .send(101, LG, 0xC1, 10)
+        .recv(110, FRONT, 0xA2, 10)
+        .recv(111, OTHER, 0xC2, 10)
+        // lock contention: FRONT (request A live) wakes OTHER (request C live)
+        .enter(115, OTHER, Syscall::Futex)
+        .waking(116, FRONT, OTHER)
+        .exit(117, OTHER, Syscall::Futex)
+        .send(120, OTHER, 0xB1, 5)
+        .send(130, FRONT, 0xA2, 1)
+        .recv(140, OTHER, 0xB1, 0)
+        .send(150, OTHER, 0xC2, 1);
+    let (traces, _) = r.run();
+    assert_eq!(
+        render(&traces),
+        tree(
+            "
+            Server front tid=10 110..132
+            ---
+            Server front tid=11 111..152
+              Client front tid=11 120..120 partial
+            ---"
+        )
+    );
+}
+
+#[test]
+fn forked_child_inherits_the_request_context() {
+    const CHILD: Tid = 15;
+    let mut r = two_services();
+    front_conn(&mut r, 10);
+    r.send(100, LG, 0xA1, 100).recv(110, FRONT, 0xA2, 100);
+    r.ev(
+        115,
+        FRONT,
+        EventKind::NewTask {
+            child: CHILD,
+            clone_flags: 0x11,
+        },
+    )
+    .ev(
+        115,
+        FRONT,
+        EventKind::Fork {
+            parent: FRONT,
+            child: CHILD,
+        },
+    );
+    r.connect(116, CHILD, 0xB1, sa(1, 6000), 0xB2, sa(2, 81));
+    r.send(120, CHILD, 0xB1, 50)
+        .recv(130, BACK, 0xB2, 50)
+        .send(140, BACK, 0xB2, 70)
+        .recv(150, CHILD, 0xB1, 70)
+        .ev(155, CHILD, EventKind::Exit)
+        .send(160, FRONT, 0xA2, 200);
+    let (traces, _) = r.run();
+    assert_eq!(
+        render(&traces),
+        tree(
+            "
+            Server front tid=10 110..162
+              Client front tid=15 120..152
+                Server back tid=20 130..142
+            ---"
+        )
+    );
+    assert_eq!(traces[0].spans[1].pid, CHILD, "a process: its own tgid");
+}
+
+#[test]
+fn untraced_callee_gives_a_leaf_client_span() {
+    const STORE: Tid = 98; // untraced (e.g. redis)
+    let mut r = two_services();
+    front_conn(&mut r, 10);
+    r.connect(20, FRONT, 0xF1, sa(1, 6100), 0xF2, sa(3, 6379));
+    r.send(100, LG, 0xA1, 100)
+        .recv(110, FRONT, 0xA2, 100)
+        .send(120, FRONT, 0xF1, 30)
+        .recv(130, STORE, 0xF2, 30)
+        .send(140, STORE, 0xF2, 40)
+        .recv(150, FRONT, 0xF1, 40)
+        .send(160, FRONT, 0xA2, 200);
+    let (traces, _) = r.run();
+    assert_eq!(
+        render(&traces),
+        tree(
+            "
+            Server front tid=10 110..162
+              Client front tid=10 120..152
+            ---"
+        )
+    );
+    assert_eq!(
+        traces[0].spans[1].peer,
+        Some("10.0.0.3:6379".parse().unwrap())
+    );
+}
+
+#[test]
+fn connections_older_than_the_recording_give_partial_spans_never_mislinked() {
+    let mut r = two_services();
+    // A known old connection with 50 request bytes already queued for front.
+    r.world.sockets.push(SocketInfo {
+        sk: Some(0xA2),
+        cookie: None,
+        tuple: tuple(sa(1, 80), sa(9, 5000)),
+        state: 1,
+        server_side: true,
+        send_queue: 0,
+        recv_queue: 50,
+    });
+    back_conn(&mut r, 20);
+    // front calls back while handling a request: its bytes are queued with the call.
+    r.recv(100, FRONT, 0xA2, 50) // request sent before the recording: partial
+        .send(110, FRONT, 0xA2, 5)
+        // An old connection nobody told us about (0xC2, lg is untraced): first request
+        // partial (may have started before), second complete.
+        .enter(200, FRONT, Syscall::Recv)
+        .ev(
+            201,
+            FRONT,
+            EventKind::RcvSpace {
+                sk: 0xC2,
+                tuple: tuple(sa(1, 80), sa(9, 5001)),
+                cookie: 7,
+            },
+        )
+        .sock_recv(202, FRONT, 0xC2, 10)
+        .exit(203, FRONT, Syscall::Recv)
+        .send(210, FRONT, 0xC2, 5)
+        .send(300, LG, 0xC1, 10)
+        .recv(310, FRONT, 0xC2, 10)
+        .send(320, FRONT, 0xC2, 5)
+        // An answer to a call made before the recording, on back's connection: ignored.
+        .recv(400, FRONT, 0xB1, 9);
+    let (traces, summary) = r.run();
+    assert_eq!(
+        render(&traces),
+        tree(
+            "
+            Server front tid=10 100..112 partial
+            ---
+            Server front tid=10 200..212 partial
+            ---
+            Server front tid=10 310..322
+            ---"
+        )
+    );
+    assert_eq!(
+        summary.caveats,
+        vec![
+            (
+                "connection older than the recording: client/server side inferred from who spoke first"
+                    .to_string(),
+                1
+            ),
+            ("answer bytes read for a call made before the recording started (ignored)".to_string(), 1),
+        ]
+    );
+}
+
+#[test]
+fn events_of_untraced_threads_are_ignored_and_traced_ones_outside_spans_counted() {
+    let mut r = two_services();
+    front_conn(&mut r, 10);
+    r.ev(50, LG, EventKind::Other { values: vec![] }) // untraced: not counted anywhere
+        .ev(60, FRONT, EventKind::Other { values: vec![] }) // traced, no span: unattributed
+        .send(100, LG, 0xA1, 10)
+        .recv(110, FRONT, 0xA2, 10) // enter (110) unattributed; recv, exit in span
+        .ev(115, FRONT, EventKind::Other { values: vec![] })
+        .send(120, FRONT, 0xA2, 10);
+    let (traces, summary) = r.run();
+    assert_eq!(render(&traces), tree("Server front tid=10 110..122\n---"));
+    let counts = &traces[0].spans[0].activity.counts;
+    assert_eq!(
+        counts,
+        &vec![
+            (ty::ENTER, 1),
+            (ty::EXIT, 2),
+            (ty::SEND, 1),
+            (ty::RECV, 1),
+            (ty::OTHER, 1)
+        ]
+    );
+    assert_eq!(summary.unattributed_events, 2);
+    // 16 handshake events + 3 + 3 + 1 + 3 + the three single events.
+    assert_eq!(summary.events, r.events.len() as u64);
+}
+
+#[test]
+fn client_span_closed_with_its_connection_before_an_answer_reports_an_error() {
+    let mut r = two_services();
+    front_conn(&mut r, 10);
+    back_conn(&mut r, 20);
+    r.send(100, LG, 0xA1, 10)
+        .recv(110, FRONT, 0xA2, 10)
+        .send(120, FRONT, 0xB1, 5)
+        .close(130, 0xB1, tuple(sa(1, 6000), sa(2, 81)))
+        .send(140, FRONT, 0xA2, 5);
+    let (traces, _) = r.run();
+    assert_eq!(
+        render(&traces),
+        tree(
+            "
+            Server front tid=10 110..142
+              Client front tid=10 120..120 error=connection closed before the answer
+            ---"
+        )
+    );
+}
