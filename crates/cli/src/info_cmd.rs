@@ -1,10 +1,31 @@
-//! `kspan info` (not yet written).
+//! `kspan info`: prints a recording's summary (version, clock, CPUs, page size, time span,
+//! events per name, lost events, processes, kspan metadata).
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use kspan_tracedat::{text::Summary, TraceFile};
 
 /// Arguments of `kspan info`.
 #[derive(clap::Args)]
-pub struct InfoArgs {}
+pub struct InfoArgs {
+    /// The trace.dat file (v6 or v7, written by kspan or trace-cmd).
+    pub file: PathBuf,
+}
 
 /// Runs `kspan info`.
-pub fn run(_args: InfoArgs) -> anyhow::Result<()> {
-    anyhow::bail!("`kspan info` is not implemented yet")
+pub fn run(args: InfoArgs) -> anyhow::Result<()> {
+    let file = TraceFile::open(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let summary = Summary::collect(&file)?;
+    let mut out = String::new();
+    summary.render(file.metadata(), &mut out)?;
+    print!("{out}");
+    if summary.lost.iter().any(|l| l.count > 0 || l.unknown) {
+        eprintln!(
+            "kspan: WARNING: the kernel dropped events in {}; see above",
+            args.file.display()
+        );
+    }
+    Ok(())
 }

@@ -1,0 +1,228 @@
+//! A cursor over one CPU's pages of one buffer: walks whole pages of a file region, or
+//! decompresses one chunk at a time (memory bounded by the chunk size, not the file size).
+
+use std::ops::Range;
+
+use crate::bytes::{slice, Cursor, Endian};
+use crate::compress::Compression;
+use crate::error::{Error, Result};
+use crate::format::HeaderPage;
+use crate::page::{EventCursor, Missed, Page};
+
+/// Where the pages come from.
+enum Source<'f> {
+    /// Uncompressed pages, straight from the mapped file.
+    Plain { region: &'f [u8], pos: usize },
+    /// Compressed chunks: `(u32 compressed size, u32 size, data)` records after a u32 count.
+    Chunks {
+        comp: Compression,
+        reader: Cursor<'f>,
+        left: u32,
+        buf: Vec<u8>,
+        pos: usize,
+    },
+}
+
+/// Reads the events of one (buffer, CPU) in file order.
+pub struct CpuCursor<'f> {
+    /// Buffer index in the metadata.
+    pub buffer: usize,
+    /// CPU number.
+    pub cpu: u32,
+    source: Source<'f>,
+    page_size: usize,
+    /// Byte range of the current page's committed data in the current buffer.
+    page_data: Range<usize>,
+    event: EventCursor,
+    /// The next event: timestamp and byte range in the current buffer.
+    pub next: Option<(u64, Range<usize>)>,
+    /// Events the kernel reported lost on this CPU, and whether some counts were unknown.
+    pub lost: (u64, bool),
+    /// A torn final page, reported once as a warning.
+    pub warning: Option<Error>,
+}
+
+impl<'f> CpuCursor<'f> {
+    /// A cursor over `size` bytes at `offset` of `file` (clamped to the file; a short region
+    /// ends with a torn-page warning).
+    pub fn new(
+        file: &'f [u8],
+        offset: u64,
+        size: u64,
+        page_size: u32,
+        compressed: Option<(Compression, Endian)>,
+        buffer: usize,
+        cpu: u32,
+    ) -> Result<Self> {
+        let available = (file.len() as u64).saturating_sub(offset);
+        let mut warning = None;
+        // trace-cmd's size of compressed data leaves out the 4-byte chunk count, so compressed
+        // data is bounded by its chunk headers and the end of the file instead.
+        let len = if compressed.is_some() {
+            available
+        } else {
+            size.min(available)
+        };
+        if compressed.is_none() && size > available {
+            warning = Some(Error::Truncated {
+                what: "CPU data",
+                offset,
+                needed: size,
+                available,
+            });
+        }
+        let region = slice(file, offset.min(file.len() as u64), len, "CPU data")?;
+        let source = match compressed {
+            None => Source::Plain { region, pos: 0 },
+            Some((comp, endian)) => {
+                let mut reader = Cursor::new(region, offset, endian);
+                let left = if region.is_empty() {
+                    0
+                } else {
+                    reader.u32("chunk count")?
+                };
+                Source::Chunks {
+                    comp,
+                    reader,
+                    left,
+                    buf: Vec::new(),
+                    pos: 0,
+                }
+            }
+        };
+        Ok(CpuCursor {
+            buffer,
+            cpu,
+            source,
+            page_size: page_size as usize,
+            page_data: 0..0,
+            event: EventCursor::new(0),
+            next: None,
+            lost: (0, false),
+            warning,
+        })
+    }
+
+    /// The bytes that `next`'s and `page_data`'s ranges index.
+    #[inline]
+    pub fn current(&self) -> &[u8] {
+        source_bytes(&self.source)
+    }
+
+    /// Moves to the next event (across pages and chunks); sets `next` to `None` at the end.
+    pub fn advance(&mut self, layout: &HeaderPage, endian: Endian) -> Result<()> {
+        loop {
+            let data = &source_bytes(&self.source)[self.page_data.clone()];
+            match self.event.next(data, endian) {
+                Ok(Some((ts, r))) => {
+                    let base = self.page_data.start;
+                    self.next = Some((ts, base + r.start..base + r.end));
+                    return Ok(());
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    self.next = None;
+                    self.page_data = 0..0;
+                    self.event = EventCursor::new(0);
+                    self.source = Source::Plain {
+                        region: &[],
+                        pos: 0,
+                    };
+                    return Err(e);
+                }
+            }
+            let Some(page) = self.next_page()? else {
+                self.next = None;
+                return Ok(());
+            };
+            let parsed =
+                match Page::parse(&source_bytes(&self.source)[page.clone()], layout, endian) {
+                    Ok(p) => (p.timestamp, p.missed, p.data.len()),
+                    Err(e) => {
+                        self.source = Source::Plain {
+                            region: &[],
+                            pos: 0,
+                        };
+                        self.next = None;
+                        return Err(e);
+                    }
+                };
+            let (timestamp, missed, len) = parsed;
+            match missed {
+                Missed::None => {}
+                Missed::Count(n) => self.lost.0 += n,
+                Missed::Unknown => self.lost.1 = true,
+            }
+            let start = page.start + layout.data_offset as usize;
+            self.page_data = start..start + len;
+            self.event = EventCursor::new(timestamp);
+        }
+    }
+
+    /// The byte range of the next whole page in the current buffer, loading the next chunk if
+    /// needed; `None` at the end. A partial final page becomes a warning.
+    fn next_page(&mut self) -> Result<Option<Range<usize>>> {
+        let page_size = self.page_size;
+        match &mut self.source {
+            Source::Plain { region, pos } => {
+                let left = region.len() - *pos;
+                if left == 0 {
+                    return Ok(None);
+                }
+                if left < page_size {
+                    self.warning.get_or_insert(Error::Truncated {
+                        what: "last page",
+                        offset: *pos as u64,
+                        needed: page_size as u64,
+                        available: left as u64,
+                    });
+                    *pos = region.len();
+                    return Ok(None);
+                }
+                *pos += page_size;
+                Ok(Some(*pos - page_size..*pos))
+            }
+            Source::Chunks {
+                comp,
+                reader,
+                left,
+                buf,
+                pos,
+            } => {
+                if *pos >= buf.len() {
+                    if *left == 0 {
+                        return Ok(None);
+                    }
+                    *left -= 1;
+                    let at = reader.offset();
+                    let csize = reader.u32("chunk compressed size")?;
+                    let size = reader.u32("chunk size")?;
+                    let packed = reader.bytes(u64::from(csize), "compressed chunk")?;
+                    comp.decompress_into(packed, size as usize, buf, "trace data chunk", at)?;
+                    *pos = 0;
+                }
+                let left_in_chunk = buf.len() - *pos;
+                if left_in_chunk < page_size {
+                    let at = *pos as u64;
+                    *pos = buf.len();
+                    return Err(Error::corrupt(
+                        "trace data chunk",
+                        at,
+                        format!("chunk ends with a partial page of {left_in_chunk} bytes"),
+                    ));
+                }
+                *pos += page_size;
+                Ok(Some(*pos - page_size..*pos))
+            }
+        }
+    }
+}
+
+/// The bytes of the current page source (the mapped region, or the decompressed chunk).
+#[inline]
+fn source_bytes<'s>(source: &'s Source<'_>) -> &'s [u8] {
+    match source {
+        Source::Plain { region, .. } => region,
+        Source::Chunks { buf, .. } => buf,
+    }
+}

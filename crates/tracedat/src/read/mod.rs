@@ -1,0 +1,172 @@
+//! The trace.dat reader: one entry point for v6 and v7 files (uncompressed, zlib, zstd), written
+//! by trace-cmd or by kspan. [`TraceFile::open`] maps the file and parses its metadata;
+//! [`TraceFile::events`] streams the events of all buffers and CPUs in timestamp order.
+
+mod cpu;
+mod events;
+mod meta;
+mod sections;
+mod v6;
+mod v7;
+
+use std::path::Path;
+
+pub use events::{Events, LostEvents};
+pub use meta::{BufferInfo, CpuData, Metadata, TraceOption};
+pub use sections::MAGIC;
+
+use crate::bytes::{Cursor, Endian};
+use crate::compress::Compression;
+use crate::error::{Error, Result};
+use crate::format::{EventFormats, HeaderPage};
+use crate::options;
+
+/// The metadata pieces the v6 and v7 layouts produce, before they are combined.
+#[derive(Debug, Default, Clone)]
+struct Parts {
+    compression: Option<Compression>,
+    header_page_text: String,
+    header_event_text: String,
+    formats: EventFormats,
+    kallsyms: String,
+    printk_formats: String,
+    cmdlines_text: String,
+    options: Vec<TraceOption>,
+    buffers: Vec<BufferInfo>,
+}
+
+/// The bytes of an open trace file.
+enum Bytes {
+    Mapped(memmap2::Mmap),
+    Owned(Vec<u8>),
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Mapped(m) => m,
+            Bytes::Owned(v) => v,
+        }
+    }
+}
+
+/// An open trace.dat file: its bytes and parsed metadata.
+pub struct TraceFile {
+    bytes: Bytes,
+    meta: Metadata,
+}
+
+impl std::fmt::Debug for TraceFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TraceFile")
+            .field("len", &self.bytes.len())
+            .field("meta", &self.meta)
+            .finish()
+    }
+}
+
+impl TraceFile {
+    /// Maps the file at `path` read-only and parses its metadata.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let io = |source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = std::fs::File::open(path).map_err(io)?;
+        // SAFETY: the mapping is read-only and private to this process; trace files are not
+        // modified while being read (kspan and trace-cmd write to a temporary name and rename).
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+        Self::from_bytes_inner(Bytes::Mapped(map))
+    }
+
+    /// Parses a trace file held in memory (tests, fuzzing, data received over a pipe).
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Self> {
+        Self::from_bytes_inner(Bytes::Owned(bytes))
+    }
+
+    fn from_bytes_inner(bytes: Bytes) -> Result<Self> {
+        let meta = parse_metadata(&bytes)?;
+        Ok(TraceFile { bytes, meta })
+    }
+
+    /// The file's metadata.
+    pub fn metadata(&self) -> &Metadata {
+        &self.meta
+    }
+
+    /// The whole file's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// A stream of the events of all buffers and CPUs merged in timestamp order.
+    pub fn events(&self) -> Events<'_> {
+        Events::new(self)
+    }
+}
+
+/// Parses everything but the event pages.
+fn parse_metadata(data: &[u8]) -> Result<Metadata> {
+    let mut c = Cursor::new(data, 0, Endian::Little);
+    let h = sections::initial_header(&mut c)?;
+    c.set_endian(h.endian);
+    let parts = match h.version {
+        6 => v6::read(data, &mut c, h.endian, h.page_size)?,
+        _ => v7::read(data, &mut c, h.endian)?,
+    };
+    let header_page = if parts.header_page_text.is_empty() {
+        HeaderPage::LINUX_64
+    } else {
+        HeaderPage::parse(&parts.header_page_text)?
+    };
+    let mut buffers = parts.buffers;
+    // Buffers without CPUs carry no events (trace-cmd writes an empty top buffer with -B).
+    buffers.retain(|b| !b.cpus.is_empty());
+    meta::assign_stats(&parts.options, &mut buffers);
+    let find = |id| {
+        parts
+            .options
+            .iter()
+            .find(|o: &&TraceOption| o.id == id)
+            .map(|o| o.data.as_slice())
+    };
+    let cpu_count = find(options::CPUCOUNT)
+        .filter(|d| d.len() == 4)
+        .map(|d| h.endian.u32([d[0], d[1], d[2], d[3]]))
+        .unwrap_or_else(|| {
+            buffers
+                .iter()
+                .map(|b| b.cpus.len() as u32)
+                .max()
+                .unwrap_or(0)
+        });
+    let clock = find(options::TRACECLOCK)
+        .and_then(|d| meta::selected_clock(&String::from_utf8_lossy(d)))
+        .or_else(|| buffers.first().map(|b| b.clock.clone()))
+        .unwrap_or_else(|| "local".to_string());
+    let tgids = find(options::KSPAN_TGIDS)
+        .map(|d| meta::parse_tgids(&String::from_utf8_lossy(d)))
+        .unwrap_or_default();
+    Ok(Metadata {
+        version: h.version,
+        endian: h.endian,
+        long_size: h.long_size,
+        page_size: h.page_size,
+        compression: parts.compression.unwrap_or(Compression::None),
+        cmdlines: meta::parse_cmdlines(&parts.cmdlines_text),
+        header_page_text: parts.header_page_text,
+        header_event_text: parts.header_event_text,
+        header_page,
+        formats: parts.formats,
+        kallsyms: parts.kallsyms,
+        printk_formats: parts.printk_formats,
+        cmdlines_text: parts.cmdlines_text,
+        tgids,
+        options: parts.options,
+        buffers,
+        cpu_count,
+        clock,
+    })
+}
