@@ -1,0 +1,83 @@
+//! Streaming: the engine's live state follows requests in flight, not recording length.
+
+mod dsl;
+use dsl::*;
+use kspan_engine::*;
+
+const LG: Tid = 99;
+const FRONT: Tid = 10;
+const BACK: Tid = 20;
+
+/// `n` requests, 4 in flight at a time: each on a new lg→front connection (closed after
+/// the answer), each calling back over one keep-alive connection.
+fn workload(n: u64) -> Rec {
+    let mut r = Rec::new();
+    r.thread(FRONT, FRONT, "front").thread(BACK, BACK, "back");
+    r.connect(1, FRONT, 0xB1, sa(1, 6000), 0xB2, sa(2, 81));
+    for i in 0..n {
+        let t = 100 + i * 100;
+        let (csk, ssk) = (0x1000 + 2 * (i % 8), 0x1001 + 2 * (i % 8));
+        let port = 10_000 + (i % 50_000) as u16;
+        let ct = tuple(sa(9, port), sa(1, 80));
+        r.connect(t, LG, csk, sa(9, port), ssk, sa(1, 80))
+            .send(t + 10, LG, csk, 100)
+            .recv(t + 20, FRONT, ssk, 100)
+            .send(t + 30, FRONT, 0xB1, 50)
+            .recv(t + 40, BACK, 0xB2, 50)
+            .send(t + 50, BACK, 0xB2, 70)
+            .recv(t + 60, FRONT, 0xB1, 70)
+            .send(t + 70, FRONT, ssk, 200)
+            .recv(t + 80, LG, csk, 200)
+            // closed a while later, with three more requests in flight meanwhile
+            .close(t + 390, ssk, ct.mirrored())
+            .close(t + 391, csk, ct);
+    }
+    r
+}
+
+/// Runs the workload and returns (traces, the largest footprint seen).
+fn peak(n: u64) -> (u64, Footprint) {
+    let r = workload(n);
+    let mut events = r.events.clone();
+    events.sort_by_key(|e| e.ts);
+    let mut engine = Engine::new(r.world.clone(), r.names.clone(), Config::default());
+    let mut traces = 0;
+    let mut max = Footprint::default();
+    for ev in &events {
+        engine.push(ev, &mut |_| traces += 1);
+        let f = engine.footprint();
+        max = Footprint {
+            endpoints: max.endpoints.max(f.endpoints),
+            streams: max.streams.max(f.streams),
+            segments: max.segments.max(f.segments),
+            spans: max.spans.max(f.spans),
+            traces: max.traces.max(f.traces),
+            threads: max.threads.max(f.threads),
+        };
+    }
+    engine.finish(&mut |_| traces += 1);
+    (traces, max)
+}
+
+#[test]
+fn peak_state_does_not_grow_with_the_number_of_requests() {
+    let (t1, small) = peak(200);
+    let (t2, large) = peak(2_000);
+    assert_eq!((t1, t2), (200, 2_000));
+    assert_eq!(
+        small, large,
+        "peak live state must not depend on the request count"
+    );
+    // 4 lg→front connections in flight + the keep-alive pair (2 sockets and 2 streams
+    // each); 4 traces of 3 spans (each kept until its connection closes or the next call
+    // on the keep-alive connection ends its call); one run of bytes queued at most.
+    let expected = Footprint {
+        endpoints: 10,
+        streams: 10,
+        segments: 1,
+        spans: 12,
+        traces: 4,
+        threads: 2,
+    };
+    assert_eq!(large, expected);
+}
