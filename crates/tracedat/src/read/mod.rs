@@ -122,8 +122,12 @@ fn parse_metadata(data: &[u8]) -> Result<Metadata> {
         HeaderPage::parse(&parts.header_page_text)?
     };
     let mut buffers = parts.buffers;
-    // Buffers without CPUs carry no events (trace-cmd writes an empty top buffer with -B).
-    buffers.retain(|b| !b.cpus.is_empty());
+    // CPUs without pages carry nothing; trace-cmd writes an empty top buffer when extracting
+    // only instances (-B), which is dropped too. Empty named instances are kept.
+    for b in &mut buffers {
+        b.cpus.retain(|c| c.size > 0);
+    }
+    buffers.retain(|b| !(b.name.is_empty() && b.cpus.is_empty()));
     meta::assign_stats(&parts.options, &mut buffers);
     let find = |id| {
         parts
