@@ -23,11 +23,11 @@ pub enum LoadError {
         what: &'static str,
     },
     /// The request log could not be written.
-    #[error("cannot write {path}: {source}; check that its directory exists and is writable")]
+    #[error("cannot write {path}: {error}; check that its directory exists and is writable")]
     Write {
         /// The log's path.
         path: PathBuf,
         /// The operating system's reason.
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }

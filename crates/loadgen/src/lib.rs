@@ -54,8 +54,8 @@ pub fn write_jsonl(path: &Path, records: &[LoadgenRecord]) -> Result<(), LoadErr
         }
         out.flush()
     };
-    write().map_err(|source| LoadError::Write {
+    write().map_err(|error| LoadError::Write {
         path: path.to_path_buf(),
-        source,
+        error,
     })
 }

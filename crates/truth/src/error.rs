@@ -6,22 +6,22 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum TruthError {
     /// A file or directory could not be read.
-    #[error("cannot read {path}: {source}; check that the path exists and is readable")]
+    #[error("cannot read {path}: {error}; check that the path exists and is readable")]
     Io {
         /// The path that failed.
         path: PathBuf,
         /// The operating system's reason.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A line of a ground-truth log is not the JSON object the log format describes.
-    #[error("{path}:{line}: not a valid ground-truth record ({source}); fix or remove that line")]
+    #[error("{path}:{line}: not a valid ground-truth record ({error}); fix or remove that line")]
     BadRecord {
         /// The log file.
         path: PathBuf,
         /// 1-based line number.
         line: usize,
         /// The JSON error.
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
     /// The traces file is not OTLP JSON as `docs/otlp.md` describes.
     #[error("{path}: not an OTLP JSON export ({reason}); produce it with `kspan analyze --format otlp-json`")]

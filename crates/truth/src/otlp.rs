@@ -102,9 +102,9 @@ struct KeyValue {
 
 /// Reads an OTLP JSON export file.
 pub fn read_otlp(path: &Path) -> Result<Vec<ObservedSpan>, TruthError> {
-    let text = std::fs::read_to_string(path).map_err(|source| TruthError::Io {
+    let text = std::fs::read_to_string(path).map_err(|error| TruthError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     parse_otlp(&text).map_err(|reason| TruthError::BadOtlp {
         path: path.to_path_buf(),

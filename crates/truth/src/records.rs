@@ -119,9 +119,9 @@ pub struct TruthLogs {
 /// Reads every `*.jsonl` of a truth directory: `gateway.jsonl`, the optional `loadgen.jsonl`,
 /// and every other file as a service log.
 pub fn read_truth_dir(dir: &Path) -> Result<TruthLogs, TruthError> {
-    let io_err = |source| TruthError::Io {
+    let io_err = |error| TruthError::Io {
         path: dir.to_path_buf(),
-        source,
+        error,
     };
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(io_err)?
@@ -150,18 +150,18 @@ pub fn read_truth_dir(dir: &Path) -> Result<TruthLogs, TruthError> {
 
 /// Reads a file of one JSON object per line, skipping blank lines.
 pub fn read_jsonl<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>, TruthError> {
-    let text = std::fs::read_to_string(path).map_err(|source| TruthError::Io {
+    let text = std::fs::read_to_string(path).map_err(|error| TruthError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     text.lines()
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
         .map(|(i, line)| {
-            serde_json::from_str(line).map_err(|source| TruthError::BadRecord {
+            serde_json::from_str(line).map_err(|error| TruthError::BadRecord {
                 path: path.to_path_buf(),
                 line: i + 1,
-                source,
+                error,
             })
         })
         .collect()
