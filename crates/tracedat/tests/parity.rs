@@ -35,17 +35,40 @@ fn dump_matches_trace_cmd_report_for_v7_zstd_v7_none_and_v6_with_two_buffers() {
     let v7none = dir.path("v7none.dat");
     let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
     trace_cmd(&["extract", "-B", &main.name, "-B", &side.name, "-o", &s(&v7)]);
-    trace_cmd(&["convert", "--file-version", "6", "-i", &s(&v7), "-o", &s(&v6)]);
-    trace_cmd(&["convert", "--compression", "none", "-i", &s(&v7), "-o", &s(&v7none)]);
+    trace_cmd(&[
+        "convert",
+        "--file-version",
+        "6",
+        "-i",
+        &s(&v7),
+        "-o",
+        &s(&v6),
+    ]);
+    trace_cmd(&[
+        "convert",
+        "--compression",
+        "none",
+        "-i",
+        &s(&v7),
+        "-o",
+        &s(&v7none),
+    ]);
 
-    for (file, version, compression) in
-        [(&v7, 7, Compression::Zstd), (&v6, 6, Compression::None), (&v7none, 7, Compression::None)]
-    {
+    for (file, version, compression) in [
+        (&v7, 7, Compression::Zstd),
+        (&v6, 6, Compression::None),
+        (&v7none, 7, Compression::None),
+    ] {
         let meta = TraceFile::open(file).unwrap().metadata().clone();
         assert_eq!((meta.version, meta.compression), (version, compression));
         let mut names: Vec<_> = meta.buffers.iter().map(|b| b.name.as_str()).collect();
         names.sort_unstable();
-        assert_eq!(names, [main.name.as_str(), side.name.as_str()], "{}", file.display());
+        assert_eq!(
+            names,
+            [main.name.as_str(), side.name.as_str()],
+            "{}",
+            file.display()
+        );
 
         let expected = report_lines(file);
         let got = dump_lines(file);

@@ -1,5 +1,5 @@
 //! The merged event stream: one [`CpuCursor`] per (buffer, CPU) and a min-heap keyed by
-//! (timestamp, cursor index), so memory stays constant in the file length and equal timestamps
+//! (timestamp, buffer, CPU), so memory stays constant in the file length and equal timestamps
 //! come out in buffer order, then CPU order (as `trace-cmd report` prints them).
 
 use std::cmp::Reverse;
@@ -30,7 +30,7 @@ pub struct LostEvents {
 pub struct Events<'f> {
     file: &'f TraceFile,
     cursors: Vec<CpuCursor<'f>>,
-    heap: BinaryHeap<Reverse<(u64, usize)>>,
+    heap: BinaryHeap<Reverse<(u64, usize, u32, usize)>>,
     /// Cursors still to be advanced before the next pop (initially all, then the last yielded).
     pending: Vec<usize>,
     setup_errors: Vec<Error>,
@@ -71,10 +71,10 @@ impl<'f> Events<'f> {
             let c = &mut self.cursors[i];
             c.advance(&meta.header_page, meta.endian)?;
             if let Some((ts, _)) = c.next {
-                self.heap.push(Reverse((ts, i)));
+                self.heap.push(Reverse((ts, c.buffer, c.cpu, i)));
             }
         }
-        let Some(Reverse((timestamp, i))) = self.heap.pop() else {
+        let Some(Reverse((timestamp, _, _, i))) = self.heap.pop() else {
             return Ok(None);
         };
         self.pending.push(i);

@@ -24,7 +24,8 @@ impl Instance {
         if dir.exists() {
             let _ = std::fs::remove_dir(&dir);
         }
-        std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+        std::fs::create_dir(&dir)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
         let inst = Instance { name, dir };
         inst.write("tracing_on", "0");
         for ev in events {
@@ -67,14 +68,22 @@ impl Scratch {
 }
 
 impl Drop for Scratch {
+    /// Removes the directory unless `KSPAN_TEST_KEEP` is set (to inspect failures).
     fn drop(&mut self) {
+        if std::env::var_os("KSPAN_TEST_KEEP").is_some() {
+            eprintln!("kept {}", self.0.display());
+            return;
+        }
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
 /// Runs trace-cmd with `args`; panics with its stderr on failure. Returns (stdout, stderr).
 pub fn trace_cmd(args: &[&str]) -> (String, String) {
-    let out = Command::new("trace-cmd").args(args).output().expect("trace-cmd is installed");
+    let out = Command::new("trace-cmd")
+        .args(args)
+        .output()
+        .expect("trace-cmd is installed");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "trace-cmd {args:?} failed: {stderr}");
@@ -84,7 +93,10 @@ pub fn trace_cmd(args: &[&str]) -> (String, String) {
 /// `trace-cmd report -R -t` of `file`, normalised.
 pub fn report_lines(file: &Path) -> Vec<String> {
     let (out, _) = trace_cmd(&["report", "-R", "-t", "-i", file.to_str().unwrap()]);
-    out.lines().filter(|l| !l.starts_with("cpus=") && !l.trim().is_empty()).map(normalise).collect()
+    out.lines()
+        .filter(|l| !l.starts_with("cpus=") && !l.trim().is_empty())
+        .map(normalise)
+        .collect()
 }
 
 /// kspan's dump of `file`, normalised the same way.
@@ -132,7 +144,10 @@ fn parse_number(v: &str) -> Option<u64> {
 /// Asserts two line lists are equal, printing the first difference.
 pub fn assert_same_lines(expected: &[String], got: &[String], what: &str) {
     if let Some(i) = expected.iter().zip(got).position(|(a, b)| a != b) {
-        panic!("{what}: first difference at line {i}:\n trace-cmd: {}\n kspan:     {}", expected[i], got[i]);
+        panic!(
+            "{what}: first difference at line {i}:\n trace-cmd: {}\n kspan:     {}",
+            expected[i], got[i]
+        );
     }
     assert_eq!(expected.len(), got.len(), "{what}: line counts differ");
 }
@@ -142,7 +157,9 @@ pub fn event_formats(events: &[&str]) -> Vec<(String, Vec<String>)> {
     let mut out: Vec<(String, Vec<String>)> = Vec::new();
     for ev in events {
         let (sys, _) = ev.split_once('/').unwrap();
-        let text = std::fs::read_to_string(Path::new(TRACEFS).join("events").join(ev).join("format")).unwrap();
+        let text =
+            std::fs::read_to_string(Path::new(TRACEFS).join("events").join(ev).join("format"))
+                .unwrap();
         match out.iter_mut().find(|(s, _)| s == sys) {
             Some((_, v)) => v.push(text),
             None => out.push((sys.to_string(), vec![text])),
@@ -151,16 +168,32 @@ pub fn event_formats(events: &[&str]) -> Vec<(String, Vec<String>)> {
     out
 }
 
-/// Text of a tracefs file.
+/// Text of a tracefs file, read with large reads: `events/header_page` of Linux 6.18 returns
+/// only the first read's worth when read in small pieces (as `read_to_string` does at first).
 pub fn tracefs(file: &str) -> String {
-    std::fs::read_to_string(Path::new(TRACEFS).join(file)).unwrap()
+    use std::io::Read;
+    let mut f = std::fs::File::open(Path::new(TRACEFS).join(file)).unwrap();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut len = 0;
+    loop {
+        let n = f.read(&mut buf[len..]).unwrap();
+        if n == 0 {
+            break;
+        }
+        len += n;
+    }
+    String::from_utf8_lossy(&buf[..len]).into_owned()
 }
 
 /// Makes scheduler, write, fork/exec and socket activity.
 pub fn make_activity() {
     use std::io::Write;
     for _ in 0..3 {
-        let st = Command::new("sh").arg("-c").arg("echo kspan > /dev/null; ls / > /dev/null").status().unwrap();
+        let st = Command::new("sh")
+            .arg("-c")
+            .arg("echo kspan > /dev/null; ls / > /dev/null")
+            .status()
+            .unwrap();
         assert!(st.success());
     }
     let (mut a, mut b) = std::os::unix::net::UnixStream::pair().unwrap();
@@ -169,8 +202,65 @@ pub fn make_activity() {
         let mut buf = [0u8; 16];
         let _ = std::io::Read::read(&mut b, &mut buf).unwrap();
     }
-    let mut null = std::fs::OpenOptions::new().write(true).open("/dev/null").unwrap();
+    let mut null = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/null")
+        .unwrap();
     for _ in 0..5 {
         null.write_all(b"kspan").unwrap();
+    }
+}
+
+/// Format of the synthetic event used by tests that need no kernel: id 3000, `int seq`.
+pub const TICK_FORMAT: &str = "name: tick\nID: 3000\nformat:\n\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;\n\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;\n\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;\n\n\tfield:int seq;\toffset:8;\tsize:4;\tsigned:1;\n\nprint fmt: \"seq=%d\", REC->seq\n";
+
+/// The header_page text of a 64-bit kernel with 4 KiB pages.
+pub const HEADER_PAGE: &str = "\tfield: u64 timestamp;\toffset:0;\tsize:8;\tsigned:0;\n\tfield: local_t commit;\toffset:8;\tsize:8;\tsigned:1;\n\tfield: int overwrite;\toffset:8;\tsize:1;\tsigned:1;\n\tfield: char data;\toffset:16;\tsize:4080;\tsigned:0;\n";
+
+/// The header_event text of Linux.
+pub const HEADER_EVENT: &str = "# compressed entry header\n\ttype_len    :    5 bits\n\ttime_delta  :   27 bits\n\tarray       :   32 bits\n\n\tpadding     : type == 29\n\ttime_extend : type == 30\n\ttime_stamp : type == 31\n\tdata max type_len  == 28\n";
+
+/// Builds 4 KiB pages of `tick` events: each (time delta, pid, seq) becomes a 16-byte record.
+/// A new page starts every `per_page` events; `base` is the first page's timestamp.
+pub fn tick_pages(base: u64, events: &[(u32, i32, i32)], per_page: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut ts = base;
+    for chunk in events.chunks(per_page.max(1)) {
+        let mut page = vec![0u8; 4096];
+        page[..8].copy_from_slice(&ts.to_le_bytes());
+        let mut body = Vec::new();
+        for &(delta, pid, seq) in chunk {
+            assert!(delta < 1 << 27);
+            ts += u64::from(delta);
+            body.extend((3u32 | (delta << 5)).to_le_bytes()); // type_len 3: 12 bytes of data
+            body.extend(3000u16.to_le_bytes());
+            body.extend([0u8, 0]);
+            body.extend(pid.to_le_bytes());
+            body.extend(seq.to_le_bytes());
+        }
+        page[8..16].copy_from_slice(&(body.len() as u64).to_le_bytes());
+        page[16..16 + body.len()].copy_from_slice(&body);
+        out.extend(page);
+    }
+    out
+}
+
+/// Write options for files of synthetic `tick` pages.
+pub fn tick_options(
+    version: u32,
+    compression: kspan_tracedat::Compression,
+    cpus: u32,
+) -> kspan_tracedat::WriteOptions {
+    kspan_tracedat::WriteOptions {
+        version,
+        compression,
+        header_page: HEADER_PAGE.into(),
+        header_event: HEADER_EVENT.into(),
+        event_formats: vec![("kspan_test".into(), vec![TICK_FORMAT.into()])],
+        cmdlines: "100 alpha\n200 beta\n".into(),
+        tgids: "100 100\n200 100\n".into(),
+        trace_clock: "[local] global\n".into(),
+        cpu_count: cpus,
+        ..Default::default()
     }
 }
