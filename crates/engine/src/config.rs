@@ -10,6 +10,22 @@ pub struct Config {
     /// Service names that replace the world snapshot's, by process id (tgid), e.g. from the
     /// command line's `--service PID=NAME`.
     pub service_overrides: Vec<(i32, String)>,
+    /// Where byte counts of socket sends and reads come from.
+    pub bytes_from: ByteSource,
+}
+
+/// Where the engine learns how many bytes each socket send or read moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ByteSource {
+    /// `sock:sock_send_length` / `sock:sock_recv_length` (Linux 6.3 and later): exact,
+    /// per socket, whatever syscall moved the bytes.
+    #[default]
+    SockEvents,
+    /// Older kernels: the return value of send/recv syscalls, on the socket their file
+    /// descriptor was seen to be (a `tcp_rcv_space_adjust` or `inet_sock_set_state` fired
+    /// inside a syscall on that descriptor). Less precise: a descriptor is unknown until
+    /// its first read or connect, and the summary says so.
+    SyscallExits,
 }
 
 impl Default for Config {
@@ -17,6 +33,7 @@ impl Default for Config {
         Config {
             max_segments_per_stream: 64,
             service_overrides: Vec::new(),
+            bytes_from: ByteSource::SockEvents,
         }
     }
 }

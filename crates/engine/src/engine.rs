@@ -3,8 +3,9 @@
 //! The rules it applies are written for users in `docs/engine.md`.
 
 use crate::activity::{add_time, Bucket, SumLayout};
-use crate::config::Config;
+use crate::config::{ByteSource, Config};
 use crate::event::{Event, EventKind, FourTuple, SockAddr, Syscall, TcpState, Tid, Timestamp};
+use crate::fds::FdTable;
 use crate::handler::SpanHandler;
 use crate::model::{Activity, EventNames, Span, SpanId, SpanKind, Summary, Trace};
 use crate::sockets::{Endpoint, Phase, Side, Sockets, StreamId};
@@ -49,10 +50,11 @@ enum Caveat {
     ResponseBeforeRecording,
     ParentGone,
     ClosedBeforeAnswer,
+    SyscallBytes,
 }
 
 impl Caveat {
-    const ALL: usize = 5;
+    const ALL: usize = 6;
     fn text(self) -> &'static str {
         match self {
             Caveat::SideInferred => {
@@ -68,6 +70,10 @@ impl Caveat {
                 "request bytes whose sending span was already emitted: started a new trace"
             }
             Caveat::ClosedBeforeAnswer => "connection closed before the answer",
+            Caveat::SyscallBytes => {
+                "send/recv syscalls whose bytes came from their return value (kernel without \
+                 sock_send_length): less precise, sockets unknown until their first read or connect"
+            }
         }
     }
 }
@@ -85,6 +91,8 @@ pub struct Engine {
     in_send: Vec<Tid>,
     /// Streams holding a pending read.
     pending: Vec<StreamId>,
+    /// Descriptor → socket, for [`ByteSource::SyscallExits`].
+    fds: FdTable,
     caveats: [u64; Caveat::ALL],
     events: u64,
     unattributed: u64,
@@ -105,6 +113,7 @@ impl Engine {
             trace_all: world.threads.is_empty(),
             in_send: Vec::new(),
             pending: Vec::new(),
+            fds: FdTable::default(),
             caveats: [0; Caveat::ALL],
             events: 0,
             unattributed: 0,
@@ -171,8 +180,14 @@ impl Engine {
                 old,
                 new,
                 tuple,
-            } => self.on_state(*sk, *old, *new, *tuple),
-            EventKind::RcvSpace { sk, tuple, .. } => self.bind(*sk, *tuple),
+            } => {
+                self.learn_fd(ev, *sk);
+                self.on_state(*sk, *old, *new, *tuple)
+            }
+            EventKind::RcvSpace { sk, tuple, .. } => {
+                self.learn_fd(ev, *sk);
+                self.bind(*sk, *tuple)
+            }
             EventKind::SockDestroy { sk } => self.drop_socket(*sk),
             EventKind::NewTask { child, clone_flags } if !ev.in_irq => {
                 self.spawn(ev.tid, *child, clone_flags & CLONE_THREAD != 0, ts)
@@ -185,9 +200,14 @@ impl Engine {
             } => self.on_switch(*prev, *prev_state, *next, ts),
             EventKind::Waking { target } => self.on_waking(ev.tid, ev.in_irq, *target, ts),
             EventKind::WakeupNew { target } => self.set_sched(*target, Sched::Runnable, ts),
-            EventKind::SyscallEnter { call, .. } if !ev.in_irq => self.on_enter(ev.tid, *call, ts),
-            EventKind::SyscallExit { call, .. } if !ev.in_irq => {
+            EventKind::SyscallEnter { call, fd } if !ev.in_irq => {
+                self.on_enter(ev.tid, *call, *fd, ts)
+            }
+            EventKind::SyscallExit { call, ret } if !ev.in_irq => {
                 self.attribute(ev);
+                if self.config.bytes_from == ByteSource::SyscallExits {
+                    self.syscall_bytes(ev.tid, *call, *ret, ts);
+                }
                 self.on_exit(ev.tid, *call, ts);
                 self.drain(emit);
                 return;
@@ -198,7 +218,7 @@ impl Engine {
                 ret,
                 flags,
                 ..
-            } if !ev.in_irq && carries_tcp_bytes(*protocol, *ret, *flags) => {
+            } if !ev.in_irq && self.sock_bytes(*protocol, *ret, *flags) => {
                 self.on_send(ev.tid, *sk, *ret as u64, ts)
             }
             EventKind::SockRecv {
@@ -207,7 +227,7 @@ impl Engine {
                 ret,
                 flags,
                 ..
-            } if !ev.in_irq && carries_tcp_bytes(*protocol, *ret, *flags) => {
+            } if !ev.in_irq && self.sock_bytes(*protocol, *ret, *flags) => {
                 self.on_recv(ev.tid, *sk, *ret as u64, ts)
             }
             EventKind::Exit if !ev.in_irq => {
@@ -239,6 +259,7 @@ impl Engine {
         }
         self.spans.finish();
         self.drain(emit);
+        self.caveats[Caveat::SyscallBytes as usize] = self.fds.used;
         let mut caveats: Vec<(String, u64)> = Vec::new();
         for (i, &n) in self.caveats.iter().enumerate() {
             if n > 0 {
@@ -418,11 +439,58 @@ impl Engine {
         self.retarget(target, now, Some(ctx), None);
     }
 
-    fn on_enter(&mut self, tid: Tid, call: Syscall, now: Timestamp) {
+    /// True for a TCP send/recv event that moved bytes (not an error, not a MSG_PEEK),
+    /// when byte counts come from these events.
+    fn sock_bytes(&self, protocol: u16, ret: i32, flags: i32) -> bool {
+        self.config.bytes_from == ByteSource::SockEvents
+            && protocol == IPPROTO_TCP
+            && ret > 0
+            && flags & MSG_PEEK == 0
+    }
+
+    /// Fallback: a socket event inside a syscall on a descriptor says which socket the
+    /// descriptor is.
+    fn learn_fd(&mut self, ev: &Event, sk: SockAddr) {
+        if ev.in_irq || self.config.bytes_from != ByteSource::SyscallExits {
+            return;
+        }
+        if let Some(th) = self.threads.map.get(&ev.tid) {
+            if let (Some(_), Some(fd)) = (th.sys, th.sys_fd) {
+                self.fds.learn(th.tgid, fd, sk);
+            }
+        }
+    }
+
+    /// Fallback: a send/recv syscall on a known socket descriptor moved `ret` bytes.
+    fn syscall_bytes(&mut self, tid: Tid, call: Syscall, ret: i64, now: Timestamp) {
+        let Some(th) = self.threads.map.get(&tid) else {
+            return;
+        };
+        let Some(fd) = th.sys_fd else { return };
+        if call == Syscall::Close {
+            self.fds.forget(th.tgid, fd);
+            return;
+        }
+        let Some(sk) = self.fds.socket(th.tgid, fd) else {
+            return;
+        };
+        if ret <= 0 {
+            return;
+        }
+        match call {
+            Syscall::Send => self.on_send(tid, sk, ret as u64, now),
+            Syscall::Recv => self.on_recv(tid, sk, ret as u64, now),
+            _ => return,
+        }
+        self.fds.used += 1;
+    }
+
+    fn on_enter(&mut self, tid: Tid, call: Syscall, fd: Option<i64>, now: Timestamp) {
         let Some(th) = self.threads.map.get_mut(&tid) else {
             return;
         };
         th.sys = Some(call);
+        th.sys_fd = fd;
         th.sys_enter = now;
         th.avail = now;
         if call == Syscall::Send {
@@ -797,12 +865,8 @@ const CAVEATS: [Caveat; Caveat::ALL] = [
     Caveat::ResponseBeforeRecording,
     Caveat::ParentGone,
     Caveat::ClosedBeforeAnswer,
+    Caveat::SyscallBytes,
 ];
-
-/// True for a TCP send/recv that moved bytes (not an error, not a MSG_PEEK).
-fn carries_tcp_bytes(protocol: u16, ret: i32, flags: i32) -> bool {
-    protocol == IPPROTO_TCP && ret > 0 && flags & MSG_PEEK == 0
-}
 
 /// An address for output: IPv4-mapped addresses as plain IPv4.
 fn addr(a: SocketAddrV6) -> SocketAddr {

@@ -16,6 +16,7 @@ mod activity;
 mod config;
 mod engine;
 pub mod event;
+mod fds;
 mod fxhash;
 mod handler;
 pub mod model;
@@ -25,7 +26,7 @@ mod stream;
 mod threads;
 pub mod world;
 
-pub use config::Config;
+pub use config::{ByteSource, Config};
 pub use engine::{Engine, Footprint};
 pub use event::*;
 pub use handler::SpanHandler;

@@ -36,6 +36,8 @@ pub(crate) struct Thread {
     pub sys: Option<Syscall>,
     /// Entry time of that syscall.
     pub sys_enter: Timestamp,
+    /// The file descriptor argument of that syscall, if it has one.
+    pub sys_fd: Option<i64>,
     /// When the data of its current syscall became available: the entry, or the wakeup
     /// that ended a block inside it.
     pub avail: Timestamp,
@@ -100,6 +102,7 @@ impl Threads {
                 call: None,
                 sys: None,
                 sys_enter: now,
+                sys_fd: None,
                 avail: now,
                 end_on_exit: None,
                 sched: Sched::Unknown,
