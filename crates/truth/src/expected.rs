@@ -13,7 +13,10 @@
 //!   id whose `peer` is the call's `local`; when there is none (stores log nothing, and a
 //!   crashed service cannot), a SERVER span of the call's target with that peer is expected
 //!   within the call's time window, but only if the call succeeded (a failed call may never
-//!   have reached a server).
+//!   have reached a server);
+//! - a call that could not connect (its `local` is empty) is an *optional* CLIENT span: kspan
+//!   may show the attempt (it is then matched by the callee's address and time, and judged
+//!   like any span) or not (it is then not missing).
 
 use crate::otlp::SpanKind;
 use crate::records::{ServiceRecord, TruthLogs};
@@ -37,8 +40,9 @@ pub struct ExpectedSpan {
     pub service: String,
     /// Server or client.
     pub kind: SpanKind,
-    /// This side's end of the span's connection.
-    pub local: SocketAddr,
+    /// This side's end of the span's connection; `None` only for a call that could not
+    /// connect (an optional span).
+    pub local: Option<SocketAddr>,
     /// The other side's end.
     pub peer: SocketAddr,
     /// Start, Unix ns.
@@ -55,26 +59,52 @@ pub struct ExpectedSpan {
 
 impl ExpectedSpan {
     /// The connection end that identifies the span: the client's end for a SERVER span, the
-    /// caller's own end for a CLIENT span (an ephemeral port, unique while the connection lives).
-    pub fn key(&self) -> SocketAddr {
-        match self.kind {
-            SpanKind::Client => self.local,
-            _ => self.peer,
+    /// caller's own end for a CLIENT span (an ephemeral port, unique while the connection
+    /// lives), or the callee's end for a call that could not connect.
+    pub fn key(&self) -> (End, SocketAddr) {
+        match (self.kind, self.local) {
+            (SpanKind::Client, Some(local)) => (End::Local, local),
+            _ => (End::Peer, self.peer),
         }
     }
 
-    /// The connection's other end (see [`ExpectedSpan::key`]).
-    pub fn far(&self) -> SocketAddr {
+    /// The connection's other end, when known (see [`ExpectedSpan::key`]).
+    pub fn far(&self) -> Option<SocketAddr> {
         match self.kind {
-            SpanKind::Client => self.peer,
+            SpanKind::Client => self.local.map(|_| self.peer),
             _ => self.local,
         }
     }
 
-    /// A short description for failure reasons, e.g. `user SERVER peer 10.77.0.10:53512`.
-    pub fn describe(&self) -> String {
-        format!("{} {} {}", self.service, self.kind.name(), self.key())
+    /// False for a call that could not connect: kspan may or may not show it.
+    pub fn required(&self) -> bool {
+        self.local.is_some()
     }
+
+    /// A short description for failure reasons, e.g. `user SERVER 10.77.0.10:53512` (the
+    /// identifying end).
+    pub fn describe(&self) -> String {
+        match self.key() {
+            (End::Local, addr) => format!("{} {} {addr}", self.service, self.kind.name()),
+            (End::Peer, addr) if self.kind == SpanKind::Server => {
+                format!("{} {} {addr}", self.service, self.kind.name())
+            }
+            (End::Peer, addr) => format!(
+                "{} {} to {addr} (no connection)",
+                self.service,
+                self.kind.name()
+            ),
+        }
+    }
+}
+
+/// Which end of a connection an address is, from the span's side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum End {
+    /// The span's own end.
+    Local,
+    /// The other side's end.
+    Peer,
 }
 
 /// One request's true tree.
@@ -115,7 +145,7 @@ pub fn build(logs: &TruthLogs) -> Expected {
         let mut spans = vec![ExpectedSpan {
             service: "gateway".to_string(),
             kind: SpanKind::Server,
-            local: gw.local,
+            local: Some(gw.local),
             peer: gw.peer,
             start: gw.start_unix_ns(),
             end: gw.end_unix_ns(),
@@ -133,7 +163,7 @@ pub fn build(logs: &TruthLogs) -> Expected {
                 spans.push(ExpectedSpan {
                     service: "gateway".to_string(),
                     kind: SpanKind::Client,
-                    local: rec.peer,
+                    local: Some(rec.peer),
                     peer: rec.local,
                     start: rec.start_unix_ns,
                     end: rec.end_unix_ns,
@@ -184,7 +214,7 @@ fn add_service_subtree(
         spans.push(ExpectedSpan {
             service: rec.service.clone(),
             kind: SpanKind::Server,
-            local: rec.local,
+            local: Some(rec.local),
             peer: rec.peer,
             start: rec.start_unix_ns,
             end: rec.end_unix_ns,
@@ -209,24 +239,24 @@ fn add_service_subtree(
             let callee = same_rid
                 .iter()
                 .copied()
-                .find(|&j| !used[j] && services[j].peer == call.local);
-            match callee {
-                Some(j) => {
+                .find(|&j| !used[j] && Some(services[j].peer) == call.local);
+            match (callee, call.local) {
+                (Some(j), _) => {
                     used[j] = true;
                     queue.push_back((j, client));
                 }
-                None if call.status == "ok" => spans.push(ExpectedSpan {
+                (None, Some(caller_end)) if call.status == "ok" => spans.push(ExpectedSpan {
                     service: call.target.clone(),
                     kind: SpanKind::Server,
-                    local: call.peer,
-                    peer: call.local,
+                    local: Some(call.peer),
+                    peer: caller_end,
                     start: call.start_unix_ns,
                     end: call.end_unix_ns,
                     timing: Timing::Window,
                     design: None,
                     parent: Some(client),
                 }),
-                None => {}
+                _ => {}
             }
         }
     }

@@ -2,12 +2,13 @@
 //!
 //! A kspan span can stand for a true span when it has the same service (after aliases) and
 //! kind, the same identifying connection end ([`ExpectedSpan::key`]: the client's end for a
-//! SERVER span, the caller's end for a CLIENT span), no contradicting other end, and a time
+//! SERVER span, the caller's end for a CLIENT span, the callee's end for a call that could not
+//! connect), no contradicting other end, and a time
 //! that overlaps the true span's within the tolerance. Among all such pairs, the closest in
 //! time (sum of the start and end differences) are taken first, so the result does not depend
 //! on the order of either input.
 
-use crate::expected::{Expected, ExpectedSpan};
+use crate::expected::{End, Expected, ExpectedSpan};
 use crate::otlp::{ObservedSpan, SpanKind};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -29,21 +30,25 @@ pub fn match_spans(
     aliases: &HashMap<String, String>,
     tolerance_ns: i64,
 ) -> Matching {
-    let mut by_key: HashMap<(SpanKind, SocketAddr), Vec<usize>> = HashMap::new();
+    let mut by_key: HashMap<(SpanKind, End, SocketAddr), Vec<usize>> = HashMap::new();
     for (o, span) in observed.iter().enumerate() {
-        let key = match span.kind {
-            SpanKind::Server => span.peer,
-            SpanKind::Client => span.local,
-            SpanKind::Other => None,
+        let keys = match span.kind {
+            SpanKind::Server => [None, span.peer.map(|a| (End::Peer, a))],
+            SpanKind::Client => [
+                span.local.map(|a| (End::Local, a)),
+                span.peer.map(|a| (End::Peer, a)),
+            ],
+            SpanKind::Other => [None, None],
         };
-        if let Some(addr) = key {
-            by_key.entry((span.kind, addr)).or_default().push(o);
+        for (end, addr) in keys.into_iter().flatten() {
+            by_key.entry((span.kind, end, addr)).or_default().push(o);
         }
     }
     let mut pairs = Vec::new();
     for (r, request) in expected.requests.iter().enumerate() {
         for (s, want) in request.spans.iter().enumerate() {
-            let candidates = by_key.get(&(want.kind, want.key())).map_or(&[][..], |v| v);
+            let (end, addr) = want.key();
+            let candidates = by_key.get(&(want.kind, end, addr)).map_or(&[][..], |v| v);
             for &o in candidates {
                 let got = &observed[o];
                 if fits(want, got, aliases, tolerance_ns) {
@@ -84,7 +89,7 @@ fn fits(
         _ => got.local,
     };
     *service == want.service
-        && (far.is_none() || far == Some(want.far()))
+        && (far.is_none() || want.far().is_none() || far == want.far())
         && got.start <= want.end + tolerance_ns
         && got.end >= want.start - tolerance_ns
 }

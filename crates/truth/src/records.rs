@@ -37,8 +37,10 @@ pub struct ServiceRecord {
 pub struct CallRecord {
     /// The called service or store.
     pub target: String,
-    /// The caller's end of the connection used for the call.
-    pub local: SocketAddr,
+    /// The caller's end of the connection used for the call; `None` (logged as `""`) when
+    /// no connection could be made.
+    #[serde(deserialize_with = "empty_as_none")]
+    pub local: Option<SocketAddr>,
     /// The callee's end of that connection.
     pub peer: SocketAddr,
     /// When the call started, Unix ns.
@@ -114,6 +116,15 @@ pub struct TruthLogs {
     pub gateway: Vec<GatewayRecord>,
     /// Lines of `loadgen.jsonl`, when the directory has one.
     pub loadgen: Option<Vec<LoadgenRecord>>,
+}
+
+/// An address, or `None` for an empty string.
+fn empty_as_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+    let text = String::deserialize(d)?;
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse().map(Some).map_err(serde::de::Error::custom)
 }
 
 /// Reads every `*.jsonl` of a truth directory: `gateway.jsonl`, the optional `loadgen.jsonl`,

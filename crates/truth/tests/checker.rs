@@ -367,3 +367,87 @@ fn bad_inputs_are_errors_naming_the_file() {
         Err("a resource has no service.name attribute".to_string())
     );
 }
+
+/// The fixture's truth with home-timeline's redis call failed to connect (`"local": ""`).
+struct FailedCallTruth(PathBuf);
+
+impl FailedCallTruth {
+    fn new(tag: &str) -> FailedCallTruth {
+        let dir = std::env::temp_dir().join(format!("kspan-truth-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for entry in std::fs::read_dir(fixture().join("truth")).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap().replace(
+                r#""local": "10.77.0.23:40003", "peer": "10.77.0.32:6379", "start_unix_ns": 1764431234024000000, "end_unix_ns": 1764431234025000000, "status": "ok""#,
+                r#""local": "", "peer": "10.77.0.32:6379", "start_unix_ns": 1764431234024000000, "end_unix_ns": 1764431234025000000, "status": "error: redis: connection refused""#,
+            );
+            std::fs::write(dir.join(path.file_name().unwrap()), text).unwrap();
+        }
+        FailedCallTruth(dir)
+    }
+
+    fn check(&self, otlp: &Value) -> Report {
+        let logs = read_truth_dir(&self.0).unwrap();
+        check_parsed(
+            &logs,
+            &parse_otlp(&otlp.to_string()).unwrap(),
+            &CheckOptions::default(),
+        )
+    }
+}
+
+impl Drop for FailedCallTruth {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn failed_call_counts(extra: usize) -> SpanCounts {
+    SpanCounts {
+        expected: 10,
+        matched: 10,
+        extra,
+        ..SpanCounts::default()
+    }
+}
+
+#[test]
+fn a_call_that_could_not_connect_is_optional() {
+    let truth = FailedCallTruth::new("optional");
+    // kspan shows neither the attempt nor a server: exact.
+    let mut otlp = base_otlp();
+    remove_span(&mut otlp, 11);
+    remove_span(&mut otlp, 12);
+    let report = truth.check(&otlp);
+    assert_eq!(outcome(&report), (2, 2, 2, vec![]));
+    assert_eq!(report.spans, failed_call_counts(0));
+    // kspan shows the attempt, without a local end: matched by the callee's end, exact.
+    let mut otlp = base_otlp();
+    remove_span(&mut otlp, 12);
+    let attempt = span_mut(&mut otlp, 11);
+    attempt["attributes"].as_array_mut().unwrap().truncate(2);
+    let report = truth.check(&otlp);
+    assert_eq!(outcome(&report), (2, 2, 2, vec![]));
+    assert_eq!(report.spans, failed_call_counts(0));
+    assert_eq!(report.by_design["pool"].client.as_ref().unwrap().spans, 1);
+    // A server span for a call that never connected is extra.
+    let mut otlp = base_otlp();
+    span_mut(&mut otlp, 11)["attributes"]
+        .as_array_mut()
+        .unwrap()
+        .truncate(2);
+    let report = truth.check(&otlp);
+    assert_eq!(
+        outcome(&report),
+        (
+            2,
+            2,
+            1,
+            vec![failure(
+                "r-000002",
+                "extra span redis SERVER (span id 000000000000000c)"
+            )]
+        )
+    );
+    assert_eq!(report.spans, failed_call_counts(1));
+}
