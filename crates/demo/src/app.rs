@@ -306,6 +306,12 @@ impl App {
         host_named("gateway").map_or(SocketAddrV4::new([10, 77, 0, 10].into(), 80), |h| h.addr())
     }
 
+    /// The temporary directory with the generated configurations, the processes' logs and
+    /// the PostgreSQL cluster (removed at `down`).
+    pub fn workdir(&self) -> &Path {
+        &self.workdir
+    }
+
     /// The ground-truth directory.
     pub fn truth_dir(&self) -> &Path {
         &self.config.truth_dir

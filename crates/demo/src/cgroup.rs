@@ -31,6 +31,14 @@ pub fn pids(dir: &Path) -> Vec<i32> {
         .collect()
 }
 
+/// True while any task (thread) of any process is still in cgroup `dir` or below;
+/// `cgroup.procs` can already be empty while a dying process's threads are not.
+fn populated(dir: &Path) -> bool {
+    fs::read_to_string(dir.join("cgroup.events"))
+        .map(|events| events.lines().any(|l| l == "populated 1"))
+        .unwrap_or(false)
+}
+
 /// Kills every process in cgroup `dir` and waits (up to 5 s) until it is empty.
 pub fn kill_all(dir: &Path) -> Result<()> {
     if !dir.exists() {
@@ -43,7 +51,7 @@ pub fn kill_all(dir: &Path) -> Result<()> {
         .and_then(|mut f| f.write_all(b"1"))
         .map_err(io_err(format!("write {}", kill.display())))?;
     let deadline = Instant::now() + Duration::from_secs(5);
-    while !pids(dir).is_empty() && Instant::now() < deadline {
+    while populated(dir) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
     Ok(())
