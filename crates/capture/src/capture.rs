@@ -106,6 +106,10 @@ pub struct Capture {
     pub header_event: String,
     /// Formats of every enabled event, both buffers.
     pub formats: Vec<EventFormat>,
+    /// Formats of ftrace's own events (`events/ftrace/*/format`).
+    pub ftrace_formats: Vec<String>,
+    /// Text of `printk_formats`.
+    pub printk_formats: String,
     /// Text of `saved_cmdlines` (pid → comm).
     pub saved_cmdlines: String,
     /// Text of `saved_tgids` (tid → tgid).

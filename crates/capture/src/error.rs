@@ -97,6 +97,17 @@ pub enum CaptureError {
         /// The failure.
         source: io::Error,
     },
+    /// The trace.dat writer failed.
+    #[error("writing {path} failed: {message}; check free space and permissions there")]
+    Write {
+        /// The output file.
+        path: PathBuf,
+        /// The writer's explanation.
+        message: String,
+    },
+    /// Nothing to trace was given.
+    #[error("nothing to trace: give a command after `--`, or --pid, --cgroup, --netns or --all")]
+    NoTarget,
     /// The kspan metadata is not valid JSON of a known version.
     #[error("the kspan metadata is unreadable ({0}); the file was not written by a compatible `kspan record`")]
     Meta(String),

@@ -109,6 +109,9 @@ impl Recording {
         let root = options.tracefs_root.clone();
         tracefs::ensure_mounted(&root)?;
         options.targets.validate()?;
+        if options.command.is_empty() && options.targets == TargetSpec::default() {
+            return Err(CaptureError::NoTarget);
+        }
         let serial = tracefs::next_serial();
         let temp_dir = options
             .temp_parent
@@ -319,6 +322,8 @@ impl Recording {
             header_page: read_root("events/header_page")?,
             header_event: read_root("events/header_event")?,
             formats,
+            ftrace_formats: ftrace_formats(&self.root),
+            printk_formats: read_root("printk_formats")?,
             saved_cmdlines: read_root("saved_cmdlines")?,
             saved_tgids: read_root("saved_tgids")?,
             buffers: captures,
@@ -355,6 +360,22 @@ fn configure(instance: &Instance, buffer_kb: u64, pid_filtered: bool) -> Result<
         instance.write("options/event-fork", "1")?;
     }
     Ok(())
+}
+
+/// The format texts of ftrace's own events, for readers that expect them.
+fn ftrace_formats(root: &Path) -> Vec<String> {
+    let dir = root.join("events/ftrace");
+    let mut names: Vec<PathBuf> = fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("format"))
+        .collect();
+    names.sort();
+    names
+        .iter()
+        .filter_map(|p| tracefs::read_text(p).ok())
+        .collect()
 }
 
 /// Sub-buffer size in bytes (`buffer_subbuf_size_kb`, 4 KiB on kernels without it).

@@ -4,7 +4,7 @@
 use crate::error::{CaptureError, Result};
 use std::ffi::CString;
 use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -62,9 +62,15 @@ pub fn tracefs_error(op: &'static str, path: &Path, source: io::Error) -> Captur
     }
 }
 
-/// Reads a tracefs file as text.
+/// Reads a tracefs file as text. The first read gets a large buffer: some files
+/// (`events/header_page`) return their whole content on the first read and nothing after,
+/// so a small first read would truncate them.
 pub fn read_text(path: &Path) -> Result<String> {
-    fs::read_to_string(path).map_err(|e| tracefs_error("reading", path, e))
+    let mut bytes = Vec::with_capacity(64 * 1024);
+    fs::File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .map_err(|e| tracefs_error("reading", path, e))?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// Writes `value` to a tracefs file without truncating it (pid lists append).

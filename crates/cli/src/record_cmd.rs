@@ -1,10 +1,322 @@
-//! `kspan record` (not yet written).
+//! `kspan record`: records the kernel events of a command, processes, cgroups or network
+//! namespaces into a trace.dat file, with progress and a loss report.
+
+use anyhow::{bail, Context};
+use kspan_capture::meta::RecordingMeta;
+use kspan_capture::signals;
+use kspan_capture::{
+    remove_stale_instances, write_trace_dat, Capture, EventRequest, FileVersion, Progress,
+    RecordOptions, Recording, TargetSpec, TRACEFS_ROOT,
+};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How often the progress line is refreshed (on a terminal).
+const PROGRESS_EVERY: Duration = Duration::from_millis(300);
+/// How often the main loop checks for stop conditions.
+const LOOP_TICK: Duration = Duration::from_millis(50);
 
 /// Arguments of `kspan record`.
 #[derive(clap::Args)]
-pub struct RecordArgs {}
+#[command(after_help = "Examples:\n  \
+  kspan record -- ./server --port 8080\n  \
+  kspan record --netns web --netns db --duration 30 -o app.dat\n  \
+  kspan record --pid 4242 -e 'block:block_rq_issue' -f 'bytes > 4096'")]
+pub struct RecordArgs {
+    /// Output trace.dat file.
+    #[arg(short, long, default_value = "kspan.dat")]
+    output: PathBuf,
+    /// Trace this process, its threads and descendants (repeatable).
+    #[arg(long = "pid", value_name = "PID")]
+    pids: Vec<i32>,
+    /// Trace every process of this cgroup v2 directory (repeatable; joiners are found by
+    /// polling cgroup.procs every 200 ms).
+    #[arg(long = "cgroup", value_name = "PATH")]
+    cgroups: Vec<PathBuf>,
+    /// Trace every process inside this `ip netns` namespace (repeatable; joiners are found
+    /// by polling every 200 ms).
+    #[arg(long = "netns", value_name = "NAME")]
+    netns: Vec<String>,
+    /// Trace every task (no pid filter).
+    #[arg(long)]
+    all: bool,
+    /// Also enable SYSTEM:EVENT (globs allowed, e.g. 'sched:*'; repeatable).
+    #[arg(short = 'e', long = "event", value_name = "SYSTEM:EVENT")]
+    events: Vec<String>,
+    /// Filter for the preceding -e (kernel filter syntax, e.g. 'bytes > 4096').
+    #[arg(short = 'f', long = "filter", value_name = "EXPR")]
+    filters: Vec<String>,
+    /// Enable only the -e events, not kspan's default set.
+    #[arg(long)]
+    no_default_events: bool,
+    /// Stop after this many seconds.
+    #[arg(long, value_name = "SECS")]
+    duration: Option<f64>,
+    /// Initial per-CPU buffer size of the main instance in KiB (grows under pressure).
+    #[arg(long, value_name = "KB")]
+    buffer_kb: Option<u64>,
+    /// trace.dat version: 7 (zstd, default) or 6 (uncompressed, for old readers).
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(6..=7))]
+    file_version: u32,
+    /// Only remove kspan instances left behind by killed recorders, then exit.
+    #[arg(long)]
+    cleanup_only: bool,
+    /// Command to start and trace (with everything it spawns), after `--`.
+    #[arg(last = true, value_name = "CMD")]
+    command: Vec<String>,
+}
 
 /// Runs `kspan record`.
-pub fn run(_args: RecordArgs) -> anyhow::Result<()> {
-    anyhow::bail!("`kspan record` is not implemented yet")
+pub fn run(args: RecordArgs) -> anyhow::Result<()> {
+    signals::install_stop_handlers();
+    let root = PathBuf::from(TRACEFS_ROOT);
+    kspan_capture::tracefs::ensure_mounted(&root)?;
+    for name in remove_stale_instances(&root)? {
+        eprintln!("kspan: removed instance {name} left behind by a recorder that is gone");
+    }
+    if args.cleanup_only {
+        return Ok(());
+    }
+    let argv: Vec<String> = std::env::args().collect();
+    let events = pair_filters(&args.events, &args.filters, &argv)?;
+    let duration = match args.duration {
+        Some(s) if !(s > 0.0 && s.is_finite()) => {
+            bail!("--duration must be a positive number of seconds")
+        }
+        other => other.map(Duration::from_secs_f64),
+    };
+    let out_dir = match args.output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let options = RecordOptions {
+        targets: TargetSpec {
+            pids: args.pids,
+            cgroups: args.cgroups,
+            netns: args.netns,
+            all: args.all,
+        },
+        command: args.command,
+        default_events: !args.no_default_events,
+        events,
+        temp_parent: out_dir,
+        buffer_kb: args.buffer_kb,
+        command_line: argv,
+        tracefs_root: root,
+    };
+    let mut recording = Recording::start(options)?;
+    eprintln!(
+        "kspan: recording into instances {} (Ctrl-C to stop)",
+        recording.instance_names().join(", ")
+    );
+    let started = Instant::now();
+    let stop_reason = wait_for_stop(&mut recording, started, duration);
+    let elapsed = started.elapsed();
+    let capture = recording.finish()?;
+    let version = match args.file_version {
+        6 => FileVersion::V6,
+        _ => FileVersion::V7Zstd,
+    };
+    let size = write_trace_dat(&capture, &args.output, version)
+        .with_context(|| format!("writing {}", args.output.display()))?;
+    print_summary(&capture, &args.output, size, elapsed, stop_reason);
+    Ok(())
+}
+
+/// Waits until Ctrl-C/SIGTERM, the duration, or the command's exit; shows progress on a
+/// terminal. Returns why it stopped.
+fn wait_for_stop(
+    recording: &mut Recording,
+    started: Instant,
+    duration: Option<Duration>,
+) -> String {
+    let tty = std::io::stderr().is_terminal();
+    let mut last_print = Instant::now();
+    let mut last = Progress::default();
+    let reason = loop {
+        std::thread::sleep(LOOP_TICK);
+        if signals::stop_requested() {
+            break "interrupted".to_string();
+        }
+        if duration.is_some_and(|d| started.elapsed() >= d) {
+            break "duration reached".to_string();
+        }
+        if let Some(status) = recording.command_status() {
+            let code = kspan_capture::child::GatedChild::exit_code(status);
+            break format!("command exited with status {code}");
+        }
+        if tty && last_print.elapsed() >= PROGRESS_EVERY {
+            let now = recording.progress();
+            let rate = (now.main_events + now.net_events - last.main_events - last.net_events)
+                as f64
+                / last_print.elapsed().as_secs_f64();
+            eprint!(
+                "\r\x1b[K{:7.1} s  {:>10} events  {:>9.0} ev/s  {:>8}  missed-event pages {}",
+                started.elapsed().as_secs_f64(),
+                now.main_events + now.net_events,
+                rate,
+                human_bytes(now.bytes),
+                now.missed_pages
+            );
+            let _ = std::io::stderr().flush();
+            last = now;
+            last_print = Instant::now();
+        }
+    };
+    if tty {
+        eprint!("\r\x1b[K");
+    }
+    reason
+}
+
+/// Prints the final summary; the loss line is always printed.
+fn print_summary(capture: &Capture, out: &Path, size: u64, elapsed: Duration, reason: String) {
+    let meta: &RecordingMeta = &capture.meta;
+    eprintln!(
+        "kspan: recorded {:.2} s of {} ({reason})",
+        elapsed.as_secs_f64(),
+        meta.target
+    );
+    for buffer in &meta.buffers {
+        let events: u64 = buffer.loss.iter().map(|c| c.events_read).sum();
+        let per_cpu: Vec<String> = buffer
+            .loss
+            .iter()
+            .map(|c| {
+                let flagged = if c.pages_with_missed_flag > 0 {
+                    format!(" ({} pages flagged)", c.pages_with_missed_flag)
+                } else {
+                    String::new()
+                };
+                format!("cpu{} {}{flagged}", c.cpu, c.lost())
+            })
+            .collect();
+        eprintln!(
+            "  {:<5} buffer: {events} events; lost events: {}",
+            buffer.name,
+            per_cpu.join(", ")
+        );
+    }
+    let lost = meta.lost_events();
+    if lost > 0 {
+        eprintln!("kspan: WARNING: {lost} events were lost; analysis of this file may be incomplete (raise --buffer-kb)");
+    }
+    eprintln!("kspan: wrote {} ({})", out.display(), human_bytes(size));
+}
+
+fn human_bytes(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64),
+        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
+        b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
+        b => format!("{b} B"),
+    }
+}
+
+/// Which option a command-line token is (with an attached value or not).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Flag {
+    Event,
+    Filter,
+}
+
+/// Pairs each `-f` with the `-e` right before it, using the order of the flags on the
+/// command line (clap keeps each option's values but not their interleaving).
+fn pair_filters(
+    events: &[String],
+    filters: &[String],
+    argv: &[String],
+) -> anyhow::Result<Vec<EventRequest>> {
+    let mut order = Vec::new();
+    for token in argv.iter().skip(1).take_while(|t| *t != "--") {
+        let flag = match token.as_str() {
+            "-e" | "--event" => Some(Flag::Event),
+            "-f" | "--filter" => Some(Flag::Filter),
+            t if t.starts_with("--event=") || (t.starts_with("-e") && !t.starts_with("--")) => {
+                Some(Flag::Event)
+            }
+            t if t.starts_with("--filter=") || (t.starts_with("-f") && !t.starts_with("--")) => {
+                Some(Flag::Filter)
+            }
+            _ => None,
+        };
+        order.extend(flag);
+    }
+    let (mut next_event, mut next_filter) = (events.iter(), filters.iter());
+    let mut requests: Vec<EventRequest> = Vec::new();
+    let mut filtered = false;
+    for flag in order {
+        match flag {
+            Flag::Event => {
+                let Some(pattern) = next_event.next() else {
+                    break;
+                };
+                requests.push(EventRequest::user(pattern, None));
+                filtered = false;
+            }
+            Flag::Filter => {
+                let Some(filter) = next_filter.next() else {
+                    break;
+                };
+                match requests.last_mut() {
+                    Some(last) if !filtered => last.filter = Some(filter.clone()),
+                    Some(last) => bail!("two filters for -e {}: combine them with && in one -f", last.pattern),
+                    None => bail!("filter `{filter}` has no -e before it: put -f right after the -e EVENT it filters"),
+                }
+                filtered = true;
+            }
+        }
+    }
+    Ok(requests)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn filters_attach_to_the_preceding_event() {
+        let argv = strings(&[
+            "kspan",
+            "record",
+            "-e",
+            "sched:*",
+            "--event=block:block_rq_issue",
+            "-f",
+            "bytes > 4096",
+            "-eirq:*",
+            "--",
+            "-e",
+            "x",
+        ]);
+        let got = pair_filters(
+            &strings(&["sched:*", "block:block_rq_issue", "irq:*"]),
+            &strings(&["bytes > 4096"]),
+            &argv,
+        )
+        .unwrap();
+        assert_eq!(
+            got,
+            vec![
+                EventRequest::user("sched:*", None),
+                EventRequest::user("block:block_rq_issue", Some("bytes > 4096")),
+                EventRequest::user("irq:*", None),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_filter_without_event_is_an_error() {
+        let argv = strings(&["kspan", "record", "-f", "x > 1", "-e", "sched:*"]);
+        let err = pair_filters(&strings(&["sched:*"]), &strings(&["x > 1"]), &argv).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "filter `x > 1` has no -e before it: put -f right after the -e EVENT it filters"
+        );
+    }
 }

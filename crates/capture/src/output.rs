@@ -1,0 +1,94 @@
+//! Hands a [`Capture`] to the trace.dat writer of `kspan-tracedat`. The main buffer
+//! becomes the file's top buffer (what `trace-cmd report` shows by default), the net
+//! buffer an instance named [`NET_BUFFER`](crate::meta::NET_BUFFER).
+
+use crate::capture::Capture;
+use crate::clock::TRACE_CLOCK;
+use crate::error::{CaptureError, Result};
+use crate::meta::MAIN_BUFFER;
+use kspan_tracedat::{BufferSpec, Compression, TraceWriter, WriteOptions};
+use std::fs::File;
+use std::path::Path;
+
+/// trace.dat layout choices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileVersion {
+    /// Version 7 with zstd-compressed sections (the default).
+    V7Zstd,
+    /// Version 6, uncompressed (for older readers).
+    V6,
+}
+
+/// Writes the capture as a trace.dat file at `out` (atomically: written under a temporary
+/// name, then renamed) and returns the file's size in bytes.
+pub fn write_trace_dat(capture: &Capture, out: &Path, version: FileVersion) -> Result<u64> {
+    let mut event_formats: Vec<(String, Vec<String>)> = Vec::new();
+    for f in &capture.formats {
+        match event_formats.iter_mut().find(|(s, _)| *s == f.system) {
+            Some((_, texts)) => texts.push(f.text.clone()),
+            None => event_formats.push((f.system.clone(), vec![f.text.clone()])),
+        }
+    }
+    let cpu_count = capture
+        .buffers
+        .iter()
+        .flat_map(|b| &b.cpus)
+        .map(|c| c.cpu + 1)
+        .max()
+        .unwrap_or(0);
+    let (version, compression) = match version {
+        FileVersion::V7Zstd => (7, Compression::Zstd),
+        FileVersion::V6 => (6, Compression::None),
+    };
+    let options = WriteOptions {
+        version,
+        compression,
+        page_size: capture.page_size as u32,
+        header_page: capture.header_page.clone(),
+        header_event: capture.header_event.clone(),
+        ftrace_formats: capture.ftrace_formats.clone(),
+        event_formats,
+        printk_formats: capture.printk_formats.clone(),
+        cmdlines: capture.saved_cmdlines.clone(),
+        tgids: capture.saved_tgids.clone(),
+        trace_clock: TRACE_CLOCK.to_string(),
+        cpu_count,
+        kspan_metadata: Some(capture.meta.to_bytes()),
+        ..WriteOptions::default()
+    };
+    let write_err = |e: kspan_tracedat::Error| CaptureError::Write {
+        path: out.to_path_buf(),
+        message: e.to_string(),
+    };
+    let mut buffers = Vec::new();
+    for buffer in &capture.buffers {
+        let mut cpus = Vec::new();
+        for c in &buffer.cpus {
+            let file = File::open(&c.pages_path).map_err(|source| CaptureError::Drain {
+                path: c.pages_path.clone(),
+                source,
+            })?;
+            cpus.push((c.cpu, file));
+        }
+        buffers.push(BufferSpec {
+            name: if buffer.name == MAIN_BUFFER {
+                String::new()
+            } else {
+                buffer.name.clone()
+            },
+            clock: TRACE_CLOCK.to_string(),
+            page_size: capture.page_size as u32,
+            cpus,
+            stats: buffer.cpus.iter().map(|c| c.stats_text.clone()).collect(),
+        });
+    }
+    TraceWriter::new(options)
+        .write(out, buffers)
+        .map_err(write_err)?;
+    std::fs::metadata(out)
+        .map(|m| m.len())
+        .map_err(|source| CaptureError::OutputDir {
+            dir: out.to_path_buf(),
+            source,
+        })
+}

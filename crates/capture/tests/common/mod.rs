@@ -1,0 +1,149 @@
+//! Shared helpers of the live tests: re-executing this test binary in a role, a pair of
+//! network namespaces joined by a veth link, and the state of the global ftrace buffer.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+
+/// Environment variable telling a re-executed test binary which role to play.
+pub const ROLE_ENV: &str = "KSPAN_CAPTURE_ROLE";
+/// Prefix of the lines a role prints for its parent (libtest prints its own lines too).
+pub const LINE_PREFIX: &str = "KSPAN:";
+
+/// A command re-running this test binary's `role_entry` test with `role` in the env.
+pub fn role_command(role: &str) -> Command {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "--exact",
+        "role_entry",
+        "--nocapture",
+        "--test-threads=1",
+        "-q",
+    ])
+    .env(ROLE_ENV, role);
+    cmd
+}
+
+/// Reads lines until one with [`LINE_PREFIX`] and returns what follows the prefix.
+pub fn next_line(out: &mut BufReader<ChildStdout>) -> String {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "role ended without reporting"
+        );
+        if let Some(rest) = line.trim_end().strip_prefix(LINE_PREFIX) {
+            return rest.to_string();
+        }
+    }
+}
+
+/// Starts `cmd` with piped stdin/stdout.
+pub fn spawn_piped(mut cmd: Command) -> (Child, BufReader<ChildStdout>) {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = BufReader::new(child.stdout.take().unwrap());
+    (child, out)
+}
+
+/// Two network namespaces `<base>-s` (10.77.0.1) and `<base>-c` (10.77.0.2) joined by a
+/// veth pair; deleted on drop.
+pub struct NetnsPair {
+    pub server: String,
+    pub client: String,
+}
+
+fn ip(args: &[&str]) {
+    let status = Command::new("ip").args(args).status().unwrap();
+    assert!(status.success(), "ip {args:?} failed");
+}
+
+impl NetnsPair {
+    pub fn create(base: &str) -> NetnsPair {
+        let pair = NetnsPair {
+            server: format!("{base}-s"),
+            client: format!("{base}-c"),
+        };
+        let (vs, vc) = (
+            format!("kc{}s", std::process::id()),
+            format!("kc{}c", std::process::id()),
+        );
+        ip(&["netns", "add", &pair.server]);
+        ip(&["netns", "add", &pair.client]);
+        ip(&["link", "add", &vs, "type", "veth", "peer", "name", &vc]);
+        ip(&["link", "set", &vs, "netns", &pair.server]);
+        ip(&["link", "set", &vc, "netns", &pair.client]);
+        for (ns, dev, addr) in [
+            (&pair.server, &vs, "10.77.0.1/24"),
+            (&pair.client, &vc, "10.77.0.2/24"),
+        ] {
+            ip(&["-n", ns, "addr", "add", addr, "dev", dev]);
+            ip(&["-n", ns, "link", "set", dev, "up"]);
+            ip(&["-n", ns, "link", "set", "lo", "up"]);
+        }
+        pair
+    }
+}
+
+impl Drop for NetnsPair {
+    fn drop(&mut self) {
+        for ns in [&self.server, &self.client] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}
+
+/// The global buffer's settings a recording must leave untouched.
+pub fn global_tracing_state() -> Vec<(String, String)> {
+    [
+        "tracing_on",
+        "current_tracer",
+        "set_event",
+        "trace_clock",
+        "buffer_size_kb",
+        "set_event_pid",
+    ]
+    .iter()
+    .map(|f| {
+        let text = std::fs::read_to_string(Path::new("/sys/kernel/tracing").join(f)).unwrap();
+        (f.to_string(), text)
+    })
+    .collect()
+}
+
+/// Names of the kspan instances of process `pid`.
+pub fn instances_of(pid: u32) -> Vec<String> {
+    let prefix = format!("kspan-{pid}-");
+    let mut names: Vec<String> = std::fs::read_dir("/sys/kernel/tracing/instances")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(&prefix))
+        .collect();
+    names.sort();
+    names
+}
+
+/// A fresh scratch directory under the system temp dir, removed on drop.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(tag: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("kspan-capture-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
