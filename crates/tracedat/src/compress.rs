@@ -60,15 +60,20 @@ impl Compression {
             detail,
         };
         out.clear();
+        // Reading at most one byte more than announced bounds memory on corrupt input.
+        let limit = size as u64 + 1;
         match self {
             Compression::None => out.extend_from_slice(input),
             Compression::Zstd => {
-                out.reserve(size);
-                zstd::stream::copy_decode(input, &mut *out).map_err(|e| fail(e.to_string()))?;
+                let dec = zstd::stream::read::Decoder::with_buffer(input)
+                    .map_err(|e| fail(e.to_string()))?;
+                dec.take(limit)
+                    .read_to_end(out)
+                    .map_err(|e| fail(e.to_string()))?;
             }
             Compression::Zlib => {
-                out.reserve(size);
                 flate2::read::ZlibDecoder::new(input)
+                    .take(limit)
                     .read_to_end(out)
                     .map_err(|e| fail(e.to_string()))?;
             }

@@ -74,11 +74,12 @@ impl EventFormat {
             if let Some(v) = trimmed.strip_prefix("name:") {
                 name = Some(v.trim().to_string());
             } else if let Some(v) = trimmed.strip_prefix("ID:") {
-                id = Some(
-                    v.trim()
-                        .parse::<u32>()
-                        .map_err(|e| err(format!("bad ID {v:?}: {e}")))?,
-                );
+                // Ids are stored in each record's 2-byte `common_type`.
+                let n = v
+                    .trim()
+                    .parse::<u16>()
+                    .map_err(|e| err(format!("bad ID {v:?}: {e}")))?;
+                id = Some(u32::from(n));
             } else if trimmed.starts_with("field:") {
                 let mut f = parse_field_line(trimmed).map_err(err)?;
                 f.is_common = common && f.name.starts_with("common_");

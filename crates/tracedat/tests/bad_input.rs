@@ -1,0 +1,158 @@
+//! Bad input: each kind of damage gives one clear typed error (or, for a torn last page, a
+//! warning plus every complete event before it), never a panic.
+
+mod common;
+
+use common::*;
+use kspan_tracedat::{BufferSpec, Compression, Error, TraceFile, TraceWriter};
+
+/// A one-buffer, one-CPU file of 3 pages holding 2 `tick` events each.
+fn tick_file(version: u32, compression: Compression) -> Vec<u8> {
+    let dir = Scratch::new(&format!("bad-{version}-{}", compression.name()));
+    let path = dir.path("t.dat");
+    let events: Vec<_> = (0..6).map(|i| (10, 100, i)).collect();
+    let pages = tick_pages(1_000, &events, 2);
+    let buffers = vec![BufferSpec {
+        name: String::new(),
+        clock: "local".into(),
+        page_size: 4096,
+        cpus: vec![(0, pages.as_slice())],
+        stats: vec![],
+    }];
+    TraceWriter::new(tick_options(version, compression, 1))
+        .write(&path, buffers)
+        .unwrap();
+    std::fs::read(&path).unwrap()
+}
+
+/// Reads all events; returns (sequence numbers, errors, warnings).
+fn read_all(bytes: Vec<u8>) -> (Vec<i32>, Vec<String>, Vec<String>) {
+    let file = TraceFile::from_bytes(bytes).unwrap();
+    let mut events = file.events();
+    let (mut seqs, mut errors) = (Vec::new(), Vec::new());
+    loop {
+        match events.next_event() {
+            Ok(Some(rec)) => seqs.push(rec.i64(rec.field("seq").unwrap()).unwrap() as i32),
+            Ok(None) => break,
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    let warnings = events.warnings().iter().map(|w| w.to_string()).collect();
+    (seqs, errors, warnings)
+}
+
+#[test]
+fn intact_files_read_completely() {
+    for (v, c) in [
+        (7, Compression::Zstd),
+        (7, Compression::None),
+        (6, Compression::None),
+    ] {
+        assert_eq!(
+            read_all(tick_file(v, c)),
+            ((0..6).collect(), vec![], vec![])
+        );
+    }
+}
+
+#[test]
+fn wrong_magic_is_bad_magic() {
+    let mut bytes = tick_file(7, Compression::None);
+    bytes[0] = b'X';
+    assert!(matches!(TraceFile::from_bytes(bytes), Err(Error::BadMagic)));
+    assert!(matches!(
+        TraceFile::from_bytes(b"tiny".to_vec()),
+        Err(Error::BadMagic)
+    ));
+}
+
+#[test]
+fn unsupported_version_is_named() {
+    let mut bytes = tick_file(6, Compression::None);
+    bytes[10] = b'8';
+    let err = TraceFile::from_bytes(bytes).unwrap_err();
+    assert!(
+        matches!(&err, Error::UnsupportedVersion(v) if v == "8"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_compression_is_named() {
+    let mut bytes = tick_file(7, Compression::Zstd);
+    let at = bytes.windows(5).position(|w| w == b"zstd\0").unwrap();
+    bytes[at..at + 4].copy_from_slice(b"lz4x");
+    let err = TraceFile::from_bytes(bytes).unwrap_err();
+    assert_eq!(err.to_string(), "unknown compression algorithm \"lz4x\"; only none, zlib and zstd are supported (convert with `trace-cmd convert --compression none`)");
+}
+
+#[test]
+fn truncated_v7_file_is_truncated() {
+    for c in [Compression::Zstd, Compression::None] {
+        let mut bytes = tick_file(7, c);
+        bytes.truncate(bytes.len() / 2);
+        let err = TraceFile::from_bytes(bytes).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Truncated {
+                    what: "section header",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn file_cut_in_the_middle_of_a_page_warns_and_keeps_complete_pages() {
+    let mut bytes = tick_file(6, Compression::None);
+    bytes.truncate(bytes.len() - 2048);
+    let (seqs, errors, warnings) = read_all(bytes);
+    assert_eq!((seqs, errors), (vec![0, 1, 2, 3], vec![]));
+    assert_eq!(warnings.len(), 1);
+    assert!(
+        warnings[0].starts_with("file is truncated: CPU data at offset "),
+        "{}",
+        warnings[0]
+    );
+}
+
+#[test]
+fn garbage_commit_word_is_a_corrupt_page_error() {
+    let mut bytes = tick_file(6, Compression::None);
+    let second_page = bytes.len() - 2 * 4096;
+    bytes[second_page + 8..second_page + 16].copy_from_slice(&0x7ff_ffffu64.to_le_bytes());
+    let (seqs, errors, warnings) = read_all(bytes);
+    assert_eq!(seqs, [0, 1]);
+    assert_eq!(errors, ["corrupt page header at offset 0: commit says 134217727 data bytes but the page has 4080; the file is damaged, record again"]);
+    assert!(warnings.is_empty());
+}
+
+#[test]
+fn garbage_event_header_is_a_corrupt_page_error() {
+    let mut bytes = tick_file(6, Compression::None);
+    let second_page = bytes.len() - 2 * 4096;
+    bytes[second_page + 16..second_page + 20].copy_from_slice(&28u32.to_le_bytes());
+    let (seqs, errors, _) = read_all(bytes);
+    assert_eq!(seqs, [0, 1]);
+    assert_eq!(errors, ["corrupt ring-buffer page at offset 4: event of 112 bytes runs past the 32 committed bytes; the file is damaged, record again"]);
+}
+
+#[test]
+fn corrupt_compressed_chunk_is_a_decompress_error() {
+    let mut bytes = tick_file(7, Compression::Zstd);
+    let magic = [0x28, 0xb5, 0x2f, 0xfd];
+    // The last zstd frame in the file is the CPU data chunk (metadata sections come first).
+    let at = bytes.windows(4).rposition(|w| w == magic).unwrap();
+    bytes[at..at + 4].copy_from_slice(b"JUNK");
+    let (seqs, errors, _) = read_all(bytes);
+    assert!(seqs.is_empty());
+    assert_eq!(errors.len(), 1);
+    assert!(
+        errors[0].starts_with("cannot decompress trace data chunk at offset "),
+        "{}",
+        errors[0]
+    );
+}
