@@ -58,7 +58,8 @@ impl Caveat {
     fn text(self) -> &'static str {
         match self {
             Caveat::SideInferred => {
-                "connection older than the recording: client/server side inferred from who spoke first"
+                "connection older than the recording: client/server side inferred from its peer, \
+                 its ports or who spoke first"
             }
             Caveat::AnswerBeforeRecording => {
                 "answer bytes read for a call made before the recording started (ignored)"
@@ -95,6 +96,8 @@ pub struct Engine {
     fds: FdTable,
     caveats: [u64; Caveat::ALL],
     events: u64,
+    /// Time of the last event.
+    now: Timestamp,
     unattributed: u64,
     traces_out: u64,
     spans_out: u64,
@@ -116,6 +119,7 @@ impl Engine {
             fds: FdTable::default(),
             caveats: [0; Caveat::ALL],
             events: 0,
+            now: 0,
             unattributed: 0,
             traces_out: 0,
             spans_out: 0,
@@ -170,6 +174,7 @@ impl Engine {
     pub fn push(&mut self, ev: &Event, emit: &mut dyn FnMut(Trace)) {
         self.events += 1;
         let ts = ev.ts;
+        self.now = ts;
         if self.trace_all && !ev.in_irq && ev.tid > 0 && !self.threads.map.contains_key(&ev.tid) {
             let service = self.threads.service(&format!("pid {}", ev.tid));
             self.threads.add(ev.tid, ev.tid, service, ts);
@@ -253,7 +258,7 @@ impl Engine {
             }
         }
         let tids: Vec<Tid> = self.threads.map.keys().copied().collect();
-        let end = self.last_ts();
+        let end = self.now;
         for tid in tids {
             self.flush(tid, end);
         }
@@ -287,15 +292,6 @@ impl Engine {
             traces,
             threads: self.threads.map.len(),
         }
-    }
-
-    fn last_ts(&self) -> Timestamp {
-        self.threads
-            .map
-            .values()
-            .map(|t| t.since)
-            .max()
-            .unwrap_or(0)
     }
 
     fn caveat(&mut self, c: Caveat) {
@@ -616,20 +612,30 @@ impl Engine {
     }
 
     /// Decides the side of a socket first used during the recording with no handshake
-    /// seen: whoever speaks first is the client.
+    /// seen: the opposite of its peer's when known; else the end whose local port is
+    /// ephemeral (and the other's is not) is the client; else whoever speaks first is.
     fn side_of(&mut self, sk: SockAddr, first_op_is_send: bool) -> Side {
         let ep = self.sockets.endpoint(sk);
-        if ep.side == Side::Unknown {
-            ep.side = if first_op_is_send {
-                Side::Client
-            } else {
-                Side::Server
-            };
-            let side = ep.side;
-            self.caveat(Caveat::SideInferred);
-            return side;
+        if ep.side != Side::Unknown {
+            return ep.side;
         }
-        ep.side
+        let tuple = ep.tuple;
+        let by_peer = tuple.and_then(|t| self.sockets.side_of_tuple(t.mirrored()));
+        let side = match (by_peer, tuple) {
+            (Some(Side::Server), _) => Side::Client,
+            (Some(Side::Client), _) => Side::Server,
+            (_, Some(t)) if ephemeral(t.local.port()) && !ephemeral(t.remote.port()) => {
+                Side::Client
+            }
+            (_, Some(t)) if ephemeral(t.remote.port()) && !ephemeral(t.local.port()) => {
+                Side::Server
+            }
+            _ if first_op_is_send => Side::Client,
+            _ => Side::Server,
+        };
+        self.sockets.endpoint(sk).side = side;
+        self.caveat(Caveat::SideInferred);
+        side
     }
 
     fn on_send(&mut self, tid: Tid, sk: SockAddr, n: u64, now: Timestamp) {
@@ -867,6 +873,12 @@ const CAVEATS: [Caveat; Caveat::ALL] = [
     Caveat::ClosedBeforeAnswer,
     Caveat::SyscallBytes,
 ];
+
+/// True for ports in Linux's default ephemeral range (`ip_local_port_range`), which
+/// connecting sockets get.
+fn ephemeral(port: u16) -> bool {
+    (32768..=60999).contains(&port)
+}
 
 /// An address for output: IPv4-mapped addresses as plain IPv4.
 fn addr(a: SocketAddrV6) -> SocketAddr {

@@ -85,6 +85,8 @@ pub(crate) struct Sockets {
     pub endpoints: FxHashMap<SockAddr, Endpoint>,
     /// Streams by the tuple of their sending end.
     by_tuple: FxHashMap<FourTuple, StreamId>,
+    /// Socket bound to each tuple.
+    owners: FxHashMap<FourTuple, SockAddr>,
     /// Stream slab; `None` slots are free (listed in `free`).
     streams: Vec<Option<(FourTuple, Stream)>>,
     free: Vec<StreamId>,
@@ -101,8 +103,9 @@ impl Sockets {
     /// Creates (or replaces, for a reused pointer) the endpoint of a socket whose
     /// handshake is being seen.
     pub fn fresh_endpoint(&mut self, sk: SockAddr, side: Side) -> Option<Endpoint> {
-        let old = self.endpoints.insert(sk, Endpoint::new(true, side));
-        old.inspect(|ep| self.release_streams(ep))
+        let old = self.remove(sk);
+        self.endpoints.insert(sk, Endpoint::new(true, side));
+        old
     }
 
     /// Mutable access to a stream.
@@ -133,6 +136,7 @@ impl Sockets {
         ep.tuple = Some(tuple);
         let early_sends = std::mem::take(&mut ep.early_sends);
         let early_read = std::mem::take(&mut ep.early_read);
+        self.owners.insert(tuple, sk);
         let out = self.attach(tuple);
         let inp = self.attach(tuple.mirrored());
         let ep = self.endpoints.get_mut(&sk).expect("endpoint created above");
@@ -170,10 +174,21 @@ impl Sockets {
         id
     }
 
+    /// The side of the endpoint sending on `tuple`, when it is known.
+    pub fn side_of_tuple(&self, tuple: FourTuple) -> Option<Side> {
+        let sk = self.owners.get(&tuple)?;
+        Some(self.endpoints.get(sk)?.side).filter(|&side| side != Side::Unknown)
+    }
+
     /// Forgets socket `sk` (closed or destroyed; its pointer may be reused), returning its
     /// endpoint so the caller can close its span.
     pub fn remove(&mut self, sk: SockAddr) -> Option<Endpoint> {
         let ep = self.endpoints.remove(&sk)?;
+        if let Some(t) = ep.tuple {
+            if self.owners.get(&t) == Some(&sk) {
+                self.owners.remove(&t);
+            }
+        }
         self.release_streams(&ep);
         Some(ep)
     }

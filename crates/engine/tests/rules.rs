@@ -387,11 +387,16 @@ fn connections_older_than_the_recording_give_partial_spans_never_mislinked() {
         summary.caveats,
         vec![
             (
-                "connection older than the recording: client/server side inferred from who spoke first"
+                "connection older than the recording: client/server side inferred from its peer, \
+                 its ports or who spoke first"
                     .to_string(),
                 1
             ),
-            ("answer bytes read for a call made before the recording started (ignored)".to_string(), 1),
+            (
+                "answer bytes read for a call made before the recording started (ignored)"
+                    .to_string(),
+                1
+            ),
         ]
     );
 }
@@ -443,5 +448,45 @@ fn client_span_closed_with_its_connection_before_an_answer_reports_an_error() {
               Client front tid=10 120..120 error=connection closed before the answer
             ---"
         )
+    );
+}
+
+#[test]
+fn old_connection_first_seen_reading_an_answer_is_the_client_by_its_ephemeral_port() {
+    let mut r = two_services();
+    front_conn(&mut r, 10);
+    let old = tuple(sa(1, 40000), sa(2, 81));
+    // The answer of a call made before the recording: front is the client (port 40000 is
+    // ephemeral), the bytes are ignored rather than opening a server span.
+    r.enter(50, FRONT, Syscall::Recv)
+        .ev(
+            51,
+            FRONT,
+            EventKind::RcvSpace {
+                sk: 0xD1,
+                tuple: old,
+                cookie: 1,
+            },
+        )
+        .sock_recv(52, FRONT, 0xD1, 9)
+        .exit(53, FRONT, Syscall::Recv);
+    r.send(100, LG, 0xA1, 10)
+        .recv(110, FRONT, 0xA2, 10)
+        .send(120, FRONT, 0xD1, 5)
+        .recv(130, FRONT, 0xD1, 6)
+        .send(140, FRONT, 0xA2, 7);
+    let (traces, summary) = r.run();
+    assert_eq!(
+        render(&traces),
+        tree(
+            "
+            Server front tid=10 110..142
+              Client front tid=10 120..132
+            ---"
+        )
+    );
+    assert_eq!(
+        summary.caveats.iter().map(|c| c.1).collect::<Vec<_>>(),
+        vec![1, 1]
     );
 }
