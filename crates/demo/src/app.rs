@@ -348,6 +348,15 @@ impl App {
         Ok(())
     }
 
+    /// Freezes (`true`) or thaws every process of host `name` (cgroup freezer): a frozen
+    /// host still completes TCP handshakes but never answers, so its callers time out.
+    pub fn set_frozen(&self, name: &str, frozen: bool) -> Result<()> {
+        match &self.info(name)?.cgroup {
+            Some(dir) => cgroup::set_frozen(dir, frozen),
+            None => Ok(()),
+        }
+    }
+
     /// Tears everything down: processes, cgroups, namespaces, the work directory (the
     /// truth directory is kept).
     pub fn down(mut self) -> Result<()> {

@@ -39,6 +39,24 @@ fn populated(dir: &Path) -> bool {
         .unwrap_or(false)
 }
 
+/// Freezes (`true`) or thaws every process in cgroup `dir`, waiting (up to 5 s) until
+/// the kernel reports the new state.
+pub fn set_frozen(dir: &Path, frozen: bool) -> Result<()> {
+    let file = dir.join("cgroup.freeze");
+    fs::write(&file, if frozen { "1" } else { "0" })
+        .map_err(io_err(format!("write {}", file.display())))?;
+    let want = if frozen { "frozen 1" } else { "frozen 0" };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        let events = fs::read_to_string(dir.join("cgroup.events")).unwrap_or_default();
+        if events.lines().any(|l| l == want) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(())
+}
+
 /// Kills every process in cgroup `dir` and waits (up to 5 s) until it is empty.
 pub fn kill_all(dir: &Path) -> Result<()> {
     if !dir.exists() {

@@ -9,8 +9,8 @@ use std::process::Command;
 
 use crate::error::{io_err, Error, Result};
 use crate::proto::{self, Proto};
-use crate::topology::{host_named, Host, ROUTES};
-use crate::wire::{Conn, CALL_TIMEOUT};
+use crate::topology::{host_named, reply_timeout, Host, ROUTES};
+use crate::wire::{Conn, CONNECT_TIMEOUT};
 
 const NGINX: &str = "/usr/sbin/nginx";
 const REDIS: &str = "/usr/bin/redis-server";
@@ -52,7 +52,8 @@ pub fn nginx_conf(gateway: &Host, work: &Path, truth_dir: &Path, workers: u32) -
             );
             let _ = writeln!(
                 locations,
-                "        location = {endpoint} {{ proxy_pass http://{service}; }}"
+                "        location = {endpoint} {{ proxy_pass http://{service}; proxy_read_timeout {}s; }}",
+                reply_timeout(service).as_secs()
             );
         }
     }
@@ -75,8 +76,7 @@ http {{
     proxy_set_header Connection "";
     proxy_set_header X-Request-Id $http_x_request_id;
     proxy_connect_timeout 1s;
-    proxy_send_timeout 2s;
-    proxy_read_timeout 2s;
+    proxy_send_timeout 1s;
     keepalive_requests 1000000;
 {upstreams}    server {{
         listen {addr};
@@ -230,9 +230,9 @@ INSERT INTO posts (author, body) SELECT g % 50, 'seed post ' || g FROM generate_
 
 /// Runs one simple query on a new connection (blocking); `Err` carries the reason.
 pub fn pg_exec(addr: SocketAddr, sql: &str) -> std::result::Result<(), String> {
-    let stream = TcpStream::connect_timeout(&addr, CALL_TIMEOUT).map_err(|e| e.to_string())?;
+    let stream = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT).map_err(|e| e.to_string())?;
     stream
-        .set_read_timeout(Some(CALL_TIMEOUT))
+        .set_read_timeout(Some(CONNECT_TIMEOUT))
         .map_err(|e| e.to_string())?;
     let mut conn = Conn::new(stream);
     let hello = Proto::Postgres.handshake().unwrap_or_default();

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::str::FromStr;
+use std::time::Duration;
 
 /// How one of our services is built (the concurrency design under test).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,6 +198,19 @@ pub fn host_named(name: &str) -> Option<&'static Host> {
     HOSTS.iter().find(|h| h.name == name)
 }
 
+/// How long a caller waits for `target`'s reply: 1 s per level of the call tree below
+/// and including it (a store or a leaf service: 1 s; compose-post: 3 s), so that a
+/// timeout deep down comes back as an error response before any caller above times out.
+/// Unknown names get 1 s.
+pub fn reply_timeout(target: &str) -> Duration {
+    fn height(name: &str) -> u64 {
+        host_named(name).map_or(1, |h| {
+            1 + h.downstreams.iter().map(|d| height(d)).max().unwrap_or(0)
+        })
+    }
+    Duration::from_secs(height(target))
+}
+
 /// The gateway's endpoints and the service each is routed to.
 pub const ROUTES: &[(&str, &str)] = &[
     ("/compose", "compose-post"),
@@ -223,6 +237,16 @@ mod tests {
         octets.sort();
         octets.dedup();
         assert_eq!(octets.len(), HOSTS.len());
+        let secs = |n| reply_timeout(n).as_secs();
+        assert_eq!(
+            (
+                secs("redis"),
+                secs("url-shorten"),
+                secs("text"),
+                secs("compose-post")
+            ),
+            (1, 1, 2, 3)
+        );
         for d in Design::ALL {
             assert!(
                 HOSTS.iter().any(|h| h.role == Role::Service(d)),

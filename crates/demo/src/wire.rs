@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-/// Connect, read and write timeout for every downstream call.
-pub const CALL_TIMEOUT: Duration = Duration::from_secs(1);
+/// Connect timeout of every downstream call (reply timeouts:
+/// [`crate::topology::reply_timeout`]).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// A connection and the bytes read from it beyond the last message.
 #[derive(Debug)]

@@ -251,6 +251,37 @@ fn a_store_down_gives_quick_errors_and_the_rest_keeps_serving() {
         "error: redis: Connection refused (os error 111)"
     );
 
+    // A frozen store: the caller times out after 1 s and answers 504; its callers see it.
+    app.set_frozen("memcached", true).expect("freeze memcached");
+    assert_eq!(send(&app, "/compose", "r-frozen"), 502);
+    app.set_frozen("memcached", false).expect("thaw memcached");
+    let user = spans(app.truth_dir(), "user", 2);
+    let frozen = user
+        .iter()
+        .find(|s| s.rid == "r-frozen")
+        .expect("user span of r-frozen");
+    assert_eq!(frozen.status, "error: memcached: timed out");
+    let waited = frozen.end_unix_ns - frozen.calls[0].start_unix_ns;
+    assert!(
+        waited >= 1_000_000_000,
+        "waited the 1 s timeout, not less: {waited} ns"
+    );
+    let compose = spans(app.truth_dir(), "compose-post", 2);
+    let frozen = compose
+        .iter()
+        .find(|s| s.rid == "r-frozen")
+        .expect("compose span of r-frozen");
+    assert_eq!(frozen.status, "error: user: HTTP status 504");
+    assert_eq!(
+        frozen
+            .calls
+            .iter()
+            .map(|c| c.target.as_str())
+            .collect::<Vec<_>>(),
+        vec!["unique-id", "text", "user"]
+    );
+    assert_eq!(send(&app, "/compose", "r-thawed"), 200);
+
     let home = spans(app.truth_dir(), "home-timeline", 1);
     assert_eq!(home.len(), 1);
     assert_eq!(
@@ -262,10 +293,10 @@ fn a_store_down_gives_quick_errors_and_the_rest_keeps_serving() {
         vec!["redis"]
     );
     assert!(home[0].status.starts_with("error: redis: "));
-    let statuses: Vec<_> = gateway_lines(app.truth_dir(), 6)
+    let statuses: Vec<_> = gateway_lines(app.truth_dir(), 8)
         .iter()
         .map(|l| l["status"].as_u64().unwrap())
         .collect();
-    assert_eq!(statuses, vec![200, 502, 502, 502, 200, 200]);
+    assert_eq!(statuses, vec![200, 502, 502, 502, 200, 200, 502, 200]);
     down_and_check_clean(app, &config);
 }

@@ -3,6 +3,7 @@
 
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 use tokio::time::timeout;
@@ -10,8 +11,9 @@ use tokio::time::timeout;
 use super::Service;
 use crate::plan::Call;
 use crate::proto::Proto;
+use crate::topology::reply_timeout;
 use crate::truth::{now_ns, CallRecord};
-use crate::wire::{Conn, Pool, CALL_TIMEOUT};
+use crate::wire::{Conn, Pool, CONNECT_TIMEOUT};
 
 /// Why a call failed.
 struct CallError {
@@ -92,7 +94,7 @@ impl Service {
         };
         let conn = match pool.take(call.target) {
             Some(conn) => Ok(conn),
-            None => connect_blocking(addr, call.proto),
+            None => connect_blocking(addr, call),
         };
         let mut conn = match conn {
             Ok(conn) => conn,
@@ -119,14 +121,15 @@ impl Service {
         };
         let conn = match pool.take(call.target) {
             Some(conn) => Ok(conn),
-            None => connect_async(addr, call.proto).await,
+            None => connect_async(addr, call).await,
         };
         let mut conn = match conn {
             Ok(conn) => conn,
             Err(e) => return record(call, Some(addr), None, start, Err(e)),
         };
         let local = conn.stream.local_addr().ok();
-        let result = exchange_async(&mut conn, call.proto, &call.request).await;
+        let wait = reply_timeout(call.target);
+        let result = exchange_async(&mut conn, call.proto, &call.request, wait).await;
         if result.is_ok() {
             pool.put(call.target, conn);
         }
@@ -134,14 +137,15 @@ impl Service {
     }
 }
 
-fn connect_blocking(addr: SocketAddr, proto: Proto) -> Result<Conn<TcpStream>, CallError> {
-    let stream = TcpStream::connect_timeout(&addr, CALL_TIMEOUT)?;
-    stream.set_read_timeout(Some(CALL_TIMEOUT))?;
-    stream.set_write_timeout(Some(CALL_TIMEOUT))?;
+/// Opens a connection for `call`'s target, with the target's reply timeout.
+fn connect_blocking(addr: SocketAddr, call: &Call) -> Result<Conn<TcpStream>, CallError> {
+    let stream = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT)?;
+    stream.set_read_timeout(Some(reply_timeout(call.target)))?;
+    stream.set_write_timeout(Some(CONNECT_TIMEOUT))?;
     stream.set_nodelay(true)?;
     let mut conn = Conn::new(stream);
-    if let Some(hello) = proto.handshake() {
-        exchange_blocking(&mut conn, proto, &hello)?;
+    if let Some(hello) = call.proto.handshake() {
+        exchange_blocking(&mut conn, call.proto, &hello)?;
     }
     Ok(conn)
 }
@@ -163,15 +167,15 @@ fn exchange_blocking(
 
 async fn connect_async(
     addr: SocketAddr,
-    proto: Proto,
+    call: &Call,
 ) -> Result<Conn<tokio::net::TcpStream>, CallError> {
-    let stream = timeout(CALL_TIMEOUT, tokio::net::TcpStream::connect(addr))
+    let stream = timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr))
         .await
         .map_err(timeout_error)??;
     stream.set_nodelay(true)?;
     let mut conn = Conn::new(stream);
-    if let Some(hello) = proto.handshake() {
-        exchange_async(&mut conn, proto, &hello).await?;
+    if let Some(hello) = call.proto.handshake() {
+        exchange_async(&mut conn, call.proto, &hello, reply_timeout(call.target)).await?;
     }
     Ok(conn)
 }
@@ -180,17 +184,15 @@ async fn exchange_async(
     conn: &mut Conn<tokio::net::TcpStream>,
     proto: Proto,
     request: &[u8],
+    wait: Duration,
 ) -> Result<(), CallError> {
-    timeout(CALL_TIMEOUT, conn.stream.write_all(request))
+    timeout(CONNECT_TIMEOUT, conn.stream.write_all(request))
         .await
         .map_err(timeout_error)??;
-    let reply = timeout(
-        CALL_TIMEOUT,
-        conn.read_message_async(|b| proto.reply_len(b)),
-    )
-    .await
-    .map_err(timeout_error)??
-    .ok_or_else(closed)?;
+    let reply = timeout(wait, conn.read_message_async(|b| proto.reply_len(b)))
+        .await
+        .map_err(timeout_error)??
+        .ok_or_else(closed)?;
     proto.check_reply(&reply).map_err(|message| CallError {
         timed_out: false,
         message,
