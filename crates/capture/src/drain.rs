@@ -41,11 +41,20 @@ pub struct DrainedCpu {
     pub counters: Arc<CpuCounters>,
 }
 
+/// One CPU's running drainer thread.
+#[derive(Debug)]
+struct CpuThread {
+    cpu: u32,
+    path: PathBuf,
+    counters: Arc<CpuCounters>,
+    handle: JoinHandle<io::Result<()>>,
+}
+
 /// The running drainer threads of one instance.
 #[derive(Debug)]
 pub struct Drainer {
     stop: Arc<AtomicBool>,
-    threads: Vec<(u32, PathBuf, Arc<CpuCounters>, JoinHandle<io::Result<()>>)>,
+    threads: Vec<CpuThread>,
 }
 
 impl Drainer {
@@ -92,14 +101,19 @@ impl Drainer {
                     path: src.clone(),
                     source,
                 })?;
-            drainer.threads.push((cpu, path, counters, handle));
+            drainer.threads.push(CpuThread {
+                cpu,
+                path,
+                counters,
+                handle,
+            });
         }
         Ok(drainer)
     }
 
     /// The live counters, one per CPU in start order.
     pub fn counters(&self) -> Vec<Arc<CpuCounters>> {
-        self.threads.iter().map(|t| t.2.clone()).collect()
+        self.threads.iter().map(|t| t.counters.clone()).collect()
     }
 
     /// Tells the threads to do a last pass and waits for them. Call it after tracing was
@@ -107,7 +121,13 @@ impl Drainer {
     pub fn finish(mut self) -> Result<Vec<DrainedCpu>> {
         self.stop.store(true, Ordering::SeqCst);
         let mut drained = Vec::new();
-        for (cpu, path, counters, handle) in std::mem::take(&mut self.threads) {
+        for CpuThread {
+            cpu,
+            path,
+            counters,
+            handle,
+        } in std::mem::take(&mut self.threads)
+        {
             let outcome = handle
                 .join()
                 .unwrap_or_else(|_| Err(io::Error::other("drainer thread panicked")));
@@ -128,8 +148,8 @@ impl Drainer {
 impl Drop for Drainer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        for (_, _, _, handle) in self.threads.drain(..) {
-            let _ = handle.join();
+        for thread in self.threads.drain(..) {
+            let _ = thread.handle.join();
         }
     }
 }
