@@ -1,5 +1,9 @@
-//! Accumulating kernel activity into a span's [`Activity`]: time per scheduler state,
-//! bytes, event counts per type and sums of requested fields.
+//! Accumulating kernel activity for a span: time per scheduler state, bytes, event counts
+//! per type and sums of requested fields.
+//!
+//! Counting is on the hot path (every event of a traced thread), so counts are kept per
+//! dense *slot* (one per event type met, assigned on first sight) in an [`Acc`], and only
+//! turned into the sorted `(type id, count)` list of [`Activity`] when a span is emitted.
 
 use crate::event::EventTypeId;
 use crate::fxhash::FxHashMap;
@@ -22,85 +26,151 @@ pub(crate) enum Bucket {
     Other,
 }
 
-/// Adds `ns` to the bucket's counter.
-pub(crate) fn add_time(a: &mut Activity, bucket: Bucket, ns: u64) {
-    let slot = match bucket {
-        Bucket::OnCpu => &mut a.on_cpu_ns,
-        Bucket::Runnable => &mut a.runnable_ns,
-        Bucket::Net => &mut a.blocked_net_ns,
-        Bucket::Io => &mut a.blocked_io_ns,
-        Bucket::Futex => &mut a.blocked_futex_ns,
-        Bucket::Other => &mut a.blocked_other_ns,
-    };
-    *slot += ns;
-}
-
-/// Where each event type's requested fields go in [`Activity::sums`].
+/// Activity being accumulated: the [`Activity`] fields other than `counts`, and the counts
+/// per slot.
 #[derive(Debug, Default)]
-pub(crate) struct SumLayout {
-    /// Type id → offset of its first field in `sums`.
-    offsets: FxHashMap<EventTypeId, usize>,
-    /// Total number of summed fields.
-    pub len: usize,
+pub(crate) struct Acc {
+    /// Times, bytes and sums (its `counts` stay empty until [`Acc::into_activity`]).
+    pub a: Activity,
+    /// Events per slot.
+    counts: Vec<u64>,
 }
 
-impl SumLayout {
-    /// Lays out the fields in the order of [`EventNames::field_names`].
-    pub fn new(names: &EventNames) -> SumLayout {
-        let mut layout = SumLayout::default();
-        for (type_id, fields) in &names.field_names {
-            layout.offsets.insert(*type_id, layout.len);
-            layout.len += fields.len();
-        }
-        layout
+impl Acc {
+    /// Adds `ns` to the bucket's counter.
+    pub fn add_time(&mut self, bucket: Bucket, ns: u64) {
+        let a = &mut self.a;
+        let slot = match bucket {
+            Bucket::OnCpu => &mut a.on_cpu_ns,
+            Bucket::Runnable => &mut a.runnable_ns,
+            Bucket::Net => &mut a.blocked_net_ns,
+            Bucket::Io => &mut a.blocked_io_ns,
+            Bucket::Futex => &mut a.blocked_futex_ns,
+            Bucket::Other => &mut a.blocked_other_ns,
+        };
+        *slot += ns;
     }
 
-    /// Counts one event of `type_id` and adds its `values` to the sums.
-    pub fn record(&self, a: &mut Activity, type_id: EventTypeId, values: &[i64]) {
-        add_count(a, type_id, 1);
-        if values.is_empty() {
-            return;
+    /// Adds everything in `from`.
+    pub fn merge(&mut self, from: &Acc) {
+        let (into, f) = (&mut self.a, &from.a);
+        into.on_cpu_ns += f.on_cpu_ns;
+        into.runnable_ns += f.runnable_ns;
+        into.blocked_net_ns += f.blocked_net_ns;
+        into.blocked_io_ns += f.blocked_io_ns;
+        into.blocked_futex_ns += f.blocked_futex_ns;
+        into.blocked_other_ns += f.blocked_other_ns;
+        into.bytes_in += f.bytes_in;
+        into.bytes_out += f.bytes_out;
+        add_all(&mut into.sums, &f.sums);
+        if self.counts.len() < from.counts.len() {
+            self.counts.resize(from.counts.len(), 0);
         }
-        if let Some(&off) = self.offsets.get(&type_id) {
-            if a.sums.len() < self.len {
-                a.sums.resize(self.len, 0);
-            }
-            for (slot, v) in a.sums[off..].iter_mut().zip(values) {
-                *slot += v;
-            }
+        for (c, n) in self.counts.iter_mut().zip(&from.counts) {
+            *c += n;
         }
+    }
+
+    /// Events counted.
+    pub fn events(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+
+    /// The final [`Activity`], counts sorted by type id.
+    pub fn into_activity(self, layout: &Layout) -> Activity {
+        let mut a = self.a;
+        a.counts = self
+            .counts
+            .iter()
+            .enumerate()
+            .filter(|&(_, &n)| n > 0)
+            .map(|(slot, &n)| (layout.types[slot], n))
+            .collect();
+        a.counts.sort_unstable();
+        a
     }
 }
 
-fn add_count(a: &mut Activity, type_id: EventTypeId, n: u64) {
-    match a.counts.binary_search_by_key(&type_id, |&(t, _)| t) {
-        Ok(i) => a.counts[i].1 += n,
-        Err(i) => a.counts.insert(i, (type_id, n)),
+fn add_all(into: &mut Vec<i64>, from: &[i64]) {
+    if into.len() < from.len() {
+        into.resize(from.len(), 0);
     }
-}
-
-/// Adds everything in `from` to `into`.
-pub(crate) fn merge(into: &mut Activity, from: &Activity) {
-    into.on_cpu_ns += from.on_cpu_ns;
-    into.runnable_ns += from.runnable_ns;
-    into.blocked_net_ns += from.blocked_net_ns;
-    into.blocked_io_ns += from.blocked_io_ns;
-    into.blocked_futex_ns += from.blocked_futex_ns;
-    into.blocked_other_ns += from.blocked_other_ns;
-    into.bytes_in += from.bytes_in;
-    into.bytes_out += from.bytes_out;
-    for &(t, n) in &from.counts {
-        add_count(into, t, n);
-    }
-    if into.sums.len() < from.sums.len() {
-        into.sums.resize(from.sums.len(), 0);
-    }
-    for (slot, v) in into.sums.iter_mut().zip(&from.sums) {
+    for (slot, v) in into.iter_mut().zip(from) {
         *slot += v;
     }
 }
 
-/// Total events counted in `a`.
-pub(crate) fn event_total(a: &Activity) -> u64 {
-    a.counts.iter().map(|&(_, n)| n).sum()
+/// Type ids below this are mapped to slots by direct indexing (ftrace ids are small).
+const DENSE_TYPES: usize = 1 << 16;
+
+/// Slots of event types, and where each type's requested fields go in
+/// [`Activity::sums`].
+#[derive(Debug)]
+pub(crate) struct Layout {
+    /// Type id → slot + 1 (0: no slot yet), for ids below [`DENSE_TYPES`].
+    dense: Vec<u32>,
+    /// Type id → slot, for larger ids (bpftrace sources).
+    sparse: FxHashMap<EventTypeId, u32>,
+    /// Slot → type id.
+    types: Vec<EventTypeId>,
+    /// Type id → offset of its first field in `sums`.
+    offsets: FxHashMap<EventTypeId, usize>,
+}
+
+impl Layout {
+    /// Lays out the summed fields in the order of [`EventNames::field_names`].
+    pub fn new(names: &EventNames) -> Layout {
+        let mut offsets = FxHashMap::default();
+        let mut len = 0;
+        for (type_id, fields) in &names.field_names {
+            offsets.insert(*type_id, len);
+            len += fields.len();
+        }
+        Layout {
+            dense: Vec::new(),
+            sparse: FxHashMap::default(),
+            types: Vec::new(),
+            offsets,
+        }
+    }
+
+    fn slot(&mut self, type_id: EventTypeId) -> usize {
+        let next = self.types.len() as u32;
+        let slot = if (type_id as usize) < DENSE_TYPES {
+            let i = type_id as usize;
+            if self.dense.len() <= i {
+                self.dense.resize(i + 1, 0);
+            }
+            if self.dense[i] == 0 {
+                self.dense[i] = next + 1;
+            }
+            self.dense[i] - 1
+        } else {
+            *self.sparse.entry(type_id).or_insert(next)
+        };
+        if slot == next {
+            self.types.push(type_id);
+        }
+        slot as usize
+    }
+
+    /// Counts one event of `type_id` and adds its `values` to the sums.
+    pub fn record(&mut self, acc: &mut Acc, type_id: EventTypeId, values: &[i64]) {
+        let slot = self.slot(type_id);
+        if acc.counts.len() <= slot {
+            acc.counts.resize(slot + 1, 0);
+        }
+        acc.counts[slot] += 1;
+        if values.is_empty() {
+            return;
+        }
+        if let Some(&off) = self.offsets.get(&type_id) {
+            if acc.a.sums.len() < off + values.len() {
+                acc.a.sums.resize(off + values.len(), 0);
+            }
+            for (slot, v) in acc.a.sums[off..].iter_mut().zip(values) {
+                *slot += v;
+            }
+        }
+    }
 }

@@ -2,7 +2,7 @@
 //!
 //! The rules it applies are written for users in `docs/engine.md`.
 
-use crate::activity::{add_time, Bucket, SumLayout};
+use crate::activity::{Bucket, Layout};
 use crate::config::{ByteSource, Config};
 use crate::event::{Event, EventKind, FourTuple, SockAddr, Syscall, TcpState, Tid, Timestamp};
 use crate::fds::FdTable;
@@ -82,7 +82,7 @@ impl Caveat {
 /// Reconstructs request traces from kernel events. Pure: no I/O, clock or threads.
 pub struct Engine {
     config: Config,
-    layout: SumLayout,
+    layout: Layout,
     threads: Threads,
     sockets: Sockets,
     spans: Spans,
@@ -109,7 +109,7 @@ impl Engine {
     /// [`EventKind::Other`] events are summed per span.
     pub fn new(world: World, names: EventNames, config: Config) -> Engine {
         let mut engine = Engine {
-            layout: SumLayout::new(&names),
+            layout: Layout::new(&names),
             threads: Threads::default(),
             sockets: Sockets::default(),
             spans: Spans::default(),
@@ -299,7 +299,11 @@ impl Engine {
     }
 
     fn drain(&mut self, emit: &mut dyn FnMut(Trace)) {
-        for trace in self.spans.ready.drain(..) {
+        if self.spans.ready.is_empty() {
+            return;
+        }
+        for ready in self.spans.ready.drain(..) {
+            let trace = ready.into_trace(&self.layout);
             if let Some(h) = self.handler.as_mut() {
                 for span in &trace.spans {
                     h.on_span_end(span);
@@ -670,7 +674,7 @@ impl Engine {
         ep.phase = Phase::Answer;
         if let Some(s) = self.spans.get_mut(id) {
             s.answered = true;
-            s.span.activity.bytes_out += n;
+            s.main.a.bytes_out += n;
         }
         if let Some(th) = self.threads.map.get_mut(&tid) {
             th.end_on_exit = Some(id);
@@ -705,7 +709,7 @@ impl Engine {
             }
         };
         if let Some(s) = self.spans.get_mut(id) {
-            s.span.activity.bytes_out += n;
+            s.main.a.bytes_out += n;
         }
         Origin::Span(id)
     }
@@ -771,7 +775,7 @@ impl Engine {
             return;
         };
         s.answered = true;
-        s.span.activity.bytes_in += n;
+        s.main.a.bytes_in += n;
         let parent = s.span.parent;
         self.retarget(tid, now, parent, None);
         if let Some(th) = self.threads.map.get_mut(&tid) {
@@ -825,7 +829,7 @@ impl Engine {
             }
         };
         if let Some(s) = self.spans.get_mut(id) {
-            s.span.activity.bytes_in += n;
+            s.main.a.bytes_in += n;
         }
         self.retarget(tid, now, Some(id), None);
     }
@@ -909,6 +913,6 @@ fn flush(threads: &mut Threads, spans: &mut Spans, tid: Tid, now: Timestamp) {
         .and_then(|id| spans.get_mut(id))
         .filter(|s| !s.closed)
     {
-        add_time(s.sink(), bucket, dt);
+        s.sink().add_time(bucket, dt);
     }
 }

@@ -9,15 +9,42 @@
 //! closed; closing a span also closes its answered descendants (a parent that moved on
 //! has read all its calls' answers).
 
-use crate::activity::{event_total, merge};
+use crate::activity::{Acc, Layout};
 use crate::fxhash::FxHashMap;
-use crate::model::{Activity, Span, SpanId, Trace, TraceId};
+use crate::model::{Span, SpanId, Trace, TraceId};
+
+/// A trace whose spans are final, in emission order, with their accumulated activity
+/// (turned into [`Span::activity`] by the engine, which owns the event type slots).
+#[derive(Debug)]
+pub(crate) struct ReadyTrace {
+    /// Its id.
+    pub id: TraceId,
+    /// Root first, parents before children.
+    pub spans: Vec<(Span, Acc)>,
+}
+
+impl ReadyTrace {
+    /// The trace as emitted.
+    pub fn into_trace(self, layout: &Layout) -> Trace {
+        let spans = self
+            .spans
+            .into_iter()
+            .map(|(mut span, acc)| {
+                span.activity = acc.into_activity(layout);
+                span
+            })
+            .collect();
+        Trace { id: self.id, spans }
+    }
+}
 
 /// A span while it can still change.
 #[derive(Debug)]
 pub(crate) struct LiveSpan {
-    /// The span as it will be emitted.
+    /// The span as it will be emitted (its `activity` is filled from `main` then).
     pub span: Span,
+    /// Activity up to the current end.
+    pub main: Acc,
     /// Key of its trace in [`Spans::traces`].
     pub trace: u64,
     /// The answer has started.
@@ -25,16 +52,16 @@ pub(crate) struct LiveSpan {
     /// The end is final.
     pub closed: bool,
     /// Activity after the current (provisional) end.
-    pub tail: Activity,
+    pub tail: Acc,
 }
 
 impl LiveSpan {
     /// Where activity accrued now goes: the tail once answered, else the span.
-    pub fn sink(&mut self) -> &mut Activity {
+    pub fn sink(&mut self) -> &mut Acc {
         if self.answered {
             &mut self.tail
         } else {
-            &mut self.span.activity
+            &mut self.main
         }
     }
 }
@@ -53,7 +80,7 @@ pub(crate) struct Spans {
     next_span: u64,
     next_trace: u64,
     /// Traces whose spans are all closed, in closing order.
-    pub ready: Vec<Trace>,
+    pub ready: Vec<ReadyTrace>,
     /// Events that fell in discarded tails.
     pub dropped_tail_events: u64,
 }
@@ -97,7 +124,8 @@ impl Spans {
                 trace,
                 answered: false,
                 closed: false,
-                tail: Activity::default(),
+                main: Acc::default(),
+                tail: Acc::default(),
             },
         );
         id
@@ -111,7 +139,7 @@ impl Spans {
             }
             s.span.end = s.span.end.max(ts);
             let tail = std::mem::take(&mut s.tail);
-            merge(&mut s.span.activity, &tail);
+            s.main.merge(&tail);
         }
     }
 
@@ -158,8 +186,8 @@ impl Spans {
             return;
         }
         s.closed = true;
-        self.dropped_tail_events += event_total(&s.tail);
-        s.tail = Activity::default();
+        self.dropped_tail_events += s.tail.events();
+        s.tail = Acc::default();
         let trace = s.trace;
         let t = self
             .traces
@@ -208,17 +236,16 @@ impl Spans {
 
     fn emit(&mut self, trace: u64) {
         let t = self.traces.remove(&trace).expect("emitted trace is live");
-        let mut spans: Vec<Span> = t
+        let mut spans: Vec<(Span, Acc)> = t
             .spans
             .iter()
             .filter_map(|id| self.spans.remove(&id.0))
-            .map(|s| s.span)
+            .map(|s| (s.span, s.main))
             .collect();
-        spans.sort_by_key(|s| (s.start, s.id));
-        let ordered = tree_order(spans);
-        self.ready.push(Trace {
+        spans.sort_by_key(|(s, _)| (s.start, s.id));
+        self.ready.push(ReadyTrace {
             id: TraceId(u128::from(trace)),
-            spans: ordered,
+            spans: tree_order(spans),
         });
     }
 
@@ -228,24 +255,26 @@ impl Spans {
     }
 }
 
-/// Orders spans root first, each parent before its children, siblings by start time.
-fn tree_order(spans: Vec<Span>) -> Vec<Span> {
-    let mut out: Vec<Span> = Vec::with_capacity(spans.len());
-    let mut rest = spans;
-    // Roots: no parent, or a parent outside this trace (cannot happen; kept defensively
-    // as roots rather than dropped).
-    let ids: Vec<SpanId> = rest.iter().map(|s| s.id).collect();
-    let (roots, mut rest_children): (Vec<Span>, Vec<Span>) = rest
-        .drain(..)
-        .partition(|s| s.parent.is_none_or(|p| !ids.contains(&p)));
-    let mut stack: Vec<Span> = roots.into_iter().rev().collect();
-    while let Some(span) = stack.pop() {
-        let id = span.id;
-        out.push(span);
-        let (kids, others): (Vec<Span>, Vec<Span>) =
-            rest_children.drain(..).partition(|s| s.parent == Some(id));
-        rest_children = others;
-        stack.extend(kids.into_iter().rev());
+/// Orders spans (sorted by start) root first, each parent before its children, siblings
+/// by start time. A span whose parent is not in the trace (cannot happen) is kept as a root.
+fn tree_order(spans: Vec<(Span, Acc)>) -> Vec<(Span, Acc)> {
+    let n = spans.len();
+    let parent_index: Vec<Option<usize>> = spans
+        .iter()
+        .map(|(s, _)| {
+            s.parent
+                .and_then(|p| spans.iter().position(|(x, _)| x.id == p))
+        })
+        .collect();
+    let mut order = Vec::with_capacity(n);
+    let mut stack: Vec<usize> = (0..n)
+        .rev()
+        .filter(|&i| parent_index[i].is_none())
+        .collect();
+    while let Some(i) = stack.pop() {
+        order.push(i);
+        stack.extend((0..n).rev().filter(|&c| parent_index[c] == Some(i)));
     }
-    out
+    let mut slots: Vec<Option<(Span, Acc)>> = spans.into_iter().map(Some).collect();
+    order.into_iter().filter_map(|i| slots[i].take()).collect()
 }
