@@ -22,6 +22,9 @@ const TCP_CLOSE: TcpState = 7;
 const IPPROTO_TCP: u16 = 6;
 const MSG_PEEK: i32 = 2;
 const CLONE_THREAD: u64 = 0x10000;
+/// Stands in a pending read's waiting list for "sends on sockets whose tuple is not known
+/// yet": the read may consume them once they are bound.
+const UNBOUND_SENDERS: Tid = -1;
 /// `prev_state` bit the kernel sets for a preempted task ("R+").
 const TASK_REPORT_MAX: i64 = 0x100;
 
@@ -65,7 +68,8 @@ impl Caveat {
                 "answer bytes read for a call made before the recording started (ignored)"
             }
             Caveat::ResponseBeforeRecording => {
-                "response bytes written for a request read before the recording started (ignored)"
+                "bytes written by a server with no request read first (a greeting, or the \
+                 answer to a request read before the recording; ignored)"
             }
             Caveat::ParentGone => {
                 "request bytes whose sending span was already emitted: started a new trace"
@@ -583,6 +587,7 @@ impl Engine {
         };
         if let Some(ep) = replaced {
             self.end_endpoint(ep);
+            self.check_unbound();
         }
         if new != TCP_SYN_SENT && tuple.local.port() != 0 && tuple.remote.port() != 0 {
             self.bind(sk, tuple);
@@ -594,11 +599,20 @@ impl Engine {
         for (p, origin) in self.sockets.bind(sk, tuple, max) {
             self.resolve(p, origin);
         }
+        self.check_unbound();
     }
 
     fn drop_socket(&mut self, sk: SockAddr) {
         if let Some(ep) = self.sockets.remove(sk) {
             self.end_endpoint(ep);
+        }
+        self.check_unbound();
+    }
+
+    /// Once no unbound socket holds sends, pending reads stop waiting for them.
+    fn check_unbound(&mut self) {
+        if self.sockets.unbound_senders == 0 {
+            self.sender_left(UNBOUND_SENDERS);
         }
     }
 
@@ -652,15 +666,14 @@ impl Engine {
             Origin::Untraced
         };
         let max = self.config.max_segments_per_stream;
-        let ep = self.sockets.endpoint(sk);
-        match ep.out {
+        match self.sockets.endpoint(sk).out {
             Some(out) => {
                 if let Some((p, o)) = self.sockets.stream(out).push(n, origin, max) {
                     self.pending.retain(|&id| id != out);
                     self.resolve(p, o);
                 }
             }
-            None => ep.early_sends.push((n, origin)),
+            None => self.sockets.queue_early(sk, n, origin),
         }
     }
 
@@ -815,7 +828,9 @@ impl Engine {
                 span.partial = match origin {
                     Some(Origin::Span(_)) => false,
                     Some(Origin::BeforeRecording) => true,
-                    Some(Origin::Untraced) | None => suspect,
+                    Some(Origin::Untraced) => suspect,
+                    // Decided when the sender is known (see `resolve`).
+                    None => false,
                 };
                 if parent.is_some() && self.spans.get(parent.unwrap_or(SpanId(0))).is_none() {
                     self.caveat(Caveat::ParentGone);
@@ -845,23 +860,28 @@ impl Engine {
         span: SpanId,
         suspect: bool,
     ) {
-        let waiting: Vec<Tid> = self
+        let mut waiting: Vec<Tid> = self
             .in_send
             .iter()
             .copied()
             .filter(|&t| t != reader)
             .collect();
-        let stream = self.sockets.stream(inp);
-        if waiting.is_empty() || stream.sender_untraced {
-            stream.sender_untraced = true;
-            return;
+        if self.sockets.unbound_senders > 0 {
+            waiting.push(UNBOUND_SENDERS);
         }
-        if let Some(old) = stream.pending.replace(PendingRead {
+        let read = PendingRead {
             at,
             span,
             waiting,
             suspect,
-        }) {
+        };
+        let stream = self.sockets.stream(inp);
+        if read.waiting.is_empty() || stream.sender_untraced {
+            stream.sender_untraced = true;
+            self.resolve(read, Origin::Untraced);
+            return;
+        }
+        if let Some(old) = stream.pending.replace(read) {
             self.resolve(old, Origin::Untraced);
         } else {
             self.pending.push(inp);

@@ -90,6 +90,8 @@ pub(crate) struct Sockets {
     /// Stream slab; `None` slots are free (listed in `free`).
     streams: Vec<Option<(FourTuple, Stream)>>,
     free: Vec<StreamId>,
+    /// Endpoints whose tuple is unknown and that hold sends.
+    pub unbound_senders: usize,
 }
 
 impl Sockets {
@@ -106,6 +108,15 @@ impl Sockets {
         let old = self.remove(sk);
         self.endpoints.insert(sk, Endpoint::new(true, side));
         old
+    }
+
+    /// Keeps a send on a socket whose tuple is not known yet, for replay at binding.
+    pub fn queue_early(&mut self, sk: SockAddr, n: u64, origin: Origin) {
+        let ep = self.endpoint(sk);
+        if ep.early_sends.is_empty() {
+            self.unbound_senders += 1;
+        }
+        self.endpoint(sk).early_sends.push((n, origin));
     }
 
     /// Mutable access to a stream.
@@ -136,6 +147,9 @@ impl Sockets {
         ep.tuple = Some(tuple);
         let early_sends = std::mem::take(&mut ep.early_sends);
         let early_read = std::mem::take(&mut ep.early_read);
+        if !early_sends.is_empty() {
+            self.unbound_senders -= 1;
+        }
         self.owners.insert(tuple, sk);
         let out = self.attach(tuple);
         let inp = self.attach(tuple.mirrored());
@@ -184,6 +198,9 @@ impl Sockets {
     /// endpoint so the caller can close its span.
     pub fn remove(&mut self, sk: SockAddr) -> Option<Endpoint> {
         let ep = self.endpoints.remove(&sk)?;
+        if !ep.early_sends.is_empty() {
+            self.unbound_senders -= 1;
+        }
         if let Some(t) = ep.tuple {
             if self.owners.get(&t) == Some(&sk) {
                 self.owners.remove(&t);

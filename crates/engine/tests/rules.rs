@@ -490,3 +490,84 @@ fn old_connection_first_seen_reading_an_answer_is_the_client_by_its_ephemeral_po
         vec![1, 1]
     );
 }
+
+/// A read (with tcp_rcv_space_adjust naming the socket's tuple).
+fn recv_bound(r: &mut Rec, ts: u64, tid: Tid, sk: u64, t: FourTuple, n: i32) {
+    r.enter(ts, tid, Syscall::Recv)
+        .ev(
+            ts + 1,
+            tid,
+            EventKind::RcvSpace {
+                sk,
+                tuple: t,
+                cookie: sk,
+            },
+        )
+        .sock_recv(ts + 1, tid, sk, n)
+        .exit(ts + 2, tid, Syscall::Recv);
+}
+
+#[test]
+fn sends_on_a_socket_with_unknown_tuple_are_kept_and_linked_once_it_is_bound() {
+    let mut r = two_services();
+    front_conn(&mut r, 10);
+    // A keep-alive connection front → back older than the recording: no handshake, no
+    // snapshot. front's socket gets its tuple only when it reads the answer.
+    let call = tuple(sa(1, 6000), sa(2, 81));
+    r.send(100, LG, 0xA1, 10).recv(110, FRONT, 0xA2, 10);
+    r.send(120, FRONT, 0xB1, 50); // tuple unknown: kept
+    recv_bound(&mut r, 130, BACK, 0xB2, call.mirrored(), 50); // nothing sent yet on it
+    r.send(140, BACK, 0xB2, 70);
+    recv_bound(&mut r, 150, FRONT, 0xB1, call, 70); // binds: the kept send is replayed
+    r.send(160, FRONT, 0xA2, 20);
+    let (traces, summary) = r.run();
+    assert_eq!(
+        render(&traces),
+        tree(
+            "
+            Server front tid=10 110..162
+              Client front tid=10 120..152
+                Server back tid=20 130..142
+            ---"
+        )
+    );
+    assert_eq!(
+        summary.caveats.iter().map(|c| c.1).collect::<Vec<_>>(),
+        vec![2]
+    );
+}
+
+#[test]
+fn a_reused_socket_pointer_is_a_new_connection() {
+    let mut r = two_services();
+    front_conn(&mut r, 10);
+    r.send(100, LG, 0xA1, 10)
+        .recv(110, FRONT, 0xA2, 10)
+        .send(120, FRONT, 0xA2, 20)
+        .recv(130, LG, 0xA1, 20)
+        .close(140, 0xA2, tuple(sa(1, 80), sa(9, 5000)))
+        .close(141, 0xA1, tuple(sa(9, 5000), sa(1, 80)))
+        .ev(142, 0, EventKind::SockDestroy { sk: 0xA2 });
+    // Same pointers, new connection from another port; 5 bytes of the old connection's
+    // stream must not shift the new one.
+    r.connect(200, LG, 0xA1, sa(9, 5002), 0xA2, sa(1, 80))
+        .send(210, LG, 0xA1, 7)
+        .recv(220, FRONT, 0xA2, 7)
+        .send(230, FRONT, 0xA2, 9);
+    let (traces, summary) = r.run();
+    assert_eq!(
+        render(&traces),
+        tree(
+            "
+            Server front tid=10 110..122
+            ---
+            Server front tid=10 220..232
+            ---"
+        )
+    );
+    assert_eq!(
+        traces[1].spans[0].peer,
+        Some("10.0.0.9:5002".parse().unwrap())
+    );
+    assert!(summary.caveats.is_empty(), "{:?}", summary.caveats);
+}
