@@ -134,13 +134,34 @@ impl App {
         std::fs::create_dir_all(&app.workdir)
             .map_err(io_err(format!("create {}", app.workdir.display())))?;
         app.reset_truth_dir()?;
-        netns::create_bridge(&bridge)?;
-        for (i, host) in HOSTS.iter().enumerate() {
-            app.add_host(&bridge, i, host)?;
-        }
+        // initdb takes seconds: it runs while the network is built.
+        let (data, initdb_log) = (app.pg_data(), app.workdir.join("initdb.log"));
+        std::thread::scope(|s| {
+            let initdb = s.spawn(|| match HOSTS.iter().find(|h| h.role == Role::Postgres) {
+                Some(pg) => stores::init_postgres(pg, &data, &initdb_log),
+                None => Ok(()),
+            });
+            let network = app.build_network(&bridge);
+            let initdb = initdb
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            network.and(initdb)
+        })?;
         app.start_all(&svc_bin)?;
         app.wait_ready()?;
         Ok(app)
+    }
+
+    fn pg_data(&self) -> PathBuf {
+        self.workdir.join("pgdata")
+    }
+
+    fn build_network(&mut self, bridge: &str) -> Result<()> {
+        netns::create_bridge(bridge)?;
+        for (i, host) in HOSTS.iter().enumerate() {
+            self.add_host(bridge, i, host)?;
+        }
+        Ok(())
     }
 
     fn reset_truth_dir(&self) -> Result<()> {
@@ -196,11 +217,7 @@ impl App {
                 }
                 Role::Redis => stores::redis_command(host, &work),
                 Role::Memcached => stores::memcached_command(host),
-                Role::Postgres => {
-                    let data = work.join("pgdata");
-                    stores::init_postgres(host, &data, &work.join("initdb.log"))?;
-                    stores::postgres_command(&data)
-                }
+                Role::Postgres => stores::postgres_command(&self.pg_data()),
                 Role::Service(design) => self.service_command(svc_bin, host, design.name()),
             };
             self.spawn(host, cmd)?;

@@ -225,8 +225,8 @@ pub fn postgres_command(data: &Path) -> Command {
 
 /// The schema and seed data (run once the server accepts queries).
 pub const SCHEMA: &str = "CREATE TABLE posts (id serial PRIMARY KEY, author int NOT NULL, body text NOT NULL, created timestamptz NOT NULL DEFAULT now()); \
-CREATE INDEX posts_author ON posts (author); \
-INSERT INTO posts (author, body) SELECT g % 50, 'seed post ' || g FROM generate_series(1, 500) g";
+CREATE INDEX posts_author ON posts (author, id); \
+INSERT INTO posts (author, body) SELECT g % 50, 'seed post ' || g FROM generate_series(1, 500) g; ANALYZE posts";
 
 /// Runs one simple query on a new connection (blocking); `Err` carries the reason.
 pub fn pg_exec(addr: SocketAddr, sql: &str) -> std::result::Result<(), String> {
