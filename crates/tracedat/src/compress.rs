@@ -45,7 +45,7 @@ impl Compression {
     }
 
     /// Decompresses `input` into `out` (cleared first, allocation reused), which must come out
-    /// exactly `size` bytes long.
+    /// exactly `size` bytes long. Streams that decompress many blocks use a [`Decompressor`].
     pub fn decompress_into(
         self,
         input: &[u8],
@@ -54,37 +54,7 @@ impl Compression {
         what: &'static str,
         offset: u64,
     ) -> Result<()> {
-        let fail = |detail: String| Error::Decompress {
-            what,
-            offset,
-            detail,
-        };
-        out.clear();
-        // Reading at most one byte more than announced bounds memory on corrupt input.
-        let limit = size as u64 + 1;
-        match self {
-            Compression::None => out.extend_from_slice(input),
-            Compression::Zstd => {
-                let dec = zstd::stream::read::Decoder::with_buffer(input)
-                    .map_err(|e| fail(e.to_string()))?;
-                dec.take(limit)
-                    .read_to_end(out)
-                    .map_err(|e| fail(e.to_string()))?;
-            }
-            Compression::Zlib => {
-                flate2::read::ZlibDecoder::new(input)
-                    .take(limit)
-                    .read_to_end(out)
-                    .map_err(|e| fail(e.to_string()))?;
-            }
-        }
-        if out.len() != size {
-            return Err(fail(format!(
-                "got {} bytes instead of the announced {size}",
-                out.len()
-            )));
-        }
-        Ok(())
+        Decompressor::default().run(self, input, size, out, what, offset)
     }
 
     /// Compresses `input` (used by the writer).
@@ -102,6 +72,75 @@ impl Compression {
                     .map_err(|e| Error::Write(format!("zlib failed: {e}")))
             }
         }
+    }
+}
+
+/// Largest block this crate decompresses: bounds memory on corrupt size fields.
+pub const MAX_BLOCK: usize = 256 << 20;
+
+/// A reusable decompression context (zstd's is worth keeping across chunks).
+#[derive(Default)]
+pub struct Decompressor {
+    zstd: Option<zstd::bulk::Decompressor<'static>>,
+}
+
+impl std::fmt::Debug for Decompressor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Decompressor")
+    }
+}
+
+impl Decompressor {
+    /// Decompresses `input` with `comp` into `out` (cleared first), which must come out exactly
+    /// `size` bytes long.
+    pub fn run(
+        &mut self,
+        comp: Compression,
+        input: &[u8],
+        size: usize,
+        out: &mut Vec<u8>,
+        what: &'static str,
+        offset: u64,
+    ) -> Result<()> {
+        let fail = |detail: String| Error::Decompress {
+            what,
+            offset,
+            detail,
+        };
+        if size > MAX_BLOCK {
+            return Err(fail(format!(
+                "announced size {size} is above the {MAX_BLOCK}-byte limit"
+            )));
+        }
+        out.clear();
+        match comp {
+            Compression::None => out.extend_from_slice(input),
+            Compression::Zstd => {
+                let dec = match &mut self.zstd {
+                    Some(d) => d,
+                    None => self
+                        .zstd
+                        .insert(zstd::bulk::Decompressor::new().map_err(|e| fail(e.to_string()))?),
+                };
+                out.reserve(size);
+                dec.decompress_to_buffer(input, out)
+                    .map_err(|e| fail(e.to_string()))?;
+            }
+            Compression::Zlib => {
+                // Reading one byte more than announced bounds memory and detects overlong data.
+                flate2::read::ZlibDecoder::new(input)
+                    .take(size as u64 + 1)
+                    .read_to_end(out)
+                    .map_err(|e| fail(e.to_string()))?;
+            }
+        }
+        if out.len() != size {
+            return Err(fail(format!(
+                "got {} bytes instead of the announced {size}",
+                out.len()
+            )));
+        }
+        Ok(())
     }
 }
 

@@ -4,7 +4,7 @@
 use std::ops::Range;
 
 use crate::bytes::{slice, Cursor, Endian};
-use crate::compress::Compression;
+use crate::compress::{Compression, Decompressor};
 use crate::error::{Error, Result};
 use crate::format::HeaderPage;
 use crate::page::{EventCursor, Missed, Page};
@@ -16,6 +16,7 @@ enum Source<'f> {
     /// Compressed chunks: `(u32 compressed size, u32 size, data)` records after a u32 count.
     Chunks {
         comp: Compression,
+        dec: Decompressor,
         reader: Cursor<'f>,
         left: u32,
         buf: Vec<u8>,
@@ -40,13 +41,55 @@ pub struct CpuCursor<'f> {
     pub lost: (u64, bool),
     /// A torn final page, reported once as a warning.
     pub warning: Option<Error>,
+    release: Option<Release<'f>>,
+}
+
+/// Bytes of consumed pages after which they are handed back to the kernel.
+const RELEASE_EVERY: usize = 1 << 20;
+/// Alignment `madvise` needs (the host page size of the machines kspan runs on).
+const HOST_PAGE: usize = 4096;
+
+/// Hands consumed pages of a mapped file back to the kernel, so resident memory stays bounded
+/// instead of growing with the file.
+struct Release<'f> {
+    map: &'f memmap2::Mmap,
+    /// Offset of the cursor's region in the map.
+    region_start: usize,
+    /// Map offset up to which pages were released.
+    done: usize,
+}
+
+impl Release<'_> {
+    /// Notes that the map's bytes before offset `upto` will not be read again.
+    fn consumed(&mut self, upto: usize) {
+        if upto < self.done + RELEASE_EVERY {
+            return;
+        }
+        let start = self.done.next_multiple_of(HOST_PAGE);
+        let end = upto / HOST_PAGE * HOST_PAGE;
+        if end > start {
+            // SAFETY: the map is a read-only private mapping of a file that is not modified while
+            // read, so MADV_DONTNEED only drops clean page-cache pages: a later access to them
+            // (which the cursor never makes) would fault the same bytes back in from the file.
+            let _ = unsafe {
+                self.map.unchecked_advise_range(
+                    memmap2::UncheckedAdvice::DontNeed,
+                    start,
+                    end - start,
+                )
+            };
+        }
+        self.done = upto;
+    }
 }
 
 impl<'f> CpuCursor<'f> {
     /// A cursor over `size` bytes at `offset` of `file` (clamped to the file; a short region
     /// ends with a torn-page warning).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         file: &'f [u8],
+        map: Option<&'f memmap2::Mmap>,
         offset: u64,
         size: u64,
         page_size: u32,
@@ -83,6 +126,7 @@ impl<'f> CpuCursor<'f> {
                 };
                 Source::Chunks {
                     comp,
+                    dec: Decompressor::default(),
                     reader,
                     left,
                     buf: Vec::new(),
@@ -100,6 +144,11 @@ impl<'f> CpuCursor<'f> {
             next: None,
             lost: (0, false),
             warning,
+            release: map.map(|map| Release {
+                map,
+                region_start: offset as usize,
+                done: offset as usize,
+            }),
         })
     }
 
@@ -135,6 +184,12 @@ impl<'f> CpuCursor<'f> {
                 self.next = None;
                 return Ok(());
             };
+            if let Some(r) = &mut self.release {
+                r.consumed(match &self.source {
+                    Source::Plain { .. } => r.region_start + page.start,
+                    Source::Chunks { reader, .. } => reader.offset() as usize,
+                });
+            }
             let parsed =
                 match Page::parse(&source_bytes(&self.source)[page.clone()], layout, endian) {
                     Ok(p) => (p.timestamp, p.missed, p.data.len()),
@@ -184,6 +239,7 @@ impl<'f> CpuCursor<'f> {
             }
             Source::Chunks {
                 comp,
+                dec,
                 reader,
                 left,
                 buf,
@@ -198,7 +254,7 @@ impl<'f> CpuCursor<'f> {
                     let csize = reader.u32("chunk compressed size")?;
                     let size = reader.u32("chunk size")?;
                     let packed = reader.bytes(u64::from(csize), "compressed chunk")?;
-                    comp.decompress_into(packed, size as usize, buf, "trace data chunk", at)?;
+                    dec.run(*comp, packed, size as usize, buf, "trace data chunk", at)?;
                     *pos = 0;
                 }
                 let left_in_chunk = buf.len() - *pos;

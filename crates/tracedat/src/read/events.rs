@@ -44,7 +44,16 @@ impl<'f> Events<'f> {
         for (bi, b) in meta.buffers.iter().enumerate() {
             for c in &b.cpus {
                 let comp = b.compressed.then_some((meta.compression, meta.endian));
-                match CpuCursor::new(file.bytes(), c.offset, c.size, b.page_size, comp, bi, c.cpu) {
+                match CpuCursor::new(
+                    file.bytes(),
+                    file.mapping(),
+                    c.offset,
+                    c.size,
+                    b.page_size,
+                    comp,
+                    bi,
+                    c.cpu,
+                ) {
                     Ok(cur) => cursors.push(cur),
                     Err(e) => setup_errors.push(e),
                 }

@@ -101,6 +101,14 @@ impl TraceFile {
         &self.bytes
     }
 
+    /// The memory map, when the file was opened from disk.
+    pub(crate) fn mapping(&self) -> Option<&memmap2::Mmap> {
+        match &self.bytes {
+            Bytes::Mapped(m) => Some(m),
+            Bytes::Owned(_) => None,
+        }
+    }
+
     /// A stream of the events of all buffers and CPUs merged in timestamp order.
     pub fn events(&self) -> Events<'_> {
         Events::new(self)

@@ -56,8 +56,13 @@ impl Drop for Instance {
 pub struct Scratch(pub PathBuf);
 
 impl Scratch {
+    /// A fresh directory, unique even among tests running in parallel in one process.
     pub fn new(tag: &str) -> Scratch {
-        let p = std::env::temp_dir().join(format!("kspan-tracedat-{tag}-{}", std::process::id()));
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let p =
+            std::env::temp_dir().join(format!("kspan-tracedat-{tag}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir_all(&p).unwrap();
         Scratch(p)
