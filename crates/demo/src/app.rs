@@ -261,10 +261,11 @@ impl App {
     }
 
     /// Waits until every started host accepts connections (PostgreSQL: answers queries,
-    /// then gets its schema), checked from the client namespace.
+    /// then gets its schema), checked from the client namespace; fails as soon as one of
+    /// the processes exits.
     fn wait_ready(&mut self) -> Result<()> {
         let deadline = Instant::now() + self.config.ready_timeout;
-        let client = format!("{}-client", self.config.prefix);
+        let client = self.client_netns();
         let targets: Vec<(&'static str, Role, SocketAddr)> = self
             .hosts
             .iter()
@@ -272,29 +273,37 @@ impl App {
             .map(|h| (h.name, h.role, h.addr.into()))
             .collect();
         for (name, role, addr) in targets {
-            let ready = netns::run_in(&client, || loop {
-                let ok = match role {
-                    Role::Postgres => stores::pg_exec(addr, stores::SCHEMA).is_ok(),
-                    _ => TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok(),
-                };
-                if ok || Instant::now() > deadline {
-                    return ok;
+            while !netns::run_in(&client, || match role {
+                Role::Postgres => stores::pg_exec(addr, stores::SCHEMA).is_ok(),
+                _ => TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok(),
+            })? {
+                let log = self.workdir.join(format!("{name}.log"));
+                let exited = self.children.iter_mut().find_map(|(n, c, _)| {
+                    if *n == name {
+                        c.try_wait().ok().flatten()
+                    } else {
+                        None
+                    }
+                });
+                if let Some(status) = exited {
+                    let tail = launch::log_tail(&log);
+                    return Err(Error::Exited {
+                        service: name.to_string(),
+                        status: status.to_string(),
+                        log,
+                        tail,
+                    });
+                }
+                if Instant::now() > deadline {
+                    return Err(Error::NotReady {
+                        service: name.to_string(),
+                        addr: addr.to_string(),
+                        secs: self.config.ready_timeout.as_secs(),
+                        tail: launch::log_tail(&log),
+                        log,
+                    });
                 }
                 std::thread::sleep(Duration::from_millis(50));
-            })?;
-            let exited = self
-                .children
-                .iter_mut()
-                .any(|(n, c, _)| *n == name && !matches!(c.try_wait(), Ok(None)));
-            if !ready || exited {
-                let log = self.workdir.join(format!("{name}.log"));
-                return Err(Error::NotReady {
-                    service: name.to_string(),
-                    addr: addr.to_string(),
-                    secs: self.config.ready_timeout.as_secs(),
-                    tail: launch::log_tail(&log),
-                    log,
-                });
             }
         }
         Ok(())

@@ -36,6 +36,18 @@ pub enum Error {
         /// The cause.
         source: io::Error,
     },
+    /// A process exited while it should have been starting to serve.
+    #[error("{service} exited ({status}) instead of serving; see its log {log}: {tail}")]
+    Exited {
+        /// Service name.
+        service: String,
+        /// Its exit status.
+        status: String,
+        /// Its log file.
+        log: PathBuf,
+        /// The end of its log.
+        tail: String,
+    },
     /// A process did not start serving in time.
     #[error(
         "{service} did not start serving at {addr} within {secs} s; see its log {log}: {tail}"

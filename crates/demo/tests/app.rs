@@ -300,3 +300,32 @@ fn a_store_down_gives_quick_errors_and_the_rest_keeps_serving() {
     assert_eq!(statuses, vec![200, 502, 502, 502, 200, 200, 502, 200]);
     down_and_check_clean(app, &config);
 }
+
+#[test]
+fn a_failed_up_names_the_service_and_leaves_nothing() {
+    let config = Config {
+        svc_bin: Some("/bin/false".into()),
+        ..Config::with_prefix("ksdt-c")
+    };
+    let err = App::up(&config).expect_err("services exit at once");
+    let text = err.to_string();
+    assert!(
+        text.starts_with("compose-post exited (exit status: 1) instead of serving; see its log /"),
+        "{text}"
+    );
+    assert_eq!(
+        kspan_demo::status(&config),
+        Vec::<(String, Vec<i32>)>::new()
+    );
+    assert!(!config.cgroup_root.exists());
+    let leftovers: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("kspan-demo-ksdt-c-")
+        })
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
