@@ -17,6 +17,26 @@ use kspan_demo::topology::{host_named, Role, HOSTS, ROUTES};
 use kspan_demo::truth::SpanRecord;
 use kspan_demo::{App, Config};
 
+/// Removes a test instance's truth directory (`/run/kspan-demo/<prefix>`), also when the
+/// test fails; the app itself keeps it at `down`.
+struct TruthDirGuard(std::path::PathBuf);
+
+impl Drop for TruthDirGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn truth_guard(config: &Config) -> TruthDirGuard {
+    TruthDirGuard(
+        config
+            .truth_dir
+            .parent()
+            .expect("truth dir has a parent")
+            .to_path_buf(),
+    )
+}
+
 fn config(prefix: &str) -> Config {
     Config {
         svc_bin: Some(env!("CARGO_BIN_EXE_kspan-demo-svc").into()),
@@ -109,6 +129,7 @@ fn down_and_check_clean(app: App, config: &Config) {
 #[test]
 fn every_endpoint_serves_with_exact_linked_truth_and_down_leaves_nothing() {
     let config = config("ksdt-a");
+    let _truth = truth_guard(&config);
     let app = App::up(&config).expect("app up");
     let gateway: SocketAddr = app.gateway_addr().into();
     const PER_ENDPOINT: usize = 3;
@@ -213,6 +234,7 @@ fn every_endpoint_serves_with_exact_linked_truth_and_down_leaves_nothing() {
 #[test]
 fn a_store_down_gives_quick_errors_and_the_rest_keeps_serving() {
     let config = config("ksdt-b");
+    let _truth = truth_guard(&config);
     let mut app = App::up(&config).expect("app up");
     let gateway: SocketAddr = app.gateway_addr().into();
     let send = |app: &App, path: &'static str, rid: &'static str| {
@@ -307,6 +329,7 @@ fn a_failed_up_names_the_service_and_leaves_nothing() {
         svc_bin: Some("/bin/false".into()),
         ..Config::with_prefix("ksdt-c")
     };
+    let _truth = truth_guard(&config);
     let err = App::up(&config).expect_err("services exit at once");
     let text = err.to_string();
     assert!(
