@@ -61,6 +61,26 @@ pub enum Value<'a> {
 }
 
 impl<'a> Record<'a> {
+    /// A record over `data` (starting with `common_type`), e.g. for tests of consumers; the
+    /// reader builds records itself.
+    pub fn new(
+        timestamp: u64,
+        cpu: u32,
+        buffer: usize,
+        data: &'a [u8],
+        format: Option<&'a EventFormat>,
+        endian: Endian,
+    ) -> Self {
+        Record {
+            timestamp,
+            cpu,
+            buffer,
+            data,
+            format,
+            endian,
+        }
+    }
+
     /// The event id (`common_type`, 2 bytes at offset 0).
     #[inline]
     pub fn event_id(&self) -> u32 {
