@@ -29,6 +29,38 @@ impl Drop for TempDir {
     }
 }
 
+/// Name of the temporary directory of recording `serial` of process `pid`.
+pub fn temp_dir_name(pid: u32, serial: u32) -> String {
+    format!(".kspan-{pid}-{serial}.tmp")
+}
+
+/// Removes the temporary directories in `dir` left by recorders that are gone (killed
+/// with SIGKILL) and returns them.
+pub fn remove_stale_temp_dirs(dir: &Path) -> Vec<PathBuf> {
+    let owner = |name: &str| -> Option<u32> {
+        let (pid, serial) = name
+            .strip_prefix(".kspan-")?
+            .strip_suffix(".tmp")?
+            .split_once('-')?;
+        serial.parse::<u32>().ok()?;
+        pid.parse().ok()
+    };
+    let mut removed: Vec<PathBuf> = fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name();
+            owner(&name.to_string_lossy())
+                .is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists())
+        })
+        .map(|e| e.path())
+        .filter(|p| fs::remove_dir_all(p).is_ok())
+        .collect();
+    removed.sort();
+    removed
+}
+
 /// The `format` file of one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventFormat {

@@ -45,3 +45,8 @@ pub fn measure_offset() -> ClockOffset {
         .min_by_key(|o| o.uncertainty_ns)
         .expect("SAMPLES > 0")
 }
+
+/// CPU time consumed so far by this process, all threads (ns): the recorder's own cost.
+pub fn process_cpu_ns() -> i64 {
+    now_ns(libc::CLOCK_PROCESS_CPUTIME_ID)
+}

@@ -18,12 +18,13 @@ pub mod page;
 pub mod procfs;
 pub mod recorder;
 pub mod signals;
+pub mod sockdiag;
 pub mod stats;
 pub mod target;
 pub mod tracefs;
 pub mod world;
 
-pub use capture::Capture;
+pub use capture::{remove_stale_temp_dirs, Capture};
 pub use error::{CaptureError, Result};
 pub use events::EventRequest;
 pub use meta::{read_meta, RecordingMeta};

@@ -9,7 +9,7 @@
 //! factor two of being overtaken and the per-CPU size doubles, up to [`MAX_BUFFER_KB`].
 //! Buffers only grow: the kernel grows a live buffer without pausing writers.
 
-use crate::capture::{BufferCapture, Capture, CpuCapture, EventFormat, TempDir};
+use crate::capture::{temp_dir_name, BufferCapture, Capture, CpuCapture, EventFormat, TempDir};
 use crate::child::GatedChild;
 use crate::clock::{self, ClockOffset, TRACE_CLOCK};
 use crate::drain::{CpuCounters, Drainer};
@@ -115,7 +115,7 @@ impl Recording {
         let serial = tracefs::next_serial();
         let temp_dir = options
             .temp_parent
-            .join(format!(".kspan-{}-{serial}.tmp", std::process::id()));
+            .join(temp_dir_name(std::process::id(), serial));
         let temp = TempDir::create(temp_dir).map_err(|source| CaptureError::OutputDir {
             dir: options.temp_parent.clone(),
             source,
@@ -131,7 +131,7 @@ impl Recording {
         let pid_filtered = !options.targets.all;
         let main = Instance::create(&root, serial, "")?;
         let main_kb = options.buffer_kb.unwrap_or(MAIN_BUFFER_KB);
-        configure(&main, main_kb, pid_filtered)?;
+        configure(&main, main_kb)?;
         let page_size = page_size(&main)?;
         let available = events::list_events(&main.dir().join("events"))?;
         let mut requests = if options.default_events {
@@ -146,7 +146,7 @@ impl Recording {
         }
 
         let net = Instance::create(&root, serial, "-net")?;
-        configure(&net, NET_BUFFER_KB, false)?;
+        configure(&net, NET_BUFFER_KB)?;
         let net_events: Vec<EventSpec> = NET_EVENTS
             .iter()
             .map(|(system, name, filter)| EventSpec {
@@ -192,6 +192,11 @@ impl Recording {
                 recording.placeholder = Some(placeholder);
             }
             main.write("set_event_pid", &join_pids(&tids))?;
+        } else {
+            // Tracing everything: keep the recorder's own threads (and, through
+            // event-fork, the drainers it starts next) out, or it would trace its reads.
+            let own = procfs::threads(std::process::id() as i32);
+            main.write("set_event_notrace_pid", &join_pids(&own))?;
         }
         let temp_path = recording.temp.as_ref().map(|t| t.path().to_path_buf());
         let temp_path = temp_path.unwrap_or_default();
@@ -351,15 +356,12 @@ const FOLLOWING: &str = "set_event_pid with event-fork follows every thread and 
     target from the start; processes entering a target cgroup or network namespace later \
     are found by polling every 200 ms and miss their events before that";
 
-fn configure(instance: &Instance, buffer_kb: u64, pid_filtered: bool) -> Result<()> {
+fn configure(instance: &Instance, buffer_kb: u64) -> Result<()> {
     instance.write("trace_clock", TRACE_CLOCK)?;
     instance.write("buffer_size_kb", &buffer_kb.to_string())?;
     instance.write("buffer_percent", &BUFFER_PERCENT.to_string())?;
     instance.write("options/overwrite", "0")?;
-    if pid_filtered {
-        instance.write("options/event-fork", "1")?;
-    }
-    Ok(())
+    instance.write("options/event-fork", "1")
 }
 
 /// The format texts of ftrace's own events, for readers that expect them.

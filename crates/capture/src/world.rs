@@ -3,6 +3,7 @@
 //! analysis can attribute connections opened before the recording began.
 
 use crate::procfs;
+use crate::sockdiag;
 use crate::tracefs::{read_text, write_text};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -84,6 +85,8 @@ pub struct TcpSocket {
     pub server_side: bool,
     /// Kernel `struct sock *` (the `sk` of sock events) when raw pointers were readable.
     pub sk: Option<u64>,
+    /// Socket cookie (`sock_cookie` of tcp events) from sock_diag, when it answered.
+    pub cookie: Option<u64>,
 }
 
 /// Takes the snapshot of `pids` (thread-group ids) and of their namespaces' sockets.
@@ -225,6 +228,7 @@ fn tcp_sockets(
                 .collect::<Vec<_>>()
         })
         .collect();
+    let cookies = sockdiag::tcp_cookies(pid).unwrap_or_default();
     let listening: BTreeSet<u16> = sockets
         .iter()
         .filter(|s| s.state == 10)
@@ -232,6 +236,7 @@ fn tcp_sockets(
         .collect();
     for s in &mut sockets {
         s.server_side = s.state != 10 && listening.contains(&s.local.port());
+        s.cookie = cookies.get(&(s.local, s.remote)).copied();
         if s.inode != 0 {
             s.owner_pids = owners
                 .iter()
@@ -261,6 +266,7 @@ fn parse_tcp_line(line: &str, netns_inode: u64, raw_pointers: bool) -> Option<Tc
         owner_pids: Vec::new(),
         server_side: false,
         sk,
+        cookie: None,
     })
 }
 

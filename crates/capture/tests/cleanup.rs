@@ -7,8 +7,8 @@ mod common;
 use common::*;
 use kspan_capture::signals;
 use kspan_capture::{
-    remove_stale_instances, write_trace_dat, FileVersion, RecordOptions, Recording, TargetSpec,
-    TRACEFS_ROOT,
+    remove_stale_instances, remove_stale_temp_dirs, write_trace_dat, FileVersion, RecordOptions,
+    Recording, TargetSpec, TRACEFS_ROOT,
 };
 use kspan_tracedat::TraceFile;
 use std::path::{Path, PathBuf};
@@ -126,4 +126,10 @@ fn instances_of_a_killed_recorder_are_removed_by_the_next_one() {
         .collect();
     assert_eq!(ours, names);
     assert_eq!(instances_of(pid), Vec::<String>::new());
+    assert_eq!(
+        remove_stale_temp_dirs(&scratch.0),
+        vec![scratch.0.join(format!(".kspan-{pid}-0.tmp"))],
+        "the killed recorder's page files are found and removed"
+    );
+    assert_eq!(std::fs::read_dir(&scratch.0).unwrap().count(), 0);
 }

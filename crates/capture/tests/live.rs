@@ -145,6 +145,7 @@ fn records_exact_tcp_exchange_between_two_namespaces() {
     let mut recvs = Vec::new();
     let mut send_sks = BTreeSet::new();
     let mut state_changes = Vec::new();
+    let mut destroyed = Vec::new();
     let mut events = file.events();
     while let Some(rec) = events.next_event().unwrap() {
         let Some(format) = rec.format else { continue };
@@ -157,6 +158,9 @@ fn records_exact_tcp_exchange_between_two_namespaces() {
                 }
             }
             (false, "sock_recv_length") => recvs.push((rec.pid(), field("ret"))),
+            (true, "tcp_destroy_sock") if field("sport") as u16 == PORT => {
+                destroyed.push((field("skaddr") as u64, field("sock_cookie") as u64));
+            }
             (true, "inet_sock_set_state") => {
                 let bytes = |n: &str| rec.bytes(rec.field(n).unwrap()).unwrap().to_vec();
                 let (sport, dport) = (field("sport") as u16, field("dport") as u16);

@@ -90,6 +90,12 @@ pub fn run(args: RecordArgs) -> anyhow::Result<()> {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
+    for dir in kspan_capture::remove_stale_temp_dirs(&out_dir) {
+        eprintln!(
+            "kspan: removed {} left behind by a recorder that is gone",
+            dir.display()
+        );
+    }
     let options = RecordOptions {
         targets: TargetSpec {
             pids: args.pids,
@@ -114,13 +120,18 @@ pub fn run(args: RecordArgs) -> anyhow::Result<()> {
     let stop_reason = wait_for_stop(&mut recording, started, duration);
     let elapsed = started.elapsed();
     let capture = recording.finish()?;
+    let recording_cpu_ns = kspan_capture::clock::process_cpu_ns();
     let version = match args.file_version {
         6 => FileVersion::V6,
         _ => FileVersion::V7Zstd,
     };
     let size = write_trace_dat(&capture, &args.output, version)
         .with_context(|| format!("writing {}", args.output.display()))?;
-    print_summary(&capture, &args.output, size, elapsed, stop_reason);
+    let cpu = CpuUse {
+        recording_ns: recording_cpu_ns,
+        writing_ns: kspan_capture::clock::process_cpu_ns() - recording_cpu_ns,
+    };
+    print_summary(&capture, &args.output, size, elapsed, stop_reason, cpu);
     Ok(())
 }
 
@@ -170,8 +181,23 @@ fn wait_for_stop(
     reason
 }
 
+/// The recorder's own CPU time (all threads).
+struct CpuUse {
+    /// Until the end of draining.
+    recording_ns: i64,
+    /// Writing the trace.dat file.
+    writing_ns: i64,
+}
+
 /// Prints the final summary; the loss line is always printed.
-fn print_summary(capture: &Capture, out: &Path, size: u64, elapsed: Duration, reason: String) {
+fn print_summary(
+    capture: &Capture,
+    out: &Path,
+    size: u64,
+    elapsed: Duration,
+    reason: String,
+    cpu: CpuUse,
+) {
     let meta: &RecordingMeta = &capture.meta;
     eprintln!(
         "kspan: recorded {:.2} s of {} ({reason})",
@@ -198,6 +224,18 @@ fn print_summary(capture: &Capture, out: &Path, size: u64, elapsed: Duration, re
             per_cpu.join(", ")
         );
     }
+    let events: u64 = meta
+        .buffers
+        .iter()
+        .flat_map(|b| &b.loss)
+        .map(|c| c.events_read)
+        .sum();
+    let recording_s = cpu.recording_ns as f64 / 1e9;
+    eprintln!(
+        "  recorder CPU time: {recording_s:.3} s recording ({:.3} s per million events), {:.3} s writing the file",
+        recording_s * 1e6 / events.max(1) as f64,
+        cpu.writing_ns as f64 / 1e9
+    );
     let lost = meta.lost_events();
     if lost > 0 {
         eprintln!("kspan: WARNING: {lost} events were lost; analysis of this file may be incomplete (raise --buffer-kb)");
