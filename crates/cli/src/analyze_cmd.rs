@@ -1,10 +1,306 @@
-//! `kspan analyze` (not yet written).
+//! `kspan analyze`: reads a recording, runs the engine over its events in time order, and
+//! writes the traces through the chosen sink (tree text or OTLP JSON), then the summary.
+
+use anyhow::Context;
+use kspan_capture::meta::{read_meta, RecordingMeta};
+use kspan_engine::{Config, Engine, Summary, Trace, World};
+use kspan_ingest::{world_from_meta, Decoder, SumRequest};
+use kspan_output::filter::FilteredSink;
+use kspan_output::otlp::OtlpJsonSink;
+use kspan_output::summary::write_summary;
+use kspan_output::tree::TreeSink;
+use kspan_output::{OutputContext, TraceFilter, TraceSink};
+use kspan_tracedat::TraceFile;
+use std::fs::File;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Output formats of `kspan analyze`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// One indented tree per trace, with each span's kernel activity (for people).
+    Tree,
+    /// OpenTelemetry OTLP/JSON ExportTraceServiceRequest (for Jaeger, collectors, scripts;
+    /// see docs/otlp.md).
+    OtlpJson,
+    /// Only the summary: traces, spans, caveats.
+    Summary,
+}
+
+/// When to colour the tree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Colour {
+    /// When writing to a terminal.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
 
 /// Arguments of `kspan analyze`.
 #[derive(clap::Args)]
-pub struct AnalyzeArgs {}
+#[command(after_help = "Examples:
+  kspan analyze app.dat --slowest 5
+  kspan analyze app.dat --service compose-post --min-duration 2ms
+  kspan analyze app.dat --format otlp-json -o traces.json
+  kspan analyze app.dat --sum block:block_rq_issue:bytes")]
+pub struct AnalyzeArgs {
+    /// The recording (trace.dat from `kspan record`, or from `trace-cmd extract`).
+    pub file: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "tree")]
+    pub format: Format,
+    /// Write the traces to this file instead of standard output.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Only the trace whose id starts with this hex prefix.
+    #[arg(long, value_name = "ID")]
+    pub trace: Option<String>,
+    /// Only the N slowest traces (by root span duration), slowest first.
+    #[arg(long, value_name = "N")]
+    pub slowest: Option<usize>,
+    /// Only traces with a span of this service.
+    #[arg(long, value_name = "NAME")]
+    pub service: Option<String>,
+    /// Only traces lasting at least this long (e.g. 500us, 2ms, 1s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_ns)]
+    pub min_duration: Option<u64>,
+    /// Show only these events' per-span counts (SYSTEM:EVENT, repeatable), with per-trace
+    /// totals. Every event is counted either way.
+    #[arg(long, value_name = "SYSTEM:EVENT")]
+    pub count: Vec<String>,
+    /// Sum a field of an event per span and per trace (SYSTEM:EVENT:FIELD, repeatable).
+    #[arg(long, value_name = "SYSTEM:EVENT:FIELD")]
+    pub sum: Vec<SumRequest>,
+    /// Name the service of a process yourself (PID=NAME, repeatable); default names come from
+    /// the process's cgroup, then its network namespace, then its command.
+    #[arg(long, value_name = "PID=NAME", value_parser = parse_service_map)]
+    pub service_map: Vec<(i32, String)>,
+    /// Colour the tree.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub colour: Colour,
+}
+
+/// Parses `500us`, `2ms`, `1.5s`, `300ns` or a plain number of nanoseconds.
+fn parse_duration_ns(s: &str) -> Result<u64, String> {
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration like 2ms"))?;
+    let scale = match unit {
+        "" | "ns" => 1.0,
+        "us" | "µs" => 1e3,
+        "ms" => 1e6,
+        "s" => 1e9,
+        _ => {
+            return Err(format!(
+                "unknown unit `{unit}` in `{s}`: use ns, us, ms or s"
+            ))
+        }
+    };
+    Ok((value * scale) as u64)
+}
+
+fn parse_service_map(s: &str) -> Result<(i32, String), String> {
+    let (pid, name) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}` is not PID=NAME"))?;
+    let pid = pid
+        .parse()
+        .map_err(|_| format!("`{pid}` is not a process id"))?;
+    Ok((pid, name.to_string()))
+}
+
+/// The recording's kspan metadata, or `None` for files written by other tools.
+fn recording_meta(file: &TraceFile) -> anyhow::Result<Option<RecordingMeta>> {
+    file.metadata()
+        .kspan_metadata()
+        .map(|bytes| read_meta(bytes).context("the recording's kspan metadata is unreadable"))
+        .transpose()
+}
+
+fn open_output(path: Option<&Path>) -> anyhow::Result<Box<dyn Write>> {
+    Ok(match path {
+        Some(path) => Box::new(BufWriter::new(
+            File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+        )),
+        None => Box::new(BufWriter::new(io::stdout().lock())),
+    })
+}
 
 /// Runs `kspan analyze`.
-pub fn run(_args: AnalyzeArgs) -> anyhow::Result<()> {
-    anyhow::bail!("`kspan analyze` is not implemented yet")
+pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
+    let file = TraceFile::open(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let meta = recording_meta(&file)?;
+    let world = match &meta {
+        Some(meta) => world_from_meta(meta),
+        None => {
+            eprintln!(
+                "kspan: note: {} has no kspan metadata (not recorded by kspan): every thread is \
+                 traced, services are named by process, and times are on the trace clock",
+                args.file.display()
+            );
+            World::default()
+        }
+    };
+    let decoder = Decoder::new(&file.metadata().formats, &args.sum)?;
+    let mut context = OutputContext::new(decoder.names(), world.clock_to_unix_ns);
+    context.count_only = count_filter(&args.count, &decoder)?;
+    let filter = TraceFilter {
+        trace_id_prefix: args.trace.clone(),
+        service: args.service.clone(),
+        min_duration_ns: args.min_duration.unwrap_or(0),
+        slowest: args.slowest,
+    };
+    let out = open_output(args.output.as_deref())?;
+    let colour = match args.colour {
+        Colour::Always => true,
+        Colour::Never => false,
+        Colour::Auto => args.output.is_none() && io::stdout().is_terminal(),
+    };
+    let sink: Box<dyn TraceSink> = match args.format {
+        Format::Tree => Box::new(TreeSink::new(out, context, colour)),
+        Format::OtlpJson => Box::new(OtlpJsonSink::new(out, context)),
+        Format::Summary => Box::new(NoTraces),
+    };
+    let mut sink = FilteredSink::new(sink, filter);
+    let config = Config {
+        service_overrides: args.service_map.clone(),
+        ..Config::default()
+    };
+    let mut engine = Engine::new(world, decoder.names().clone(), config);
+    let report = drive(&file, &decoder, &mut engine, &mut sink)?;
+    let mut err = io::stderr().lock();
+    warn_lost(&args.file, meta.as_ref(), &report, &mut err)?;
+    let summary = finish(engine, &mut sink, report)?;
+    write_summary(&mut err, &summary)?;
+    Ok(())
+}
+
+/// What the reader met besides events: warnings (torn pages) and losses flagged in pages.
+struct ReadReport {
+    warnings: Vec<String>,
+    lost_in_pages: u64,
+}
+
+/// Feeds every event of `file` to the engine, passing complete traces to `sink`.
+fn drive(
+    file: &TraceFile,
+    decoder: &Decoder,
+    engine: &mut Engine,
+    sink: &mut dyn TraceSink,
+) -> anyhow::Result<ReadReport> {
+    let mut events = file.events();
+    let mut sink_error: Option<io::Error> = None;
+    let mut emit = |trace: Trace| {
+        if sink_error.is_none() {
+            sink_error = sink.trace(&trace).err();
+        }
+    };
+    let progress = io::stderr().is_terminal();
+    let started = Instant::now();
+    let mut count: u64 = 0;
+    while let Some(record) = events.next_event().context("the recording is damaged")? {
+        if let Some(event) = decoder.decode(&record) {
+            engine.push(&event, &mut emit);
+        }
+        count += 1;
+        if progress && count.is_multiple_of(1 << 22) {
+            eprint!(
+                "\rkspan: {count} events analysed ({:.1} s)",
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    if progress && count >= 1 << 22 {
+        eprintln!();
+    }
+    if let Some(e) = sink_error {
+        return Err(e).context("cannot write the traces");
+    }
+    let warnings = events.warnings().iter().map(|w| w.to_string()).collect();
+    let lost_in_pages = events
+        .lost_events()
+        .iter()
+        .map(|l| l.count + u64::from(l.unknown))
+        .sum();
+    Ok(ReadReport {
+        warnings,
+        lost_in_pages,
+    })
+}
+
+/// Ends the engine's input, writes the traces still open, and adds the reader's warnings
+/// to the summary's caveats.
+fn finish(engine: Engine, sink: &mut dyn TraceSink, report: ReadReport) -> anyhow::Result<Summary> {
+    let mut sink_error: Option<io::Error> = None;
+    let mut summary = engine.finish(&mut |trace: Trace| {
+        if sink_error.is_none() {
+            sink_error = sink.trace(&trace).err();
+        }
+    });
+    if let Some(e) = sink_error {
+        return Err(e).context("cannot write the traces");
+    }
+    for warning in report.warnings {
+        summary.caveats.push((warning, 1));
+    }
+    sink.finish(&summary).context("cannot write the traces")?;
+    Ok(summary)
+}
+
+/// A sink for `--format summary`: traces are counted by the engine, not printed.
+struct NoTraces;
+
+impl TraceSink for NoTraces {
+    fn trace(&mut self, _: &Trace) -> io::Result<()> {
+        Ok(())
+    }
+    fn finish(&mut self, _: &Summary) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The event type ids `--count` asks for (None: show every event's count).
+fn count_filter(events: &[String], decoder: &Decoder) -> anyhow::Result<Option<Vec<u32>>> {
+    if events.is_empty() {
+        return Ok(None);
+    }
+    let names = &decoder.names().names;
+    events
+        .iter()
+        .map(|wanted| {
+            names.iter().find(|(_, name)| name == wanted).map(|(id, _)| *id).with_context(|| {
+                format!("--count {wanted}: the recording has no such event; `kspan info FILE` lists its events")
+            })
+        })
+        .collect::<anyhow::Result<Vec<u32>>>()
+        .map(Some)
+}
+
+/// Repeats the recording's loss warning: events the kernel dropped make traces incomplete.
+fn warn_lost(
+    path: &Path,
+    meta: Option<&RecordingMeta>,
+    report: &ReadReport,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let recorded = meta.map_or(0, RecordingMeta::lost_events);
+    if recorded > 0 || report.lost_in_pages > 0 {
+        writeln!(
+            out,
+            "kspan: WARNING: {} lost events while recording ({recorded} counted by the kernel, {} flagged in \
+             pages): traces around the losses may be incomplete or wrong; record fewer events or with a larger \
+             buffer",
+            path.display(),
+            report.lost_in_pages,
+        )?;
+    }
+    Ok(())
 }

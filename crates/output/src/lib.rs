@@ -20,3 +20,12 @@ pub trait TraceSink {
     /// Called once at the end of the analysis; writes what is still buffered.
     fn finish(&mut self, summary: &Summary) -> io::Result<()>;
 }
+
+impl<S: TraceSink + ?Sized> TraceSink for Box<S> {
+    fn trace(&mut self, trace: &Trace) -> io::Result<()> {
+        (**self).trace(trace)
+    }
+    fn finish(&mut self, summary: &Summary) -> io::Result<()> {
+        (**self).finish(summary)
+    }
+}

@@ -11,6 +11,8 @@ pub struct OutputContext {
     pub sum_names: Vec<String>,
     /// Add to a trace-clock timestamp to get Unix nanoseconds.
     pub clock_to_unix_ns: i64,
+    /// When set (`--count`), people see only these events' counts, with per-trace totals.
+    pub count_only: Option<Vec<EventTypeId>>,
 }
 
 impl OutputContext {
@@ -24,7 +26,13 @@ impl OutputContext {
                 .flat_map(|(_, fields)| fields.iter().cloned())
                 .collect(),
             clock_to_unix_ns,
+            count_only: None,
         }
+    }
+
+    /// Whether people should see the count of event type `id`.
+    pub fn shows_count(&self, id: EventTypeId) -> bool {
+        self.count_only.as_ref().is_none_or(|ids| ids.contains(&id))
     }
 
     /// `system:event` of an event type id, or `event#ID` when the source gave no name.

@@ -73,7 +73,7 @@ impl<W: Write> TreeSink<W> {
         let events: Vec<String> = a
             .counts
             .iter()
-            .filter(|(_, n)| *n > 0)
+            .filter(|&&(id, n)| n > 0 && self.context.shows_count(id))
             .map(|&(id, n)| format!("{}={n}", self.context.event_name(id)))
             .collect();
         if !events.is_empty() {
@@ -90,6 +90,30 @@ impl<W: Write> TreeSink<W> {
             parts.push(sums.join(" "));
         }
         parts.join(" · ")
+    }
+
+    /// With `--count` or `--sum`: the trace's totals over all its spans.
+    fn totals_line(&self, trace: &Trace) -> Option<String> {
+        let mut parts = Vec::new();
+        for &id in self.context.count_only.iter().flatten() {
+            let total: u64 = trace
+                .spans
+                .iter()
+                .flat_map(|s| &s.activity.counts)
+                .filter(|(t, _)| *t == id)
+                .map(|(_, n)| n)
+                .sum();
+            parts.push(format!("{}={total}", self.context.event_name(id)));
+        }
+        for (slot, name) in self.context.sum_names.iter().enumerate() {
+            let total: i64 = trace
+                .spans
+                .iter()
+                .filter_map(|s| s.activity.sums.get(slot))
+                .sum();
+            parts.push(format!("sum({name})={total}"));
+        }
+        (!parts.is_empty()).then(|| format!("trace totals: {}", parts.join(" ")))
     }
 
     fn write_span(
@@ -163,6 +187,9 @@ impl<W: Write> TraceSink for TreeSink<W> {
             self.context.unix_ns(root.start),
         );
         writeln!(self.out, "{}", self.paint(BOLD, &header))?;
+        if let Some(totals) = self.totals_line(trace) {
+            writeln!(self.out, "{totals}")?;
+        }
         self.write_span(trace, 0, "", true)?;
         writeln!(self.out)
     }
