@@ -268,24 +268,31 @@ impl TraceWriter {
         let first_options_at = out.pos;
         out.u64(0)?;
         let mut opts: Vec<(u16, Vec<u8>)> = Vec::new();
+        let mut strings = Strings::default();
         let e = self.opts.endian;
         let metadata = [
-            (options::HEADER_INFO, self.header_info_body()),
-            (options::FTRACE_EVENTS, self.ftrace_body()),
-            (options::EVENT_FORMATS, self.events_body()),
+            (options::HEADER_INFO, "headers", self.header_info_body()),
+            (options::FTRACE_EVENTS, "ftrace events", self.ftrace_body()),
+            (options::EVENT_FORMATS, "events format", self.events_body()),
             (
                 options::KALLSYMS,
+                "kallsyms",
                 self.text_body(&self.opts.kallsyms, false),
             ),
             (
                 options::PRINTK,
+                "printk",
                 self.text_body(&self.opts.printk_formats, false),
             ),
-            (options::CMDLINES, self.text_body(&self.opts.cmdlines, true)),
+            (
+                options::CMDLINES,
+                "command lines",
+                self.text_body(&self.opts.cmdlines, true),
+            ),
         ];
-        for (id, body) in metadata {
+        for (id, description, body) in metadata {
             let at = out.pos;
-            out.section(id, &body, comp)?;
+            out.section(id, strings.add(description), &body, comp)?;
             opts.push((id, e.put_u64(at).to_vec()));
         }
         opts.extend(self.plain_options(&buffers));
@@ -294,7 +301,7 @@ impl TraceWriter {
             let flags = u16::from(comp != Compression::None);
             out.u16(options::BUFFER)?;
             out.u16(flags)?;
-            out.u32(0)?;
+            out.u32(strings.add(&format!("buffer flyrecord {}", b.name)))?;
             let size_at = out.pos;
             out.u64(0)?;
             let page = u64::from(b.page_size);
@@ -339,7 +346,15 @@ impl TraceWriter {
         body.u16(options::DONE);
         body.u32(8);
         body.u64(0);
-        out.section(options::DONE, &body.0, Compression::None)?;
+        out.section(
+            options::DONE,
+            strings.add("options"),
+            &body.0,
+            Compression::None,
+        )?;
+        // Section descriptions, as trace-cmd writes them after the last options section.
+        let id = strings.add("strings");
+        out.section(options::STRINGS, id, &strings.0, comp)?;
         out.patch_u64(first_options_at, options_at)
     }
 
@@ -441,6 +456,21 @@ fn out_err(source: std::io::Error) -> Error {
     }
 }
 
+/// The v7 strings section being built: NUL-terminated section descriptions, each referenced
+/// by its offset.
+#[derive(Default)]
+struct Strings(Vec<u8>);
+
+impl Strings {
+    /// Appends `s` and returns its id (offset).
+    fn add(&mut self, s: &str) -> u32 {
+        let id = self.0.len() as u32;
+        self.0.extend_from_slice(s.as_bytes());
+        self.0.push(0);
+        id
+    }
+}
+
 /// An in-memory block body being built.
 struct Body(Vec<u8>, Endian);
 
@@ -507,8 +537,9 @@ impl Out {
         self.bytes(&vec![0; pad as usize])
     }
 
-    /// A v7 section: header (id, flags, string id 0, size) and body, compressed unless `None`.
-    fn section(&mut self, id: u16, body: &[u8], comp: Compression) -> Result<()> {
+    /// A v7 section: header (id, flags, description's string id, size) and body, compressed
+    /// unless `None`.
+    fn section(&mut self, id: u16, description: u32, body: &[u8], comp: Compression) -> Result<()> {
         let (flags, data) = match comp {
             Compression::None => (0, body.to_vec()),
             c => {
@@ -522,7 +553,7 @@ impl Out {
         };
         self.u16(id)?;
         self.u16(flags)?;
-        self.u32(0)?;
+        self.u32(description)?;
         self.u64(data.len() as u64)?;
         self.bytes(&data)
     }

@@ -143,9 +143,14 @@ fn garbage_event_header_is_a_corrupt_page_error() {
 #[test]
 fn corrupt_compressed_chunk_is_a_decompress_error() {
     let mut bytes = tick_file(7, Compression::Zstd);
-    let magic = [0x28, 0xb5, 0x2f, 0xfd];
-    // The last zstd frame in the file is the CPU data chunk (metadata sections come first).
-    let at = bytes.windows(4).rposition(|w| w == magic).unwrap();
+    let cpu = TraceFile::from_bytes(bytes.clone())
+        .unwrap()
+        .metadata()
+        .buffers[0]
+        .cpus[0];
+    // The CPU data: u32 chunk count, then the first chunk's u32 sizes and its zstd frame.
+    let at = cpu.offset as usize + 12;
+    assert_eq!(bytes[at..at + 4], [0x28, 0xb5, 0x2f, 0xfd], "zstd magic");
     bytes[at..at + 4].copy_from_slice(b"JUNK");
     let (seqs, errors, _) = read_all(bytes);
     assert!(seqs.is_empty());
