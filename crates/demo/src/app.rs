@@ -11,7 +11,7 @@ use crate::error::{io_err, Error, Result};
 use crate::launch;
 use crate::netns;
 use crate::stores;
-use crate::topology::{host_named, Host, Role, HOSTS};
+use crate::topology::{host_named, Design, Host, Role, HOSTS};
 
 /// How to bring the app up.
 #[derive(Debug, Clone)]
@@ -28,6 +28,9 @@ pub struct Config {
     pub svc_bin: Option<PathBuf>,
     /// nginx worker processes.
     pub nginx_workers: u32,
+    /// Run every one of our services in this design instead of the topology's mix (for
+    /// single-design accuracy runs).
+    pub design: Option<Design>,
     /// How long to wait for every process to serve.
     pub ready_timeout: Duration,
 }
@@ -40,6 +43,7 @@ impl Default for Config {
             truth_dir: PathBuf::from("/run/kspan-demo/truth"),
             svc_bin: None,
             nginx_workers: 1,
+            design: None,
             ready_timeout: Duration::from_secs(15),
         }
     }
@@ -181,7 +185,7 @@ impl App {
         let ns = format!("{}-{}", self.config.prefix, host.name);
         self.hosts.push(HostInfo {
             name: host.name,
-            role: host.role,
+            role: self.role_of(host),
             netns: ns.clone(),
             cgroup: (host.role != Role::Client).then(|| self.config.cgroup_root.join(host.name)),
             addr: host.addr(),
@@ -201,7 +205,7 @@ impl App {
     fn start_all(&mut self, svc_bin: &Path) -> Result<()> {
         let work = self.workdir.clone();
         for host in HOSTS {
-            let cmd = match host.role {
+            let cmd = match self.role_of(host) {
                 Role::Client => continue,
                 Role::Gateway => {
                     let conf = work.join("nginx.conf");
@@ -218,18 +222,26 @@ impl App {
                 Role::Redis => stores::redis_command(host, &work),
                 Role::Memcached => stores::memcached_command(host),
                 Role::Postgres => stores::postgres_command(&self.pg_data()),
-                Role::Service(design) => self.service_command(svc_bin, host, design.name()),
+                Role::Service(design) => self.service_command(svc_bin, host, design),
             };
             self.spawn(host, cmd)?;
         }
         Ok(())
     }
 
-    fn service_command(&self, svc_bin: &Path, host: &Host, design: &str) -> Command {
+    /// The host's role, with the configured design override applied to our services.
+    fn role_of(&self, host: &Host) -> Role {
+        match (host.role, self.config.design) {
+            (Role::Service(_), Some(design)) => Role::Service(design),
+            (role, _) => role,
+        }
+    }
+
+    fn service_command(&self, svc_bin: &Path, host: &Host, design: Design) -> Command {
         let mut cmd = Command::new(svc_bin);
         cmd.args([
             "--design",
-            design,
+            design.name(),
             "--name",
             host.name,
             "--listen",

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::{spans, Client};
 use kspan_demo::plan::{http_path, plan};
-use kspan_demo::topology::{host_named, Role, HOSTS, ROUTES};
+use kspan_demo::topology::{host_named, Design, Role, HOSTS, ROUTES};
 use kspan_demo::truth::SpanRecord;
 use kspan_demo::{App, Config};
 
@@ -128,7 +128,21 @@ fn down_and_check_clean(app: App, config: &Config) {
 
 #[test]
 fn every_endpoint_serves_with_exact_linked_truth_and_down_leaves_nothing() {
-    let config = config("ksdt-a");
+    check_every_endpoint("ksdt-a", None);
+}
+
+#[test]
+fn every_endpoint_works_with_all_services_prefork() {
+    check_every_endpoint("ksdt-d", Some(Design::Prefork));
+}
+
+/// Brings the app up (optionally with every service in one design), sends 3 requests per
+/// endpoint, checks the exact truth, brings it down and checks nothing is left.
+fn check_every_endpoint(prefix: &str, design: Option<Design>) {
+    let config = Config {
+        design,
+        ..config(prefix)
+    };
     let _truth = truth_guard(&config);
     let app = App::up(&config).expect("app up");
     let gateway: SocketAddr = app.gateway_addr().into();
@@ -170,7 +184,9 @@ fn every_endpoint_serves_with_exact_linked_truth_and_down_leaves_nothing() {
         let host = host_named(service).unwrap();
         let pids = app.pids(service);
         for span in &got {
-            assert_eq!(Role::Service(span.design.parse().unwrap()), host.role);
+            let role = app.host(service).unwrap().role;
+            assert_eq!(Role::Service(span.design.parse().unwrap()), role);
+            assert_eq!(role, design.map_or(host.role, Role::Service));
             assert_eq!(span.local, host.addr().to_string());
             assert_eq!(span.status, "ok");
             assert!(

@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use kspan_demo::topology::Design;
 use kspan_demo::{App, Config};
 
 /// The kspan demo application (nginx, redis, memcached, PostgreSQL and our services on
@@ -27,7 +28,15 @@ struct Args {
 #[derive(Subcommand)]
 enum Cmd {
     /// Bring the app up and keep it up until Ctrl-C (or SIGTERM), then bring it down.
-    Up,
+    Up {
+        /// Run every one of our services in this design (thread, pool, epoll, prefork or
+        /// tokio) instead of the mix.
+        #[arg(long)]
+        design: Option<Design>,
+        /// nginx worker processes.
+        #[arg(long, default_value_t = 1)]
+        nginx_workers: u32,
+    },
     /// Remove every namespace, process and cgroup of the app.
     Down,
     /// List the app's namespaces and the pids in each service's cgroup.
@@ -55,8 +64,15 @@ fn run(args: Args) -> kspan_demo::Result<()> {
         config.truth_dir = truth;
     }
     match args.command {
-        Cmd::Up => {
-            let app = App::up(&config)?;
+        Cmd::Up {
+            design,
+            nginx_workers,
+        } => {
+            let app = App::up(&Config {
+                design,
+                nginx_workers,
+                ..config
+            })?;
             println!(
                 "gateway http://{} (from netns {})",
                 app.gateway_addr(),
