@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 use kspan_truth::CheckOptions;
+use std::io::Write;
 use std::path::PathBuf;
 
 /// Arguments of `kspan check`.
@@ -41,13 +42,14 @@ pub fn run(args: CheckArgs) -> anyhow::Result<()> {
         max_failures: args.failures,
     };
     let report = kspan_truth::check(&args.otlp, &args.truth, &options)?;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).context("cannot print the report")?
-        );
+    let text = if args.json {
+        serde_json::to_string_pretty(&report).context("cannot print the report")? + "\n"
     } else {
-        print!("{report}");
+        report.to_string()
+    };
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => {}
+        other => other.context("cannot write the report to stdout")?,
     }
     match args.min_accuracy {
         Some(min) if report.exact_tree_accuracy_pct < min => anyhow::bail!(

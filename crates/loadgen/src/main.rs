@@ -4,6 +4,7 @@ use anyhow::Context;
 use clap::Parser;
 use kspan_loadgen::config::parse_duration;
 use kspan_loadgen::{LoadConfig, Mix, Pace};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -81,13 +82,13 @@ fn run(args: Args) -> anyhow::Result<()> {
     };
     let load = kspan_loadgen::run(&config)?;
     kspan_loadgen::write_jsonl(&args.out, &load.records)?;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&load.summary).context("cannot print the summary")?
-        );
+    let text = if args.json {
+        serde_json::to_string_pretty(&load.summary).context("cannot print the summary")? + "\n"
     } else {
-        print!("{}", load.summary);
+        load.summary.to_string()
+    };
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("cannot write the summary to stdout"),
     }
-    Ok(())
 }

@@ -30,7 +30,7 @@ pub fn match_spans(
     aliases: &HashMap<String, String>,
     tolerance_ns: i64,
 ) -> Matching {
-    let mut by_key: HashMap<(SpanKind, End, SocketAddr), Vec<usize>> = HashMap::new();
+    let mut by_key: HashMap<(SpanKind, End, SocketAddr), Bucket> = HashMap::new();
     for (o, span) in observed.iter().enumerate() {
         let keys = match span.kind {
             SpanKind::Server => [None, span.peer.map(|a| (End::Peer, a))],
@@ -41,15 +41,25 @@ pub fn match_spans(
             SpanKind::Other => [None, None],
         };
         for (end, addr) in keys.into_iter().flatten() {
-            by_key.entry((span.kind, end, addr)).or_default().push(o);
+            by_key
+                .entry((span.kind, end, addr))
+                .or_default()
+                .spans
+                .push(o);
         }
+    }
+    for bucket in by_key.values_mut() {
+        bucket.index(observed);
     }
     let mut pairs = Vec::new();
     for (r, request) in expected.requests.iter().enumerate() {
         for (s, want) in request.spans.iter().enumerate() {
             let (end, addr) = want.key();
-            let candidates = by_key.get(&(want.kind, end, addr)).map_or(&[][..], |v| v);
-            for &o in candidates {
+            let Some(bucket) = by_key.get(&(want.kind, end, addr)) else {
+                continue;
+            };
+            let window = (want.start - tolerance_ns, want.end + tolerance_ns);
+            for o in bucket.overlapping(window) {
                 let got = &observed[o];
                 if fits(want, got, aliases, tolerance_ns) {
                     let cost = (got.start - want.start).abs() + (got.end - want.end).abs();
@@ -76,6 +86,43 @@ pub fn match_spans(
     matching
 }
 
+/// The kspan spans sharing one identifying connection end, sorted by start, with the
+/// running maximum of their ends, so that the ones overlapping a time window are found
+/// without scanning the whole connection's history (a pooled connection carries thousands).
+#[derive(Default)]
+struct Bucket {
+    spans: Vec<usize>,
+    starts: Vec<i64>,
+    max_ends: Vec<i64>,
+}
+
+impl Bucket {
+    /// Sorts the spans by start and computes the running maximum of their ends.
+    fn index(&mut self, observed: &[ObservedSpan]) {
+        self.spans.sort_by_key(|&o| (observed[o].start, o));
+        self.starts = self.spans.iter().map(|&o| observed[o].start).collect();
+        let mut max_end = i64::MIN;
+        self.max_ends = self
+            .spans
+            .iter()
+            .map(|&o| {
+                max_end = max_end.max(observed[o].end);
+                max_end
+            })
+            .collect();
+    }
+
+    /// The spans that start by `to` and end at `from` or later, and some that do not (those
+    /// behind a longer span): a superset for [`fits`] to filter, latest start first.
+    fn overlapping(&self, (from, to): (i64, i64)) -> impl Iterator<Item = usize> + '_ {
+        let last = self.starts.partition_point(|&start| start <= to);
+        (0..last)
+            .rev()
+            .take_while(move |&i| self.max_ends[i] >= from)
+            .map(move |i| self.spans[i])
+    }
+}
+
 /// Whether `got` can stand for `want` (the identifying end is already equal).
 fn fits(
     want: &ExpectedSpan,
@@ -92,4 +139,44 @@ fn fits(
         && (far.is_none() || want.far().is_none() || far == want.far())
         && got.start <= want.end + tolerance_ns
         && got.end >= want.start - tolerance_ns
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span(start: i64, end: i64) -> ObservedSpan {
+        ObservedSpan {
+            trace_id: String::new(),
+            span_id: String::new(),
+            parent_span_id: None,
+            service: String::new(),
+            kind: SpanKind::Server,
+            start,
+            end,
+            peer: None,
+            local: None,
+        }
+    }
+
+    #[test]
+    fn a_bucket_yields_every_overlapping_span_and_stops_early_on_sequential_ones() {
+        let observed = [span(30, 40), span(0, 100), span(10, 20), span(70, 80)];
+        let mut bucket = Bucket {
+            spans: vec![0, 1, 2, 3],
+            ..Bucket::default()
+        };
+        bucket.index(&observed);
+        let found = |window| bucket.overlapping(window).collect::<Vec<_>>();
+        // The long span keeps everything before the window's end in play.
+        assert_eq!(found((50, 60)), [0, 2, 1]);
+        assert_eq!(found((75, 200)), [3, 0, 2, 1]);
+        assert_eq!(found((101, 200)), Vec::<usize>::new());
+        // Without it, the scan stops at the first span that ends before the window.
+        let sequential = [span(0, 10), span(20, 30), span(40, 50), span(60, 70)];
+        bucket.index(&sequential);
+        let found = |window| bucket.overlapping(window).collect::<Vec<_>>();
+        assert_eq!(found((45, 65)), [3, 2]);
+        assert_eq!(found((31, 39)), Vec::<usize>::new());
+    }
 }

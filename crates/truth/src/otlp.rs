@@ -1,8 +1,8 @@
 //! Reading kspan's OTLP JSON export (`docs/otlp.md`) into flat spans.
 
 use crate::error::TruthError;
-use serde::Deserialize;
-use serde_json::Value;
+use serde::{Deserialize, Deserializer};
+use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
@@ -88,8 +88,8 @@ struct RawSpan {
     parent_span_id: String,
     #[serde(default)]
     kind: i64,
-    start_time_unix_nano: Value,
-    end_time_unix_nano: Value,
+    start_time_unix_nano: ProtoInt,
+    end_time_unix_nano: ProtoInt,
     #[serde(default)]
     attributes: Vec<KeyValue>,
 }
@@ -97,7 +97,40 @@ struct RawSpan {
 #[derive(Deserialize)]
 struct KeyValue {
     key: String,
-    value: Value,
+    value: AnyValue,
+}
+
+/// An attribute's value; the kinds the checker does not read are skipped.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AnyValue {
+    string_value: Option<String>,
+    int_value: Option<ProtoInt>,
+}
+
+/// A proto3-JSON 64-bit integer: a decimal string, or (leniently) a plain number.
+struct ProtoInt(i64);
+
+impl<'de> Deserialize<'de> for ProtoInt {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = ProtoInt;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a 64-bit integer, as a decimal string or a number")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ProtoInt, E> {
+                v.parse().map(ProtoInt).map_err(E::custom)
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ProtoInt, E> {
+                Ok(ProtoInt(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<ProtoInt, E> {
+                i64::try_from(v).map(ProtoInt).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 /// Reads an OTLP JSON export file.
@@ -121,21 +154,22 @@ pub fn parse_otlp(text: &str) -> Result<Vec<ObservedSpan>, String> {
             .ok_or("a resource has no service.name attribute")?
             .to_string();
         for raw in resource.scope_spans.into_iter().flat_map(|s| s.spans) {
-            spans.push(observed(raw, &service)?);
+            spans.push(observed(raw, &service));
         }
     }
     Ok(spans)
 }
 
-fn observed(raw: RawSpan, service: &str) -> Result<ObservedSpan, String> {
-    let time = |v: &Value, what: &str| {
-        json_int(v).ok_or_else(|| format!("span {} has no valid {what}", raw.span_id))
-    };
-    Ok(ObservedSpan {
-        start: time(&raw.start_time_unix_nano, "startTimeUnixNano")?,
-        end: time(&raw.end_time_unix_nano, "endTimeUnixNano")?,
-        peer: endpoint(&raw.attributes, "network.peer"),
-        local: endpoint(&raw.attributes, "network.local"),
+fn observed(raw: RawSpan, service: &str) -> ObservedSpan {
+    ObservedSpan {
+        start: raw.start_time_unix_nano.0,
+        end: raw.end_time_unix_nano.0,
+        peer: endpoint(&raw.attributes, "network.peer.address", "network.peer.port"),
+        local: endpoint(
+            &raw.attributes,
+            "network.local.address",
+            "network.local.port",
+        ),
         kind: match raw.kind {
             2 => SpanKind::Server,
             3 => SpanKind::Client,
@@ -145,32 +179,53 @@ fn observed(raw: RawSpan, service: &str) -> Result<ObservedSpan, String> {
         trace_id: raw.trace_id,
         span_id: raw.span_id,
         service: service.to_string(),
-    })
+    }
 }
 
-/// `<prefix>.address` and `<prefix>.port` as one address, when both are present and valid.
-fn endpoint(attrs: &[KeyValue], prefix: &str) -> Option<SocketAddr> {
-    let ip: IpAddr = attr_str(attrs, &format!("{prefix}.address"))?
-        .parse()
-        .ok()?;
-    let port = attr(attrs, &format!("{prefix}.port"))?
-        .get("intValue")
-        .and_then(json_int)?;
+/// The address and port attributes as one address, when both are present and valid.
+fn endpoint(attrs: &[KeyValue], address: &str, port: &str) -> Option<SocketAddr> {
+    let ip: IpAddr = attr_str(attrs, address)?.parse().ok()?;
+    let port = attr(attrs, port)?.int_value.as_ref()?.0;
     Some(SocketAddr::new(ip, u16::try_from(port).ok()?))
 }
 
-fn attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a Value> {
+fn attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a AnyValue> {
     attrs.iter().find(|kv| kv.key == key).map(|kv| &kv.value)
 }
 
 fn attr_str<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a str> {
-    attr(attrs, key)?.get("stringValue")?.as_str()
+    attr(attrs, key)?.string_value.as_deref()
 }
 
-/// A proto3-JSON 64-bit integer: a decimal string, or a plain number.
-fn json_int(v: &Value) -> Option<i64> {
-    match v {
-        Value::String(s) => s.parse().ok(),
-        other => other.as_i64(),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_may_be_strings_or_numbers() {
+        let text = r#"{"resourceSpans":[{"resource":{"attributes":[
+            {"key":"service.name","value":{"stringValue":"user"}}]},
+          "scopeSpans":[{"spans":[{"traceId":"t","spanId":"s","parentSpanId":"","kind":3,
+            "startTimeUnixNano":"1764431234000000001","endTimeUnixNano":1764431234000000002,
+            "attributes":[{"key":"network.peer.address","value":{"stringValue":"10.0.0.1"}},
+                          {"key":"network.peer.port","value":{"intValue":80}},
+                          {"key":"network.local.address","value":{"stringValue":"10.0.0.2"}},
+                          {"key":"network.local.port","value":{"intValue":"40000"}},
+                          {"key":"kspan.partial","value":{"boolValue":true}}]}]}]}]}"#;
+        assert_eq!(
+            parse_otlp(text),
+            Ok(vec![ObservedSpan {
+                trace_id: "t".to_string(),
+                span_id: "s".to_string(),
+                parent_span_id: None,
+                service: "user".to_string(),
+                kind: SpanKind::Client,
+                start: 1_764_431_234_000_000_001,
+                end: 1_764_431_234_000_000_002,
+                peer: Some("10.0.0.1:80".parse().unwrap()),
+                local: Some("10.0.0.2:40000".parse().unwrap()),
+            }])
+        );
+        assert!(parse_otlp(&text.replace("\"40000\"", "\"port\"")).is_err());
     }
 }
