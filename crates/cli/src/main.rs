@@ -5,6 +5,7 @@
 
 mod analyze_cmd;
 mod check_cmd;
+mod demo_cmd;
 mod dump_cmd;
 mod info_cmd;
 mod record_cmd;
@@ -36,6 +37,9 @@ enum Command {
     Dump(dump_cmd::DumpArgs),
     /// Print a recording's summary: clock, CPUs, events per type, lost events, processes.
     Info(info_cmd::InfoArgs),
+    /// Run the bundled microservice demo end to end: bring it up, record it under load,
+    /// analyse, check accuracy against ground truth, bring it down (needs root).
+    Demo(demo_cmd::DemoArgs),
     /// Compare traces (OTLP JSON) with an application's ground-truth logs and print accuracy.
     Check(check_cmd::CheckArgs),
 }
@@ -48,6 +52,7 @@ fn main() {
         Command::Dump(args) => dump_cmd::run(args),
         Command::Info(args) => info_cmd::run(args),
         Command::Check(args) => check_cmd::run(args),
+        Command::Demo(args) => demo_cmd::run(args),
     };
     if let Err(err) = result {
         eprintln!("kspan: error: {err:#}");

@@ -1,0 +1,183 @@
+//! `kspan demo`: the newcomer's command. Brings the bundled microservice application up on
+//! network-namespace hosts, records it under load with kspan, analyses the recording, prints
+//! the slowest traces and the accuracy against the application's ground truth, writes the
+//! OTLP file, and brings the application down (also on failure).
+
+use crate::analyze_cmd::{self, AnalyzeArgs, Colour, Format};
+use anyhow::{bail, Context};
+use kspan_demo::{App, Config};
+use kspan_loadgen::{LoadConfig, Mix, Pace};
+use kspan_truth::CheckOptions;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Arguments of `kspan demo`.
+#[derive(clap::Args)]
+#[command(after_help = "What it does, in order:
+  1. starts nginx, redis, memcached, PostgreSQL and our services (five server designs) on
+     network namespaces 10.77.0.0/24, one cgroup per service;
+  2. `kspan record` of every service's cgroup, with page faults as a user-enabled event;
+  3. load from the client namespace, each request with an X-Request-Id;
+  4. `kspan analyze`: the slowest traces as trees, and OTLP JSON into --out;
+  5. `kspan check`: exact-tree accuracy against the services' ground-truth logs;
+  6. tears the application down.")]
+pub struct DemoArgs {
+    /// How long to send load.
+    #[arg(long, default_value = "5s", value_parser = kspan_loadgen::config::parse_duration)]
+    pub duration: Duration,
+    /// Open-loop request rate per second.
+    #[arg(long, default_value_t = 100.0)]
+    pub rate: f64,
+    /// Request mix: PATH=WEIGHT,...
+    #[arg(
+        long,
+        default_value = "/compose=1,/home-timeline=2,/user-timeline=2,/follow=1"
+    )]
+    pub mix: String,
+    /// How many of the slowest traces to print.
+    #[arg(long, default_value_t = 3)]
+    pub slowest: usize,
+    /// Directory for the recording (demo.dat), the traces (demo.otlp.json) and the truth logs.
+    #[arg(long, default_value = "kspan-demo-out")]
+    pub out: PathBuf,
+    /// Fail (exit 1) when the exact-tree accuracy is below this percentage or events were lost.
+    #[arg(long)]
+    pub min_accuracy: Option<f64>,
+}
+
+/// Starts `kspan record` on the app's service cgroups and waits until it reports that it
+/// is recording. Its stderr is forwarded to ours.
+fn start_recorder(app: &App, file: &std::path::Path) -> anyhow::Result<Child> {
+    let exe = std::env::current_exe().context("cannot find the kspan executable")?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("record")
+        .arg("-o")
+        .arg(file)
+        .args(["-e", "exceptions:page_fault_user"]);
+    for host in app.hosts() {
+        if let Some(cgroup) = &host.cgroup {
+            cmd.arg("--cgroup").arg(cgroup);
+        }
+    }
+    let mut child = cmd
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("cannot start `kspan record`")?;
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let (ready_tx, ready_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("recording into") {
+                let _ = ready_tx.send(());
+            }
+            eprintln!("  {line}");
+        }
+    });
+    if ready_rx.recv_timeout(Duration::from_secs(30)).is_err() {
+        let _ = child.kill();
+        let status = child.wait()?;
+        bail!("`kspan record` did not start ({status}); see its messages above");
+    }
+    Ok(child)
+}
+
+/// Stops the recorder like Ctrl-C does and waits for it to write the file.
+fn stop_recorder(mut child: Child) -> anyhow::Result<()> {
+    // SAFETY: kill(2) on our own child's pid, which has not been reaped yet.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let status = child.wait().context("cannot wait for `kspan record`")?;
+    if !status.success() {
+        bail!("`kspan record` failed ({status}); see its messages above");
+    }
+    Ok(())
+}
+
+/// Runs `kspan demo`.
+pub fn run(args: DemoArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let out = args.out.canonicalize()?;
+    let config = Config {
+        truth_dir: out.join("truth"),
+        ..Config::default()
+    };
+    eprintln!(
+        "kspan demo: bringing the application up (nginx, redis, memcached, postgres, 9 services)…"
+    );
+    let app = App::up(&config).context("cannot bring the demo application up")?;
+    let result = record_and_load(&app, &args, &out);
+    eprintln!("kspan demo: bringing the application down…");
+    app.down()
+        .context("cannot bring the demo application down")?;
+    let recording = result?;
+    report(&args, &out, &recording, &config)
+}
+
+/// Records the app while the load generator runs; returns the recording's path.
+fn record_and_load(app: &App, args: &DemoArgs, out: &std::path::Path) -> anyhow::Result<PathBuf> {
+    let recording = out.join("demo.dat");
+    let recorder = start_recorder(app, &recording)?;
+    let mut load = LoadConfig::new(std::net::SocketAddr::V4(app.gateway_addr()));
+    load.mix = Mix::parse(&args.mix)?;
+    load.pace = Pace::Rate(args.rate);
+    load.connections = 8;
+    load.duration = Some(args.duration);
+    eprintln!(
+        "kspan demo: sending {} requests/s for {:?}…",
+        args.rate, args.duration
+    );
+    let run = app.in_client(|| kspan_loadgen::run(&load));
+    let stopped = stop_recorder(recorder);
+    let run = run.context("cannot run the load generator")??;
+    stopped?;
+    kspan_loadgen::write_jsonl(&app.truth_dir().join("loadgen.jsonl"), &run.records)?;
+    eprintln!("kspan demo: load: {}", run.summary);
+    Ok(recording)
+}
+
+/// Analyses the recording (slowest trees to stdout, OTLP to a file) and checks accuracy.
+fn report(
+    args: &DemoArgs,
+    out: &std::path::Path,
+    recording: &std::path::Path,
+    config: &Config,
+) -> anyhow::Result<()> {
+    let otlp = out.join("demo.otlp.json");
+    let analyze = |format, output, slowest| AnalyzeArgs {
+        file: recording.to_path_buf(),
+        format,
+        output,
+        trace: None,
+        slowest,
+        service: None,
+        min_duration: None,
+        count: vec!["exceptions:page_fault_user".into()],
+        sum: vec![],
+        service_map: vec![],
+        colour: Colour::Auto,
+    };
+    analyze_cmd::run(analyze(Format::OtlpJson, Some(otlp.clone()), None))?;
+    println!("The {} slowest requests:\n", args.slowest);
+    analyze_cmd::run(analyze(Format::Tree, None, Some(args.slowest)))?;
+    let report = kspan_truth::check(&otlp, &config.truth_dir, &CheckOptions::default())
+        .context("cannot compare the traces with the ground truth")?;
+    println!("{report}");
+    println!(
+        "recording: {}\ntraces (OTLP JSON): {}\nground truth: {}",
+        recording.display(),
+        otlp.display(),
+        config.truth_dir.display()
+    );
+    if let Some(min) = args.min_accuracy {
+        if report.exact_tree_accuracy_pct < min {
+            bail!(
+                "exact-tree accuracy {:.1}% is below --min-accuracy {min}%",
+                report.exact_tree_accuracy_pct
+            );
+        }
+    }
+    Ok(())
+}
