@@ -23,7 +23,7 @@ pub struct CallRecord {
     pub start_unix_ns: u64,
     /// When its reply was fully read (or it failed).
     pub end_unix_ns: u64,
-    /// "ok" or "error: <what>".
+    /// `"ok"` or `"error: <what>"`.
     pub status: String,
 }
 
@@ -50,7 +50,7 @@ pub struct SpanRecord {
     pub local: String,
     /// Request path.
     pub endpoint: String,
-    /// "ok" or "error: <what>".
+    /// `"ok"` or `"error: <what>"`.
     pub status: String,
     /// Calls made, in the order they were started.
     pub calls: Vec<CallRecord>,

@@ -18,7 +18,7 @@ struct Args {
     #[arg(long, default_value = "ksd", global = true)]
     prefix: String,
     /// Ground-truth directory [default: /run/kspan-demo/truth, or
-    /// /run/kspan-demo/<prefix>/truth for another prefix].
+    /// /run/kspan-demo/PREFIX/truth for another prefix].
     #[arg(long, global = true)]
     truth: Option<PathBuf>,
     #[command(subcommand)]

@@ -21,7 +21,7 @@ struct Args {
     /// Address to listen on, e.g. 10.77.0.11:8080.
     #[arg(long)]
     listen: SocketAddr,
-    /// Ground-truth directory; spans go to <DIR>/<name>.jsonl.
+    /// Ground-truth directory; spans go to DIR/NAME.jsonl.
     #[arg(long, value_name = "DIR")]
     truth: PathBuf,
     /// A target's address, NAME=IP:PORT (repeat for each target).

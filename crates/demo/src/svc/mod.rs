@@ -1,6 +1,6 @@
 //! `kspan-demo-svc`: one of our services, in any of the five designs, logging ground truth.
 //!
-//! The designs share the request model ([`Service`], [`Received`], [`Outcome`]) and differ
+//! The designs share the request model (`Service`, `Received`, `Outcome`) and differ
 //! only in which thread or process reads, calls downstream and writes.
 
 mod asyncd;
