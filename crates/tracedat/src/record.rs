@@ -155,7 +155,7 @@ impl<'a> Record<'a> {
                 let mut off = (loc & 0xffff) as usize;
                 let len = ((loc >> 16) & 0xffff) as usize;
                 if h.kind == FieldKind::RelLoc {
-                    off += (h.offset + h.size) as usize;
+                    off += h.offset as usize + h.size as usize;
                 }
                 self.data.get(off..off.checked_add(len)?)
             }

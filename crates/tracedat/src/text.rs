@@ -80,9 +80,8 @@ impl Summary {
                         by_id.resize(id + 1, 0);
                     }
                     by_id[id] += 1;
-                    span = Some(
-                        span.map_or((rec.timestamp, rec.timestamp), |(a, _)| (a, rec.timestamp)),
-                    );
+                    let t = rec.timestamp;
+                    span = Some(span.map_or((t, t), |(a, b): (u64, u64)| (a.min(t), b.max(t))));
                 }
                 Ok(None) => break,
                 Err(e) => problems.push(e.to_string()),
@@ -135,7 +134,7 @@ impl Summary {
                 a % 1_000_000_000,
                 b / 1_000_000_000,
                 b % 1_000_000_000,
-                (b - a) as f64 / 1e9
+                b.saturating_sub(a) as f64 / 1e9
             )?,
             None => writeln!(out, "time span:   (no events)")?,
         }

@@ -55,8 +55,16 @@ fn drain(bytes: Vec<u8>) -> usize {
     n
 }
 
+/// Cases per property: 256 in `cargo test`, more with `KSPAN_FUZZ_CASES=N` for a longer run.
+fn cases() -> u32 {
+    std::env::var("KSPAN_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
     #[test]
     fn page_parser_survives_any_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..4200)) {

@@ -52,9 +52,11 @@ pub fn read(data: &[u8], c: &mut Cursor<'_>, endian: Endian) -> Result<Parts> {
             parts.options.push(opt);
         }
     }
-    for opt in &parts.options.clone() {
+    let options = std::mem::take(&mut parts.options);
+    for opt in &options {
         read_pointed_section(data, endian, compression, opt, &mut parts)?;
     }
+    parts.options = options;
     Ok(parts)
 }
 
