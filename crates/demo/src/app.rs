@@ -20,8 +20,8 @@ pub struct Config {
     pub prefix: String,
     /// The cgroup under which each service gets its own group.
     pub cgroup_root: PathBuf,
-    /// Ground-truth directory (created; our services' and the gateway's old logs in it
-    /// are removed at start; it is kept at `down`).
+    /// Ground-truth directory (created; old `<host>.jsonl` and `loadgen.jsonl` files in
+    /// it are removed at start; it is kept at `down`).
     pub truth_dir: PathBuf,
     /// The `kspan-demo-svc` binary; `None`: next to the current executable (or one
     /// directory up, for test executables in `deps/`).
@@ -171,8 +171,9 @@ impl App {
     fn reset_truth_dir(&self) -> Result<()> {
         let dir = &self.config.truth_dir;
         std::fs::create_dir_all(dir).map_err(io_err(format!("create {}", dir.display())))?;
-        for host in HOSTS {
-            let file = dir.join(format!("{}.jsonl", host.name));
+        let names = HOSTS.iter().map(|h| h.name).chain(["loadgen"]);
+        for name in names {
+            let file = dir.join(format!("{name}.jsonl"));
             if file.exists() {
                 std::fs::remove_file(&file)
                     .map_err(io_err(format!("remove {}", file.display())))?;
