@@ -46,6 +46,17 @@ pub struct DemoArgs {
     /// Fail (exit 1) when the exact-tree accuracy is below this percentage or events were lost.
     #[arg(long)]
     pub min_accuracy: Option<f64>,
+    /// Run every one of our services in this design (thread, pool, epoll, prefork, tokio)
+    /// instead of the usual mix: the per-design accuracy runs.
+    #[arg(long)]
+    pub design: Option<kspan_demo::topology::Design>,
+    /// Name prefix of the demo's namespaces and cgroups, so that several demos can run at once.
+    #[arg(long, default_value = "ksd")]
+    pub prefix: String,
+    /// Load sent before recording starts, so that connection pools are warm, as in the common
+    /// case of attaching to an application that has been up for a while (0s: none).
+    #[arg(long, default_value = "1s", value_parser = kspan_loadgen::config::parse_duration)]
+    pub warmup: Duration,
 }
 
 /// Starts `kspan record` on the app's service cgroups and waits until it reports that it
@@ -84,6 +95,23 @@ fn start_recorder(app: &App, file: &std::path::Path) -> anyhow::Result<Child> {
     Ok(child)
 }
 
+/// Empties the ground-truth logs. They are truncated, not removed: the services and nginx
+/// keep them open in append mode, so their next line lands at the start of the empty file.
+fn clear_truth(dir: &std::path::Path) -> std::io::Result<()> {
+    // Services log a request just after answering it: let the last lines land first.
+    std::thread::sleep(Duration::from_millis(300));
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "jsonl") {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)?
+                .set_len(0)?;
+        }
+    }
+    Ok(())
+}
+
 /// Stops the recorder like Ctrl-C does and waits for it to write the file.
 fn stop_recorder(mut child: Child) -> anyhow::Result<()> {
     // SAFETY: kill(2) on our own child's pid, which has not been reaped yet.
@@ -119,12 +147,28 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
 /// Records the app while the load generator runs; returns the recording's path.
 fn record_and_load(app: &App, args: &DemoArgs, out: &std::path::Path) -> anyhow::Result<PathBuf> {
     let recording = out.join("demo.dat");
-    let recorder = start_recorder(app, &recording)?;
     let mut load = LoadConfig::new(std::net::SocketAddr::V4(app.gateway_addr()));
     load.mix = Mix::parse(&args.mix)?;
     load.pace = Pace::Rate(args.rate);
     load.connections = 8;
+    if !args.warmup.is_zero() {
+        eprintln!(
+            "kspan demo: warming up for {:?} (not recorded)…",
+            args.warmup
+        );
+        let warmup = LoadConfig {
+            duration: Some(args.warmup),
+            rid_prefix: "warmup-".into(),
+            ..load.clone()
+        };
+        app.in_client(|| kspan_loadgen::run(&warmup))
+            .context("cannot run the load generator")??;
+        // The truth of the warm-up is not part of the check.
+        clear_truth(app.truth_dir())
+            .context("cannot reset the ground-truth logs after the warm-up")?;
+    }
     load.duration = Some(args.duration);
+    let recorder = start_recorder(app, &recording)?;
     eprintln!(
         "kspan demo: sending {} requests/s for {:?}…",
         args.rate, args.duration
