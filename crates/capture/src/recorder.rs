@@ -193,6 +193,7 @@ impl Recording {
             }
             main.write("set_event_pid", &join_pids(&tids))?;
         } else {
+            processes = procfs::all_pids();
             // Tracing everything: keep the recorder's own threads (and, through
             // event-fork, the drainers it starts next) out, or it would trace its reads.
             let own = procfs::threads(std::process::id() as i32);

@@ -219,8 +219,9 @@ fn print_summary(
             })
             .collect();
         eprintln!(
-            "  {:<5} buffer: {events} events; lost events: {}",
+            "  {:<5} buffer ({} KiB/CPU at the end): {events} events; lost events: {}",
             buffer.name,
+            buffer.buffer_size_kb,
             per_cpu.join(", ")
         );
     }
@@ -231,9 +232,16 @@ fn print_summary(
         .map(|c| c.events_read)
         .sum();
     let recording_s = cpu.recording_ns as f64 / 1e9;
+    let per_million = if events >= 100_000 {
+        format!(
+            " ({:.3} s per million events)",
+            recording_s * 1e6 / events as f64
+        )
+    } else {
+        String::new()
+    };
     eprintln!(
-        "  recorder CPU time: {recording_s:.3} s recording ({:.3} s per million events), {:.3} s writing the file",
-        recording_s * 1e6 / events.max(1) as f64,
+        "  recorder CPU time: {recording_s:.3} s recording{per_million}, {:.3} s writing the file",
         cpu.writing_ns as f64 / 1e9
     );
     let lost = meta.lost_events();
