@@ -2,7 +2,9 @@
 //!
 //! Shape (OpenTelemetry's usual one), per request:
 //! - root: the gateway's SERVER span (nginx's access-log line of the request id; its peer is
-//!   the load generator's connection);
+//!   the load generator's connection); its time window is the load generator's request (sent
+//!   to answered, in ns) when `loadgen.jsonl` has it on that connection, else nginx's logged
+//!   time (1 ms resolution, too coarse to tell apart back-to-back requests of one connection);
 //! - under it, one gateway CLIENT span per upstream call: nginx logs only `$upstream_addr`, so
 //!   each call is taken from the service line with that request id whose peer IP is the
 //!   gateway's IP: the CLIENT span's local end is that line's `peer`, its peer end that line's
@@ -19,7 +21,7 @@
 //!   like any span) or not (it is then not missing).
 
 use crate::otlp::SpanKind;
-use crate::records::{ServiceRecord, TruthLogs};
+use crate::records::{LoadgenRecord, ServiceRecord, TruthLogs};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
@@ -133,6 +135,12 @@ pub fn build(logs: &TruthLogs) -> Expected {
     for (i, rec) in logs.services.iter().enumerate() {
         by_rid.entry(rec.rid.as_str()).or_default().push(i);
     }
+    let sent: HashMap<&str, &LoadgenRecord> = logs
+        .loadgen
+        .iter()
+        .flatten()
+        .map(|r| (r.rid.as_str(), r))
+        .collect();
     let mut used = vec![false; logs.services.len()];
     let mut seen_rids = HashMap::new();
     let mut duplicates = 0usize;
@@ -142,13 +150,17 @@ pub fn build(logs: &TruthLogs) -> Expected {
             duplicates += 1;
             continue;
         }
+        let (start, end) = match sent.get(gw.rid.as_str()) {
+            Some(lg) if lg.local == Some(gw.peer) => (lg.start_unix_ns, lg.end_unix_ns),
+            _ => (gw.start_unix_ns(), gw.end_unix_ns()),
+        };
         let mut spans = vec![ExpectedSpan {
             service: "gateway".to_string(),
             kind: SpanKind::Server,
             local: Some(gw.local),
             peer: gw.peer,
-            start: gw.start_unix_ns(),
-            end: gw.end_unix_ns(),
+            start,
+            end,
             timing: Timing::Window,
             design: None,
             parent: None,

@@ -451,3 +451,32 @@ fn a_call_that_could_not_connect_is_optional() {
     );
     assert_eq!(report.spans, failed_call_counts(1));
 }
+
+#[test]
+fn the_roots_window_is_the_load_generators_request() {
+    // r-000001's root moved to 10.2–10.4 ms: outside nginx's 1–10 ms (tolerance 0), inside
+    // the load generator's 0.5–10.5 ms.
+    let mut otlp = base_otlp();
+    span_mut(&mut otlp, 1)["startTimeUnixNano"] = json!("1764431234010200000");
+    span_mut(&mut otlp, 1)["endTimeUnixNano"] = json!("1764431234010400000");
+    let exact = CheckOptions {
+        tolerance_ns: 0,
+        ..CheckOptions::default()
+    };
+    assert_eq!(outcome(&run(&otlp, &exact)), (2, 2, 2, vec![]));
+    let mut logs = read_truth_dir(&fixture().join("truth")).unwrap();
+    logs.loadgen = None;
+    let report = check_parsed(&logs, &parse_otlp(&otlp.to_string()).unwrap(), &exact);
+    assert_eq!(
+        outcome(&report),
+        (
+            2,
+            1,
+            1,
+            vec![failure(
+                "r-000001",
+                "missing span gateway SERVER 10.77.0.2:41000"
+            )]
+        )
+    );
+}
