@@ -133,25 +133,86 @@ fn open_output(path: Option<&Path>) -> anyhow::Result<Box<dyn Write>> {
     })
 }
 
-/// Runs `kspan analyze`.
-pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
-    let file = TraceFile::open(&args.file)
-        .with_context(|| format!("cannot read {}", args.file.display()))?;
-    let meta = recording_meta(&file)?;
-    let world = match &meta {
-        Some(meta) => world_from_meta(meta),
-        None => {
+/// An opened recording, ready to analyse: its events, metadata and decoder.
+pub struct Recording {
+    path: PathBuf,
+    file: TraceFile,
+    meta: Option<RecordingMeta>,
+    decoder: Decoder,
+}
+
+/// What an analysis produced besides its traces.
+pub struct Outcome {
+    /// The engine's summary (with the reader's warnings among its caveats).
+    pub summary: Summary,
+    /// Events the kernel counted as lost while recording (from the recording's metadata).
+    pub lost_recorded: u64,
+    /// Events lost according to the pages' missed-event flags.
+    pub lost_in_pages: u64,
+}
+
+impl Outcome {
+    /// Total events lost, by either count.
+    pub fn lost(&self) -> u64 {
+        self.lost_recorded.max(self.lost_in_pages)
+    }
+}
+
+impl Recording {
+    /// Opens `path`, keeping the fields of `sums` for per-span aggregation.
+    pub fn open(path: &Path, sums: &[SumRequest]) -> anyhow::Result<Recording> {
+        let file =
+            TraceFile::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let meta = recording_meta(&file)?;
+        let decoder = Decoder::new(&file.metadata().formats, sums)?;
+        Ok(Recording {
+            path: path.to_path_buf(),
+            file,
+            meta,
+            decoder,
+        })
+    }
+
+    fn world(&self) -> World {
+        match &self.meta {
+            Some(meta) => world_from_meta(meta),
+            None => World::default(),
+        }
+    }
+
+    /// What sinks need to name events and convert times; `count` as for `--count`.
+    pub fn output_context(&self, count: &[String]) -> anyhow::Result<OutputContext> {
+        let clock_to_unix_ns = self.meta.as_ref().map_or(0, |m| m.clock_to_unix_ns);
+        let mut context = OutputContext::new(self.decoder.names(), clock_to_unix_ns);
+        context.count_only = count_filter(count, &self.decoder)?;
+        Ok(context)
+    }
+
+    /// Runs the engine over every event, passing each complete trace to `sink`.
+    pub fn analyze(&self, config: Config, sink: &mut dyn TraceSink) -> anyhow::Result<Outcome> {
+        if self.meta.is_none() {
             eprintln!(
                 "kspan: note: {} has no kspan metadata (not recorded by kspan): every thread is \
                  traced, services are named by process, and times are on the trace clock",
-                args.file.display()
+                self.path.display()
             );
-            World::default()
         }
-    };
-    let decoder = Decoder::new(&file.metadata().formats, &args.sum)?;
-    let mut context = OutputContext::new(decoder.names(), world.clock_to_unix_ns);
-    context.count_only = count_filter(&args.count, &decoder)?;
+        let mut engine = Engine::new(self.world(), self.decoder.names().clone(), config);
+        let report = drive(&self.file, &self.decoder, &mut engine, sink)?;
+        let lost_in_pages = report.lost_in_pages;
+        let summary = finish(engine, sink, report)?;
+        Ok(Outcome {
+            summary,
+            lost_recorded: self.meta.as_ref().map_or(0, RecordingMeta::lost_events),
+            lost_in_pages,
+        })
+    }
+}
+
+/// Runs `kspan analyze`.
+pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
+    let recording = Recording::open(&args.file, &args.sum)?;
+    let context = recording.output_context(&args.count)?;
     let filter = TraceFilter {
         trace_id_prefix: args.trace.clone(),
         service: args.service.clone(),
@@ -174,12 +235,10 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         service_overrides: args.service_map.clone(),
         ..Config::default()
     };
-    let mut engine = Engine::new(world, decoder.names().clone(), config);
-    let report = drive(&file, &decoder, &mut engine, &mut sink)?;
+    let outcome = recording.analyze(config, &mut sink)?;
     let mut err = io::stderr().lock();
-    warn_lost(&args.file, meta.as_ref(), &report, &mut err)?;
-    let summary = finish(engine, &mut sink, report)?;
-    write_summary(&mut err, &summary)?;
+    write_summary(&mut err, &outcome.summary)?;
+    warn_lost(&args.file, &outcome, &mut err)?;
     Ok(())
 }
 
@@ -285,21 +344,16 @@ fn count_filter(events: &[String], decoder: &Decoder) -> anyhow::Result<Option<V
 }
 
 /// Repeats the recording's loss warning: events the kernel dropped make traces incomplete.
-fn warn_lost(
-    path: &Path,
-    meta: Option<&RecordingMeta>,
-    report: &ReadReport,
-    out: &mut dyn Write,
-) -> io::Result<()> {
-    let recorded = meta.map_or(0, RecordingMeta::lost_events);
-    if recorded > 0 || report.lost_in_pages > 0 {
+pub fn warn_lost(path: &Path, outcome: &Outcome, out: &mut dyn Write) -> io::Result<()> {
+    if outcome.lost() > 0 {
         writeln!(
             out,
-            "kspan: WARNING: {} lost events while recording ({recorded} counted by the kernel, {} flagged in \
+            "kspan: WARNING: {} lost events while recording ({} counted by the kernel, {} flagged in \
              pages): traces around the losses may be incomplete or wrong; record fewer events or with a larger \
              buffer",
             path.display(),
-            report.lost_in_pages,
+            outcome.lost_recorded,
+            outcome.lost_in_pages,
         )?;
     }
     Ok(())

@@ -3,11 +3,17 @@
 //! the slowest traces and the accuracy against the application's ground truth, writes the
 //! OTLP file, and brings the application down (also on failure).
 
-use crate::analyze_cmd::{self, AnalyzeArgs, Colour, Format};
+use crate::analyze_cmd::{self, Recording};
 use anyhow::{bail, Context};
 use kspan_demo::{App, Config};
 use kspan_loadgen::{LoadConfig, Mix, Pace};
+use kspan_output::filter::FilteredSink;
+use kspan_output::otlp::OtlpJsonSink;
+use kspan_output::summary::write_summary;
+use kspan_output::tree::TreeSink;
+use kspan_output::{Tee, TraceFilter};
 use kspan_truth::CheckOptions;
+use std::io::IsTerminal;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -190,22 +196,26 @@ fn report(
     config: &Config,
 ) -> anyhow::Result<()> {
     let otlp = out.join("demo.otlp.json");
-    let analyze = |format, output, slowest| AnalyzeArgs {
-        file: recording.to_path_buf(),
-        format,
-        output,
-        trace: None,
-        slowest,
-        service: None,
-        min_duration: None,
-        count: vec!["exceptions:page_fault_user".into()],
-        sum: vec![],
-        service_map: vec![],
-        colour: Colour::Auto,
-    };
-    analyze_cmd::run(analyze(Format::OtlpJson, Some(otlp.clone()), None))?;
+    let recording_file = Recording::open(recording, &[])?;
+    let context = recording_file.output_context(&["exceptions:page_fault_user".to_string()])?;
+    let otlp_out = std::io::BufWriter::new(
+        std::fs::File::create(&otlp)
+            .with_context(|| format!("cannot create {}", otlp.display()))?,
+    );
+    let colour = std::io::stdout().is_terminal();
+    let slowest = FilteredSink::new(
+        TreeSink::new(std::io::stdout().lock(), context.clone(), colour),
+        TraceFilter {
+            slowest: Some(args.slowest),
+            ..TraceFilter::default()
+        },
+    );
+    let mut sink = Tee(OtlpJsonSink::new(otlp_out, context), slowest);
     println!("The {} slowest requests:\n", args.slowest);
-    analyze_cmd::run(analyze(Format::Tree, None, Some(args.slowest)))?;
+    let outcome = recording_file.analyze(kspan_engine::Config::default(), &mut sink)?;
+    drop(sink);
+    write_summary(&mut std::io::stdout().lock(), &outcome.summary)?;
+    analyze_cmd::warn_lost(recording, &outcome, &mut std::io::stderr().lock())?;
     let report = kspan_truth::check(&otlp, &config.truth_dir, &CheckOptions::default())
         .context("cannot compare the traces with the ground truth")?;
     println!("{report}");
@@ -216,6 +226,9 @@ fn report(
         config.truth_dir.display()
     );
     if let Some(min) = args.min_accuracy {
+        if outcome.lost() > 0 {
+            bail!("{} events were lost while recording", outcome.lost());
+        }
         if report.exact_tree_accuracy_pct < min {
             bail!(
                 "exact-tree accuracy {:.1}% is below --min-accuracy {min}%",

@@ -29,3 +29,17 @@ impl<S: TraceSink + ?Sized> TraceSink for Box<S> {
         (**self).finish(summary)
     }
 }
+
+/// Passes every trace to two sinks (e.g. an OTLP file and the slowest trees on screen).
+pub struct Tee<A: TraceSink, B: TraceSink>(pub A, pub B);
+
+impl<A: TraceSink, B: TraceSink> TraceSink for Tee<A, B> {
+    fn trace(&mut self, trace: &Trace) -> io::Result<()> {
+        self.0.trace(trace)?;
+        self.1.trace(trace)
+    }
+    fn finish(&mut self, summary: &Summary) -> io::Result<()> {
+        self.0.finish(summary)?;
+        self.1.finish(summary)
+    }
+}
