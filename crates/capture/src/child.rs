@@ -21,7 +21,7 @@ impl GatedChild {
     pub fn spawn(argv: &[String]) -> Result<GatedChild> {
         let spawn_err = |source: io::Error| CaptureError::Spawn {
             command: argv.first().cloned().unwrap_or_default(),
-            source,
+            cause: source,
         };
         let args: Vec<CString> = argv
             .iter()

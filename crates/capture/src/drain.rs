@@ -83,7 +83,7 @@ impl Drainer {
             let path = out_dir.join(format!("{prefix}-cpu{cpu}.pages"));
             let output = File::create(&path).map_err(|source| CaptureError::Drain {
                 path: path.clone(),
-                source,
+                cause: source,
             })?;
             let counters = Arc::new(CpuCounters::default());
             let worker = Worker {
@@ -99,7 +99,7 @@ impl Drainer {
                 .spawn(move || worker.run())
                 .map_err(|source| CaptureError::Drain {
                     path: src.clone(),
-                    source,
+                    cause: source,
                 })?;
             drainer.threads.push(CpuThread {
                 cpu,
@@ -133,7 +133,7 @@ impl Drainer {
                 .unwrap_or_else(|_| Err(io::Error::other("drainer thread panicked")));
             outcome.map_err(|source| CaptureError::Drain {
                 path: path.clone(),
-                source,
+                cause: source,
             })?;
             drained.push(DrainedCpu {
                 cpu,

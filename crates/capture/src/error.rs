@@ -7,30 +7,30 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
     /// tracefs refused a write because the caller lacks privileges.
-    #[error("writing to tracefs ({path}) was refused: {source}; run kspan record as root (e.g. with sudo)")]
+    #[error("writing to tracefs ({path}) was refused: {cause}; run kspan record as root (e.g. with sudo)")]
     NotRoot {
         /// The tracefs path that was refused.
         path: PathBuf,
         /// The refusal.
-        source: io::Error,
+        cause: io::Error,
     },
     /// tracefs is not mounted and mounting it failed.
-    #[error("tracefs is not mounted at {path} and mounting it failed: {source}; mount it with `mount -t tracefs nodev {path}`")]
+    #[error("tracefs is not mounted at {path} and mounting it failed: {cause}; mount it with `mount -t tracefs nodev {path}`")]
     Mount {
         /// Where tracefs was expected.
         path: PathBuf,
         /// Why the mount failed.
-        source: io::Error,
+        cause: io::Error,
     },
     /// A tracefs file could not be read or written.
-    #[error("{op} {path} failed: {source}; check that tracefs is mounted and that this kernel has the file")]
+    #[error("{op} {path} failed: {cause}; check that tracefs is mounted and that this kernel has the file")]
     Tracefs {
         /// What was being done ("writing", "reading", ...).
         op: &'static str,
         /// The tracefs file.
         path: PathBuf,
         /// The failure.
-        source: io::Error,
+        cause: io::Error,
     },
     /// An `-e` pattern matches no event of this kernel.
     #[error("unknown event `{name}`{}; list this kernel's events with `ls /sys/kernel/tracing/events/*`", did_you_mean(.suggestions))]
@@ -54,48 +54,48 @@ pub enum CaptureError {
     #[error("process {0} does not exist; check the pid with `ps`")]
     NoSuchProcess(i32),
     /// A `--netns` names no namespace under /run/netns.
-    #[error("network namespace `{name}` does not exist ({source}); list the namespaces with `ip netns list`")]
+    #[error("network namespace `{name}` does not exist ({cause}); list the namespaces with `ip netns list`")]
     NoSuchNetns {
         /// The name as given.
         name: String,
         /// Why /run/netns/NAME could not be read.
-        source: io::Error,
+        cause: io::Error,
     },
     /// A `--cgroup` path cannot be read.
-    #[error("cannot read the cgroup {path} ({source}); give a cgroup v2 directory, e.g. /sys/fs/cgroup/system.slice/nginx.service")]
+    #[error("cannot read the cgroup {path} ({cause}); give a cgroup v2 directory, e.g. /sys/fs/cgroup/system.slice/nginx.service")]
     Cgroup {
         /// The cgroup directory as given.
         path: PathBuf,
         /// Why its cgroup.procs could not be read.
-        source: io::Error,
+        cause: io::Error,
     },
     /// The output directory cannot hold the temporary per-CPU files.
     #[error(
-        "cannot write in the output directory {dir} ({source}); choose a writable place with -o"
+        "cannot write in the output directory {dir} ({cause}); choose a writable place with -o"
     )]
     OutputDir {
         /// The directory.
         dir: PathBuf,
         /// The failure.
-        source: io::Error,
+        cause: io::Error,
     },
     /// The traced command could not be started.
-    #[error("cannot start `{command}` ({source}); check the command name and PATH")]
+    #[error("cannot start `{command}` ({cause}); check the command name and PATH")]
     Spawn {
         /// The program name.
         command: String,
         /// The failure.
-        source: io::Error,
+        cause: io::Error,
     },
     /// Reading the ring buffer or writing a temporary file failed.
     #[error(
-        "moving trace data from {path} failed: {source}; check free space in the output directory"
+        "moving trace data from {path} failed: {cause}; check free space in the output directory"
     )]
     Drain {
         /// The file being read or written.
         path: PathBuf,
         /// The failure.
-        source: io::Error,
+        cause: io::Error,
     },
     /// The trace.dat writer failed.
     #[error("writing {path} failed: {message}; check free space and permissions there")]

@@ -178,10 +178,10 @@ pub fn enable(instance: &Instance, spec: &EventSpec) -> Result<()> {
     if let Some(filter) = &spec.filter {
         let filter_rel = format!("{rel}/filter");
         if let Err(err) = instance.write(&filter_rel, filter) {
-            let CaptureError::Tracefs { source, .. } = &err else {
+            let CaptureError::Tracefs { cause, .. } = &err else {
                 return Err(err);
             };
-            if source.raw_os_error() != Some(libc::EINVAL) {
+            if cause.raw_os_error() != Some(libc::EINVAL) {
                 return Err(err);
             }
             let text = instance.read(&filter_rel).unwrap_or_default();

@@ -66,7 +66,7 @@ pub fn write_trace_dat(capture: &Capture, out: &Path, version: FileVersion) -> R
         for c in &buffer.cpus {
             let file = File::open(&c.pages_path).map_err(|source| CaptureError::Drain {
                 path: c.pages_path.clone(),
-                source,
+                cause: source,
             })?;
             cpus.push((c.cpu, file));
         }
@@ -89,6 +89,6 @@ pub fn write_trace_dat(capture: &Capture, out: &Path, version: FileVersion) -> R
         .map(|m| m.len())
         .map_err(|source| CaptureError::OutputDir {
             dir: out.to_path_buf(),
-            source,
+            cause: source,
         })
 }

@@ -118,14 +118,14 @@ impl Recording {
             .join(temp_dir_name(std::process::id(), serial));
         let temp = TempDir::create(temp_dir).map_err(|source| CaptureError::OutputDir {
             dir: options.temp_parent.clone(),
-            source,
+            cause: source,
         })?;
         let header_page = tracefs::read_text(&root.join("events/header_page"))?;
         let layout =
             PageLayout::from_header_page(&header_page).ok_or_else(|| CaptureError::Tracefs {
                 op: "parsing",
                 path: root.join("events/header_page"),
-                source: std::io::Error::other("unexpected page header layout"),
+                cause: std::io::Error::other("unexpected page header layout"),
             })?;
 
         let pid_filtered = !options.targets.all;
@@ -174,9 +174,12 @@ impl Recording {
             target: options.targets.describe(&options.command),
             command_line: options.command_line.clone(),
         };
-        let mut processes = Vec::new();
+        let mut processes = if pid_filtered {
+            options.targets.current_processes()?
+        } else {
+            procfs::all_pids()
+        };
         if pid_filtered {
-            processes = options.targets.current_processes()?;
             let mut tids: Vec<i32> = processes.iter().flat_map(|&p| procfs::threads(p)).collect();
             if !options.command.is_empty() {
                 let child = GatedChild::spawn(&options.command)?;
@@ -193,7 +196,6 @@ impl Recording {
             }
             main.write("set_event_pid", &join_pids(&tids))?;
         } else {
-            processes = procfs::all_pids();
             // Tracing everything: keep the recorder's own threads (and, through
             // event-fork, the drainers it starts next) out, or it would trace its reads.
             let own = procfs::threads(std::process::id() as i32);

@@ -87,7 +87,7 @@ pub fn netns_inode(name: &str) -> Result<u64> {
         .map(|m| m.ino())
         .map_err(|source| CaptureError::NoSuchNetns {
             name: name.to_string(),
-            source,
+            cause: source,
         })
 }
 
@@ -96,7 +96,7 @@ fn cgroup_procs(dir: &Path) -> Result<Vec<i32>> {
     let procs = dir.join("cgroup.procs");
     let text = fs::read_to_string(&procs).map_err(|source| CaptureError::Cgroup {
         path: dir.to_path_buf(),
-        source,
+        cause: source,
     })?;
     let mut pids: Vec<i32> = text.lines().filter_map(|l| l.trim().parse().ok()).collect();
     for sub in fs::read_dir(dir).into_iter().flatten().flatten() {

@@ -24,7 +24,7 @@ pub fn ensure_mounted(root: &Path) -> Result<()> {
     let target =
         CString::new(root.as_os_str().as_encoded_bytes()).map_err(|e| CaptureError::Mount {
             path: root.to_path_buf(),
-            source: io::Error::new(io::ErrorKind::InvalidInput, e),
+            cause: io::Error::new(io::ErrorKind::InvalidInput, e),
         })?;
     let (source, fstype) = (c("nodev"), c("tracefs"));
     // SAFETY: all pointers are valid NUL-terminated strings that outlive the call; no data.
@@ -40,7 +40,7 @@ pub fn ensure_mounted(root: &Path) -> Result<()> {
     if rc != 0 {
         return Err(CaptureError::Mount {
             path: root.to_path_buf(),
-            source: io::Error::last_os_error(),
+            cause: io::Error::last_os_error(),
         });
     }
     Ok(())
@@ -52,12 +52,12 @@ pub fn tracefs_error(op: &'static str, path: &Path, source: io::Error) -> Captur
     match source.kind() {
         io::ErrorKind::PermissionDenied => CaptureError::NotRoot {
             path: path.to_path_buf(),
-            source,
+            cause: source,
         },
         _ => CaptureError::Tracefs {
             op,
             path: path.to_path_buf(),
-            source,
+            cause: source,
         },
     }
 }

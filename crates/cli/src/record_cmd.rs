@@ -1,7 +1,7 @@
 //! `kspan record`: records the kernel events of a command, processes, cgroups or network
 //! namespaces into a trace.dat file, with progress and a loss report.
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use kspan_capture::meta::RecordingMeta;
 use kspan_capture::signals;
 use kspan_capture::{
@@ -125,8 +125,7 @@ pub fn run(args: RecordArgs) -> anyhow::Result<()> {
         6 => FileVersion::V6,
         _ => FileVersion::V7Zstd,
     };
-    let size = write_trace_dat(&capture, &args.output, version)
-        .with_context(|| format!("writing {}", args.output.display()))?;
+    let size = write_trace_dat(&capture, &args.output, version)?;
     let cpu = CpuUse {
         recording_ns: recording_cpu_ns,
         writing_ns: kspan_capture::clock::process_cpu_ns() - recording_cpu_ns,
