@@ -261,12 +261,15 @@ impl Engine {
                 self.resolve(p, Origin::Untraced);
             }
         }
+        for id in self.sockets.incomplete_answers() {
+            self.spans.cut(id, self.now);
+        }
         let tids: Vec<Tid> = self.threads.map.keys().copied().collect();
         let end = self.now;
         for tid in tids {
             self.flush(tid, end);
         }
-        self.spans.finish();
+        self.spans.finish(end);
         self.drain(emit);
         self.caveats[Caveat::SyscallBytes as usize] = self.fds.used;
         let mut caveats: Vec<(String, u64)> = Vec::new();
@@ -400,10 +403,10 @@ impl Engine {
         let Some(th) = self.threads.map.get_mut(&target) else {
             return;
         };
-        if matches!(th.sched, Sched::Blocked(_)) {
-            if th.sys.is_some() {
-                th.avail = now;
-            }
+        // A thread whose state is still unknown (recording just started) is being woken
+        // from a block too.
+        if matches!(th.sched, Sched::Blocked(_) | Sched::Unknown) {
+            th.avail = Some(now);
             self.set_sched(target, Sched::Runnable, now);
         }
         if !in_irq {
@@ -496,7 +499,7 @@ impl Engine {
         th.sys = Some(call);
         th.sys_fd = fd;
         th.sys_enter = now;
-        th.avail = now;
+        th.avail = Some(now);
         if call == Syscall::Send {
             self.in_send.push(tid);
         }
@@ -823,7 +826,7 @@ impl Engine {
                     Some(Origin::Span(p)) => Some(p),
                     _ => None,
                 };
-                let start = self.threads.map[&tid].avail;
+                let start = self.threads.map[&tid].avail.unwrap_or(now);
                 let mut span = self.new_span(SpanKind::Server, parent, tid, start, tuple);
                 span.partial = match origin {
                     Some(Origin::Span(_)) => false,

@@ -226,6 +226,23 @@ impl Sockets {
         }
     }
 
+    /// Spans of client-side sockets whose answer has bytes sent but not read yet: the
+    /// answer was still arriving.
+    pub fn incomplete_answers(&self) -> Vec<SpanId> {
+        self.endpoints
+            .values()
+            .filter(|ep| ep.side == Side::Client)
+            .filter(|ep| {
+                ep.inp.is_some_and(|id| {
+                    self.streams[id as usize]
+                        .as_ref()
+                        .is_some_and(|(_, s)| s.has_unread())
+                })
+            })
+            .filter_map(|ep| ep.span)
+            .collect()
+    }
+
     /// Live streams and their queued segments, for memory accounting.
     pub fn footprint(&self) -> (usize, usize) {
         let live = self.streams.iter().flatten();

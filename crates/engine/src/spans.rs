@@ -212,9 +212,17 @@ impl Spans {
         }
     }
 
-    /// Closes everything still open (end of input): spans whose answer never started are
-    /// marked partial.
-    pub fn finish(&mut self) {
+    /// Marks a span as cut by the end of the input: partial, lasting at least until `now`.
+    pub fn cut(&mut self, id: SpanId, now: u64) {
+        if let Some(s) = self.spans.get_mut(&id.0) {
+            s.span.partial = true;
+            s.span.end = s.span.end.max(now);
+        }
+    }
+
+    /// Closes everything still open (end of input at `now`): spans whose answer never
+    /// started are cut.
+    pub fn finish(&mut self, now: u64) {
         let mut open: Vec<SpanId> = self
             .spans
             .values()
@@ -222,11 +230,9 @@ impl Spans {
             .map(|s| s.span.id)
             .collect();
         open.sort();
-        for id in &open {
-            if let Some(s) = self.spans.get_mut(&id.0) {
-                if !s.answered {
-                    s.span.partial = true;
-                }
+        for &id in &open {
+            if self.spans.get(&id.0).is_some_and(|s| !s.answered) {
+                self.cut(id, now);
             }
         }
         for id in open {

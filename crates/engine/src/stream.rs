@@ -102,6 +102,11 @@ impl Stream {
         self.read
     }
 
+    /// True when bytes were sent that the reader has not consumed.
+    pub fn has_unread(&self) -> bool {
+        self.sent > self.read
+    }
+
     fn origin_at(&self, at: u64) -> Option<Origin> {
         if at >= self.sent {
             return None;

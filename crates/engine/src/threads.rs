@@ -39,8 +39,10 @@ pub(crate) struct Thread {
     /// The file descriptor argument of that syscall, if it has one.
     pub sys_fd: Option<i64>,
     /// When the data of its current syscall became available: the entry, or the wakeup
+    /// that ended a block inside it; `None` until either is seen (a thread already inside
+    /// a syscall when the recording started).
     /// that ended a block inside it.
-    pub avail: Timestamp,
+    pub avail: Option<Timestamp>,
     /// A span whose end moves to the exit of the current syscall.
     pub end_on_exit: Option<SpanId>,
     /// Scheduler state and since when.
@@ -103,7 +105,7 @@ impl Threads {
                 sys: None,
                 sys_enter: now,
                 sys_fd: None,
-                avail: now,
+                avail: None,
                 end_on_exit: None,
                 sched: Sched::Unknown,
                 since: now,

@@ -220,7 +220,7 @@ fn worker_pool_hand_off_via_wakeup_is_linked_and_an_unrelated_wakeup_is_not() {
               Client front tid=11 120..152
                 Server back tid=20 130..142
             ---
-            Client front tid=13 180..180 partial
+            Client front tid=13 180..195 partial
             ---"
         )
     );
@@ -255,7 +255,7 @@ fn a_wakeup_does_not_move_a_thread_busy_with_its_own_request() {
             Server front tid=10 110..132
             ---
             Server front tid=11 111..152
-              Client front tid=11 120..120 partial
+              Client front tid=11 120..152 partial
             ---"
         )
     );
@@ -570,4 +570,48 @@ fn a_reused_socket_pointer_is_a_new_connection() {
         Some("10.0.0.9:5002".parse().unwrap())
     );
     assert!(summary.caveats.is_empty(), "{:?}", summary.caveats);
+}
+
+#[test]
+fn a_thread_already_blocked_in_its_read_when_recording_starts_starts_at_the_wakeup() {
+    let mut r = two_services();
+    front_conn(&mut r, 10);
+    // No syscall entry seen for FRONT: it was inside recv before the recording.
+    r.send(100, LG, 0xA1, 10)
+        .irq(105, EventKind::Waking { target: FRONT })
+        .switch(107, 0, 0, FRONT)
+        .sock_recv(110, FRONT, 0xA2, 10)
+        .exit(111, FRONT, Syscall::Recv)
+        .send(120, FRONT, 0xA2, 10);
+    let (traces, _) = r.run();
+    assert_eq!(render(&traces), tree("Server front tid=10 105..122\n---"));
+    let a = &traces[0].spans[0].activity;
+    // runnable 105..107 was before the span opened (110); on CPU 110..122
+    assert_eq!((a.runnable_ns, a.on_cpu_ns), (0, 12));
+}
+
+#[test]
+fn an_answer_still_arriving_when_the_input_ends_is_partial() {
+    let mut r = two_services();
+    front_conn(&mut r, 10);
+    back_conn(&mut r, 20);
+    r.send(100, LG, 0xA1, 10)
+        .recv(110, FRONT, 0xA2, 10)
+        .send(120, FRONT, 0xB1, 5)
+        .recv(130, BACK, 0xB2, 5)
+        .send(140, BACK, 0xB2, 100) // headers
+        .send(143, BACK, 0xB2, 16) // body (delayed by Nagle)
+        .recv(150, FRONT, 0xB1, 100) // headers read, body not yet
+        .enter(160, FRONT, Syscall::Recv);
+    let (traces, _) = r.run();
+    assert_eq!(
+        render(&traces),
+        tree(
+            "
+            Server front tid=10 110..160 partial
+              Client front tid=10 120..160 partial
+                Server back tid=20 130..145
+            ---"
+        )
+    );
 }
