@@ -7,6 +7,26 @@
 //!   timestamp order.
 //! - [`write`]: [`TraceWriter`], writes v7 (zstd or none) or v6 files that trace-cmd reads.
 //! - [`text`]: one line per event, like `trace-cmd report -R`, and the `kspan info` summary.
+//!
+//! ```no_run
+//! use kspan_tracedat::{FieldHandle, TraceFile};
+//!
+//! let file = TraceFile::open("app.dat")?;
+//! let format = file.metadata().formats.by_name("sched:sched_switch").expect("recorded");
+//! let next_pid = FieldHandle::new(format, "next_pid").expect("field exists");
+//! let mut events = file.events(); // all buffers and CPUs, in timestamp order
+//! while let Some(rec) = events.next_event()? {
+//!     if rec.event_id() == format.id {
+//!         println!("{} cpu{} {} -> {:?}", rec.timestamp, rec.cpu, rec.pid(), rec.i64(next_pid));
+//!     }
+//! }
+//! for lost in events.lost_events() {
+//!     assert_eq!(lost.count, 0, "the kernel dropped events");
+//! }
+//! # Ok::<(), kspan_tracedat::Error>(())
+//! ```
+
+#![warn(missing_docs)]
 
 mod bytes;
 pub mod compress;

@@ -97,7 +97,7 @@ impl TraceFile {
     }
 
     /// The whole file's bytes.
-    pub fn bytes(&self) -> &[u8] {
+    pub(crate) fn bytes(&self) -> &[u8] {
         &self.bytes
     }
 
