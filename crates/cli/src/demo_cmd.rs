@@ -136,7 +136,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     let out = args.out.canonicalize()?;
     let config = Config {
         truth_dir: out.join("truth"),
-        ..Config::default()
+        design: args.design,
+        ..Config::with_prefix(&args.prefix)
     };
     eprintln!(
         "kspan demo: bringing the application up (nginx, redis, memcached, postgres, 9 services)…"

@@ -1,0 +1,86 @@
+//! Exact-tree accuracy of kspan's traces against ground truth, on the demo application run
+//! with every service in one server design (and with the usual mix): real nginx, redis,
+//! memcached and PostgreSQL on network-namespace hosts, real kernel events, request by
+//! request. Each test runs `kspan demo`, which brings the application up, records it under
+//! load, analyses the recording, checks it against the services' own logs, and tears the
+//! application down (also when it fails). Needs root.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// Runs `kspan demo` with `args` and returns its accuracy percentage, asserting that it
+/// met `min_accuracy` and lost no event (the demo itself fails otherwise).
+fn demo_accuracy(prefix: &str, args: &[&str], min_accuracy: f64) -> f64 {
+    let out: PathBuf =
+        std::env::temp_dir().join(format!("kspan-accuracy-{prefix}-{}", std::process::id()));
+    let output = Command::new(env!("CARGO_BIN_EXE_kspan"))
+        .args([
+            "demo",
+            "--prefix",
+            prefix,
+            "--duration",
+            "3s",
+            "--rate",
+            "60",
+            "--slowest",
+            "1",
+        ])
+        .args(["--min-accuracy", &min_accuracy.to_string(), "--out"])
+        .arg(&out)
+        .args(args)
+        .output()
+        .expect("kspan runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("exact-tree accuracy:"))
+        .unwrap_or_else(|| panic!("no accuracy line; stdout:\n{stdout}\nstderr:\n{stderr}"));
+    eprintln!("{prefix} {args:?}: {line}");
+    assert!(
+        output.status.success(),
+        "kspan demo failed:\n{stdout}\n{stderr}"
+    );
+    let pct: f64 = line
+        .trim_start_matches("exact-tree accuracy:")
+        .trim()
+        .split('%')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(pct >= min_accuracy, "{line}");
+    // Kept on failure (the assertions above), for a look at the recording and the truth.
+    let _ = std::fs::remove_dir_all(&out);
+    pct
+}
+
+#[test]
+fn thread_per_request_design_is_traced_exactly() {
+    demo_accuracy("kta", &["--design", "thread"], 100.0);
+}
+
+#[test]
+fn worker_pool_design_is_traced_exactly() {
+    demo_accuracy("ktb", &["--design", "pool"], 100.0);
+}
+
+#[test]
+fn event_loop_design_is_traced_exactly() {
+    demo_accuracy("ktc", &["--design", "epoll"], 100.0);
+}
+
+#[test]
+fn process_per_connection_design_is_traced_exactly() {
+    demo_accuracy("ktd", &["--design", "prefork"], 100.0);
+}
+
+#[test]
+fn tokio_design_is_traced_at_least_99_percent() {
+    demo_accuracy("kte", &["--design", "tokio"], 99.0);
+}
+
+#[test]
+fn mixed_application_is_traced_at_least_99_percent() {
+    demo_accuracy("ktf", &[], 99.0);
+}
