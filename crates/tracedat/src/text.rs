@@ -5,12 +5,13 @@ use std::collections::BTreeMap;
 use std::fmt::{self, Write};
 
 use crate::error::Result;
+use crate::format::{Field, FieldKind};
 use crate::read::{LostEvents, Metadata, TraceFile};
-use crate::record::{Record, Value};
+use crate::record::{FieldHandle, Record, Value};
 
 /// Appends one event line to `out`:
 /// `[BUFFER: ]COMM-PID [CPU] SECS.NANOS: NAME: field=value …` where numbers are decimal
-/// (pointers `0x…` hex), text fields are printed as text and other arrays as `ARRAY[xx, …]`.
+/// (pointers `0x…` hex) and arrays print as `trace-cmd report -R` prints them ([`write_array`]).
 pub fn format_record(out: &mut String, rec: &Record<'_>, meta: &Metadata) -> fmt::Result {
     let buffer = &meta.buffers[rec.buffer].name;
     if !buffer.is_empty() {
@@ -30,24 +31,47 @@ pub fn format_record(out: &mut String, rec: &Record<'_>, meta: &Metadata) -> fmt
     write!(out, "{}:", format.name)?;
     for field in format.fields.iter().filter(|f| !f.is_common) {
         write!(out, " {}=", field.name)?;
-        match rec.value(field) {
-            Some(Value::Unsigned(v)) if field.is_pointer => write!(out, "0x{v:x}")?,
-            Some(Value::Unsigned(v)) => write!(out, "{v}")?,
-            Some(Value::Signed(v)) => write!(out, "{v}")?,
-            Some(Value::Str(s)) => out.push_str(&String::from_utf8_lossy(s)),
-            Some(Value::Bytes(b)) => {
-                out.push_str("ARRAY[");
-                for (i, x) in b.iter().enumerate() {
-                    if i > 0 {
-                        out.push_str(", ");
-                    }
-                    write!(out, "{x:02x}")?;
-                }
-                out.push(']');
-            }
-            None => out.push_str("<out of bounds>"),
-        }
+        write_field(out, rec, field)?;
     }
+    Ok(())
+}
+
+/// Writes one field's value: numbers in decimal (pointers in hex), arrays via [`write_array`].
+fn write_field(out: &mut String, rec: &Record<'_>, field: &Field) -> fmt::Result {
+    if field.kind != FieldKind::Scalar {
+        return match rec.bytes(FieldHandle::of(field)) {
+            Some(bytes) => write_array(out, field, bytes),
+            None => write!(out, "<out of bounds>"),
+        };
+    }
+    match rec.value(field) {
+        Some(Value::Unsigned(v)) if field.is_pointer => write!(out, "0x{v:x}"),
+        Some(Value::Unsigned(v)) => write!(out, "{v}"),
+        Some(Value::Signed(v)) => write!(out, "{v}"),
+        Some(Value::Str(_) | Value::Bytes(_)) | None => write!(out, "<out of bounds>"),
+    }
+}
+
+/// Writes an array: a `char` array as text (up to the first NUL) when those bytes are printable
+/// or spaces, any other array as `ARRAY[xx, …]`. (libtraceevent also prints `u8` arrays as text
+/// until it first meets an unprintable one; kspan's output does not depend on earlier events.)
+fn write_array(out: &mut String, field: &Field, bytes: &[u8]) -> fmt::Result {
+    let head = &bytes[..bytes.iter().position(|&c| c == 0).unwrap_or(bytes.len())];
+    let printable = head
+        .iter()
+        .all(|&c| (0x20..0x7f).contains(&c) || (9..=13).contains(&c));
+    if field.is_string && printable {
+        out.push_str(&String::from_utf8_lossy(head));
+        return Ok(());
+    }
+    out.push_str("ARRAY[");
+    for (i, x) in bytes.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        write!(out, "{x:02x}")?;
+    }
+    out.push(']');
     Ok(())
 }
 

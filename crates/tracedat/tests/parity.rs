@@ -72,7 +72,7 @@ fn dump_matches_trace_cmd_report_for_v7_zstd_v7_none_and_v6_with_two_buffers() {
 
         let expected = report_lines(file);
         let got = dump_lines(file);
-        assert_same_lines(&expected, &got, &file.display().to_string());
+        assert_same_lines(&expected, &got, file);
         for ev in MAIN_EVENTS.iter().chain(SIDE_EVENTS) {
             let name = ev.split_once('/').unwrap().1;
             assert!(
@@ -82,4 +82,57 @@ fn dump_matches_trace_cmd_report_for_v7_zstd_v7_none_and_v6_with_two_buffers() {
             );
         }
     }
+}
+
+#[test]
+fn dump_matches_trace_cmd_report_for_tcp_events_of_a_private_netns() {
+    const TCP_EVENTS: &[&str] = &[
+        "sock/inet_sock_set_state",
+        "tcp/tcp_destroy_sock",
+        "tcp/tcp_rcv_space_adjust",
+        "sock/sock_send_length",
+        "sock/sock_recv_length",
+    ];
+    let ns = NetNs::new("tdtcp");
+    let inst = Instance::new("parity-tcp", TCP_EVENTS);
+    inst.on(true);
+    ns.tcp_exchange();
+    inst.on(false);
+    let dir = Scratch::new("parity-tcp");
+    let v7 = dir.path("tcp.dat");
+    trace_cmd(&["extract", "-B", &inst.name, "-o", v7.to_str().unwrap()]);
+    let expected = report_lines(&v7);
+    let got = dump_lines(&v7);
+    assert_same_lines(&expected, &got, &v7);
+    for name in [
+        "inet_sock_set_state",
+        "tcp_destroy_sock",
+        "tcp_rcv_space_adjust",
+    ] {
+        assert!(
+            got.iter().any(|l| l.contains(&format!(" {name}: "))),
+            "no {name} event recorded"
+        );
+    }
+    // The connection's states as the kernel reported them, in order, for port 5555's listener
+    // and both ends (numbers are TCP_* states: 7 CLOSE, 10 LISTEN, 2 SYN_SENT, 3 SYN_RECV,
+    // 1 ESTABLISHED).
+    let transitions: Vec<String> = got
+        .iter()
+        .filter(|l| l.contains(" inet_sock_set_state: ") && l.contains("protocol=6"))
+        .map(|l| {
+            let v = |k: &str| {
+                l.split(' ')
+                    .find_map(|t| t.strip_prefix(k))
+                    .unwrap_or("?")
+                    .to_string()
+            };
+            format!("{}->{}", v("oldstate="), v("newstate="))
+        })
+        .collect();
+    assert_eq!(
+        transitions[..4],
+        ["7->10", "7->2", "2->1", "10->3"],
+        "{transitions:?}"
+    );
 }

@@ -125,7 +125,7 @@ fn trace_cmd_reads_kspan_files_of_live_pages_in_every_version() {
         assert_eq!(stderr, "", "trace-cmd complained about {}", path.display());
         let expected = report_lines(&path);
         let got = dump_lines(&path);
-        assert_same_lines(&expected, &got, &path.display().to_string());
+        assert_same_lines(&expected, &got, &path);
         assert!(
             got.iter().any(|l| l.contains(" sched_process_exec: ")),
             "no exec event recorded"
@@ -205,6 +205,6 @@ fn equal_timestamps_come_out_in_trace_cmd_order_across_buffers_and_cpus() {
         let expected = report_lines(&path);
         let got = dump_lines(&path);
         assert_eq!(got.len(), 12);
-        assert_same_lines(&expected, &got, &path.display().to_string());
+        assert_same_lines(&expected, &got, &path);
     }
 }

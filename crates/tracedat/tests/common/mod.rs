@@ -118,11 +118,15 @@ pub fn dump_lines(file: &Path) -> Vec<String> {
     lines
 }
 
-/// Collapses runs of spaces and writes every `=NUMBER` value (hex `0x…` or signed decimal)
+/// Collapses runs of spaces, writes arrays without spaces (`ARRAY[7f,00]`) and writes every `=NUMBER` value (hex `0x…` or signed decimal)
 /// as an unsigned 64-bit decimal, so `fd=0x00000001` (trace-cmd follows the print format) and
 /// `fd=1` (kspan prints raw values) compare equal. Nothing else is changed.
 pub fn normalise(line: &str) -> String {
-    let collapsed = line.split_whitespace().collect::<Vec<_>>().join(" ");
+    let collapsed = line
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace(", ", ",");
     collapsed
         .split(' ')
         .map(|tok| match tok.split_once('=') {
@@ -146,9 +150,76 @@ fn parse_number(v: &str) -> Option<u64> {
     v.parse::<u64>().ok()
 }
 
-/// Asserts two line lists are equal, printing the first difference.
-pub fn assert_same_lines(expected: &[String], got: &[String], what: &str) {
-    if let Some(i) = expected.iter().zip(got).position(|(a, b)| a != b) {
+/// Whether a normalised trace-cmd line and a normalised kspan line show the same event. Tokens
+/// must be equal, except where libtraceevent prints the same bytes differently:
+/// - a value in hex without `0x` (it follows the print format, e.g. `sock_cookie=%llx`; `hex`
+///   lists such fields, see [`hex_fields`]) where kspan prints the number in decimal;
+/// - a byte array as the C string before its first NUL (it treats `u8` arrays as text until it
+///   first meets an unprintable one) where kspan prints `ARRAY[xx, …]`, or the reverse.
+pub fn same_line(trace_cmd: &str, kspan: &str, hex: &[String]) -> bool {
+    let (a, b): (Vec<_>, Vec<_>) = (trace_cmd.split(' ').collect(), kspan.split(' ').collect());
+    a.len() == b.len()
+        && a.iter()
+            .zip(&b)
+            .all(|(x, y)| x == y || same_value(x, y, hex))
+}
+
+fn same_value(trace_cmd: &str, kspan: &str, hex: &[String]) -> bool {
+    let (Some((kx, vx)), Some((ky, vy))) = (trace_cmd.split_once('='), kspan.split_once('='))
+    else {
+        return false;
+    };
+    let c_string = |v: &str| -> Option<Vec<u8>> {
+        let bytes: Vec<u8> = if v.starts_with("ARRAY[") {
+            v.trim_start_matches("ARRAY[")
+                .trim_end_matches(']')
+                .split(',')
+                .map(|h| u8::from_str_radix(h.trim(), 16).ok())
+                .collect::<Option<_>>()?
+        } else {
+            v.as_bytes().to_vec()
+        };
+        Some(bytes.into_iter().take_while(|&c| c != 0).collect())
+    };
+    kx == ky
+        && (hex.iter().any(|h| h == kx)
+            && u64::from_str_radix(vx, 16)
+                .ok()
+                .is_some_and(|n| n.to_string() == vy)
+            || ((vx.starts_with("ARRAY[") || vy.starts_with("ARRAY["))
+                && c_string(vx).is_some()
+                && c_string(vx) == c_string(vy)))
+}
+
+/// Fields that some event's print format shows as `NAME=%…x` (hex without a `0x` prefix).
+pub fn hex_fields(file: &Path) -> Vec<String> {
+    let f = TraceFile::open(file).unwrap();
+    let mut out = Vec::new();
+    for format in f.metadata().formats.iter() {
+        for field in &format.fields {
+            let key = format!("{}=%", field.name);
+            let Some(at) = format.print_fmt.find(&key) else {
+                continue;
+            };
+            let conv = format.print_fmt[at + key.len()..]
+                .trim_start_matches(|c: char| c.is_ascii_digit() || "lh#-".contains(c));
+            if conv.starts_with('x') {
+                out.push(field.name.clone());
+            }
+        }
+    }
+    out
+}
+
+/// Asserts two line lists show the same events ([`same_line`]), printing the first difference.
+pub fn assert_same_lines(expected: &[String], got: &[String], file: &Path) {
+    let what = file.display();
+    let hex = hex_fields(file);
+    if let Some(i) = expected
+        .iter()
+        .zip(got)
+        .position(|(a, b)| !same_line(a, b, &hex))
+    {
         panic!(
             "{what}: first difference at line {i}:\n trace-cmd: {}\n kspan:     {}",
             expected[i], got[i]
@@ -267,5 +338,53 @@ pub fn tick_options(
         trace_clock: "[local] global\n".into(),
         cpu_count: cpus,
         ..Default::default()
+    }
+}
+
+/// A private network namespace (`kspan-test-<tag>-<pid>`) with `lo` up, deleted when dropped.
+pub struct NetNs(pub String);
+
+impl NetNs {
+    pub fn new(tag: &str) -> NetNs {
+        let name = format!("kspan-test-{tag}-{}", std::process::id());
+        let _ = Command::new("ip").args(["netns", "del", &name]).status();
+        let ok = Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "cannot create netns {name}");
+        let ns = NetNs(name);
+        let ok = Command::new("ip")
+            .args(["-n", &ns.0, "link", "set", "lo", "up"])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "cannot bring lo up in {}", ns.0);
+        ns
+    }
+
+    /// Runs a TCP exchange on 127.0.0.1 inside the namespace: connect, send 70,000 bytes,
+    /// receive them twice back, close.
+    pub fn tcp_exchange(&self) {
+        const SCRIPT: &str = "import socket, threading\n\
+s = socket.socket(); s.bind(('127.0.0.1', 5555)); s.listen()\n\
+def serve():\n    c, _ = s.accept(); d = b''\n    while len(d) < 70000: d += c.recv(65536)\n    c.sendall(d * 2); c.close()\n\
+t = threading.Thread(target=serve); t.start()\n\
+c = socket.create_connection(('127.0.0.1', 5555)); c.sendall(b'x' * 70000); r = b''\n\
+while len(r) < 140000: r += c.recv(65536)\n\
+c.close(); t.join(); s.close()\n";
+        let ok = Command::new("ip")
+            .args(["netns", "exec", &self.0, "python3", "-c", SCRIPT])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "TCP exchange in {} failed", self.0);
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
     }
 }
