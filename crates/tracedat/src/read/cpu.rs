@@ -8,6 +8,7 @@ use crate::compress::{Compression, Decompressor};
 use crate::error::{Error, Result};
 use crate::format::HeaderPage;
 use crate::page::{EventCursor, Missed, Page};
+use crate::read::{CpuData, TraceFile};
 
 /// Where the pages come from.
 enum Source<'f> {
@@ -84,19 +85,15 @@ impl Release<'_> {
 }
 
 impl<'f> CpuCursor<'f> {
-    /// A cursor over `size` bytes at `offset` of `file` (clamped to the file; a short region
-    /// ends with a torn-page warning).
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        file: &'f [u8],
-        map: Option<&'f memmap2::Mmap>,
-        offset: u64,
-        size: u64,
-        page_size: u32,
-        compressed: Option<(Compression, Endian)>,
-        buffer: usize,
-        cpu: u32,
-    ) -> Result<Self> {
+    /// A cursor over the pages of `data` of buffer number `buffer` of `file`. Uncompressed data
+    /// is clamped to the file: a short region ends with a torn-page warning.
+    pub fn new(file: &'f TraceFile, buffer: usize, data: &CpuData) -> Result<Self> {
+        let meta = file.metadata();
+        let info = &meta.buffers[buffer];
+        let compressed = info.compressed.then_some((meta.compression, meta.endian));
+        let (offset, size, page_size, cpu) = (data.offset, data.size, info.page_size, data.cpu);
+        let map = file.mapping();
+        let file = file.bytes();
         let available = (file.len() as u64).saturating_sub(offset);
         let mut warning = None;
         // trace-cmd's size of compressed data leaves out the 4-byte chunk count, so compressed

@@ -43,17 +43,7 @@ impl<'f> Events<'f> {
         let mut setup_errors = Vec::new();
         for (bi, b) in meta.buffers.iter().enumerate() {
             for c in &b.cpus {
-                let comp = b.compressed.then_some((meta.compression, meta.endian));
-                match CpuCursor::new(
-                    file.bytes(),
-                    file.mapping(),
-                    c.offset,
-                    c.size,
-                    b.page_size,
-                    comp,
-                    bi,
-                    c.cpu,
-                ) {
+                match CpuCursor::new(file, bi, c) {
                     Ok(cur) => cursors.push(cur),
                     Err(e) => setup_errors.push(e),
                 }
