@@ -758,10 +758,26 @@ impl Engine {
     }
 
     fn on_recv(&mut self, tid: Tid, sk: SockAddr, n: u64, now: Timestamp) {
+        let traced = self.threads.map.contains_key(&tid);
+        let side = if traced {
+            self.side_of(sk, false)
+        } else {
+            Side::Unknown
+        };
         let ep = self.sockets.endpoint(sk);
+        // A read that starts a new message (a request on the server side, an answer on the
+        // client side) comes after a turn of the conversation.
+        let turn = match side {
+            Side::Server => ep.phase != Phase::Request,
+            Side::Client => ep.phase == Phase::Request,
+            Side::Unknown => false,
+        };
         let (first, origin) = match ep.inp {
             Some(inp) => {
                 let stream = self.sockets.stream(inp);
+                if turn {
+                    stream.realign_at_turn();
+                }
                 let first = stream.read_offset();
                 (Some((inp, first)), stream.read(n))
             }
@@ -770,12 +786,10 @@ impl Engine {
                 (None, Some(Origin::BeforeRecording))
             }
         };
-        if !self.threads.map.contains_key(&tid) {
-            return;
-        }
-        match self.side_of(sk, false) {
+        match side {
             Side::Client => self.answer_bytes(tid, sk, n, now),
-            _ => self.request_read(tid, sk, n, now, first, origin),
+            Side::Server => self.request_read(tid, sk, n, now, first, origin),
+            Side::Unknown => {}
         }
     }
 

@@ -97,6 +97,26 @@ impl Stream {
         origin
     }
 
+    /// Called before the first read of a new message: every earlier message in this
+    /// direction was answered, so was fully read. Unread bytes before the latest message
+    /// are an accounting gap of a connection older than the recording (bytes counted as
+    /// queued at the snapshot but read before the recording started): skip them. Only ever
+    /// moves forward; a reader ahead of the sends (bytes sent before the recording) keeps its
+    /// position.
+    pub fn realign_at_turn(&mut self) {
+        let Some(last) = self.segs.len().checked_sub(1) else {
+            return;
+        };
+        let last_start = match last {
+            0 => self.base,
+            _ => self.segs[last - 1].0,
+        };
+        if last_start > self.read {
+            self.read = last_start;
+            self.trim(usize::MAX);
+        }
+    }
+
     /// Absolute offset the next read starts at.
     pub fn read_offset(&self) -> u64 {
         self.read

@@ -615,3 +615,43 @@ fn an_answer_still_arriving_when_the_input_ends_is_partial() {
         )
     );
 }
+
+#[test]
+fn bytes_queued_at_the_snapshot_but_read_before_the_recording_do_not_shift_later_requests() {
+    let mut r = two_services();
+    // back's old connection from front: 50 bytes queued at the snapshot, which back read
+    // between the snapshot and the start of the recording (no read seen).
+    let call = tuple(sa(1, 40000), sa(2, 81));
+    for (sk, t, server_side, recv_queue) in
+        [(0xB1, call, false, 0), (0xB2, call.mirrored(), true, 50)]
+    {
+        r.world.sockets.push(SocketInfo {
+            sk: Some(sk),
+            cookie: None,
+            tuple: t,
+            state: 1,
+            server_side,
+            send_queue: 0,
+            recv_queue,
+        });
+    }
+    front_conn(&mut r, 10);
+    r.send(100, LG, 0xA1, 10)
+        .recv(110, FRONT, 0xA2, 10)
+        .send(120, FRONT, 0xB1, 30)
+        .recv(130, BACK, 0xB2, 30)
+        .send(140, BACK, 0xB2, 7)
+        .recv(150, FRONT, 0xB1, 7)
+        .send(160, FRONT, 0xA2, 5);
+    let (traces, _) = r.run();
+    assert_eq!(
+        render(&traces),
+        tree(
+            "
+            Server front tid=10 110..162
+              Client front tid=10 120..152
+                Server back tid=20 130..142
+            ---"
+        )
+    );
+}
