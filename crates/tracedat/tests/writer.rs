@@ -8,6 +8,7 @@ use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
 
 use common::*;
+use kspan_tracedat::text::Summary;
 use kspan_tracedat::{options, BufferSpec, Compression, TraceFile, TraceWriter, WriteOptions};
 
 const MAIN_EVENTS: &[&str] = &[
@@ -138,6 +139,15 @@ fn trace_cmd_reads_kspan_files_of_live_pages_in_every_version() {
             (version, compression, cpus)
         );
         assert_eq!(meta.kspan_metadata(), Some(metadata.as_slice()));
+        let mut info = String::new();
+        Summary::collect(&file)
+            .unwrap()
+            .render(meta, &mut info)
+            .unwrap();
+        assert!(
+            info.ends_with("kspan metadata: 23 bytes\n  {\"kspan\":{\"version\":1}}\n"),
+            "{info}"
+        );
         assert_eq!(meta.option(options::KSPAN_TGIDS), Some(tgids.as_bytes()));
         let pid = std::process::id() as i32;
         assert_eq!(meta.tgids.get(&pid), Some(&pid));
