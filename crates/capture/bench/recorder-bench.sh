@@ -18,7 +18,7 @@ run() {
     shift
     echo "== $label"
     "$KSPAN" record -o "$OUT/bench.dat" "$@" 2>&1 |
-        grep -E "recorded|buffer:|CPU time|WARNING|wrote" | sed 's/^/   /'
+        grep -E "recorded|buffer|CPU time|WARNING|wrote" | sed 's/^/   /'
 }
 
 run "1 writer ($N iterations), default 8 MiB/CPU buffer" -- $DD
