@@ -6,8 +6,8 @@ use std::path::PathBuf;
 /// Everything that can stop a recording from starting or finishing.
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
-    /// tracefs refused a write because the caller lacks privileges.
-    #[error("writing to tracefs ({path}) was refused: {cause}; run kspan record as root (e.g. with sudo)")]
+    /// tracefs (or mounting it) was refused because the caller lacks privileges.
+    #[error("access to tracefs ({path}) was refused: {cause}; run kspan record as root (e.g. with sudo)")]
     NotRoot {
         /// The tracefs path that was refused.
         path: PathBuf,

@@ -17,8 +17,13 @@ pub const INSTANCE_PREFIX: &str = "kspan-";
 
 /// Mounts tracefs at `root` unless it is already mounted there.
 pub fn ensure_mounted(root: &Path) -> Result<()> {
-    if root.join("instances").is_dir() {
-        return Ok(());
+    let instances = root.join("instances");
+    match fs::metadata(&instances) {
+        Ok(m) if m.is_dir() => return Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            return Err(tracefs_error("reading", &instances, e))
+        }
+        _ => {}
     }
     let c = |s: &str| CString::new(s).expect("static string without NUL");
     let target =
@@ -38,9 +43,16 @@ pub fn ensure_mounted(root: &Path) -> Result<()> {
         )
     };
     if rc != 0 {
+        let cause = io::Error::last_os_error();
+        if cause.raw_os_error() == Some(libc::EPERM) {
+            return Err(CaptureError::NotRoot {
+                path: root.to_path_buf(),
+                cause,
+            });
+        }
         return Err(CaptureError::Mount {
             path: root.to_path_buf(),
-            cause: io::Error::last_os_error(),
+            cause,
         });
     }
     Ok(())
