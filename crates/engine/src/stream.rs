@@ -98,20 +98,27 @@ impl Stream {
     }
 
     /// Called before the first read of a new message: every earlier message in this
-    /// direction was answered, so was fully read. Unread bytes before the latest message
-    /// are an accounting gap of a connection older than the recording (bytes counted as
-    /// queued at the snapshot but read before the recording started): skip them. Only ever
-    /// moves forward; a reader ahead of the sends (bytes sent before the recording) keeps its
-    /// position.
+    /// direction was answered, so was fully read, and the reader must now be at the start
+    /// of the latest message (or, when that message's send event is still to come, at the
+    /// end of what was sent). On a connection older than the recording the accounting can
+    /// be off by the bytes that moved between the snapshot and the first event; this puts
+    /// the reader back in place. Runs of untraced bytes (consecutive messages may share
+    /// one) only move the reader forward.
     pub fn realign_at_turn(&mut self) {
-        let Some(last) = self.segs.len().checked_sub(1) else {
+        if self.read > self.sent {
+            self.read = self.sent;
+            return;
+        }
+        let Some(&(_, origin)) = self.segs.back() else {
             return;
         };
+        let last = self.segs.len() - 1;
         let last_start = match last {
             0 => self.base,
             _ => self.segs[last - 1].0,
         };
-        if last_start > self.read {
+        let traced = matches!(origin, Origin::Span(_));
+        if self.read < self.sent && (last_start > self.read || traced) {
             self.read = last_start;
             self.trim(usize::MAX);
         }

@@ -655,3 +655,41 @@ fn bytes_queued_at_the_snapshot_but_read_before_the_recording_do_not_shift_later
         )
     );
 }
+
+#[test]
+fn answer_bytes_read_before_any_send_was_seen_do_not_hide_an_incomplete_answer() {
+    const CLIENT: Tid = 30;
+    let mut r = two_services();
+    r.thread(CLIENT, CLIENT, "client");
+    // An old connection client → front, both ends in the snapshot, nothing queued.
+    let conn = tuple(sa(9, 40000), sa(1, 80));
+    for (sk, t, server_side) in [(0xA1, conn, false), (0xA2, conn.mirrored(), true)] {
+        r.world.sockets.push(SocketInfo {
+            sk: Some(sk),
+            cookie: None,
+            tuple: t,
+            state: 1,
+            server_side,
+            send_queue: 0,
+            recv_queue: 0,
+        });
+    }
+    // The client reads the 16-byte tail of an answer sent before the recording.
+    r.recv(50, CLIENT, 0xA1, 16)
+        .send(100, CLIENT, 0xA1, 10)
+        .recv(110, FRONT, 0xA2, 10)
+        .send(120, FRONT, 0xA2, 100)
+        .send(123, FRONT, 0xA2, 16)
+        .recv(130, CLIENT, 0xA1, 100) // headers only: the body is still on its way
+        .enter(140, CLIENT, Syscall::Recv);
+    let (traces, _) = r.run();
+    assert_eq!(
+        render(&traces),
+        tree(
+            "
+            Client client tid=30 100..140 partial
+              Server front tid=10 110..125
+            ---"
+        )
+    );
+}
