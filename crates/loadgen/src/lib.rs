@@ -7,6 +7,8 @@
 //! It opens plain sockets in its own network namespace: run it with `ip netns exec` to
 //! place it in the client's.
 
+#![warn(missing_docs)]
+
 pub mod config;
 pub mod error;
 pub mod http;

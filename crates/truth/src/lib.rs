@@ -6,6 +6,8 @@
 //! true spans, each under its true parent. See [`expected`] for the true tree's shape and
 //! [`matching`] for how kspan spans are paired with true ones.
 
+#![warn(missing_docs)]
+
 pub mod error;
 pub mod expected;
 pub mod matching;

@@ -47,7 +47,7 @@ pub struct CallRecord {
     pub start_unix_ns: i64,
     /// When the call's answer was fully read, Unix ns.
     pub end_unix_ns: i64,
-    /// "ok" or "error: <what>".
+    /// `ok` or `error: <what>`.
     pub status: String,
 }
 
