@@ -182,11 +182,17 @@ pub fn judge(
             });
         }
     }
-    counts.outside_requests = observed
-        .iter()
-        .zip(&matching.of_observed)
-        .filter(|(span, m)| m.is_none() && !request_traces.contains(span.trace_id.as_str()))
-        .count();
+    // Unmatched spans, counted once each (two requests may share a trace).
+    for (span, m) in observed.iter().zip(&matching.of_observed) {
+        if m.is_some() {
+            continue;
+        }
+        if request_traces.contains(span.trace_id.as_str()) {
+            counts.extra += 1;
+        } else {
+            counts.outside_requests += 1;
+        }
+    }
     report.spans = counts;
     if report.requests_in_truth > 0 {
         report.exact_tree_accuracy_pct =
@@ -257,7 +263,6 @@ fn judge_request<'a>(
         for &o in &by_trace[trace] {
             match matching.of_observed[o] {
                 None => {
-                    counts.extra += 1;
                     let got = &observed[o];
                     problems.push(format!(
                         "extra span {} {} (span id {})",

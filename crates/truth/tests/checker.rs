@@ -480,3 +480,32 @@ fn the_roots_window_is_the_load_generators_request() {
         )
     );
 }
+
+#[test]
+fn two_requests_merged_into_one_trace_fail_both_and_extras_count_once() {
+    let mut otlp = base_otlp();
+    for id in 8..=12 {
+        span_mut(&mut otlp, id)["traceId"] = json!("aa000000000000000000000000000001");
+    }
+    let mut extra = span_mut(&mut otlp, 4).clone();
+    extra["spanId"] = json!("00000000000000ff");
+    extra["attributes"][3]["value"]["intValue"] = json!("40009");
+    resource_mut(&mut otlp, "compose")["scopeSpans"][0]["spans"]
+        .as_array_mut()
+        .unwrap()
+        .push(extra);
+    let report = run(&otlp, &CheckOptions::default());
+    assert_eq!(
+        outcome(&report),
+        (
+            2,
+            2,
+            0,
+            vec![
+                failure("r-000001", "the trace holds a span of request r-000002"),
+                failure("r-000002", "the trace holds a span of request r-000001"),
+            ]
+        )
+    );
+    assert_eq!(report.spans, counts(0, 1, 0, 0));
+}
