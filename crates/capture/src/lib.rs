@@ -6,6 +6,8 @@
 //! per-CPU pages + formats + [`RecordingMeta`]), and hand it to [`write_trace_dat`].
 //! [`read_meta`] reads the metadata back for the analysis side.
 
+#![deny(missing_docs)]
+
 pub mod capture;
 pub mod child;
 pub mod clock;

@@ -230,7 +230,7 @@ impl Recording {
         }
         recording.world = world::snapshot(&processes);
         if let Some(child) = recording.child.as_mut() {
-            child.release();
+            child.release()?;
         }
         let dynamic = !options.targets.netns.is_empty() || !options.targets.cgroups.is_empty();
         recording.controller = Some(Controller::start(

@@ -86,6 +86,14 @@ fn bad_requests_fail_with_one_clear_sentence_and_clean_up() {
         "{message}"
     );
 
+    let mut o = options(&scratch);
+    o.command = vec!["/nonexistent/kspan-no-such-program".into()];
+    assert_eq!(
+        error_of(o),
+        "cannot start `/nonexistent/kspan-no-such-program` (No such file or directory (os error \
+         2)); check the command name and PATH"
+    );
+
     let leftovers: Vec<_> = std::fs::read_dir(&scratch.0)
         .unwrap()
         .flatten()
