@@ -25,6 +25,11 @@ pub enum ExchangeError {
     /// The server closed the connection before the response was complete.
     #[error("connection closed before the response was complete")]
     Closed,
+    /// The server closed or reset the connection without sending a byte of the response:
+    /// on a reused keep-alive connection, it had closed it as idle (the request can be
+    /// sent again on a new one).
+    #[error("connection closed before any response ({0})")]
+    NoAnswer(String),
     /// The response is not valid HTTP/1.1.
     #[error("invalid response: {0}")]
     Invalid(String),
@@ -97,9 +102,26 @@ impl<S: Deadlined> Reader<S> {
         deadline: Instant,
     ) -> Result<Response, ExchangeError> {
         self.deadline = deadline;
-        self.stream.set_deadline(deadline)?;
-        self.stream.write_all(request)?;
-        self.read_response()
+        let result = self
+            .stream
+            .set_deadline(deadline)
+            .and_then(|()| Ok(self.stream.write_all(request)?))
+            .and_then(|()| self.read_response());
+        match result {
+            Err(ExchangeError::Closed) if self.buf.is_empty() => {
+                Err(ExchangeError::NoAnswer("end of stream".to_string()))
+            }
+            Err(ExchangeError::Io(err))
+                if self.buf.is_empty()
+                    && matches!(
+                        err.kind(),
+                        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+                    ) =>
+            {
+                Err(ExchangeError::NoAnswer(err.to_string()))
+            }
+            other => other,
+        }
     }
 
     fn read_response(&mut self) -> Result<Response, ExchangeError> {
@@ -318,6 +340,10 @@ mod tests {
     fn truncated_and_invalid_responses_are_errors() {
         let mut r = reader("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nabc");
         assert!(matches!(exchange(&mut r), Err(ExchangeError::Closed)));
+        let mut r = reader("");
+        assert!(
+            matches!(exchange(&mut r), Err(ExchangeError::NoAnswer(m)) if m == "end of stream")
+        );
         let mut r = reader("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n");
         assert!(
             matches!(exchange(&mut r), Err(ExchangeError::Invalid(m)) if m == "bad chunk size \"zz\"")

@@ -85,13 +85,16 @@ fn worker(
 }
 
 /// Sends request `n` on `conn` (connecting first when there is none) and reads its answer;
-/// drops the connection after a failure or when the server closes it.
+/// drops the connection after a failure or when the server closes it. A request that a reused
+/// connection drops unanswered (the server had closed it as idle) is sent once more on a new
+/// connection.
 fn send(config: &LoadConfig, n: u64, conn: &mut Option<Reader<TcpStream>>) -> Outcome {
     let deadline = Instant::now() + config.timeout;
     let rid = config.rid(n);
     let path = config.mix.path(n);
+    let request = request_bytes(path, &config.host, &rid);
     let mut record = LoadgenRecord {
-        rid: rid.clone(),
+        rid,
         endpoint: path.to_string(),
         local: None,
         peer: config.target,
@@ -100,13 +103,21 @@ fn send(config: &LoadConfig, n: u64, conn: &mut Option<Reader<TcpStream>>) -> Ou
         status: 0,
         error: None,
     };
-    let result = connected(config, conn).and_then(|reader| {
-        record.local = reader.stream().local_addr().ok();
-        record.start_unix_ns = unix_now_ns();
-        let sent = Instant::now();
-        let response = reader.exchange(&request_bytes(path, &config.host, &rid), deadline)?;
-        Ok((response, sent.elapsed()))
-    });
+    let mut attempt = |conn: &mut Option<Reader<TcpStream>>| {
+        connected(config, conn).and_then(|reader| {
+            record.local = reader.stream().local_addr().ok();
+            record.start_unix_ns = unix_now_ns();
+            let sent = Instant::now();
+            let response = reader.exchange(&request, deadline)?;
+            Ok((response, sent.elapsed()))
+        })
+    };
+    let reused = conn.is_some();
+    let mut result = attempt(conn);
+    if reused && matches!(result, Err(ExchangeError::NoAnswer(_))) {
+        *conn = None;
+        result = attempt(conn);
+    }
     record.end_unix_ns = unix_now_ns();
     let mut outcome = Outcome {
         n,

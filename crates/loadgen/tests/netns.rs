@@ -95,8 +95,9 @@ impl Drop for Server {
     }
 }
 
-/// nginx answering every path with 200, logging `rid uri status remote_port` per request.
-fn nginx(sandbox: &Sandbox) -> Server {
+/// nginx answering every path with 200, logging `rid uri status remote_port` per request,
+/// with `extra` directives in its server block.
+fn nginx(sandbox: &Sandbox, extra: &str) -> Server {
     let d = sandbox.dir.display();
     let conf = format!(
         "daemon off; worker_processes 1; pid {d}/nginx.pid; error_log {d}/error.log;
@@ -106,7 +107,7 @@ fn nginx(sandbox: &Sandbox) -> Server {
            access_log {d}/access.log rid;
            client_body_temp_path {d}/t1; proxy_temp_path {d}/t2; fastcgi_temp_path {d}/t3;
            uwsgi_temp_path {d}/t4; scgi_temp_path {d}/t5;
-           server {{ listen 127.0.0.1:8080; location / {{ return 200 \"ok\\n\"; }} }}
+           server {{ listen 127.0.0.1:8080; {extra} location / {{ return 200 \"ok\\n\"; }} }}
          }}"
     );
     let path = sandbox.dir.join("nginx.conf");
@@ -145,7 +146,7 @@ fn ids(prefix: &str, count: u64) -> Vec<String> {
 #[test]
 fn closed_loop_sends_exactly_the_count_with_unique_ids() {
     let sandbox = Sandbox::new("closed");
-    let server = nginx(&sandbox);
+    let server = nginx(&sandbox, "");
     let (records, summary) = sandbox.loadgen(&[
         "--target",
         "127.0.0.1:8080",
@@ -193,7 +194,7 @@ fn closed_loop_sends_exactly_the_count_with_unique_ids() {
 #[test]
 fn open_loop_sends_rate_times_duration_requests() {
     let sandbox = Sandbox::new("open");
-    let server = nginx(&sandbox);
+    let server = nginx(&sandbox, "");
     let (records, summary) = sandbox.loadgen(&[
         "--target",
         "127.0.0.1:8080",
@@ -286,4 +287,40 @@ fn unanswered_and_refused_requests_fail_with_status_zero() {
         (&summary["failed"], &summary["timeouts"]),
         (&Value::from(1), &Value::from(0))
     );
+}
+
+#[test]
+fn a_connection_the_server_closed_as_idle_is_replaced_without_error() {
+    let sandbox = Sandbox::new("idle");
+    let server = nginx(&sandbox, "keepalive_timeout 100ms;");
+    // Requests 250 ms apart on one connection: nginx closes it as idle in between.
+    let (records, summary) = sandbox.loadgen(&[
+        "--target",
+        "127.0.0.1:8080",
+        "--rate",
+        "4",
+        "--requests",
+        "2",
+        "--connections",
+        "1",
+    ]);
+    assert_eq!(
+        records.iter().map(|r| r.status).collect::<Vec<_>>(),
+        [200, 200]
+    );
+    assert_eq!(
+        records
+            .iter()
+            .map(|r| r.local)
+            .collect::<BTreeSet<_>>()
+            .len(),
+        2
+    );
+    assert_eq!(
+        (&summary["ok"], &summary["failed"]),
+        (&Value::from(2), &Value::from(0))
+    );
+    let mut log = access_log(server, &sandbox.dir);
+    log.sort();
+    assert_eq!(log, expected_log(&records));
 }
