@@ -1,0 +1,69 @@
+//! The command form: the command is gated until tracing is on, so its own `exec` and
+//! everything it spawns are recorded.
+
+mod common;
+
+use common::Scratch;
+use kspan_capture::{write_trace_dat, FileVersion, RecordOptions, Recording, TRACEFS_ROOT};
+use kspan_tracedat::TraceFile;
+use std::time::Duration;
+
+#[test]
+fn a_started_command_is_traced_from_its_exec_with_its_children() {
+    let scratch = Scratch::new("command");
+    let mut recording = Recording::start(RecordOptions {
+        command: ["/bin/sh", "-c", "/bin/true; /bin/true"]
+            .map(String::from)
+            .to_vec(),
+        default_events: true,
+        temp_parent: scratch.0.clone(),
+        tracefs_root: TRACEFS_ROOT.into(),
+        ..RecordOptions::default()
+    })
+    .unwrap();
+    let pid = recording.command_pid().unwrap();
+    while recording.command_status().is_none() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let capture = recording.finish().unwrap();
+    let out = scratch.0.join("command.dat");
+    write_trace_dat(&capture, &out, FileVersion::V7Zstd).unwrap();
+
+    let file = TraceFile::open(&out).unwrap();
+    let mut execs = Vec::new();
+    let mut forks = Vec::new();
+    let mut before_exec: Option<Vec<String>> = Some(Vec::new());
+    let mut last_before_exec = None;
+    let mut events = file.events();
+    while let Some(rec) = events.next_event().unwrap() {
+        let Some(format) = rec.format else { continue };
+        if rec.buffer != 0 {
+            continue;
+        }
+        if rec.pid() == pid && !format.name.starts_with("sched_") {
+            if let Some(seen) = before_exec.as_mut() {
+                seen.push(format.name.clone());
+            }
+        }
+        if rec.pid() == pid && format.name == "sched_process_exec" {
+            if let Some(seen) = before_exec.take() {
+                last_before_exec = seen.last().cloned();
+            }
+        }
+        match format.name.as_str() {
+            "sched_process_exec" => {
+                let filename = rec.str(rec.field("filename").unwrap()).unwrap().to_string();
+                execs.push(filename);
+            }
+            "sched_process_fork" => {
+                forks.push(rec.i64(rec.field("parent_pid").unwrap()).unwrap() as i32);
+            }
+            _ => {}
+        }
+    }
+    // Tracing was on before the gate opened: the gate read's return, right before the
+    // exec, is recorded.
+    assert_eq!(last_before_exec.as_deref(), Some("sys_exit_read"));
+    assert_eq!(execs, vec!["/bin/sh", "/bin/true", "/bin/true"]);
+    assert_eq!(forks, vec![pid, pid]);
+}
