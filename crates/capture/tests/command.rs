@@ -67,3 +67,53 @@ fn a_started_command_is_traced_from_its_exec_with_its_children() {
     assert_eq!(execs, vec!["/bin/sh", "/bin/true", "/bin/true"]);
     assert_eq!(forks, vec![pid, pid]);
 }
+
+#[test]
+fn user_events_are_filtered_in_the_kernel() {
+    let scratch = Scratch::new("filter");
+    let mut recording = Recording::start(RecordOptions {
+        command: [
+            "/bin/sh",
+            "-c",
+            "printf 1234567 > /dev/null; printf 12 > /dev/null",
+        ]
+        .map(String::from)
+        .to_vec(),
+        default_events: false,
+        events: vec![kspan_capture::EventRequest::user(
+            "syscalls:sys_enter_wr?te",
+            Some("count == 7"),
+        )],
+        temp_parent: scratch.0.clone(),
+        tracefs_root: TRACEFS_ROOT.into(),
+        ..RecordOptions::default()
+    })
+    .unwrap();
+    while recording.command_status().is_none() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let capture = recording.finish().unwrap();
+    let enabled: Vec<String> = capture.meta.buffers[0]
+        .events
+        .iter()
+        .map(|e| {
+            format!(
+                "{} if {}",
+                e.full_name(),
+                e.filter.as_deref().unwrap_or("-")
+            )
+        })
+        .collect();
+    assert_eq!(enabled, vec!["syscalls:sys_enter_write if count == 7"]);
+    let out = scratch.0.join("filter.dat");
+    write_trace_dat(&capture, &out, FileVersion::V6).unwrap();
+    let file = TraceFile::open(&out).unwrap();
+    let mut counts = Vec::new();
+    let mut events = file.events();
+    while let Some(rec) = events.next_event().unwrap() {
+        if rec.buffer == 0 {
+            counts.push(rec.u64(rec.field("count").unwrap()).unwrap());
+        }
+    }
+    assert_eq!(counts, vec![7]);
+}
