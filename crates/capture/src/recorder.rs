@@ -71,8 +71,8 @@ pub struct Progress {
     pub net_events: u64,
     /// Bytes of pages read, both buffers.
     pub bytes: u64,
-    /// Pages that carried the kernel's missed-events flag.
-    pub missed_pages: u64,
+    /// Events the kernel counted as lost so far (per-CPU `stats` files).
+    pub lost: u64,
 }
 
 /// One instance with its drainer.
@@ -245,6 +245,11 @@ impl Recording {
     pub fn progress(&self) -> Progress {
         let mut progress = Progress::default();
         for buffer in &self.buffers {
+            for &cpu in &self.cpus {
+                if let Ok(text) = buffer.instance.read(&format!("per_cpu/cpu{cpu}/stats")) {
+                    progress.lost += CpuLoss::from_stats_text(cpu, &text).lost();
+                }
+            }
             let Some(drainer) = &buffer.drainer else {
                 continue;
             };
@@ -255,7 +260,6 @@ impl Recording {
                     _ => progress.net_events += events,
                 }
                 progress.bytes += c.pages.load(Ordering::Relaxed) * self.page_size as u64;
-                progress.missed_pages += c.missed_pages.load(Ordering::Relaxed);
             }
         }
         progress

@@ -162,12 +162,12 @@ fn wait_for_stop(
                 as f64
                 / last_print.elapsed().as_secs_f64();
             eprint!(
-                "\r\x1b[K{:7.1} s  {:>10} events  {:>9.0} ev/s  {:>8}  missed-event pages {}",
+                "\r\x1b[K{:7.1} s  {:>10} events  {:>9.0} ev/s  {:>8}  lost {}",
                 started.elapsed().as_secs_f64(),
                 now.main_events + now.net_events,
                 rate,
                 human_bytes(now.bytes),
-                now.missed_pages
+                now.lost
             );
             let _ = std::io::stderr().flush();
             last = now;
