@@ -136,6 +136,26 @@ fn records_exact_tcp_exchange_between_two_namespaces() {
         .find(|s| s.state == 10 && s.local == (Ipv4Addr::new(10, 77, 0, 1), PORT).into())
         .expect("the listening socket is in the snapshot");
     assert_eq!(listener.owner_pids, vec![server_pid]);
+    let server_netns = meta
+        .world
+        .netns
+        .iter()
+        .find(|n| n.name.as_deref() == Some(pair.server.as_str()))
+        .expect("server netns named");
+    let v4: Vec<_> = server_netns
+        .addresses
+        .iter()
+        .filter(|a| a.is_ipv4())
+        .map(|a| a.to_string())
+        .collect();
+    assert_eq!(v4, vec!["10.77.0.1", "127.0.0.1"]);
+    let server_process = meta
+        .world
+        .processes
+        .iter()
+        .find(|p| p.pid == server_pid)
+        .unwrap();
+    assert_eq!(server_process.netns_inode, server_netns.inode);
 
     let file = TraceFile::open(&out).unwrap();
     let file_meta = read_meta(file.metadata().kspan_metadata().unwrap()).unwrap();
