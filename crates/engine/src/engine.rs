@@ -11,7 +11,7 @@ use crate::model::{Activity, EventNames, Span, SpanId, SpanKind, Summary, Trace}
 use crate::sockets::{Endpoint, Phase, Side, Sockets, StreamId};
 use crate::spans::Spans;
 use crate::stream::{Origin, PendingRead};
-use crate::threads::{Sched, Threads};
+use crate::threads::{CtxSource, Sched, Threads};
 use crate::world::World;
 use std::net::{SocketAddr, SocketAddrV6};
 
@@ -354,13 +354,21 @@ impl Engine {
     }
 
     /// Changes what a thread works for (flushing its time first).
-    fn retarget(&mut self, tid: Tid, now: Timestamp, ctx: Option<SpanId>, call: Option<SpanId>) {
+    fn retarget(
+        &mut self,
+        tid: Tid,
+        now: Timestamp,
+        ctx: Option<SpanId>,
+        call: Option<SpanId>,
+        src: CtxSource,
+    ) {
         self.flush(tid, now);
         let Some(th) = self.threads.map.get_mut(&tid) else {
             return;
         };
         th.ctx = ctx;
         th.call = call;
+        th.ctx_src = src;
         if let Some(s) = th.target().and_then(|id| self.spans.get_mut(id)) {
             if !s.span.threads.contains(&tid) {
                 s.span.threads.push(tid);
@@ -384,7 +392,7 @@ impl Engine {
         };
         let (tgid, service, ctx) = (if thread { p.tgid } else { child }, p.service, p.ctx);
         self.threads.add(child, tgid, service, now);
-        self.retarget(child, now, ctx, None);
+        self.retarget(child, now, ctx, None, CtxSource::Returned);
     }
 
     fn on_switch(&mut self, prev: Tid, prev_state: i64, next: Tid, now: Timestamp) {
@@ -434,16 +442,36 @@ impl Engine {
             Some(Syscall::Poll) if waker_sending => return,
             _ => {}
         }
-        let live_unanswered = |spans: &Spans, id: Option<SpanId>| {
-            id.and_then(|id| spans.get(id))
+        let live_unanswered = |id: Option<SpanId>| {
+            id.and_then(|id| self.spans.get(id))
                 .is_some_and(|s| !s.answered && !s.closed)
         };
-        // The waker's request must still be in progress; the woken thread must not be busy
-        // with a request of its own.
-        if !live_unanswered(&self.spans, Some(ctx)) || live_unanswered(&self.spans, t.target()) {
+        // The waker's request must still be in progress, and the waker must be the thread
+        // that read it (a worker that got it handed over, or a thread back from a call made
+        // for it, wakes others for its own reasons: lock and GIL noise).
+        let own = w.ctx_src == CtxSource::Read
+            || self.spans.get(ctx).is_some_and(|s| s.span.tid == waker);
+        if !own || !live_unanswered(Some(ctx)) {
             return;
         }
-        self.retarget(target, now, Some(ctx), None);
+        // The woken thread must not be busy with a request of its own: one it read, a call
+        // it is waiting for, or one handed over by a thread that is still blocked waiting
+        // for it (a submitter waiting on a future: later wakeups are lock noise).
+        let busy = match t.ctx_src {
+            _ if t.call.is_some() && live_unanswered(t.call) => true,
+            CtxSource::Read => live_unanswered(t.ctx),
+            CtxSource::HandOff(by) => {
+                live_unanswered(t.ctx)
+                    && self.threads.map.get(&by).is_some_and(|b| {
+                        b.sys == Some(Syscall::Futex) && matches!(b.sched, Sched::Blocked(_))
+                    })
+            }
+            CtxSource::Returned => false,
+        };
+        if busy {
+            return;
+        }
+        self.retarget(target, now, Some(ctx), None, CtxSource::HandOff(waker));
     }
 
     /// True for a TCP send/recv event that moved bytes (not an error, not a MSG_PEEK),
@@ -720,7 +748,8 @@ impl Engine {
                 let id = self.spans.open(span);
                 self.sockets.endpoint(sk).span = Some(id);
                 let ctx = self.threads.map[&tid].ctx;
-                self.retarget(tid, now, ctx, Some(id));
+                let src = self.threads.map[&tid].ctx_src;
+                self.retarget(tid, now, ctx, Some(id), src);
                 id
             }
         };
@@ -807,7 +836,7 @@ impl Engine {
         s.answered = true;
         s.main.a.bytes_in += n;
         let parent = s.span.parent;
-        self.retarget(tid, now, parent, None);
+        self.retarget(tid, now, parent, None, CtxSource::Returned);
         if let Some(th) = self.threads.map.get_mut(&tid) {
             th.end_on_exit = Some(id);
         }
@@ -863,7 +892,7 @@ impl Engine {
         if let Some(s) = self.spans.get_mut(id) {
             s.main.a.bytes_in += n;
         }
-        self.retarget(tid, now, Some(id), None);
+        self.retarget(tid, now, Some(id), None, CtxSource::Read);
     }
 
     /// A new request's first byte was not sent yet in event order: wait for the traced

@@ -21,6 +21,18 @@ pub(crate) enum Sched {
     Blocked(Bucket),
 }
 
+/// How a thread got its current context; decides whether a wakeup may replace it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CtxSource {
+    /// It read the request (strong: kept while the request is in progress).
+    Read,
+    /// It read the answer of a call (back in the call's parent), or inherited it at
+    /// creation: its own work for that request may be over.
+    Returned,
+    /// A wakeup from this thread handed it over.
+    HandOff(Tid),
+}
+
 /// One traced thread.
 #[derive(Debug, Clone)]
 pub(crate) struct Thread {
@@ -30,6 +42,8 @@ pub(crate) struct Thread {
     pub service: ServiceId,
     /// The span whose bytes it read last (or inherited by fork / hand-off).
     pub ctx: Option<SpanId>,
+    /// How it got `ctx`.
+    pub ctx_src: CtxSource,
     /// A call it made whose answer it has not read yet: its time goes there.
     pub call: Option<SpanId>,
     /// The syscall it is in, if any.
@@ -101,6 +115,7 @@ impl Threads {
                 tgid,
                 service,
                 ctx: None,
+                ctx_src: CtxSource::Returned,
                 call: None,
                 sys: None,
                 sys_enter: now,

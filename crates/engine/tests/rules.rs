@@ -693,3 +693,102 @@ fn answer_bytes_read_before_any_send_was_seen_do_not_hide_an_incomplete_answer()
         )
     );
 }
+
+/// Two requests on front (acceptors 10 and 12), two pool workers (11, 13) blocked on a
+/// queue futex at the start.
+fn pool() -> Rec {
+    let mut r = two_services();
+    r.thread(11, FRONT, "front")
+        .thread(12, FRONT, "front")
+        .thread(13, FRONT, "front");
+    front_conn(&mut r, 10);
+    r.connect(11, LG, 0xC1, sa(9, 5001), 0xC2, sa(1, 80));
+    back_conn(&mut r, 20);
+    r.connect(30, 13, 0xD1, sa(1, 6001), 0xD2, sa(2, 81));
+    for w in [11, 13] {
+        r.enter(40, w, Syscall::Futex).switch(41, w, 1, 0);
+    }
+    r
+}
+
+#[test]
+fn a_worker_keeps_the_request_of_a_submitter_still_waiting_for_it() {
+    let mut r = pool();
+    r.send(100, LG, 0xA1, 10)
+        .recv(110, FRONT, 0xA2, 10)
+        .waking(115, FRONT, 11) // submit to worker 11
+        .enter(116, FRONT, Syscall::Futex)
+        .switch(117, FRONT, 1, 0) // the submitter waits for the result
+        .send(120, LG, 0xC1, 10)
+        .recv(125, 12, 0xC2, 10)
+        .waking(130, 12, 11) // lock noise from the other request's acceptor
+        .exit(131, 11, Syscall::Futex)
+        .send(140, 11, 0xB1, 5)
+        .recv(150, BACK, 0xB2, 5)
+        .send(160, BACK, 0xB2, 5)
+        .recv(170, 11, 0xB1, 5)
+        .waking(175, 11, FRONT) // result ready
+        .send(180, FRONT, 0xA2, 5)
+        .send(190, 12, 0xC2, 5);
+    let (traces, _) = r.run();
+    assert_eq!(
+        render(&traces),
+        tree(
+            "
+            Server front tid=10 110..182
+              Client front tid=11 140..172
+                Server back tid=20 150..162
+            ---
+            Server front tid=12 125..192
+            ---"
+        )
+    );
+}
+
+#[test]
+fn a_worker_back_from_a_call_takes_the_next_request_handed_to_it() {
+    let mut r = pool();
+    // Request A: worker 11 makes A's call; A's acceptor has not answered yet when
+    // request C's acceptor hands worker 11 the next job.
+    r.send(100, LG, 0xA1, 10)
+        .recv(110, FRONT, 0xA2, 10)
+        .waking(115, FRONT, 11)
+        .exit(116, 11, Syscall::Futex)
+        .send(120, 11, 0xB1, 5)
+        .recv(125, BACK, 0xB2, 5)
+        .send(130, BACK, 0xB2, 5)
+        .recv(135, 11, 0xB1, 5) // back in A's context (A still unanswered)
+        .enter(140, 11, Syscall::Futex)
+        .switch(141, 11, 1, 0)
+        .send(150, LG, 0xC1, 10)
+        .recv(155, 12, 0xC2, 10)
+        .waking(160, 12, 11) // C's job
+        .exit(161, 11, Syscall::Futex)
+        // a worker (13) woken by worker 11 does not get C: 11 did not read C
+        .waking(162, 11, 13)
+        .send(165, 11, 0xB1, 6)
+        .recv(170, BACK, 0xB2, 6)
+        .send(175, BACK, 0xB2, 6)
+        .recv(180, 11, 0xB1, 6)
+        .exit(185, 13, Syscall::Futex)
+        .send(186, 13, 0xD1, 1)
+        .send(190, FRONT, 0xA2, 5)
+        .send(195, 12, 0xC2, 5);
+    let (traces, _) = r.run();
+    assert_eq!(
+        render(&traces),
+        tree(
+            "
+            Server front tid=10 110..192
+              Client front tid=11 120..137
+                Server back tid=20 125..132
+            ---
+            Server front tid=12 155..197
+              Client front tid=11 165..182
+                Server back tid=20 170..177
+            ---
+            Client front tid=13 186..197 partial
+            ---"
+        )
+    );
+}
