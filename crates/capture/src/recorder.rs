@@ -229,6 +229,11 @@ impl Recording {
             buffer.instance.write("tracing_on", "1")?;
         }
         recording.world = world::snapshot(&processes);
+        if let Some(child) = &recording.child {
+            recording
+                .world
+                .describe_command(child.pid(), &options.command);
+        }
         if let Some(child) = recording.child.as_mut() {
             child.release()?;
         }

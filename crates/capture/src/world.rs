@@ -124,6 +124,30 @@ pub fn snapshot(pids: &[i32]) -> WorldSnapshot {
     }
 }
 
+impl WorldSnapshot {
+    /// Describes a started command by what it is once it has `exec`ed: it is still waiting
+    /// at its gate when the snapshot is taken, with the recorder's name. Its comm is what
+    /// the kernel will set (the program's base name, at most 15 bytes), its command line
+    /// `argv`, and it has one thread.
+    pub fn describe_command(&mut self, pid: i32, argv: &[String]) {
+        let Some(process) = self.processes.iter_mut().find(|p| p.pid == pid) else {
+            return;
+        };
+        let program = argv.first().map(String::as_str).unwrap_or_default();
+        let base = program.rsplit('/').next().unwrap_or(program);
+        let mut end = base.len().min(15);
+        while !base.is_char_boundary(end) {
+            end -= 1;
+        }
+        process.comm = base[..end].to_string();
+        process.cmdline = argv.to_vec();
+        process.threads = vec![ThreadInfo {
+            tid: pid,
+            comm: process.comm.clone(),
+        }];
+    }
+}
+
 fn process_info(pid: i32) -> Option<ProcessInfo> {
     let base = format!("/proc/{pid}");
     if !Path::new(&base).exists() {
@@ -304,6 +328,33 @@ mod tests {
         );
         assert_eq!(s.sk, Some(0xffff8a0c12345678));
         assert_eq!(parse_tcp_line(line, 7, false).unwrap().sk, None);
+    }
+
+    #[test]
+    fn a_gated_command_is_described_as_the_kernel_will_name_it() {
+        let mut world = WorldSnapshot {
+            processes: vec![ProcessInfo {
+                pid: 9,
+                comm: "kspan".into(),
+                ..ProcessInfo::default()
+            }],
+            ..WorldSnapshot::default()
+        };
+        let argv = [
+            "/usr/bin/a-very-long-program-name".to_string(),
+            "-x".to_string(),
+        ];
+        world.describe_command(9, &argv);
+        let p = &world.processes[0];
+        assert_eq!(p.comm, "a-very-long-pro");
+        assert_eq!(p.cmdline, argv);
+        assert_eq!(
+            p.threads,
+            vec![ThreadInfo {
+                tid: 9,
+                comm: "a-very-long-pro".into()
+            }]
+        );
     }
 
     #[test]

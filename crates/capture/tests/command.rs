@@ -26,6 +26,15 @@ fn a_started_command_is_traced_from_its_exec_with_its_children() {
         std::thread::sleep(Duration::from_millis(10));
     }
     let capture = recording.finish().unwrap();
+    let command = capture
+        .meta
+        .world
+        .processes
+        .iter()
+        .find(|p| p.pid == pid)
+        .unwrap();
+    assert_eq!(command.comm, "sh");
+    assert_eq!(command.cmdline, ["/bin/sh", "-c", "/bin/true; /bin/true"]);
     let out = scratch.0.join("command.dat");
     write_trace_dat(&capture, &out, FileVersion::V7Zstd).unwrap();
 
