@@ -129,35 +129,10 @@ impl Recording {
             })?;
 
         let pid_filtered = !options.targets.all;
-        let main = Instance::create(&root, serial, "")?;
         let main_kb = options.buffer_kb.unwrap_or(MAIN_BUFFER_KB);
-        configure(&main, main_kb)?;
+        let (main, main_events) = main_instance(&root, serial, main_kb, &options)?;
         let page_size = page_size(&main)?;
-        let available = events::list_events(&main.dir().join("events"))?;
-        let mut requests = if options.default_events {
-            events::default_requests()
-        } else {
-            Vec::new()
-        };
-        requests.extend(options.events.iter().cloned());
-        let main_events = events::resolve(&available, &requests)?;
-        for spec in &main_events {
-            events::enable(&main, spec)?;
-        }
-
-        let net = Instance::create(&root, serial, "-net")?;
-        configure(&net, NET_BUFFER_KB)?;
-        let net_events: Vec<EventSpec> = NET_EVENTS
-            .iter()
-            .map(|(system, name, filter)| EventSpec {
-                system: system.to_string(),
-                name: name.to_string(),
-                filter: filter.map(str::to_string),
-            })
-            .collect();
-        for spec in &net_events {
-            events::enable(&net, spec)?;
-        }
+        let (net, net_events) = net_instance(&root, serial)?;
 
         let mut recording = Recording {
             controller: None,
@@ -180,21 +155,7 @@ impl Recording {
             procfs::all_pids()
         };
         if pid_filtered {
-            let mut tids: Vec<i32> = processes.iter().flat_map(|&p| procfs::threads(p)).collect();
-            if !options.command.is_empty() {
-                let child = GatedChild::spawn(&options.command)?;
-                tids.push(child.pid());
-                processes.push(child.pid());
-                recording.child = Some(child);
-            }
-            if tids.is_empty() {
-                // An empty set_event_pid means "no filter": keep one idle thread in it
-                // until the controller finds the first real target.
-                let placeholder = Placeholder::start();
-                tids.push(placeholder.tid);
-                recording.placeholder = Some(placeholder);
-            }
-            main.write("set_event_pid", &join_pids(&tids))?;
+            recording.filter_pids(&main, &options.command, &mut processes)?;
         } else {
             // Tracing everything: keep the recorder's own threads (and, through
             // event-fork, the drainers it starts next) out, or it would trace its reads.
@@ -244,6 +205,31 @@ impl Recording {
             processes,
         ));
         Ok(recording)
+    }
+
+    /// Puts the target's threads (and the gated command, started here) into the main
+    /// instance's pid filter; `processes` gains the command's pid.
+    fn filter_pids(
+        &mut self,
+        main: &Instance,
+        command: &[String],
+        processes: &mut Vec<i32>,
+    ) -> Result<()> {
+        let mut tids: Vec<i32> = processes.iter().flat_map(|&p| procfs::threads(p)).collect();
+        if !command.is_empty() {
+            let child = GatedChild::spawn(command)?;
+            tids.push(child.pid());
+            processes.push(child.pid());
+            self.child = Some(child);
+        }
+        if tids.is_empty() {
+            // An empty set_event_pid means "no filter": keep one idle thread in it until
+            // the controller finds the first real target.
+            let placeholder = Placeholder::start();
+            tids.push(placeholder.tid);
+            self.placeholder = Some(placeholder);
+        }
+        main.write("set_event_pid", &join_pids(&tids))
     }
 
     /// Live progress figures.
@@ -374,6 +360,47 @@ fn configure(instance: &Instance, buffer_kb: u64) -> Result<()> {
     instance.write("buffer_percent", &BUFFER_PERCENT.to_string())?;
     instance.write("options/overwrite", "0")?;
     instance.write("options/event-fork", "1")
+}
+
+/// Creates and configures the pid-filtered instance and enables the requested events.
+fn main_instance(
+    root: &Path,
+    serial: u32,
+    buffer_kb: u64,
+    options: &RecordOptions,
+) -> Result<(Instance, Vec<EventSpec>)> {
+    let main = Instance::create(root, serial, "")?;
+    configure(&main, buffer_kb)?;
+    let available = events::list_events(&main.dir().join("events"))?;
+    let mut requests = if options.default_events {
+        events::default_requests()
+    } else {
+        Vec::new()
+    };
+    requests.extend(options.events.iter().cloned());
+    let specs = events::resolve(&available, &requests)?;
+    for spec in &specs {
+        events::enable(&main, spec)?;
+    }
+    Ok((main, specs))
+}
+
+/// Creates and configures the unfiltered instance of TCP state changes.
+fn net_instance(root: &Path, serial: u32) -> Result<(Instance, Vec<EventSpec>)> {
+    let net = Instance::create(root, serial, "-net")?;
+    configure(&net, NET_BUFFER_KB)?;
+    let specs: Vec<EventSpec> = NET_EVENTS
+        .iter()
+        .map(|(system, name, filter)| EventSpec {
+            system: system.to_string(),
+            name: name.to_string(),
+            filter: filter.map(str::to_string),
+        })
+        .collect();
+    for spec in &specs {
+        events::enable(&net, spec)?;
+    }
+    Ok((net, specs))
 }
 
 /// The format texts of ftrace's own events, for readers that expect them.
