@@ -8,10 +8,8 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     for endian in [Endian::Little, Endian::Big] {
         if let Ok(page) = Page::parse(data, &HeaderPage::LINUX_64, endian) {
-            for event in page.events() {
-                if let Ok(e) = event {
-                    std::hint::black_box(e.data.first());
-                }
+            for event in page.events().flatten() {
+                std::hint::black_box(event.data.first());
             }
         }
     }

@@ -6,7 +6,9 @@ use kspan_tracedat::TraceFile;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(file) = TraceFile::from_bytes(data.to_vec()) else { return };
+    let Ok(file) = TraceFile::from_bytes(data.to_vec()) else {
+        return;
+    };
     let mut events = file.events();
     for _ in 0..1_000_000 {
         match events.next_event() {
