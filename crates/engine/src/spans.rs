@@ -265,21 +265,24 @@ impl Spans {
 /// by start time. A span whose parent is not in the trace (cannot happen) is kept as a root.
 fn tree_order(spans: Vec<(Span, Acc)>) -> Vec<(Span, Acc)> {
     let n = spans.len();
-    let parent_index: Vec<Option<usize>> = spans
+    let index: FxHashMap<SpanId, usize> = spans
         .iter()
-        .map(|(s, _)| {
-            s.parent
-                .and_then(|p| spans.iter().position(|(x, _)| x.id == p))
-        })
+        .enumerate()
+        .map(|(i, (s, _))| (s.id, i))
         .collect();
+    let mut children: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut roots = Vec::new();
+    for (i, (s, _)) in spans.iter().enumerate() {
+        match s.parent.and_then(|p| index.get(&p)) {
+            Some(&p) => children[p].push(i),
+            None => roots.push(i),
+        }
+    }
     let mut order = Vec::with_capacity(n);
-    let mut stack: Vec<usize> = (0..n)
-        .rev()
-        .filter(|&i| parent_index[i].is_none())
-        .collect();
+    let mut stack: Vec<usize> = roots.into_iter().rev().collect();
     while let Some(i) = stack.pop() {
         order.push(i);
-        stack.extend((0..n).rev().filter(|&c| parent_index[c] == Some(i)));
+        stack.extend(children[i].iter().rev());
     }
     let mut slots: Vec<Option<(Span, Acc)>> = spans.into_iter().map(Some).collect();
     order.into_iter().filter_map(|i| slots[i].take()).collect()
