@@ -1,0 +1,312 @@
+//! Bytes on connections: requests and answers, the spans they open and close, and
+//! pending reads waiting for their sender (the read-before-send ordering trap).
+
+use super::*;
+
+impl Engine {
+    pub(super) fn on_send(&mut self, tid: Tid, sk: SockAddr, n: u64, now: Timestamp) {
+        let origin = if self.threads.map.contains_key(&tid) {
+            match self.side_of(sk, true) {
+                Side::Server => self.response_bytes(tid, sk, n),
+                _ => self.request_bytes(tid, sk, n, now),
+            }
+        } else {
+            Origin::Untraced
+        };
+        let max = self.config.max_segments_per_stream;
+        match self.sockets.endpoint(sk).out {
+            Some(out) => {
+                if let Some((p, o)) = self.sockets.stream(out).push(n, origin, max) {
+                    self.pending.retain(|&id| id != out);
+                    self.resolve(p, o);
+                }
+            }
+            None => self.sockets.queue_early(sk, n, origin),
+        }
+    }
+
+    /// A traced thread writes on the server side: the response of the current request.
+    pub(super) fn response_bytes(&mut self, tid: Tid, sk: SockAddr, n: u64) -> Origin {
+        let ep = self.sockets.endpoint(sk);
+        let Some(id) = ep.span else {
+            self.caveat(Caveat::ResponseBeforeRecording);
+            return Origin::BeforeRecording;
+        };
+        ep.phase = Phase::Answer;
+        if let Some(s) = self.spans.get_mut(id) {
+            s.answered = true;
+            s.main.a.bytes_out += n;
+        }
+        if let Some(th) = self.threads.map.get_mut(&tid) {
+            th.end_on_exit = Some(id);
+        }
+        Origin::Span(id)
+    }
+
+    /// A traced thread writes on the client side: a call in its current context.
+    pub(super) fn request_bytes(
+        &mut self,
+        tid: Tid,
+        sk: SockAddr,
+        n: u64,
+        now: Timestamp,
+    ) -> Origin {
+        let ep = self.sockets.endpoint(sk);
+        let id = match (ep.phase, ep.span) {
+            (Phase::Request, Some(id)) => id,
+            (_, old) => {
+                ep.phase = Phase::Request;
+                ep.requests += 1;
+                let tuple = ep.tuple;
+                if let Some(old) = old {
+                    self.spans.close(old);
+                }
+                let th = &self.threads.map[&tid];
+                let start = if th.sys == Some(Syscall::Send) {
+                    th.sys_enter
+                } else {
+                    now
+                };
+                let span = self.new_span(SpanKind::Client, th.ctx, tid, start, tuple);
+                let id = self.spans.open(span);
+                self.sockets.endpoint(sk).span = Some(id);
+                let ctx = self.threads.map[&tid].ctx;
+                let src = self.threads.map[&tid].ctx_src;
+                self.retarget(tid, now, ctx, Some(id), src);
+                id
+            }
+        };
+        if let Some(s) = self.spans.get_mut(id) {
+            s.main.a.bytes_out += n;
+        }
+        Origin::Span(id)
+    }
+
+    pub(super) fn new_span(
+        &self,
+        kind: SpanKind,
+        parent: Option<SpanId>,
+        tid: Tid,
+        start: Timestamp,
+        tuple: Option<FourTuple>,
+    ) -> Span {
+        let th = &self.threads.map[&tid];
+        Span {
+            id: SpanId(0),
+            parent,
+            kind,
+            service: self.threads.services[th.service as usize].clone(),
+            pid: th.tgid,
+            tid,
+            threads: vec![tid],
+            start,
+            end: start,
+            local: tuple.map(|t| addr(t.local)),
+            peer: tuple.map(|t| addr(t.remote)),
+            partial: false,
+            error: None,
+            activity: Activity::default(),
+        }
+    }
+
+    pub(super) fn on_recv(&mut self, tid: Tid, sk: SockAddr, n: u64, now: Timestamp) {
+        let traced = self.threads.map.contains_key(&tid);
+        let side = if traced {
+            self.side_of(sk, false)
+        } else {
+            Side::Unknown
+        };
+        let ep = self.sockets.endpoint(sk);
+        // A read that starts a new message (a request on the server side, an answer on the
+        // client side) comes after a turn of the conversation.
+        let turn = match side {
+            Side::Server => ep.phase != Phase::Request,
+            Side::Client => ep.phase == Phase::Request,
+            Side::Unknown => false,
+        };
+        let (first, origin) = match ep.inp {
+            Some(inp) => {
+                let stream = self.sockets.stream(inp);
+                if turn {
+                    stream.realign_at_turn();
+                }
+                let first = stream.read_offset();
+                (Some((inp, first)), stream.read(n))
+            }
+            None => {
+                ep.early_read += n;
+                (None, Some(Origin::BeforeRecording))
+            }
+        };
+        match side {
+            Side::Client => self.answer_bytes(tid, sk, n, now),
+            Side::Server => self.request_read(tid, sk, n, now, first, origin),
+            Side::Unknown => {}
+        }
+    }
+
+    /// A traced thread reads the answer of its call: back in the call's parent context.
+    pub(super) fn answer_bytes(&mut self, tid: Tid, sk: SockAddr, n: u64, now: Timestamp) {
+        let ep = self.sockets.endpoint(sk);
+        let Some(id) = ep.span else {
+            self.caveat(Caveat::AnswerBeforeRecording);
+            return;
+        };
+        ep.phase = Phase::Answer;
+        let Some(s) = self.spans.get_mut(id) else {
+            return;
+        };
+        s.answered = true;
+        s.main.a.bytes_in += n;
+        let parent = s.span.parent;
+        self.retarget(tid, now, parent, None, CtxSource::Returned);
+        if let Some(th) = self.threads.map.get_mut(&tid) {
+            th.end_on_exit = Some(id);
+        }
+    }
+
+    /// A traced thread reads on the server side: a new request opens a server span.
+    pub(super) fn request_read(
+        &mut self,
+        tid: Tid,
+        sk: SockAddr,
+        n: u64,
+        now: Timestamp,
+        first: Option<(StreamId, u64)>,
+        origin: Option<Origin>,
+    ) {
+        let ep = self.sockets.endpoint(sk);
+        let id = match (ep.phase, ep.span) {
+            (Phase::Request, Some(id)) => id,
+            (_, old) => {
+                ep.phase = Phase::Request;
+                ep.requests += 1;
+                // The first request on a connection older than the recording may have
+                // started before it.
+                let suspect = !ep.fresh && ep.requests == 1;
+                let tuple = ep.tuple;
+                if let Some(old) = old {
+                    self.spans.close(old);
+                }
+                let parent = match origin {
+                    Some(Origin::Span(p)) => Some(p),
+                    _ => None,
+                };
+                let start = self.threads.map[&tid].avail.unwrap_or(now);
+                let mut span = self.new_span(SpanKind::Server, parent, tid, start, tuple);
+                span.partial = match origin {
+                    Some(Origin::Span(_)) => false,
+                    Some(Origin::BeforeRecording) => true,
+                    Some(Origin::Untraced) => suspect,
+                    // Decided when the sender is known (see `resolve`).
+                    None => false,
+                };
+                if parent.is_some() && self.spans.get(parent.unwrap_or(SpanId(0))).is_none() {
+                    self.caveat(Caveat::ParentGone);
+                }
+                let id = self.spans.open(span);
+                self.sockets.endpoint(sk).span = Some(id);
+                if let (None, Some((inp, at))) = (origin, first) {
+                    self.wait_for_sender(tid, inp, at, id, suspect);
+                }
+                id
+            }
+        };
+        if let Some(s) = self.spans.get_mut(id) {
+            s.main.a.bytes_in += n;
+        }
+        self.retarget(tid, now, Some(id), None, CtxSource::Read);
+    }
+
+    /// A new request's first byte was not sent yet in event order: wait for the traced
+    /// threads now inside a send syscall, unless the stream is known to have no traced
+    /// sender.
+    pub(super) fn wait_for_sender(
+        &mut self,
+        reader: Tid,
+        inp: StreamId,
+        at: u64,
+        span: SpanId,
+        suspect: bool,
+    ) {
+        let mut waiting: Vec<Tid> = self
+            .in_send
+            .iter()
+            .copied()
+            .filter(|&t| t != reader)
+            .collect();
+        if self.sockets.unbound_senders > 0 {
+            waiting.push(UNBOUND_SENDERS);
+        }
+        let read = PendingRead {
+            at,
+            span,
+            waiting,
+            suspect,
+        };
+        let stream = self.sockets.stream(inp);
+        if read.waiting.is_empty() || stream.sender_untraced {
+            stream.sender_untraced = true;
+            self.resolve(read, Origin::Untraced);
+            return;
+        }
+        if let Some(old) = stream.pending.replace(read) {
+            self.resolve(old, Origin::Untraced);
+        } else {
+            self.pending.push(inp);
+        }
+    }
+
+    /// `tid` left a send syscall: pending reads that waited only for it have an untraced
+    /// sender.
+    pub(super) fn sender_left(&mut self, tid: Tid) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let mut resolved = Vec::new();
+        self.pending.retain(|&id| {
+            let Some(stream) = self.sockets.stream_opt(id) else {
+                return false;
+            };
+            let Some(p) = stream.pending.as_mut() else {
+                return false;
+            };
+            p.waiting.retain(|&t| t != tid);
+            if p.waiting.is_empty() {
+                stream.sender_untraced = true;
+                resolved.extend(stream.pending.take());
+                return false;
+            }
+            true
+        });
+        for p in resolved {
+            self.resolve(p, Origin::Untraced);
+        }
+    }
+
+    /// A pending read learnt where its first byte came from.
+    pub(super) fn resolve(&mut self, p: PendingRead, origin: Origin) {
+        match origin {
+            Origin::Span(parent) => {
+                if !self.spans.adopt(p.span, parent) {
+                    self.caveat(Caveat::ParentGone);
+                }
+            }
+            Origin::Untraced | Origin::BeforeRecording => {
+                if origin == Origin::BeforeRecording || p.suspect {
+                    if let Some(s) = self.spans.get_mut(p.span) {
+                        s.span.partial = true;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// An address for output: IPv4-mapped addresses as plain IPv4.
+fn addr(a: SocketAddrV6) -> SocketAddr {
+    match a.ip().to_ipv4_mapped() {
+        Some(v4) => SocketAddr::new(v4.into(), a.port()),
+        None => SocketAddr::V6(a),
+    }
+}

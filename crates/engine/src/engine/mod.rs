@@ -1,0 +1,323 @@
+//! The reconstruction engine: consumes events in time order and emits traces.
+//!
+//! The rules it applies are written for users in `docs/engine.md`. The engine's methods are
+//! grouped by concern: [`sched`] (threads, scheduler time, context hand-off),
+//! [`connections`] (sockets, tuples, sides), [`messages`] (bytes, requests, answers and the
+//! spans they open) and [`fallback`] (byte counts from syscalls on old kernels).
+
+mod caveat;
+mod connections;
+mod fallback;
+mod messages;
+mod sched;
+
+use crate::activity::{Bucket, Layout};
+use crate::config::{ByteSource, Config};
+use crate::event::{Event, EventKind, FourTuple, SockAddr, Syscall, TcpState, Tid, Timestamp};
+use crate::fds::FdTable;
+use crate::handler::SpanHandler;
+use crate::model::{Activity, EventNames, Span, SpanId, SpanKind, Summary, Trace};
+use crate::sockets::{Endpoint, Phase, Side, Sockets, StreamId};
+use crate::spans::Spans;
+use crate::stream::{Origin, PendingRead};
+use crate::threads::{CtxSource, Sched, Threads};
+use crate::world::World;
+use std::net::{SocketAddr, SocketAddrV6};
+
+use caveat::{Caveat, CAVEATS};
+
+const TCP_ESTABLISHED: TcpState = 1;
+const TCP_SYN_SENT: TcpState = 2;
+const TCP_SYN_RECV: TcpState = 3;
+const TCP_CLOSE: TcpState = 7;
+const IPPROTO_TCP: u16 = 6;
+const MSG_PEEK: i32 = 2;
+const CLONE_THREAD: u64 = 0x10000;
+/// Stands in a pending read's waiting list for "sends on sockets whose tuple is not known
+/// yet": the read may consume them once they are bound.
+const UNBOUND_SENDERS: Tid = -1;
+/// `prev_state` bit the kernel sets for a preempted task ("R+").
+const TASK_REPORT_MAX: i64 = 0x100;
+
+/// Sizes of the engine's live state, to check that memory follows requests in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Footprint {
+    /// Sockets tracked.
+    pub endpoints: usize,
+    /// Connection directions tracked.
+    pub streams: usize,
+    /// Runs of bytes queued in them.
+    pub segments: usize,
+    /// Spans not yet emitted.
+    pub spans: usize,
+    /// Traces not yet emitted.
+    pub traces: usize,
+    /// Threads tracked.
+    pub threads: usize,
+}
+
+/// Reconstructs request traces from kernel events. Pure: no I/O, clock or threads.
+pub struct Engine {
+    config: Config,
+    layout: Layout,
+    threads: Threads,
+    sockets: Sockets,
+    spans: Spans,
+    /// No thread list in the world: every thread is traced.
+    trace_all: bool,
+    /// Traced threads inside a send syscall.
+    in_send: Vec<Tid>,
+    /// Streams holding a pending read.
+    pending: Vec<StreamId>,
+    /// Descriptor → socket, for [`ByteSource::SyscallExits`].
+    fds: FdTable,
+    caveats: [u64; Caveat::ALL],
+    events: u64,
+    /// Time of the last event.
+    now: Timestamp,
+    unattributed: u64,
+    traces_out: u64,
+    spans_out: u64,
+    handler: Option<Box<dyn SpanHandler>>,
+}
+
+impl Engine {
+    /// An engine for a recording that started in `world`; `names` tells which fields of
+    /// [`EventKind::Other`] events are summed per span.
+    pub fn new(world: World, names: EventNames, config: Config) -> Engine {
+        let mut engine = Engine {
+            layout: Layout::new(&names),
+            threads: Threads::default(),
+            sockets: Sockets::default(),
+            spans: Spans::default(),
+            trace_all: world.threads.is_empty(),
+            in_send: Vec::new(),
+            pending: Vec::new(),
+            fds: FdTable::default(),
+            caveats: [0; Caveat::ALL],
+            events: 0,
+            now: 0,
+            unattributed: 0,
+            traces_out: 0,
+            spans_out: 0,
+            handler: None,
+            config,
+        };
+        for t in &world.threads {
+            let name = engine
+                .service_name(t.tgid)
+                .unwrap_or(&t.service)
+                .to_string();
+            let service = engine.threads.service(&name);
+            engine.threads.add(t.tid, t.tgid, service, 0);
+        }
+        for s in &world.sockets {
+            let Some(sk) = s.sk else { continue };
+            engine.sockets.endpoint(sk).side = if s.server_side {
+                Side::Server
+            } else {
+                Side::Client
+            };
+            engine
+                .sockets
+                .bind(sk, s.tuple, engine.config.max_segments_per_stream);
+            if s.recv_queue > 0 {
+                let inp = engine.sockets.endpoints[&sk].inp.expect("bound just above");
+                let max = engine.config.max_segments_per_stream;
+                engine
+                    .sockets
+                    .stream(inp)
+                    .push(s.recv_queue, Origin::BeforeRecording, max);
+            }
+        }
+        engine
+    }
+
+    /// Sets the handler that sees every attributed event and every finished span.
+    pub fn set_handler(&mut self, handler: Box<dyn SpanHandler>) {
+        self.handler = Some(handler);
+    }
+
+    fn service_name(&self, tgid: i32) -> Option<&str> {
+        self.config
+            .service_overrides
+            .iter()
+            .find(|(p, _)| *p == tgid)
+            .map(|(_, n)| n.as_str())
+    }
+
+    /// Consumes one event (events must come in time order) and calls `emit` for every
+    /// trace that became complete.
+    pub fn push(&mut self, ev: &Event, emit: &mut dyn FnMut(Trace)) {
+        self.events += 1;
+        let ts = ev.ts;
+        self.now = ts;
+        if self.trace_all && !ev.in_irq && ev.tid > 0 && !self.threads.map.contains_key(&ev.tid) {
+            let service = self.threads.service(&format!("pid {}", ev.tid));
+            self.threads.add(ev.tid, ev.tid, service, ts);
+        }
+        match &ev.kind {
+            EventKind::SockState {
+                sk,
+                old,
+                new,
+                tuple,
+            } => {
+                self.learn_fd(ev, *sk);
+                self.on_state(*sk, *old, *new, *tuple)
+            }
+            EventKind::RcvSpace { sk, tuple, .. } => {
+                self.learn_fd(ev, *sk);
+                self.bind(*sk, *tuple)
+            }
+            EventKind::SockDestroy { sk } => self.drop_socket(*sk),
+            EventKind::NewTask { child, clone_flags } if !ev.in_irq => {
+                self.spawn(ev.tid, *child, clone_flags & CLONE_THREAD != 0, ts)
+            }
+            EventKind::Fork { parent, child } => self.spawn(*parent, *child, false, ts),
+            EventKind::Switch {
+                prev,
+                prev_state,
+                next,
+            } => self.on_switch(*prev, *prev_state, *next, ts),
+            EventKind::Waking { target } => self.on_waking(ev.tid, ev.in_irq, *target, ts),
+            EventKind::WakeupNew { target } => self.set_sched(*target, Sched::Runnable, ts),
+            EventKind::SyscallEnter { call, fd } if !ev.in_irq => {
+                self.on_enter(ev.tid, *call, *fd, ts)
+            }
+            EventKind::SyscallExit { call, ret } if !ev.in_irq => {
+                self.attribute(ev);
+                if self.config.bytes_from == ByteSource::SyscallExits {
+                    self.syscall_bytes(ev.tid, *call, *ret, ts);
+                }
+                self.on_exit(ev.tid, *call, ts);
+                self.drain(emit);
+                return;
+            }
+            EventKind::SockSend {
+                sk,
+                protocol,
+                ret,
+                flags,
+                ..
+            } if !ev.in_irq && self.sock_bytes(*protocol, *ret, *flags) => {
+                self.on_send(ev.tid, *sk, *ret as u64, ts)
+            }
+            EventKind::SockRecv {
+                sk,
+                protocol,
+                ret,
+                flags,
+                ..
+            } if !ev.in_irq && self.sock_bytes(*protocol, *ret, *flags) => {
+                self.on_recv(ev.tid, *sk, *ret as u64, ts)
+            }
+            EventKind::Exit if !ev.in_irq => {
+                self.attribute(ev);
+                self.flush(ev.tid, ts);
+                self.threads.map.remove(&ev.tid);
+                self.in_send.retain(|&t| t != ev.tid);
+                self.drain(emit);
+                return;
+            }
+            _ => {}
+        }
+        self.attribute(ev);
+        self.drain(emit);
+    }
+
+    /// End of input: resolves what is still pending, emits every open trace (spans whose
+    /// answer never started are marked partial) and returns the summary.
+    pub fn finish(mut self, emit: &mut dyn FnMut(Trace)) -> Summary {
+        for id in std::mem::take(&mut self.pending) {
+            if let Some(p) = self.sockets.stream_opt(id).and_then(|s| s.pending.take()) {
+                self.resolve(p, Origin::Untraced);
+            }
+        }
+        for id in self.sockets.incomplete_answers() {
+            self.spans.cut(id, self.now);
+        }
+        let tids: Vec<Tid> = self.threads.map.keys().copied().collect();
+        let end = self.now;
+        for tid in tids {
+            self.flush(tid, end);
+        }
+        self.spans.finish(end);
+        self.drain(emit);
+        self.caveats[Caveat::SyscallBytes as usize] = self.fds.used;
+        let mut caveats: Vec<(String, u64)> = Vec::new();
+        for (i, &n) in self.caveats.iter().enumerate() {
+            if n > 0 {
+                caveats.push((CAVEATS[i].text().to_string(), n));
+            }
+        }
+        Summary {
+            traces: self.traces_out,
+            spans: self.spans_out,
+            events: self.events,
+            unattributed_events: self.unattributed + self.spans.dropped_tail_events,
+            caveats,
+        }
+    }
+
+    /// Sizes of the live state (for memory checks and diagnostics).
+    pub fn footprint(&self) -> Footprint {
+        let (streams, segments) = self.sockets.footprint();
+        let (spans, traces) = self.spans.footprint();
+        Footprint {
+            endpoints: self.sockets.endpoints.len(),
+            streams,
+            segments,
+            spans,
+            traces,
+            threads: self.threads.map.len(),
+        }
+    }
+
+    fn caveat(&mut self, c: Caveat) {
+        self.caveats[c as usize] += 1;
+    }
+
+    fn drain(&mut self, emit: &mut dyn FnMut(Trace)) {
+        if self.spans.ready.is_empty() {
+            return;
+        }
+        for ready in self.spans.ready.drain(..) {
+            let trace = ready.into_trace(&self.layout);
+            if let Some(h) = self.handler.as_mut() {
+                for span in &trace.spans {
+                    h.on_span_end(span);
+                }
+            }
+            self.traces_out += 1;
+            self.spans_out += trace.spans.len() as u64;
+            emit(trace);
+        }
+    }
+
+    /// Counts `ev` in the span its thread works for, or as unattributed.
+    fn attribute(&mut self, ev: &Event) {
+        if ev.in_irq {
+            return;
+        }
+        let Some(th) = self.threads.map.get(&ev.tid) else {
+            return;
+        };
+        let target = th.target();
+        let live = target
+            .and_then(|id| self.spans.get_mut(id))
+            .filter(|s| !s.closed);
+        let Some(span) = live else {
+            self.unattributed += 1;
+            return;
+        };
+        let values: &[i64] = match &ev.kind {
+            EventKind::Other { values } => values,
+            _ => &[],
+        };
+        self.layout.record(span.sink(), ev.type_id, values);
+        if let (Some(h), Some(id)) = (self.handler.as_mut(), target) {
+            h.on_event(id, ev);
+        }
+    }
+}

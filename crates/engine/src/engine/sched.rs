@@ -1,0 +1,185 @@
+//! Threads: creation, scheduler time charged to spans, syscalls, and context hand-off
+//! through wakeups.
+
+use super::*;
+
+impl Engine {
+    /// Charges the thread's time since its last change to its target span.
+    pub(super) fn flush(&mut self, tid: Tid, now: Timestamp) {
+        charge_time(&mut self.threads, &mut self.spans, tid, now);
+    }
+
+    /// Changes what a thread works for (flushing its time first).
+    pub(super) fn retarget(
+        &mut self,
+        tid: Tid,
+        now: Timestamp,
+        ctx: Option<SpanId>,
+        call: Option<SpanId>,
+        src: CtxSource,
+    ) {
+        self.flush(tid, now);
+        let Some(th) = self.threads.map.get_mut(&tid) else {
+            return;
+        };
+        th.ctx = ctx;
+        th.call = call;
+        th.ctx_src = src;
+        if let Some(s) = th.target().and_then(|id| self.spans.get_mut(id)) {
+            if !s.span.threads.contains(&tid) {
+                s.span.threads.push(tid);
+            }
+        }
+    }
+
+    pub(super) fn set_sched(&mut self, tid: Tid, sched: Sched, now: Timestamp) {
+        self.flush(tid, now);
+        if let Some(th) = self.threads.map.get_mut(&tid) {
+            th.sched = sched;
+        }
+    }
+
+    pub(super) fn spawn(&mut self, parent: Tid, child: Tid, thread: bool, now: Timestamp) {
+        if self.threads.map.contains_key(&child) {
+            return;
+        }
+        let Some(p) = self.threads.map.get(&parent) else {
+            return;
+        };
+        let (tgid, service, ctx) = (if thread { p.tgid } else { child }, p.service, p.ctx);
+        self.threads.add(child, tgid, service, now);
+        self.retarget(child, now, ctx, None, CtxSource::Returned);
+    }
+
+    pub(super) fn on_switch(&mut self, prev: Tid, prev_state: i64, next: Tid, now: Timestamp) {
+        if let Some(th) = self.threads.map.get(&prev) {
+            let sched = if prev_state == 0 || prev_state & TASK_REPORT_MAX != 0 {
+                Sched::Runnable
+            } else {
+                Sched::Blocked(th.block_bucket(prev_state))
+            };
+            self.set_sched(prev, sched, now);
+        }
+        self.set_sched(next, Sched::Running, now);
+    }
+
+    pub(super) fn on_waking(&mut self, waker: Tid, in_irq: bool, target: Tid, now: Timestamp) {
+        let Some(th) = self.threads.map.get_mut(&target) else {
+            return;
+        };
+        // A thread whose state is still unknown (recording just started) is being woken
+        // from a block too.
+        if matches!(th.sched, Sched::Blocked(_) | Sched::Unknown) {
+            th.avail = Some(now);
+            self.set_sched(target, Sched::Runnable, now);
+        }
+        if !in_irq {
+            self.hand_off(waker, target, now);
+        }
+    }
+
+    /// A wakeup from process context passes the waker's live request context to the woken
+    /// thread (a worker pool fed by a queue), unless that would be a false link.
+    pub(super) fn hand_off(&mut self, waker: Tid, target: Tid, now: Timestamp) {
+        let Some(w) = self.threads.map.get(&waker) else {
+            return;
+        };
+        let Some(ctx) = w.ctx else { return };
+        let waker_sending = w.sys == Some(Syscall::Send);
+        let Some(t) = self.threads.map.get(&target) else {
+            return;
+        };
+        if t.ctx == Some(ctx) || waker == target {
+            return;
+        }
+        // Socket wakeups: the woken thread will read the bytes, which carry the context.
+        match t.sys {
+            Some(Syscall::Recv | Syscall::Accept | Syscall::Connect) => return,
+            Some(Syscall::Poll) if waker_sending => return,
+            _ => {}
+        }
+        let live_unanswered = |id: Option<SpanId>| {
+            id.and_then(|id| self.spans.get(id))
+                .is_some_and(|s| !s.answered && !s.closed)
+        };
+        // The waker's request must still be in progress, and the waker must be the thread
+        // that read it (a worker that got it handed over, or a thread back from a call made
+        // for it, wakes others for its own reasons: lock and GIL noise).
+        let own = w.ctx_src == CtxSource::Read
+            || self.spans.get(ctx).is_some_and(|s| s.span.tid == waker);
+        if !own || !live_unanswered(Some(ctx)) {
+            return;
+        }
+        // The woken thread must not be busy with a request of its own: one it read, a call
+        // it is waiting for, or one handed over by a thread that is still blocked waiting
+        // for it (a submitter waiting on a future: later wakeups are lock noise).
+        let busy = match t.ctx_src {
+            _ if t.call.is_some() && live_unanswered(t.call) => true,
+            CtxSource::Read => live_unanswered(t.ctx),
+            CtxSource::HandOff(by) => {
+                live_unanswered(t.ctx)
+                    && self.threads.map.get(&by).is_some_and(|b| {
+                        b.sys == Some(Syscall::Futex) && matches!(b.sched, Sched::Blocked(_))
+                    })
+            }
+            CtxSource::Returned => false,
+        };
+        if busy {
+            return;
+        }
+        self.retarget(target, now, Some(ctx), None, CtxSource::HandOff(waker));
+    }
+
+    pub(super) fn on_enter(&mut self, tid: Tid, call: Syscall, fd: Option<i64>, now: Timestamp) {
+        let Some(th) = self.threads.map.get_mut(&tid) else {
+            return;
+        };
+        th.sys = Some(call);
+        th.sys_fd = fd;
+        th.sys_enter = now;
+        th.avail = Some(now);
+        if call == Syscall::Send {
+            self.in_send.push(tid);
+        }
+    }
+
+    pub(super) fn on_exit(&mut self, tid: Tid, call: Syscall, now: Timestamp) {
+        self.flush(tid, now);
+        let Some(th) = self.threads.map.get_mut(&tid) else {
+            return;
+        };
+        th.sys = None;
+        if let Some(id) = th.end_on_exit.take() {
+            self.spans.extend(id, now);
+        }
+        if call == Syscall::Send {
+            self.in_send.retain(|&t| t != tid);
+            self.sender_left(tid);
+        }
+    }
+}
+
+/// Charges a thread's time since its last change to its target span.
+fn charge_time(threads: &mut Threads, spans: &mut Spans, tid: Tid, now: Timestamp) {
+    let Some(th) = threads.map.get_mut(&tid) else {
+        return;
+    };
+    let dt = now.saturating_sub(th.since);
+    th.since = now;
+    let bucket = match th.sched {
+        Sched::Unknown => return,
+        Sched::Running => Bucket::OnCpu,
+        Sched::Runnable => Bucket::Runnable,
+        Sched::Blocked(b) => b,
+    };
+    if dt == 0 {
+        return;
+    }
+    if let Some(s) = th
+        .target()
+        .and_then(|id| spans.get_mut(id))
+        .filter(|s| !s.closed)
+    {
+        s.sink().add_time(bucket, dt);
+    }
+}
