@@ -58,7 +58,7 @@ pub fn world_from_meta(meta: &RecordingMeta) -> World {
         .iter()
         .map(|s| SocketInfo {
             sk: s.sk,
-            cookie: None,
+            cookie: s.cookie,
             tuple: FourTuple {
                 local: v6(s.local),
                 remote: v6(s.remote),
