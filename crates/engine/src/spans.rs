@@ -79,6 +79,8 @@ pub(crate) struct Spans {
     traces: FxHashMap<u64, LiveTrace>,
     next_span: u64,
     next_trace: u64,
+    /// Mixed into emitted ids so that two recordings' ids do not collide in one backend.
+    seed: u64,
     /// Traces whose spans are all closed, in closing order.
     pub ready: Vec<ReadyTrace>,
     /// Events that fell in discarded tails.
@@ -86,6 +88,26 @@ pub(crate) struct Spans {
 }
 
 impl Spans {
+    /// Sets the seed of the ids (before the first span is opened).
+    pub fn seed_ids(&mut self, seed: u64) {
+        self.seed = seed;
+    }
+
+    /// The `n`-th span id: a bijection of `n` (so unique), never 0.
+    fn span_id(&self, n: u64) -> u64 {
+        match mix(self.seed ^ n) {
+            0 => mix(self.seed ^ n) ^ u64::MAX,
+            id => id,
+        }
+    }
+
+    /// The id of the trace keyed `n`: unique (its low half is a bijection of `n`).
+    fn trace_id(&self, n: u64) -> TraceId {
+        let high = mix(self.seed.rotate_left(32) ^ n);
+        let low = mix(self.seed ^ n.rotate_left(17));
+        TraceId((u128::from(high) << 64) | u128::from(low))
+    }
+
     /// A live span by id.
     pub fn get_mut(&mut self, id: SpanId) -> Option<&mut LiveSpan> {
         self.spans.get_mut(&id.0)
@@ -100,7 +122,7 @@ impl Spans {
     /// as the root of a new trace (its `parent` is then cleared).
     pub fn open(&mut self, mut span: Span) -> SpanId {
         self.next_span += 1;
-        let id = SpanId(self.next_span);
+        let id = SpanId(self.span_id(self.next_span));
         span.id = id;
         let trace = match span.parent.and_then(|p| self.spans.get(&p.0)) {
             Some(parent) => parent.trace,
@@ -250,7 +272,7 @@ impl Spans {
             .collect();
         spans.sort_by_key(|(s, _)| (s.start, s.id));
         self.ready.push(ReadyTrace {
-            id: TraceId(u128::from(trace)),
+            id: self.trace_id(trace),
             spans: tree_order(spans),
         });
     }
@@ -259,6 +281,13 @@ impl Spans {
     pub fn footprint(&self) -> (usize, usize) {
         (self.spans.len(), self.traces.len())
     }
+}
+
+/// The splitmix64 finalizer: a bijection on u64 that scatters consecutive inputs.
+fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
 }
 
 /// Orders spans (sorted by start) root first, each parent before its children, siblings

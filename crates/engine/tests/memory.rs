@@ -60,6 +60,23 @@ fn peak(n: u64) -> (u64, Footprint) {
 }
 
 #[test]
+fn trace_and_span_ids_are_unique_and_non_zero() {
+    let r = workload(300);
+    let (traces, _) = r.run();
+    let mut trace_ids: Vec<u128> = traces.iter().map(|t| t.id.0).collect();
+    let mut span_ids: Vec<u64> = traces
+        .iter()
+        .flat_map(|t| t.spans.iter().map(|s| s.id.0))
+        .collect();
+    trace_ids.sort_unstable();
+    trace_ids.dedup();
+    span_ids.sort_unstable();
+    span_ids.dedup();
+    assert_eq!((trace_ids.len(), span_ids.len()), (300, 900));
+    assert!(trace_ids[0] != 0 && span_ids[0] != 0);
+}
+
+#[test]
 fn peak_state_does_not_grow_with_the_number_of_requests() {
     let (t1, small) = peak(200);
     let (t2, large) = peak(2_000);

@@ -65,6 +65,8 @@ pub struct Engine {
     spans: Spans,
     /// No thread list in the world: every thread is traced.
     trace_all: bool,
+    /// From the world: seeds the ids.
+    clock_to_unix_ns: i64,
     /// Traced threads inside a send syscall.
     in_send: Vec<Tid>,
     /// Streams holding a pending read.
@@ -91,6 +93,7 @@ impl Engine {
             sockets: Sockets::default(),
             spans: Spans::default(),
             trace_all: world.threads.is_empty(),
+            clock_to_unix_ns: world.clock_to_unix_ns,
             in_send: Vec::new(),
             pending: Vec::new(),
             fds: FdTable::default(),
@@ -150,6 +153,12 @@ impl Engine {
     /// trace that became complete.
     pub fn push(&mut self, ev: &Event, emit: &mut dyn FnMut(Trace)) {
         self.events += 1;
+        if self.events == 1 {
+            // Ids differ between recordings (first timestamp, boot offset) and are stable
+            // for one recording.
+            self.spans
+                .seed_ids(ev.ts ^ (self.clock_to_unix_ns as u64).rotate_left(32));
+        }
         let ts = ev.ts;
         self.now = ts;
         if self.trace_all && !ev.in_irq && ev.tid > 0 && !self.threads.map.contains_key(&ev.tid) {
