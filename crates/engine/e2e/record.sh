@@ -19,7 +19,7 @@ ip netns exec $NS ip link set lo up
 ip netns exec $NS python3 "$DIR/py/back.py" & PIDS+=($!)
 case $SCENARIO in
   thread|attach) ip netns exec $NS python3 "$DIR/py/front.py" & PIDS+=($!) ;;
-  pool) ip netns exec $NS python3 "$DIR/py/front_pool.py" & PIDS+=($!) ;;
+  pool) rm -f "$OUT.pool.log"; POOL_LOG="$OUT.pool.log" ip netns exec $NS python3 "$DIR/py/front_pool.py" & PIDS+=($!) ;;
   nginx) ip netns exec $NS nginx -c "$DIR/nginx.conf" -p "$DIR" & PIDS+=($!) ;;
 esac
 sleep 1

@@ -165,37 +165,71 @@ impl Spans {
         }
     }
 
-    /// Makes the root span `child` (of its own trace) a child of `parent`, moving its whole
-    /// trace into the parent's. Returns false (and changes nothing) when `parent` is gone.
-    pub fn adopt(&mut self, child: SpanId, parent: SpanId) -> bool {
-        let Some(to) = self.spans.get(&parent.0).map(|p| p.trace) else {
+    /// Makes `child` (and everything under it) a child of `parent`, moving it into the
+    /// parent's trace; the trace it leaves is dropped when empty and emitted when nothing in
+    /// it is open any more. Returns false (and changes nothing) when either span is gone,
+    /// `parent` already is its parent, or `parent` lies under `child`.
+    pub fn reparent(&mut self, child: SpanId, parent: SpanId) -> bool {
+        let (Some(c), Some(p)) = (self.spans.get(&child.0), self.spans.get(&parent.0)) else {
             return false;
         };
-        let Some(from) = self.spans.get(&child.0).map(|c| c.trace) else {
-            return false;
-        };
-        if from == to {
+        let (from, to) = (c.trace, p.trace);
+        if c.span.parent == Some(parent) {
             return false;
         }
-        let moved = self
-            .traces
-            .remove(&from)
-            .expect("trace of a live span is live");
-        for id in &moved.spans {
+        let subtree = self.subtree(from, child);
+        if subtree.contains(&parent) {
+            return false;
+        }
+        if let Some(c) = self.spans.get_mut(&child.0) {
+            c.span.parent = Some(parent);
+        }
+        if from == to {
+            return true;
+        }
+        let mut moved_open = 0;
+        for id in &subtree {
             if let Some(s) = self.spans.get_mut(&id.0) {
                 s.trace = to;
+                moved_open += u32::from(!s.closed);
             }
         }
         let t = self
             .traces
+            .get_mut(&from)
+            .expect("trace of a live span is live");
+        t.spans.retain(|id| !subtree.contains(id));
+        t.open -= moved_open;
+        let (empty, done) = (t.spans.is_empty(), t.open == 0);
+        let t = self
+            .traces
             .get_mut(&to)
             .expect("trace of a live span is live");
-        t.spans.extend(moved.spans);
-        t.open += moved.open;
-        if let Some(c) = self.spans.get_mut(&child.0) {
-            c.span.parent = Some(parent);
+        t.spans.extend(subtree);
+        t.open += moved_open;
+        if empty {
+            self.traces.remove(&from);
+        } else if done {
+            self.emit(from);
         }
         true
+    }
+
+    /// `root` and every span under it, in trace `trace`.
+    fn subtree(&self, trace: u64, root: SpanId) -> Vec<SpanId> {
+        let members = &self.traces[&trace].spans;
+        let mut out = vec![root];
+        let mut i = 0;
+        while i < out.len() {
+            let cur = out[i];
+            out.extend(members.iter().copied().filter(|id| {
+                self.spans
+                    .get(&id.0)
+                    .is_some_and(|s| s.span.parent == Some(cur))
+            }));
+            i += 1;
+        }
+        out
     }
 
     /// Closes the span (its end is final) and its answered descendants; emits its trace

@@ -46,6 +46,10 @@ pub(crate) struct Thread {
     pub ctx_src: CtxSource,
     /// A call it made whose answer it has not read yet: its time goes there.
     pub call: Option<SpanId>,
+    /// A call it made for a request another thread read, now answered: the first thread
+    /// reading a request that it wakes next is the one it did the call for (a pool worker
+    /// handing back its result).
+    pub completion: Option<SpanId>,
     /// The syscall it is in, if any.
     pub sys: Option<Syscall>,
     /// Entry time of that syscall.
@@ -117,6 +121,7 @@ impl Threads {
                 ctx: None,
                 ctx_src: CtxSource::Returned,
                 call: None,
+                completion: None,
                 sys: None,
                 sys_enter: now,
                 sys_fd: None,

@@ -792,3 +792,41 @@ fn a_worker_back_from_a_call_takes_the_next_request_handed_to_it() {
         )
     );
 }
+
+#[test]
+fn a_worker_handing_back_its_result_moves_its_call_to_the_request_it_served() {
+    let mut r = pool();
+    r.send(100, LG, 0xA1, 10)
+        .recv(110, FRONT, 0xA2, 10) // request A
+        .send(111, LG, 0xC1, 10)
+        .recv(112, 12, 0xC2, 10) // request C
+        .waking(115, FRONT, 11) // A's job to worker 11 …
+        .waking(117, 12, 11) // … then interpreter-lock noise from C's thread (A's thread is
+        // not blocked yet, so the hand-off is taken: the worker is now believed to serve C)
+        .enter(118, FRONT, Syscall::Futex)
+        .switch(119, FRONT, 1, 0)
+        .exit(120, 11, Syscall::Futex)
+        .send(121, 11, 0xB1, 5)
+        .recv(125, BACK, 0xB2, 5)
+        .send(130, BACK, 0xB2, 5)
+        .recv(135, 11, 0xB1, 5)
+        .waking(140, 11, 13) // not a request thread: no effect
+        .waking(141, 11, FRONT) // result handed back to A's thread: the call was A's
+        .waking(142, 11, 12) // only the first counts
+        .exit(145, FRONT, Syscall::Futex)
+        .send(150, FRONT, 0xA2, 5)
+        .send(160, 12, 0xC2, 5);
+    let (traces, _) = r.run();
+    assert_eq!(
+        render(&traces),
+        tree(
+            "
+            Server front tid=10 110..152
+              Client front tid=11 121..137
+                Server back tid=20 125..132
+            ---
+            Server front tid=12 112..162
+            ---"
+        )
+    );
+}

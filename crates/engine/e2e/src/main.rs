@@ -87,6 +87,85 @@ fn print_span(s: &Span) {
     );
 }
 
+/// Checks thread-pool hand-offs against front_pool.py's log (`handler worker t_submit` per
+/// request): a trace is right when it has exactly one call, made by the logged worker after
+/// the submit.
+fn pool_accuracy(traces: &[Trace], log: &str) {
+    let truth: Vec<(i32, i32, u64)> = log
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace().map(|x| x.parse::<u64>().ok());
+            Some((f.next()?? as i32, f.next()?? as i32, f.next()??))
+        })
+        .collect();
+    let (mut right, mut wrong, mut unmatched) = (0, 0, 0);
+    for t in traces {
+        let root = &t.spans[0];
+        if root.kind != SpanKind::Server {
+            continue;
+        }
+        let Some(&(_, worker, t0)) = truth
+            .iter()
+            .find(|&&(h, _, t0)| h == root.tid && (root.start..=root.end).contains(&t0))
+        else {
+            unmatched += 1;
+            continue;
+        };
+        let calls: Vec<&Span> = t
+            .spans
+            .iter()
+            .filter(|s| s.kind == SpanKind::Client)
+            .collect();
+        if calls.len() == 1 && calls[0].tid == worker && calls[0].start >= t0 {
+            right += 1;
+        } else {
+            wrong += 1;
+        }
+    }
+    println!(
+        "pool truth: {} requests logged; right {right}, wrong {wrong}, unmatched {unmatched}",
+        truth.len()
+    );
+}
+
+/// With the pool log: each worker's k-th call (by start) is its k-th job (by submit time,
+/// FIFO queue). Prints how often the engine's parent and the "completion wake" (the first
+/// request thread the worker wakes after reading its answer) name the true handler.
+fn completion_agreement(traces: &[Trace], wakings: &[(u64, i32, i32)], log: &str) {
+    let mut truth: Vec<(i32, i32, u64)> = log
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace().map(|x| x.parse::<u64>().ok());
+            Some((f.next()?? as i32, f.next()?? as i32, f.next()??))
+        })
+        .collect();
+    truth.sort_by_key(|&(_, _, t0)| t0);
+    let roots: std::collections::HashSet<i32> = traces.iter().map(|t| t.spans[0].tid).collect();
+    let mut calls: Vec<(u64, i32, u64, i32)> = Vec::new(); // start, worker, end, engine root
+    for t in traces {
+        for c in t.spans.iter().filter(|s| s.kind == SpanKind::Client) {
+            calls.push((c.start, c.tid, c.end, t.spans[0].tid));
+        }
+    }
+    calls.sort_unstable();
+    let (mut engine_right, mut wake_right, mut n) = (0, 0, 0);
+    let workers: std::collections::BTreeSet<i32> = truth.iter().map(|t| t.1).collect();
+    for w in workers {
+        let jobs = truth.iter().filter(|t| t.1 == w);
+        let mine = calls.iter().filter(|c| c.1 == w);
+        for (&(handler, _, _), &(_, _, end, engine_root)) in jobs.zip(mine) {
+            n += 1;
+            engine_right += usize::from(engine_root == handler);
+            let woken = wakings
+                .iter()
+                .skip_while(|x| x.0 < end)
+                .find(|x| x.1 == w && roots.contains(&x.2));
+            wake_right += usize::from(woken.is_some_and(|x| x.2 == handler));
+        }
+    }
+    println!("calls {n}: engine parent right {engine_right}, completion wake right {wake_right}");
+}
+
 fn main() {
     let path = std::env::args()
         .nth(1)
@@ -106,6 +185,7 @@ fn main() {
     let mut engine = Engine::new(world, decoder.names().clone(), Config::default());
     let window = debug_window();
     let mut traces = Vec::new();
+    let mut wakings: Vec<(u64, i32, i32)> = Vec::new();
     let mut events = file.events();
     while let Some(rec) = events.next_event().expect("readable events") {
         let Some(ev) = decoder.decode(&rec) else {
@@ -114,6 +194,11 @@ fn main() {
         if let Some((tid, from, to)) = window {
             if mentions(&ev, tid) && (from..=to).contains(&ev.ts) {
                 eprintln!("{} tid={} irq={} {:?}", ev.ts, ev.tid, ev.in_irq, ev.kind);
+            }
+        }
+        if let EventKind::Waking { target } = ev.kind {
+            if !ev.in_irq {
+                wakings.push((ev.ts, ev.tid, target));
             }
         }
         engine.push(&ev, &mut |t| traces.push(t));
@@ -134,6 +219,19 @@ fn main() {
         containment_violations(&traces)
     );
 
+    if let Ok(path) = std::env::var("POOL_TRUTH") {
+        pool_accuracy(
+            &traces,
+            &std::fs::read_to_string(path).expect("readable pool log"),
+        );
+    }
+    if let Ok(path) = std::env::var("POOL_TRUTH") {
+        completion_agreement(
+            &traces,
+            &wakings,
+            &std::fs::read_to_string(path).expect("log"),
+        );
+    }
     traces.sort_by_key(|t| t.spans[0].start);
     if verbose {
         let last = traces.len().saturating_sub(3);

@@ -70,9 +70,12 @@ impl Engine {
                 let span = self.new_span(SpanKind::Client, th.ctx, tid, start, tuple);
                 let id = self.spans.open(span);
                 self.sockets.endpoint(sk).span = Some(id);
-                let ctx = self.threads.map[&tid].ctx;
-                let src = self.threads.map[&tid].ctx_src;
+                let th = &self.threads.map[&tid];
+                let (ctx, src) = (th.ctx, th.ctx_src);
                 self.retarget(tid, now, ctx, Some(id), src);
+                if let Some(th) = self.threads.map.get_mut(&tid) {
+                    th.completion = None;
+                }
                 id
             }
         };
@@ -159,9 +162,15 @@ impl Engine {
         s.answered = true;
         s.main.a.bytes_in += n;
         let parent = s.span.parent;
+        // Made with no context, or for a request another thread read: a completion
+        // wakeup may say which request it was for.
+        let for_other = parent
+            .and_then(|p| self.spans.get(p))
+            .is_none_or(|p| p.span.tid != tid);
         self.retarget(tid, now, parent, None, CtxSource::Returned);
         if let Some(th) = self.threads.map.get_mut(&tid) {
             th.end_on_exit = Some(id);
+            th.completion = for_other.then_some(id);
         }
     }
 
@@ -288,7 +297,7 @@ impl Engine {
     pub(super) fn resolve(&mut self, p: PendingRead, origin: Origin) {
         match origin {
             Origin::Span(parent) => {
-                if !self.spans.adopt(p.span, parent) {
+                if !self.spans.reparent(p.span, parent) {
                     self.caveat(Caveat::ParentGone);
                 }
             }

@@ -74,8 +74,35 @@ impl Engine {
             self.set_sched(target, Sched::Runnable, now);
         }
         if !in_irq {
+            self.complete(waker, target);
             self.hand_off(waker, target, now);
         }
+    }
+
+    /// A worker that did a call for a request another thread read hands back its result:
+    /// the first request-reading thread it wakes after the answer is the one the call was
+    /// for. If the hand-off had guessed another request, the call moves there.
+    pub(super) fn complete(&mut self, waker: Tid, target: Tid) {
+        let Some(call) = self.threads.map.get(&waker).and_then(|w| w.completion) else {
+            return;
+        };
+        let Some(t) = self.threads.map.get(&target) else {
+            return;
+        };
+        if t.ctx_src != CtxSource::Read || target == waker {
+            return;
+        }
+        let Some(request) = t.ctx.filter(|&id| {
+            self.spans
+                .get(id)
+                .is_some_and(|s| !s.answered && !s.closed && s.span.tid == target)
+        }) else {
+            return;
+        };
+        if let Some(w) = self.threads.map.get_mut(&waker) {
+            w.completion = None;
+        }
+        self.spans.reparent(call, request);
     }
 
     /// A wakeup from process context passes the waker's live request context to the woken
