@@ -830,3 +830,34 @@ fn a_worker_handing_back_its_result_moves_its_call_to_the_request_it_served() {
         )
     );
 }
+
+#[test]
+fn a_completion_wakeup_never_moves_a_call_to_a_request_that_started_after_it() {
+    let mut r = pool();
+    r.send(100, LG, 0xA1, 10)
+        .recv(110, FRONT, 0xA2, 10) // request A
+        .waking(115, FRONT, 11) // A's job to worker 11
+        .exit(116, 11, Syscall::Futex)
+        .send(121, 11, 0xB1, 5)
+        .recv(125, BACK, 0xB2, 5)
+        .send(126, LG, 0xC1, 10)
+        .recv(127, 12, 0xC2, 10) // request C starts after A's call
+        .send(130, BACK, 0xB2, 5)
+        .recv(135, 11, 0xB1, 5)
+        .waking(141, 11, 12) // lock noise towards C's thread: C cannot have caused the call
+        .send(150, FRONT, 0xA2, 5)
+        .send(160, 12, 0xC2, 5);
+    let (traces, _) = r.run();
+    assert_eq!(
+        render(&traces),
+        tree(
+            "
+            Server front tid=10 110..152
+              Client front tid=11 121..137
+                Server back tid=20 125..132
+            ---
+            Server front tid=12 127..162
+            ---"
+        )
+    );
+}

@@ -92,10 +92,12 @@ impl Engine {
         if t.ctx_src != CtxSource::Read || target == waker {
             return;
         }
+        // A request that started after the call cannot have caused it.
+        let call_start = self.spans.get(call).map_or(0, |c| c.span.start);
         let Some(request) = t.ctx.filter(|&id| {
-            self.spans
-                .get(id)
-                .is_some_and(|s| !s.answered && !s.closed && s.span.tid == target)
+            self.spans.get(id).is_some_and(|s| {
+                !s.answered && !s.closed && s.span.tid == target && s.span.start <= call_start
+            })
         }) else {
             return;
         };
