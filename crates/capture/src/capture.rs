@@ -150,6 +150,9 @@ pub struct Capture {
     pub buffers: Vec<BufferCapture>,
     /// The kspan metadata (store as JSON: [`RecordingMeta::to_bytes`]).
     pub meta: RecordingMeta,
+    /// What the `--bpftrace` scripts printed (stored in the trace.dat option
+    /// [`kspan_bpftrace::BPFTRACE_OPTION`]); `None` when none ran.
+    pub bpftrace: Option<kspan_bpftrace::BpftraceRecording>,
     /// Holds the page files.
     pub dir: TempDir,
 }

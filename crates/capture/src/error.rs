@@ -111,6 +111,9 @@ pub enum CaptureError {
     /// The kspan metadata is not valid JSON of a known version.
     #[error("the kspan metadata is unreadable ({0}); the file was not written by a compatible `kspan record`")]
     Meta(String),
+    /// A `--bpftrace` script could not be run (its message names the fix).
+    #[error(transparent)]
+    Bpftrace(#[from] kspan_bpftrace::BpftraceError),
 }
 
 /// Formats the "did you mean" part of [`CaptureError::UnknownEvent`].

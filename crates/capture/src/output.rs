@@ -54,6 +54,11 @@ pub fn write_trace_dat(capture: &Capture, out: &Path, version: FileVersion) -> R
         trace_clock: TRACE_CLOCK.to_string(),
         cpu_count,
         kspan_metadata: Some(capture.meta.to_bytes()),
+        extra_options: capture
+            .bpftrace
+            .iter()
+            .map(|b| (kspan_bpftrace::BPFTRACE_OPTION, b.to_bytes()))
+            .collect(),
         ..WriteOptions::default()
     };
     let write_err = |e: kspan_tracedat::Error| CaptureError::Write {

@@ -22,6 +22,7 @@ use crate::stats::CpuLoss;
 use crate::target::TargetSpec;
 use crate::tracefs::{self, Instance};
 use crate::world::{self, WorldSnapshot};
+use kspan_bpftrace::{BpftraceRecording, BpftraceRun};
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -60,6 +61,9 @@ pub struct RecordOptions {
     pub command_line: Vec<String>,
     /// tracefs mount point (normally [`tracefs::TRACEFS_ROOT`]).
     pub tracefs_root: PathBuf,
+    /// bpftrace scripts to run beside the capture, told the target processes (see
+    /// `kspan_bpftrace::script`); each is attached before the command starts.
+    pub bpftrace_scripts: Vec<PathBuf>,
 }
 
 /// Progress figures of a running recording.
@@ -100,6 +104,7 @@ pub struct Recording {
     world: WorldSnapshot,
     target: String,
     command_line: Vec<String>,
+    bpftrace: Vec<BpftraceRun>,
 }
 
 impl Recording {
@@ -148,6 +153,7 @@ impl Recording {
             world: WorldSnapshot::default(),
             target: options.targets.describe(&options.command),
             command_line: options.command_line.clone(),
+            bpftrace: Vec::new(),
         };
         let mut processes = if pid_filtered {
             options.targets.current_processes()?
@@ -194,6 +200,10 @@ impl Recording {
             recording
                 .world
                 .describe_command(child.pid(), &options.command);
+        }
+        for script in &options.bpftrace_scripts {
+            let run = BpftraceRun::start(script, &processes, &temp_path, &recording.root)?;
+            recording.bpftrace.push(run);
         }
         if let Some(child) = recording.child.as_mut() {
             child.release()?;
@@ -275,6 +285,11 @@ impl Recording {
     /// capture. The instances are removed when this returns, whatever the outcome.
     pub fn finish(mut self) -> Result<Capture> {
         drop(self.controller.take());
+        let scripts = std::mem::take(&mut self.bpftrace)
+            .into_iter()
+            .map(BpftraceRun::stop)
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let bpftrace = (!scripts.is_empty()).then_some(BpftraceRecording { scripts });
         for buffer in &self.buffers {
             buffer.instance.write("tracing_on", "0")?;
         }
@@ -344,6 +359,7 @@ impl Recording {
                 buffers: metas,
                 world: std::mem::take(&mut self.world),
             },
+            bpftrace,
             dir: self.temp.take().expect("temp dir present until finish"),
         })
     }

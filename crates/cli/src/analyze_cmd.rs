@@ -4,7 +4,8 @@
 use anyhow::Context;
 use kspan_capture::meta::{read_meta, RecordingMeta};
 use kspan_engine::{Config, Engine, Summary, Trace, World};
-use kspan_ingest::{world_from_meta, Decoder, SumRequest};
+use kspan_ingest::bpftrace::{bpftrace_events, split_sums, BpftraceEvents, BPFTRACE_OPTION};
+use kspan_ingest::{world_from_meta, Decoder, ExtraEvents, SumRequest};
 use kspan_output::filter::FilteredSink;
 use kspan_output::otlp::OtlpJsonSink;
 use kspan_output::summary::write_summary;
@@ -139,6 +140,7 @@ pub struct Recording {
     file: TraceFile,
     meta: Option<RecordingMeta>,
     decoder: Decoder,
+    bpftrace: BpftraceEvents,
 }
 
 /// What an analysis produced besides its traces.
@@ -149,6 +151,8 @@ pub struct Outcome {
     pub lost_recorded: u64,
     /// Events lost according to the pages' missed-event flags.
     pub lost_in_pages: u64,
+    /// Events bpftrace reported lost (`kspan record --bpftrace`).
+    pub lost_bpftrace: u64,
 }
 
 impl Outcome {
@@ -164,12 +168,17 @@ impl Recording {
         let file =
             TraceFile::open(path).with_context(|| format!("cannot read {}", path.display()))?;
         let meta = recording_meta(&file)?;
-        let decoder = Decoder::new(&file.metadata().formats, sums)?;
+        let (bpftrace_sums, ftrace_sums) = split_sums(sums);
+        let mut decoder = Decoder::new(&file.metadata().formats, &ftrace_sums)?;
+        let stored = file.metadata().option(BPFTRACE_OPTION);
+        let bpftrace = bpftrace_events(stored, &bpftrace_sums)?;
+        decoder.add_names(bpftrace.events.names());
         Ok(Recording {
             path: path.to_path_buf(),
             file,
             meta,
             decoder,
+            bpftrace,
         })
     }
 
@@ -198,13 +207,15 @@ impl Recording {
             );
         }
         let mut engine = Engine::new(self.world(), self.decoder.names().clone(), config);
-        let report = drive(&self.file, &self.decoder, &mut engine, sink)?;
+        let mut extra = self.bpftrace.events.clone();
+        let report = drive(&self.file, &self.decoder, &mut extra, &mut engine, sink)?;
         let lost_in_pages = report.lost_in_pages;
         let summary = finish(engine, sink, report)?;
         Ok(Outcome {
             summary,
             lost_recorded: self.meta.as_ref().map_or(0, RecordingMeta::lost_events),
             lost_in_pages,
+            lost_bpftrace: self.bpftrace.lost,
         })
     }
 }
@@ -248,10 +259,12 @@ struct ReadReport {
     lost_in_pages: u64,
 }
 
-/// Feeds every event of `file` to the engine, passing complete traces to `sink`.
+/// Feeds every event of `file`, and the `extra` events merged in time order, to the engine,
+/// passing complete traces to `sink`.
 fn drive(
     file: &TraceFile,
     decoder: &Decoder,
+    extra: &mut ExtraEvents,
     engine: &mut Engine,
     sink: &mut dyn TraceSink,
 ) -> anyhow::Result<ReadReport> {
@@ -267,6 +280,7 @@ fn drive(
     let mut count: u64 = 0;
     while let Some(record) = events.next_event().context("the recording is damaged")? {
         if let Some(event) = decoder.decode(&record) {
+            extra.push_before(event.ts, &mut |e| engine.push(e, &mut emit));
             engine.push(&event, &mut emit);
         }
         count += 1;
@@ -277,6 +291,7 @@ fn drive(
             );
         }
     }
+    extra.push_rest(&mut |e| engine.push(e, &mut emit));
     if progress && count >= 1 << 22 {
         eprintln!();
     }
@@ -354,6 +369,15 @@ pub fn warn_lost(path: &Path, outcome: &Outcome, out: &mut dyn Write) -> io::Res
             path.display(),
             outcome.lost_recorded,
             outcome.lost_in_pages,
+        )?;
+    }
+    if outcome.lost_bpftrace > 0 {
+        writeln!(
+            out,
+            "kspan: WARNING: {}: bpftrace lost {} events while recording: per-span counts of \
+             bpftrace events are too low; record with a larger BPFTRACE_PERF_RB_PAGES",
+            path.display(),
+            outcome.lost_bpftrace,
         )?;
     }
     Ok(())

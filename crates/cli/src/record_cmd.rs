@@ -22,7 +22,8 @@ const LOOP_TICK: Duration = Duration::from_millis(50);
 #[command(after_help = "Examples:\n  \
   kspan record -- ./server --port 8080\n  \
   kspan record --netns web --netns db --duration 30 -o app.dat\n  \
-  kspan record --pid 4242 -e 'block:block_rq_issue' -f 'bytes > 4096'")]
+  kspan record --pid 4242 -e 'block:block_rq_issue' -f 'bytes > 4096'\n  \
+  kspan record --netns web --bpftrace bench/bpftrace-examples/page_faults.bt -- sleep 10")]
 pub struct RecordArgs {
     /// Output trace.dat file.
     #[arg(short, long, default_value = "kspan.dat")]
@@ -59,6 +60,12 @@ pub struct RecordArgs {
     /// trace.dat version: 7 (zstd, default) or 6 (uncompressed, for old readers).
     #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(6..=7))]
     file_version: u32,
+    /// Run this bpftrace script beside the capture (repeatable). kspan seeds its map
+    /// `@kspan_pids` with the traced processes (filter with `/@kspan_pids[pid]/`) and stores
+    /// lines `KSPAN <tid> <nsecs> <name> [key=value …]` as events `bpftrace:<name>`; see
+    /// docs/bpftrace.md.
+    #[arg(long = "bpftrace", value_name = "FILE.bt")]
+    bpftrace: Vec<PathBuf>,
     /// Only remove kspan instances left behind by killed recorders, then exit.
     #[arg(long)]
     cleanup_only: bool,
@@ -110,6 +117,7 @@ pub fn run(args: RecordArgs) -> anyhow::Result<()> {
         buffer_kb: args.buffer_kb,
         command_line: argv,
         tracefs_root: root,
+        bpftrace_scripts: args.bpftrace,
     };
     let mut recording = Recording::start(options)?;
     eprintln!(
@@ -243,6 +251,21 @@ fn print_summary(
         "  recorder CPU time: {recording_s:.3} s recording{per_million}, {:.3} s writing the file",
         cpu.writing_ns as f64 / 1e9
     );
+    if let Some(bpftrace) = &capture.bpftrace {
+        for script in &bpftrace.scripts {
+            let parsed = script.parse();
+            eprintln!(
+                "  bpftrace {}: {} events; lost events: {}",
+                script.path,
+                parsed.events.len(),
+                parsed.lost
+            );
+        }
+    }
+    let bpftrace_lost = capture.bpftrace.as_ref().map_or(0, |b| b.lost_events());
+    if bpftrace_lost > 0 {
+        eprintln!("kspan: WARNING: bpftrace lost {bpftrace_lost} events; their per-span counts are too low (raise BPFTRACE_PERF_RB_PAGES, e.g. BPFTRACE_PERF_RB_PAGES=1024)");
+    }
     let lost = meta.lost_events();
     if lost > 0 {
         eprintln!("kspan: WARNING: {lost} events were lost; analysis of this file may be incomplete (raise --buffer-kb)");

@@ -46,6 +46,9 @@ pub enum DecodeError {
     /// A `--sum` names a field the event does not have.
     #[error("--sum {0}: event `{1}` has no field `{2}`; its fields are: {3}")]
     UnknownField(String, String, String, String),
+    /// The recording's bpftrace section is unreadable.
+    #[error(transparent)]
+    Bpftrace(#[from] kspan_bpftrace::BpftraceError),
 }
 
 /// The 4-tuple fields of `inet_sock_set_state`, `tcp_rcv_space_adjust` and friends.
@@ -272,6 +275,14 @@ impl Decoder {
     /// Names of the event types and of the summed fields, for the engine and the outputs.
     pub fn names(&self) -> &EventNames {
         &self.names
+    }
+
+    /// Adds the names of another source's events (bpftrace's), merged into this stream.
+    pub fn add_names(&mut self, other: &EventNames) {
+        self.names.names.extend(other.names.iter().cloned());
+        self.names
+            .field_names
+            .extend(other.field_names.iter().cloned());
     }
 
     /// The engine event of `rec`, or `None` when the recording has no format for its type.

@@ -4,11 +4,17 @@
 //! - [`decode`]: ftrace records → engine [`Event`](kspan_engine::Event)s, with every field
 //!   handle resolved once per event type.
 //! - [`syscalls`]: which syscall tracepoints mean what to the engine.
+//! - [`merge`]: a second time-ordered source (bpftrace, imported files) merged into the stream.
+//! - [`bpftrace`]: bpftrace output stored in a recording → engine events.
 //! - [`world`]: a recording's metadata → the engine's start-of-recording [`World`](kspan_engine::World).
 
+pub mod bpftrace;
 pub mod decode;
+pub mod merge;
 pub mod syscalls;
 pub mod world;
 
+pub use bpftrace::{bpftrace_events, BpftraceEvents};
 pub use decode::{Decoder, SumRequest};
+pub use merge::ExtraEvents;
 pub use world::{service_name, world_from_meta};

@@ -1,0 +1,92 @@
+//! A second, time-ordered event source merged into the ftrace stream: before each ftrace
+//! event is pushed to the engine, every queued event stamped earlier goes first.
+
+use kspan_engine::{Event, EventNames, Timestamp};
+
+/// Events of another source (bpftrace, an imported file), sorted by time, with their names.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExtraEvents {
+    events: Vec<Event>,
+    next: usize,
+    names: EventNames,
+}
+
+impl ExtraEvents {
+    /// Queues `events` (in any order: they are sorted here, stably) named by `names`.
+    pub fn new(mut events: Vec<Event>, names: EventNames) -> ExtraEvents {
+        events.sort_by_key(|e| e.ts);
+        ExtraEvents {
+            events,
+            next: 0,
+            names,
+        }
+    }
+
+    /// Names of the queued events' types and summed fields.
+    pub fn names(&self) -> &EventNames {
+        &self.names
+    }
+
+    /// Number of events queued in all (pushed or not).
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// True when no event was queued.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// Passes every queued event stamped before `ts` to `push`, in time order.
+    pub fn push_before(&mut self, ts: Timestamp, push: &mut dyn FnMut(&Event)) {
+        while let Some(event) = self.events.get(self.next).filter(|e| e.ts < ts) {
+            push(event);
+            self.next += 1;
+        }
+    }
+
+    /// Passes every event not yet pushed to `push`, in time order.
+    pub fn push_rest(&mut self, push: &mut dyn FnMut(&Event)) {
+        for event in &self.events[self.next..] {
+            push(event);
+        }
+        self.next = self.events.len();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kspan_engine::EventKind;
+
+    fn event(ts: Timestamp, type_id: u32) -> Event {
+        Event {
+            ts,
+            cpu: 0,
+            tid: 1,
+            in_irq: false,
+            type_id,
+            kind: EventKind::Other { values: vec![] },
+        }
+    }
+
+    #[test]
+    fn queued_events_interleave_by_time() {
+        let mut extra = ExtraEvents::new(
+            vec![
+                event(30, 1),
+                event(10, 2),
+                event(20, 3),
+                event(Timestamp::MAX, 4),
+            ],
+            EventNames::default(),
+        );
+        let mut order = Vec::new();
+        for main in [event(15, 100), event(20, 101), event(40, 102)] {
+            extra.push_before(main.ts, &mut |e| order.push(e.type_id));
+            order.push(main.type_id);
+        }
+        extra.push_rest(&mut |e| order.push(e.type_id));
+        assert_eq!(order, vec![2, 100, 101, 3, 1, 102, 4]);
+    }
+}
