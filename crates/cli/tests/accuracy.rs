@@ -7,10 +7,15 @@
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::Mutex;
+
+/// One demo at a time: each keeps both cores busy, and the figures are meant per design.
+static ONE_DEMO_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// Runs `kspan demo` with `args` and returns its accuracy percentage, asserting that it
 /// met `min_accuracy` and lost no event (the demo itself fails otherwise).
 fn demo_accuracy(prefix: &str, args: &[&str], min_accuracy: f64) -> f64 {
+    let _turn = ONE_DEMO_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let out: PathBuf =
         std::env::temp_dir().join(format!("kspan-accuracy-{prefix}-{}", std::process::id()));
     let output = Command::new(env!("CARGO_BIN_EXE_kspan"))
