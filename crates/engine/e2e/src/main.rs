@@ -186,6 +186,7 @@ fn main() {
     let window = debug_window();
     let mut traces = Vec::new();
     let mut wakings: Vec<(u64, i32, i32)> = Vec::new();
+    let mut peak = (0, 0, 0);
     let mut events = file.events();
     while let Some(rec) = events.next_event().expect("readable events") {
         let Some(ev) = decoder.decode(&rec) else {
@@ -202,6 +203,12 @@ fn main() {
             }
         }
         engine.push(&ev, &mut |t| traces.push(t));
+        let f = engine.footprint();
+        peak = (
+            peak.0.max(f.spans),
+            peak.1.max(f.streams),
+            peak.2.max(f.segments),
+        );
     }
     let summary = engine.finish(&mut |t| traces.push(t));
     eprintln!("lost-event records: {}", events.lost_events().len());
@@ -214,6 +221,10 @@ fn main() {
         println!("{c} ×\n{s}\n");
     }
     println!("summary: {summary:?}");
+    println!(
+        "peak live state: {} spans, {} stream directions, {} queued runs of bytes",
+        peak.0, peak.1, peak.2
+    );
     println!(
         "containment violations: {}",
         containment_violations(&traces)
