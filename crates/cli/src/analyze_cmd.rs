@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use kspan_capture::meta::{read_meta, RecordingMeta};
-use kspan_engine::{Config, Engine, Summary, Trace, World};
+use kspan_engine::{ByteSource, Config, Engine, Summary, Trace, World};
 use kspan_ingest::bpftrace::{bpftrace_events, split_sums, BpftraceEvents, BPFTRACE_OPTION};
 use kspan_ingest::{world_from_meta, Decoder, ExtraEvents, SumRequest};
 use kspan_output::filter::FilteredSink;
@@ -189,6 +189,23 @@ impl Recording {
         }
     }
 
+    /// Where the engine learns byte counts: the `sock:sock_*_length` events (Linux 6.3+)
+    /// when the recording has them, else the less precise syscall return values.
+    fn byte_source(&self) -> ByteSource {
+        let formats = &self.file.metadata().formats;
+        let has = |name: &str| formats.iter().any(|f| f.system == "sock" && f.name == name);
+        if has("sock_send_length") && has("sock_recv_length") {
+            ByteSource::SockEvents
+        } else {
+            eprintln!(
+                "kspan: note: {} has no sock:sock_send_length/sock_recv_length events (Linux < 6.3): \
+                 byte counts come from syscall return values, which is less precise",
+                self.path.display()
+            );
+            ByteSource::SyscallExits
+        }
+    }
+
     /// What sinks need to name events and convert times; `count` as for `--count`.
     pub fn output_context(&self, count: &[String]) -> anyhow::Result<OutputContext> {
         let clock_to_unix_ns = self.meta.as_ref().map_or(0, |m| m.clock_to_unix_ns);
@@ -206,6 +223,10 @@ impl Recording {
                 self.path.display()
             );
         }
+        let config = Config {
+            bytes_from: self.byte_source(),
+            ..config
+        };
         let mut engine = Engine::new(self.world(), self.decoder.names().clone(), config);
         let mut extra = self.bpftrace.events.clone();
         let report = drive(&self.file, &self.decoder, &mut extra, &mut engine, sink)?;
