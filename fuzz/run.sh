@@ -7,7 +7,7 @@ set -eu
 secs=${1:-60}
 cd "$(dirname "$0")/.."
 export RUSTC_BOOTSTRAP=1
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/work/targets/tracedat-fuzz}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target/fuzz}"
 for target in page tracedat; do
     corpus=$(mktemp -d)
     trap 'rm -rf "$corpus"' EXIT
