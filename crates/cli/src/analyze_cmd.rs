@@ -234,7 +234,7 @@ impl Recording {
         let summary = finish(engine, sink, report)?;
         Ok(Outcome {
             summary,
-            lost_recorded: self.meta.as_ref().map_or(0, RecordingMeta::lost_events),
+            lost_recorded: crate::loss::kernel_lost(&self.file),
             lost_in_pages,
             lost_bpftrace: self.bpftrace.lost,
         })
@@ -379,19 +379,10 @@ fn count_filter(events: &[String], decoder: &Decoder) -> anyhow::Result<Option<V
         .map(Some)
 }
 
-/// Repeats the recording's loss warning: events the kernel dropped make traces incomplete.
+/// Repeats the recording's loss warnings (the kernel's, the pages', bpftrace's): lost events
+/// make traces incomplete.
 pub fn warn_lost(path: &Path, outcome: &Outcome, out: &mut dyn Write) -> io::Result<()> {
-    if outcome.lost() > 0 {
-        writeln!(
-            out,
-            "kspan: WARNING: {} lost events while recording ({} counted by the kernel, {} flagged in \
-             pages): traces around the losses may be incomplete or wrong; record fewer events or with a larger \
-             buffer",
-            path.display(),
-            outcome.lost_recorded,
-            outcome.lost_in_pages,
-        )?;
-    }
+    crate::loss::warn(path, outcome.lost_recorded, outcome.lost_in_pages, out)?;
     if outcome.lost_bpftrace > 0 {
         writeln!(
             out,

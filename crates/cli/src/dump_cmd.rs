@@ -47,6 +47,13 @@ pub fn run(args: DumpArgs) -> anyhow::Result<()> {
     for w in events.warnings() {
         eprintln!("kspan: warning: {w}");
     }
+    let flagged = crate::loss::flagged_lost(&events.lost_events());
+    crate::loss::warn(
+        &args.file,
+        crate::loss::kernel_lost(&file),
+        flagged,
+        &mut std::io::stderr(),
+    )?;
     if failed {
         anyhow::bail!(
             "{} has damaged pages (see above); the events printed are the readable ones",

@@ -21,11 +21,12 @@ pub fn run(args: InfoArgs) -> anyhow::Result<()> {
     let mut out = String::new();
     summary.render(file.metadata(), &mut out)?;
     print!("{out}");
-    if summary.lost.iter().any(|l| l.count > 0 || l.unknown) {
-        eprintln!(
-            "kspan: WARNING: the kernel dropped events in {}; see above",
-            args.file.display()
-        );
-    }
+    let flagged = crate::loss::flagged_lost(&summary.lost);
+    crate::loss::warn(
+        &args.file,
+        crate::loss::kernel_lost(&file),
+        flagged,
+        &mut std::io::stderr(),
+    )?;
     Ok(())
 }

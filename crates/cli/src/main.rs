@@ -8,6 +8,7 @@ mod check_cmd;
 mod demo_cmd;
 mod dump_cmd;
 mod info_cmd;
+mod loss;
 mod record_cmd;
 
 use clap::{Parser, Subcommand};
