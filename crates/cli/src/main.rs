@@ -7,6 +7,7 @@ mod analyze_cmd;
 mod check_cmd;
 mod demo_cmd;
 mod dump_cmd;
+mod import_psv_cmd;
 mod info_cmd;
 mod loss;
 mod record_cmd;
@@ -43,6 +44,9 @@ enum Command {
     Demo(demo_cmd::DemoArgs),
     /// Compare traces (OTLP JSON) with an application's ground-truth logs and print accuracy.
     Check(check_cmd::CheckArgs),
+    /// Analyse a recording of the original MiSeRTrace system (its pipe-separated
+    /// `comm|tid|nsecs|cpu|probe|details` lines) like `kspan analyze` (less precise fallback).
+    ImportPsv(import_psv_cmd::ImportPsvArgs),
 }
 
 fn main() {
@@ -54,9 +58,24 @@ fn main() {
         Command::Info(args) => info_cmd::run(args),
         Command::Check(args) => check_cmd::run(args),
         Command::Demo(args) => demo_cmd::run(args),
+        Command::ImportPsv(args) => import_psv_cmd::run(args),
     };
     if let Err(err) = result {
-        eprintln!("kspan: error: {err:#}");
+        eprintln!("kspan: error: {}", one_sentence(&err));
         std::process::exit(1);
     }
+}
+
+/// The error and its causes on one line, leaving out a cause whose text the message
+/// already contains (library errors often quote their source).
+fn one_sentence(err: &anyhow::Error) -> String {
+    let mut message = err.to_string();
+    for cause in err.chain().skip(1) {
+        let cause = cause.to_string();
+        if !message.contains(&cause) {
+            message.push_str(": ");
+            message.push_str(&cause);
+        }
+    }
+    message
 }
