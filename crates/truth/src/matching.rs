@@ -7,6 +7,13 @@
 //! that overlaps the true span's within the tolerance. Among all such pairs, the closest in
 //! time (sum of the start and end differences) are taken first, so the result does not depend
 //! on the order of either input.
+//!
+//! One true call may be several kspan round trips: a protocol with a handshake on a new
+//! connection (PostgreSQL's startup message, then the query) makes the caller send twice and
+//! read twice where the service logs one call. kspan is right that there were two exchanges, so
+//! a kspan span left unpaired is taken as a further round trip of a paired one (see
+//! [`absorb_round_trips`]) when it is on the same connection, in the same trace, under the
+//! same true parent and inside the true span's time window.
 
 use crate::expected::{End, Expected, ExpectedSpan};
 use crate::otlp::{ObservedSpan, SpanKind};
@@ -18,8 +25,11 @@ use std::net::SocketAddr;
 pub struct Matching {
     /// Per request, per true span: the index of its kspan span in the observed spans.
     pub of_expected: Vec<Vec<Option<usize>>>,
-    /// Per kspan span: the (request, span) index pair of its true span.
+    /// Per kspan span: the (request, span) index pair of its true span (for a further
+    /// round trip of a true call, the call's or its callee's).
     pub of_observed: Vec<Option<(usize, usize)>>,
+    /// kspan spans taken as further round trips of a true span already paired.
+    pub round_trips: usize,
 }
 
 /// Pairs the spans; `aliases` maps kspan service names to the truth's, `tolerance_ns` widens
@@ -76,6 +86,7 @@ pub fn match_spans(
             .map(|r| vec![None; r.spans.len()])
             .collect(),
         of_observed: vec![None; observed.len()],
+        round_trips: 0,
     };
     for (_, r, s, o) in pairs {
         if matching.of_expected[r][s].is_none() && matching.of_observed[o].is_none() {
@@ -83,7 +94,73 @@ pub fn match_spans(
             matching.of_observed[o] = Some((r, s));
         }
     }
+    absorb_round_trips(expected, observed, &mut matching, tolerance_ns);
     matching
+}
+
+/// Takes each unpaired kspan span that is a further round trip of a paired one as standing
+/// for the same true span: same service, kind and connection (both ends), same trace, a parent
+/// that stands for the true span's parent, and a time inside the true span's window (within
+/// the tolerance). A callee's SERVER span of such a round trip then has the round trip as its
+/// parent, which stands for the true call: spans are taken in start order, and passes repeat
+/// until none is added, so such chains are followed whatever the order of the input.
+fn absorb_round_trips(
+    expected: &Expected,
+    observed: &[ObservedSpan],
+    matching: &mut Matching,
+    tolerance_ns: i64,
+) {
+    type Conn<'a> = (SpanKind, &'a str, &'a str, Option<SocketAddr>, Option<SocketAddr>);
+    let conn = |o: usize| -> Conn<'_> {
+        let span = &observed[o];
+        let trace = span.trace_id.as_str();
+        (span.kind, trace, span.service.as_str(), span.local, span.peer)
+    };
+    let mut paired: HashMap<Conn<'_>, Vec<usize>> = HashMap::new();
+    for (o, m) in matching.of_observed.iter().enumerate() {
+        if m.is_some() {
+            paired.entry(conn(o)).or_default().push(o);
+        }
+    }
+    let by_id: HashMap<&str, usize> = observed
+        .iter()
+        .enumerate()
+        .map(|(o, span)| (span.span_id.as_str(), o))
+        .collect();
+    let mut unpaired: Vec<usize> = (0..observed.len())
+        .filter(|&o| matching.of_observed[o].is_none() && observed[o].kind != SpanKind::Other)
+        .collect();
+    unpaired.sort_by_key(|&o| (observed[o].start, o));
+    loop {
+        let before = unpaired.len();
+        unpaired.retain(|&o| {
+            let got = &observed[o];
+            let parent = got
+                .parent_span_id
+                .as_deref()
+                .and_then(|id| by_id.get(id))
+                .and_then(|&p| matching.of_observed[p]);
+            let taken = paired.get(&conn(o)).and_then(|candidates| {
+                candidates.iter().find_map(|&m| {
+                    let (r, s) = matching.of_observed[m]?;
+                    let want = &expected.requests[r].spans[s];
+                    let inside = got.start >= want.start - tolerance_ns
+                        && got.end <= want.end + tolerance_ns;
+                    let same_parent = want.parent.is_some_and(|wp| parent == Some((r, wp)));
+                    (inside && same_parent).then_some((r, s))
+                })
+            });
+            let Some(true_span) = taken else {
+                return true;
+            };
+            matching.of_observed[o] = Some(true_span);
+            matching.round_trips += 1;
+            false
+        });
+        if unpaired.len() == before {
+            break;
+        }
+    }
 }
 
 /// The kspan spans sharing one identifying connection end, sorted by start, with the

@@ -52,6 +52,9 @@ pub struct SpanCounts {
     /// kspan spans standing for no true span in traces of no request (traffic outside the
     /// truth, such as health checks or requests before the logs began).
     pub outside_requests: usize,
+    /// kspan spans taken as further round trips of a true call or of its callee's span (a
+    /// handshake before the query on a new connection), not counted in `matched`.
+    pub round_trips: usize,
 }
 
 /// Request counts of one group.
@@ -115,9 +118,15 @@ pub fn judge(
     max_failures: usize,
 ) -> Report {
     let mut by_trace: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut by_id: HashMap<&str, usize> = HashMap::new();
     for (o, span) in observed.iter().enumerate() {
         by_trace.entry(span.trace_id.as_str()).or_default().push(o);
+        by_id.insert(span.span_id.as_str(), o);
     }
+    let index = Index {
+        by_trace: &by_trace,
+        by_id: &by_id,
+    };
     let mut counts = SpanCounts::default();
     let mut request_traces = BTreeSet::new();
     let mut report = Report {
@@ -139,7 +148,7 @@ pub fn judge(
             expected,
             observed,
             matching,
-            &by_trace,
+            &index,
             &mut counts,
         );
         request_traces.extend(trace);
@@ -193,6 +202,7 @@ pub fn judge(
             counts.outside_requests += 1;
         }
     }
+    counts.round_trips = matching.round_trips;
     report.spans = counts;
     if report.requests_in_truth > 0 {
         report.exact_tree_accuracy_pct =
@@ -200,6 +210,12 @@ pub fn judge(
     }
     add_time_errors(&mut report.by_design, expected, observed, matching);
     report
+}
+
+/// The kspan spans by trace id and by span id.
+struct Index<'a> {
+    by_trace: &'a HashMap<&'a str, Vec<usize>>,
+    by_id: &'a HashMap<&'a str, usize>,
 }
 
 /// Judges one request: its verdict and its trace id (the root's trace, else the trace of its
@@ -210,7 +226,7 @@ fn judge_request<'a>(
     expected: &Expected,
     observed: &'a [ObservedSpan],
     matching: &Matching,
-    by_trace: &HashMap<&str, Vec<usize>>,
+    index: &Index<'_>,
     counts: &mut SpanCounts,
 ) -> (Verdict, Option<&'a str>) {
     let found = &matching.of_expected[r];
@@ -240,14 +256,18 @@ fn judge_request<'a>(
             ));
             continue;
         }
-        let want_parent = match want.parent {
-            None => None,
-            Some(p) => match found[p] {
-                Some(po) => Some(observed[po].span_id.as_str()),
-                None => continue,
-            },
+        // The parent must stand for the true parent: its paired span or a further round
+        // trip of it (see `matching`).
+        let got_parent = got
+            .parent_span_id
+            .as_deref()
+            .map(|id| index.by_id.get(id).and_then(|&po| matching.of_observed[po]));
+        let right_parent = match want.parent {
+            None => got_parent.is_none(),
+            Some(p) if found[p].is_none() => continue,
+            Some(p) => got_parent == Some(Some((r, p))),
         };
-        if got.parent_span_id.as_deref() != want_parent {
+        if !right_parent {
             counts.wrong_parent += 1;
             problems.push(match want.parent {
                 None => format!("root span {} has a parent", want.describe()),
@@ -260,7 +280,7 @@ fn judge_request<'a>(
         }
     }
     if let Some(trace) = trace {
-        for &o in &by_trace[trace] {
+        for &o in &index.by_trace[trace] {
             match matching.of_observed[o] {
                 None => {
                     let got = &observed[o];
@@ -372,12 +392,16 @@ impl fmt::Display for Report {
             self.requests_exact
         )?;
         let s = &self.spans;
-        writeln!(
+        write!(
             f,
             "spans: {} expected, {} matched, {} missing, {} extra, {} in the wrong trace, {} under \
              the wrong parent, {} outside any request",
             s.expected, s.matched, s.missing, s.extra, s.wrong_trace, s.wrong_parent, s.outside_requests
         )?;
+        if s.round_trips > 0 {
+            write!(f, ", {} further round trips of a call", s.round_trips)?;
+        }
+        writeln!(f)?;
         writeln!(f, "per endpoint:")?;
         for (endpoint, t) in &self.by_endpoint {
             writeln!(f, "  {endpoint:<24} {}", tally_line(t))?;

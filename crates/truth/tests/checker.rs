@@ -68,6 +68,7 @@ fn counts(missing: usize, extra: usize, wrong_trace: usize, wrong_parent: usize)
         wrong_trace,
         wrong_parent,
         outside_requests: 0,
+        round_trips: 0,
     }
 }
 
@@ -341,6 +342,7 @@ fn unrelated_traces_count_as_outside_requests() {
         report.spans,
         SpanCounts {
             outside_requests: 1,
+            round_trips: 0,
             ..counts(0, 0, 0, 0)
         }
     );
@@ -508,4 +510,107 @@ fn two_requests_merged_into_one_trace_fail_both_and_extras_count_once() {
         )
     );
     assert_eq!(report.spans, counts(0, 1, 0, 0));
+}
+
+/// The fixture's memcached call (span 6, and memcached's span 7 under it) shown by kspan as
+/// two round trips on the same connection, like a new PostgreSQL connection's startup
+/// exchange before its query: span 6 and its callee end early, and spans 0x20 (a second
+/// CLIENT span, parent `call_parent`) and 0x21 (its callee) carry the rest.
+fn call_in_two_round_trips(call_parent: u64, second_end: u64) -> Value {
+    let mut otlp = base_otlp();
+    let first = span_mut(&mut otlp, 6);
+    first["endTimeUnixNano"] = json!("1764431234006400000");
+    let mut second = first.clone();
+    second["spanId"] = json!("0000000000000020");
+    second["parentSpanId"] = json!(format!("{call_parent:016x}"));
+    second["startTimeUnixNano"] = json!("1764431234006500000");
+    second["endTimeUnixNano"] = json!(second_end.to_string());
+    let callee = span_mut(&mut otlp, 7);
+    callee["endTimeUnixNano"] = json!("1764431234006300000");
+    let mut second_callee = callee.clone();
+    second_callee["spanId"] = json!("0000000000000021");
+    second_callee["parentSpanId"] = json!("0000000000000020");
+    second_callee["startTimeUnixNano"] = json!("1764431234006600000");
+    second_callee["endTimeUnixNano"] = json!("1764431234006900000");
+    for (service, span) in [("compose", second), ("memcached", second_callee)] {
+        resource_mut(&mut otlp, service)["scopeSpans"][0]["spans"]
+            .as_array_mut()
+            .unwrap()
+            .push(span);
+    }
+    otlp
+}
+
+#[test]
+fn a_call_made_in_two_round_trips_on_its_connection_is_one_call() {
+    let report = run(
+        &call_in_two_round_trips(3, 1764431234007006000),
+        &CheckOptions::default(),
+    );
+    assert_eq!(outcome(&report), (2, 2, 2, vec![]));
+    assert_eq!(
+        report.spans,
+        SpanCounts {
+            round_trips: 2,
+            ..counts(0, 0, 0, 0)
+        }
+    );
+}
+
+#[test]
+fn a_second_round_trip_under_another_parent_is_extra() {
+    let report = run(
+        &call_in_two_round_trips(2, 1764431234007006000),
+        &CheckOptions::default(),
+    );
+    assert_eq!(
+        outcome(&report),
+        (
+            2,
+            2,
+            1,
+            vec![failure(
+                "r-000001",
+                "span compose CLIENT 10.77.0.21:40002 is not under compose SERVER 10.77.0.10:50001"
+            )]
+        )
+    );
+    // The second round trip is the closer in time, so it is the one paired (under the wrong
+    // parent); the first and its callee are still taken as round trips of the true call.
+    assert_eq!(
+        report.spans,
+        SpanCounts {
+            round_trips: 2,
+            ..counts(0, 0, 0, 1)
+        }
+    );
+}
+
+#[test]
+fn a_second_round_trip_after_the_true_call_is_extra() {
+    // Ends 3 ms after the true call, beyond the 2 ms tolerance.
+    let report = run(
+        &call_in_two_round_trips(3, 1764431234010006000),
+        &CheckOptions::default(),
+    );
+    assert_eq!(
+        outcome(&report),
+        (
+            2,
+            2,
+            1,
+            vec![failure(
+                "r-000001",
+                "span memcached SERVER 10.77.0.21:40002 is not under compose CLIENT 10.77.0.21:40002"
+            )]
+        )
+    );
+    // The late round trip is extra; its callee, the closer in time, is paired under it.
+    assert_eq!(
+        report.spans,
+        SpanCounts {
+            round_trips: 1,
+            ..counts(0, 1, 0, 1)
+        }
+    );
 }
