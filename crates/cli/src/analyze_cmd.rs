@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use kspan_capture::meta::{read_meta, RecordingMeta};
-use kspan_engine::{ByteSource, Config, Engine, Summary, Trace, World};
+use kspan_engine::{ByteSource, Config, Engine, EventNames, Summary, Trace, World};
 use kspan_ingest::bpftrace::{bpftrace_events, split_sums, BpftraceEvents, BPFTRACE_OPTION};
 use kspan_ingest::{world_from_meta, Decoder, ExtraEvents, SumRequest};
 use kspan_output::filter::FilteredSink;
@@ -210,7 +210,7 @@ impl Recording {
     pub fn output_context(&self, count: &[String]) -> anyhow::Result<OutputContext> {
         let clock_to_unix_ns = self.meta.as_ref().map_or(0, |m| m.clock_to_unix_ns);
         let mut context = OutputContext::new(self.decoder.names(), clock_to_unix_ns);
-        context.count_only = count_filter(count, &self.decoder)?;
+        context.count_only = count_filter(count, self.decoder.names())?;
         Ok(context)
     }
 
@@ -245,6 +245,24 @@ impl Recording {
 pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     let recording = Recording::open(&args.file, &args.sum)?;
     let context = recording.output_context(&args.count)?;
+    let mut sink = sink_for(&args, context)?;
+    let config = Config {
+        service_overrides: args.service_map.clone(),
+        ..Config::default()
+    };
+    let outcome = recording.analyze(config, &mut sink)?;
+    let mut err = io::stderr().lock();
+    write_summary(&mut err, &outcome.summary)?;
+    warn_lost(&args.file, &outcome, &mut err)?;
+    Ok(())
+}
+
+/// The sink `args` ask for (format, output file, colour, filters); also used by
+/// `kspan import-psv`.
+pub fn sink_for(
+    args: &AnalyzeArgs,
+    context: OutputContext,
+) -> anyhow::Result<FilteredSink<Box<dyn TraceSink>>> {
     let filter = TraceFilter {
         trace_id_prefix: args.trace.clone(),
         service: args.service.clone(),
@@ -262,16 +280,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         Format::OtlpJson => Box::new(OtlpJsonSink::new(out, context)),
         Format::Summary => Box::new(NoTraces),
     };
-    let mut sink = FilteredSink::new(sink, filter);
-    let config = Config {
-        service_overrides: args.service_map.clone(),
-        ..Config::default()
-    };
-    let outcome = recording.analyze(config, &mut sink)?;
-    let mut err = io::stderr().lock();
-    write_summary(&mut err, &outcome.summary)?;
-    warn_lost(&args.file, &outcome, &mut err)?;
-    Ok(())
+    Ok(FilteredSink::new(sink, filter))
 }
 
 /// What the reader met besides events: warnings (torn pages) and losses flagged in pages.
@@ -362,12 +371,13 @@ impl TraceSink for NoTraces {
     }
 }
 
-/// The event type ids `--count` asks for (None: show every event's count).
-fn count_filter(events: &[String], decoder: &Decoder) -> anyhow::Result<Option<Vec<u32>>> {
+/// The event type ids `--count` asks for (None: show every event's count), among `names`;
+/// also used by `kspan import-psv`.
+pub fn count_filter(events: &[String], names: &EventNames) -> anyhow::Result<Option<Vec<u32>>> {
     if events.is_empty() {
         return Ok(None);
     }
-    let names = &decoder.names().names;
+    let names = &names.names;
     events
         .iter()
         .map(|wanted| {

@@ -6,11 +6,13 @@
 //! - [`syscalls`]: which syscall tracepoints mean what to the engine.
 //! - [`merge`]: a second time-ordered source (bpftrace, imported files) merged into the stream.
 //! - [`bpftrace`]: bpftrace output stored in a recording → engine events.
+//! - [`psv`]: the original MiSeRTrace's pipe-separated lines → engine events.
 //! - [`world`]: a recording's metadata → the engine's start-of-recording [`World`](kspan_engine::World).
 
 pub mod bpftrace;
 pub mod decode;
 pub mod merge;
+pub mod psv;
 pub mod syscalls;
 pub mod world;
 

@@ -4,9 +4,11 @@
 //! traces whose spans carry exactly K bpftrace events each, and the same per-span counts as
 //! ftrace's `syscalls:sys_enter_getpid`.
 
+use kspan_bpftrace::BpftraceRecording;
 use kspan_capture::{read_meta, write_trace_dat, FileVersion, RecordOptions, Recording};
-use kspan_engine::{Config, Engine, EventNames, Trace};
+use kspan_engine::{ByteSource, Config, Engine, EventNames, Trace};
 use kspan_ingest::bpftrace::{bpftrace_events, BPFTRACE_OPTION};
+use kspan_ingest::psv::import_psv;
 use kspan_ingest::{world_from_meta, Decoder, SumRequest};
 use kspan_tracedat::TraceFile;
 use std::path::{Path, PathBuf};
@@ -105,6 +107,19 @@ fn record_and_analyze(
     events: &[&str],
     sums: &[SumRequest],
 ) -> (Vec<Trace>, EventNames) {
+    let (scratch, out) = record(tag, (k, n), scripts, events);
+    let analysed = analyze(&out, sums);
+    drop(scratch);
+    analysed
+}
+
+/// Records as [`record_and_analyze`] does; returns the scratch directory and the trace.dat.
+fn record(
+    tag: &str,
+    (k, n): (usize, usize),
+    scripts: &[&str],
+    events: &[&str],
+) -> (Scratch, PathBuf) {
     let id = format!("kspan-test-bt-{tag}-{}", std::process::id());
     let scratch = Scratch(std::env::temp_dir().join(&id));
     std::fs::create_dir_all(&scratch.0).unwrap();
@@ -160,7 +175,7 @@ fn record_and_analyze(
     assert_eq!(capture.bpftrace.as_ref().unwrap().lost_events(), 0);
     let out = scratch.0.join("out.dat");
     write_trace_dat(&capture, &out, FileVersion::V7Zstd).unwrap();
-    analyze(&out, sums)
+    (scratch, out)
 }
 
 /// `kspan analyze`'s loop: ftrace events with the bpftrace events merged in time order.
@@ -248,4 +263,59 @@ fn bpftrace_and_ftrace_give_the_same_per_span_counts() {
         .collect();
     assert_eq!(sums, vec![K as i64; N]);
     assert_eq!(names.field_names.len(), 1);
+}
+
+/// A trace's shape, without times or service names (which differ between the sources):
+/// per span, its parent's index, kind, thread, addresses and bytes.
+fn shape(trace: &Trace) -> Vec<String> {
+    trace
+        .spans
+        .iter()
+        .map(|s| {
+            let parent = s
+                .parent
+                .and_then(|p| trace.spans.iter().position(|x| x.id == p));
+            format!(
+                "parent {parent:?} {:?} tid {} local {:?} peer {:?} in {} out {}",
+                s.kind, s.tid, s.local, s.peer, s.activity.bytes_in, s.activity.bytes_out
+            )
+        })
+        .collect()
+}
+
+/// The MiSeRTrace-format script of `bench/bpftrace-examples`, run beside kspan's own capture
+/// of the same run: its lines, imported, give the same traces as the capture.
+#[test]
+fn imported_psv_of_the_same_run_gives_the_same_traces() {
+    const N: usize = 8;
+    let script = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../bench/bpftrace-examples/misertrace_psv.bt"
+    ))
+    .unwrap();
+    let (scratch, out) = record("psv", (2, N), &[&script], &[]);
+    let (ours, _) = analyze(&out, &[]);
+    let file = TraceFile::open(&out).unwrap();
+    let stored =
+        BpftraceRecording::from_bytes(file.metadata().option(BPFTRACE_OPTION).unwrap()).unwrap();
+    let import = import_psv(&stored.scripts[0].stdout, &[]).unwrap();
+    drop(scratch);
+    assert_eq!(import.exits_without_ret, 0);
+    let config = Config {
+        bytes_from: ByteSource::SyscallExits,
+        ..Config::default()
+    };
+    let mut engine = Engine::new(import.world.clone(), import.names.clone(), config);
+    let mut imported = Vec::new();
+    for event in &import.events {
+        engine.push(event, &mut |t| imported.push(t));
+    }
+    engine.finish(&mut |t| imported.push(t));
+    assert_eq!(ours.len(), N);
+    let shapes = |traces: &[Trace]| {
+        let mut s: Vec<Vec<String>> = traces.iter().map(shape).collect();
+        s.sort();
+        s
+    };
+    assert_eq!(shapes(&imported), shapes(&ours));
 }
