@@ -3,7 +3,7 @@
 //! lost when the recorder is busy); they are read back when it stops.
 
 use crate::error::BpftraceError;
-use crate::script::{instrument, uses_kprobes, READY_MARKER};
+use crate::script::{instrument, uses_kprobes, FLUSH_MARKER, FLUSH_WHO, READY_MARKER};
 use crate::stored::ScriptOutput;
 use std::fs::{self, File};
 use std::os::unix::process::CommandExt;
@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long bpftrace may take to exit after SIGINT before it is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long bpftrace may take to read the events emitted before a flush call.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 /// Poll period while waiting.
 const POLL: Duration = Duration::from_millis(20);
 /// A warning bpftrace 0.17 prints on every start on kernels with memcg accounting of BPF
@@ -87,12 +89,17 @@ impl BpftraceRun {
         Ok(run)
     }
 
+    /// True once `marker` is a line of bpftrace's output.
+    fn printed(&self, marker: &str) -> bool {
+        let out = fs::read_to_string(&self.files[1]).unwrap_or_default();
+        out.lines().any(|l| l == marker)
+    }
+
     /// Waits for the ready marker; an exit before it is a rejected script.
     fn wait_ready(&mut self) -> Result<(), BpftraceError> {
         let started = Instant::now();
         loop {
-            let out = fs::read_to_string(&self.files[1]).unwrap_or_default();
-            if out.lines().any(|l| l == READY_MARKER) {
+            if self.printed(READY_MARKER) {
                 return Ok(());
             }
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -116,9 +123,13 @@ impl BpftraceRun {
                 path: self.path.clone(),
             };
         }
-        let message: Vec<&str> = stderr
+        // bpftrace names the file it ran (kspan's copy, same line numbers): name the user's.
+        let ran = self.files[0].display().to_string();
+        let user = self.path.display().to_string();
+        let message: Vec<String> = stderr
             .lines()
             .filter(|l| !l.contains(MEMLOCK_NOISE))
+            .map(|l| l.replace(&ran, &user))
             .collect();
         BpftraceError::Rejected {
             path: self.path.clone(),
@@ -132,9 +143,25 @@ impl BpftraceRun {
         self.child.id()
     }
 
-    /// Stops bpftrace with SIGINT (it flushes its output and runs `END`), waits for it, and
-    /// returns what it printed.
+    /// Waits until bpftrace has read the events emitted so far (see
+    /// [`FLUSH_MARKER`](crate::script::FLUSH_MARKER)), at most [`FLUSH_TIMEOUT`].
+    fn flush(&mut self) {
+        // SAFETY: getpriority has no memory preconditions; no process has id FLUSH_WHO, so it
+        // only fails with ESRCH (its one effect is the tracepoint kspan's probe waits for).
+        unsafe { libc::getpriority(libc::PRIO_PROCESS, FLUSH_WHO) };
+        let started = Instant::now();
+        while !self.printed(FLUSH_MARKER) && started.elapsed() < FLUSH_TIMEOUT {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// Stops bpftrace: waits until it has read every event emitted so far, then sends SIGINT
+    /// (it runs `END` and exits), waits for it, and returns what it printed.
     pub fn stop(mut self) -> Result<ScriptOutput, BpftraceError> {
+        self.flush();
         let pid = self.child.id() as i32;
         // SAFETY: kill has no memory preconditions; `pid` is our unreaped child, so the id
         // cannot have been reused by another process.

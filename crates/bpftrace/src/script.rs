@@ -8,15 +8,23 @@
 //! - `clear(@kspan_pids)` in `END`, so the map is not printed at exit.
 //!
 //! bpftrace 0.17 allows one `BEGIN` and one `END` probe: when the script has its own, kspan's
-//! statements go at the start of its block; otherwise kspan adds the probe.
+//! statements go at the start of its block, on the same line; otherwise kspan appends the
+//! probe. Either way the user's line numbers are unchanged.
 
 /// The line bpftrace prints once every probe is attached.
 pub const READY_MARKER: &str = "KSPAN_READY";
+/// The line bpftrace prints when kspan calls `getpriority(PRIO_PROCESS, FLUSH_WHO)`: seen in
+/// the output, it means bpftrace has read the events emitted before (it drops what it has not
+/// read when interrupted, so kspan waits for this before stopping it).
+pub const FLUSH_MARKER: &str = "KSPAN_FLUSH";
+/// The `who` argument of kspan's flush call ("kspn"): no process has this id.
+pub const FLUSH_WHO: u32 = 0x6b73_706e;
 
-/// The fork-following probes kspan appends to every script.
+/// The probes kspan appends to every script: fork following and the flush marker.
 const FOLLOW_FORKS: &str = "\n// kspan: follow threads and children of traced processes\n\
 tracepoint:sched:sched_process_fork /@kspan_pids[pid]/ { @kspan_pids[args->child_pid] = 1; }\n\
-tracepoint:sched:sched_process_exit /@kspan_pids[tid] && tid != pid/ { delete(@kspan_pids[tid]); }\n";
+tracepoint:sched:sched_process_exit /@kspan_pids[tid] && tid != pid/ { delete(@kspan_pids[tid]); }\n\
+tracepoint:syscalls:sys_enter_getpriority /args->who == 1802727534/ { printf(\"KSPAN_FLUSH\\n\"); }\n";
 
 /// Byte offset just after the `{` opening the block of the top-level probe named `probe`
 /// (`BEGIN` or `END`), skipping comments, strings and nested blocks.
@@ -72,7 +80,8 @@ fn probe_block_start(source: &str, probe: &str) -> Option<usize> {
 fn inject(source: &str, probe: &str, statements: &str) -> String {
     match probe_block_start(source, probe) {
         Some(at) => format!("{} {statements}{}", &source[..at], &source[at..]),
-        None => format!("{probe} {{ {statements} }}\n{source}"),
+        // Appended, so that the user's line numbers in bpftrace's messages stay right.
+        None => format!("{source}\n{probe} {{ {statements} }}\n"),
     }
 }
 
@@ -108,8 +117,9 @@ mod tests {
         assert_eq!(
             out,
             format!(
-                "END {{ clear(@kspan_pids); }}\nBEGIN {{ @kspan_pids[4] = 1; @kspan_pids[9] = 1; \
-                 printf(\"KSPAN_READY\\n\"); }}\ntracepoint:a:b {{ printf(\"x\\n\"); }}\n{FOLLOW_FORKS}"
+                "tracepoint:a:b {{ printf(\"x\\n\"); }}\n\nBEGIN {{ @kspan_pids[4] = 1; \
+                 @kspan_pids[9] = 1; printf(\"KSPAN_READY\\n\"); }}\n\nEND {{ clear(@kspan_pids); }}\n\
+                 {FOLLOW_FORKS}"
             )
         );
     }
