@@ -19,12 +19,17 @@ pub const READY_MARKER: &str = "KSPAN_READY";
 pub const FLUSH_MARKER: &str = "KSPAN_FLUSH";
 /// The `who` argument of kspan's flush call ("kspn"): no process has this id.
 pub const FLUSH_WHO: u32 = 0x6b73_706e;
+/// The `who` argument of kspan's call `getpriority(PID, ADD_WHO)` adding a process found
+/// after the start (it joined a traced cgroup or network namespace) to `@kspan_pids`. The
+/// call fails (EINVAL) after its entry tracepoint has fired.
+pub const ADD_WHO: u32 = 0x6b73_706f;
 
 /// The probes kspan appends to every script: fork following and the flush marker.
 const FOLLOW_FORKS: &str = "\n// kspan: follow threads and children of traced processes\n\
 tracepoint:sched:sched_process_fork /@kspan_pids[pid]/ { @kspan_pids[args->child_pid] = 1; }\n\
 tracepoint:sched:sched_process_exit /@kspan_pids[tid] && tid != pid/ { delete(@kspan_pids[tid]); }\n\
-tracepoint:syscalls:sys_enter_getpriority /args->who == 1802727534/ { printf(\"KSPAN_FLUSH\\n\"); }\n";
+tracepoint:syscalls:sys_enter_getpriority /args->who == 1802727534/ { printf(\"KSPAN_FLUSH\\n\"); }\n\
+tracepoint:syscalls:sys_enter_getpriority /args->who == 1802727535/ { @kspan_pids[args->which] = 1; }\n";
 
 /// Byte offset just after the `{` opening the block of the top-level probe named `probe`
 /// (`BEGIN` or `END`), skipping comments, strings and nested blocks.
@@ -74,6 +79,13 @@ fn probe_block_start(source: &str, probe: &str) -> Option<usize> {
         i += 1;
     }
     None
+}
+
+/// Adds process `pid` to the `@kspan_pids` map of every running kspan bpftrace script.
+pub fn announce(pid: i32) {
+    // SAFETY: getpriority has no memory preconditions; with `which` a pid it fails with
+    // EINVAL, after the tracepoint kspan's probe listens to has fired.
+    unsafe { libc::getpriority(pid as libc::__priority_which_t, ADD_WHO) };
 }
 
 /// Inserts `statements` at the start of the `probe` block, or adds the probe.

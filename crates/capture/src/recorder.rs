@@ -545,13 +545,14 @@ impl Controller {
             })
             .collect();
         let pid_file = recording.buffers[0].instance.dir().join("set_event_pid");
+        let announce = !recording.bpftrace.is_empty();
         let flag = stop.clone();
         let handle = std::thread::spawn(move || {
             let mut known: BTreeSet<i32> = known.into_iter().collect();
             while !flag.load(Ordering::SeqCst) {
                 std::thread::sleep(TICK);
                 if let Some(spec) = &dynamic {
-                    add_late_joiners(spec, &mut known, &pid_file);
+                    add_late_joiners(spec, &mut known, &pid_file, announce);
                 }
                 for w in &watched {
                     grow_if_pressed(w);
@@ -574,12 +575,18 @@ impl Drop for Controller {
     }
 }
 
-/// Appends the threads of processes that entered a target cgroup/namespace.
-fn add_late_joiners(spec: &TargetSpec, known: &mut BTreeSet<i32>, pid_file: &Path) {
+/// Appends the threads of processes that entered a target cgroup/namespace; with `announce`,
+/// adds them to the bpftrace scripts' process map too.
+fn add_late_joiners(spec: &TargetSpec, known: &mut BTreeSet<i32>, pid_file: &Path, announce: bool) {
     let Ok(now) = spec.current_processes() else {
         return;
     };
     let new: Vec<i32> = now.into_iter().filter(|p| known.insert(*p)).collect();
+    if announce {
+        new.iter()
+            .copied()
+            .for_each(kspan_bpftrace::script::announce);
+    }
     let tids: Vec<i32> = new.iter().flat_map(|&p| procfs::threads(p)).collect();
     if !tids.is_empty() {
         let _ = tracefs::write_text(pid_file, &join_pids(&tids));
