@@ -26,7 +26,8 @@ pub struct PsvImport {
     pub events: Vec<Event>,
     /// Names of the event types and summed fields.
     pub names: EventNames,
-    /// Every thread seen, named by its comm (each its own process: the format has no pids).
+    /// Every thread seen in a traced-thread record (not in the unfiltered socket-state
+    /// records), named by its comm (each its own process: the format has no pids).
     pub world: World,
     /// Lines that are not PSV records (bpftrace's own messages, garbage).
     pub skipped_lines: u64,
@@ -219,11 +220,17 @@ pub fn import_psv(text: &str, sums: &[SumRequest]) -> Result<PsvImport, DecodeEr
         .collect();
     let mut threads: BTreeMap<i32, &str> = BTreeMap::new();
     for line in &lines {
-        threads.entry(line.tid).or_insert(line.comm);
         let name = line.probe.rsplit(':').next().unwrap_or(line.probe);
-        if name == "tcp_probe" {
-            out.dropped_tcp_probe += 1;
-            continue;
+        match name {
+            "tcp_probe" => {
+                out.dropped_tcp_probe += 1;
+                continue;
+            }
+            // Recorded for every socket, in whatever thread was running.
+            "inet_sock_set_state" => {}
+            _ => {
+                threads.entry(line.tid).or_insert(line.comm);
+            }
         }
         let type_id = ids[event_name(line.probe)];
         let (kind, in_irq) = match (
