@@ -59,6 +59,11 @@ pub(crate) struct Endpoint {
     pub span: Option<SpanId>,
     /// Request messages seen on it.
     pub requests: u64,
+    /// The context of the thread that connected it, at `connect()` (client side): its
+    /// first request is for that context, whichever thread sends it and whatever that
+    /// thread read meanwhile (an event loop's non-blocking connect, an async task resumed
+    /// on another worker). Taken at the first request.
+    pub opened_for: Option<SpanId>,
 }
 
 impl Endpoint {
@@ -74,6 +79,7 @@ impl Endpoint {
             phase: Phase::Idle,
             span: None,
             requests: 0,
+            opened_for: None,
         }
     }
 }

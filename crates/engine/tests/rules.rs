@@ -180,6 +180,115 @@ fn interleaved_connections_on_one_event_loop_thread() {
 }
 
 #[test]
+fn an_event_loop_s_call_on_a_connection_it_opened_is_for_the_request_it_connected_for() {
+    let mut r = two_services();
+    r.connect(10, LG, 0xA1, sa(9, 5000), 0xA2, sa(1, 80))
+        .connect(20, LG, 0xC1, sa(9, 5001), 0xC2, sa(1, 80));
+    r.send(100, LG, 0xA1, 10)
+        .send(101, LG, 0xC1, 11)
+        .recv(110, FRONT, 0xA2, 10);
+    // Request A read; a non-blocking connect for A (SYN_SENT in front's connect), then request C is read
+    // before the connection is up and A's call is sent on it.
+    r.connect(120, FRONT, 0xB1, sa(1, 6000), 0xB2, sa(2, 81))
+        .recv(130, FRONT, 0xC2, 11) // request C: front's context is now C
+        .send(140, FRONT, 0xB1, 5) // A's call, on the connection opened for A
+        .send(150, FRONT, 0xB1, 5) // more of the same request
+        .recv(160, BACK, 0xB2, 10)
+        .send(170, BACK, 0xB2, 8)
+        .recv(180, FRONT, 0xB1, 8) // A's answer: front back in A's context
+        .send(190, FRONT, 0xA2, 30)
+        .send(200, FRONT, 0xC2, 20);
+    let (traces, _) = r.run();
+    assert_eq!(
+        render(&traces),
+        tree(
+            "
+            Server front tid=10 110..192
+              Client front tid=10 140..182
+                Server back tid=20 160..172
+            ---
+            Server front tid=10 130..202
+            ---"
+        )
+    );
+}
+
+#[test]
+fn a_connection_opened_for_one_request_and_reused_by_another_carries_each_ones_call() {
+    const WORKER: Tid = 11;
+    let mut r = two_services();
+    r.thread(WORKER, FRONT, "front");
+    r.connect(10, LG, 0xA1, sa(9, 5000), 0xA2, sa(1, 80))
+        .connect(20, LG, 0xC1, sa(9, 5001), 0xC2, sa(1, 80));
+    r.send(100, LG, 0xA1, 10).recv(110, FRONT, 0xA2, 10);
+    // Front reads request A and connects for A; the first request on it is sent by another thread whose own
+    // context is request C (an async task resumed on another worker).
+    r.connect(120, FRONT, 0xB1, sa(1, 6000), 0xB2, sa(2, 81))
+        .send(125, LG, 0xC1, 11)
+        .recv(130, WORKER, 0xC2, 11) // request C on the worker
+        .send(140, WORKER, 0xB1, 5) // A's call
+        .recv(150, BACK, 0xB2, 5)
+        .send(160, BACK, 0xB2, 8)
+        .recv(170, WORKER, 0xB1, 8)
+        .send(180, FRONT, 0xA2, 30)
+        .send(185, WORKER, 0xC2, 20)
+        // The pooled connection is reused for request D: that call is D's.
+        .send(190, LG, 0xA1, 12)
+        .recv(195, FRONT, 0xA2, 12)
+        .send(200, FRONT, 0xB1, 6)
+        .recv(210, BACK, 0xB2, 6)
+        .send(220, BACK, 0xB2, 9)
+        .recv(230, FRONT, 0xB1, 9)
+        .send(240, FRONT, 0xA2, 40);
+    let (traces, _) = r.run();
+    assert_eq!(
+        render(&traces),
+        tree(
+            "
+            Server front tid=10 110..182
+              Client front tid=11 140..172
+                Server back tid=20 150..162
+            ---
+            Server front tid=11 130..187
+            ---
+            Server front tid=10 195..242
+              Client front tid=10 200..232
+                Server back tid=20 210..222
+            ---"
+        )
+    );
+}
+
+#[test]
+fn a_connection_opened_with_no_request_in_progress_carries_the_senders_call() {
+    let mut r = two_services();
+    front_conn(&mut r, 10);
+    r.send(100, LG, 0xA1, 10).recv(110, FRONT, 0xA2, 10);
+    r.send(120, FRONT, 0xA2, 30); // A answered: front connects afterwards, for no request
+    r.connect(130, FRONT, 0xB1, sa(1, 6000), 0xB2, sa(2, 81))
+        .send(140, LG, 0xA1, 11)
+        .recv(150, FRONT, 0xA2, 11) // request C
+        .send(160, FRONT, 0xB1, 5) // C's call on the connection opened before it
+        .recv(170, BACK, 0xB2, 5)
+        .send(180, BACK, 0xB2, 8)
+        .recv(190, FRONT, 0xB1, 8)
+        .send(200, FRONT, 0xA2, 20);
+    let (traces, _) = r.run();
+    assert_eq!(
+        render(&traces),
+        tree(
+            "
+            Server front tid=10 110..122
+            ---
+            Server front tid=10 150..202
+              Client front tid=10 160..192
+                Server back tid=20 170..182
+            ---"
+        )
+    );
+}
+
+#[test]
 fn worker_pool_hand_off_via_wakeup_is_linked_and_an_unrelated_wakeup_is_not() {
     const WORKER: Tid = 11;
     const IDLE: Tid = 13;

@@ -110,11 +110,23 @@ fn absorb_round_trips(
     matching: &mut Matching,
     tolerance_ns: i64,
 ) {
-    type Conn<'a> = (SpanKind, &'a str, &'a str, Option<SocketAddr>, Option<SocketAddr>);
+    type Conn<'a> = (
+        SpanKind,
+        &'a str,
+        &'a str,
+        Option<SocketAddr>,
+        Option<SocketAddr>,
+    );
     let conn = |o: usize| -> Conn<'_> {
         let span = &observed[o];
         let trace = span.trace_id.as_str();
-        (span.kind, trace, span.service.as_str(), span.local, span.peer)
+        (
+            span.kind,
+            trace,
+            span.service.as_str(),
+            span.local,
+            span.peer,
+        )
     };
     let mut paired: HashMap<Conn<'_>, Vec<usize>> = HashMap::new();
     for (o, m) in matching.of_observed.iter().enumerate() {

@@ -3,15 +3,25 @@
 use super::*;
 
 impl Engine {
+    /// A TCP state change of socket `sk`; `thread` is the thread it fired in, when in
+    /// process context (a connect fires SYN_SENT inside the connecting thread's syscall).
     pub(super) fn on_state(
         &mut self,
         sk: SockAddr,
         old: TcpState,
         new: TcpState,
         tuple: FourTuple,
+        thread: Option<Tid>,
     ) {
         let replaced = match (old, new) {
-            (_, TCP_SYN_SENT) => self.sockets.fresh_endpoint(sk, Side::Client),
+            (_, TCP_SYN_SENT) => {
+                let replaced = self.sockets.fresh_endpoint(sk, Side::Client);
+                let ctx = thread
+                    .and_then(|tid| self.threads.map.get(&tid))
+                    .and_then(|th| th.ctx);
+                self.sockets.endpoint(sk).opened_for = ctx;
+                replaced
+            }
             (_, TCP_SYN_RECV) => self.sockets.fresh_endpoint(sk, Side::Server),
             (TCP_SYN_RECV, TCP_ESTABLISHED) | (TCP_SYN_SENT, TCP_ESTABLISHED) => {
                 let side = if old == TCP_SYN_RECV {

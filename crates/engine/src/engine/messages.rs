@@ -58,6 +58,7 @@ impl Engine {
                 ep.phase = Phase::Request;
                 ep.requests += 1;
                 let tuple = ep.tuple;
+                let opened_for = ep.opened_for.take();
                 if let Some(old) = old {
                     self.spans.close(old);
                 }
@@ -67,7 +68,12 @@ impl Engine {
                 } else {
                     now
                 };
-                let span = self.new_span(SpanKind::Client, th.ctx, tid, start, tuple);
+                // The first request on a connection opened during a request is for that
+                // request while it is still in progress.
+                let parent = opened_for
+                    .filter(|&id| self.spans.get(id).is_some_and(|s| !s.answered && !s.closed))
+                    .or(th.ctx);
+                let span = self.new_span(SpanKind::Client, parent, tid, start, tuple);
                 let id = self.spans.open(span);
                 self.sockets.endpoint(sk).span = Some(id);
                 let th = &self.threads.map[&tid];

@@ -173,7 +173,8 @@ impl Engine {
                 tuple,
             } => {
                 self.learn_fd(ev, *sk);
-                self.on_state(*sk, *old, *new, *tuple)
+                let thread = (!ev.in_irq).then_some(ev.tid);
+                self.on_state(*sk, *old, *new, *tuple, thread)
             }
             EventKind::RcvSpace { sk, tuple, .. } => {
                 self.learn_fd(ev, *sk);
