@@ -59,7 +59,8 @@ impl BpftraceRun {
         let files = ["bt", "out", "err"].map(|ext| work_dir.join(format!("{stem}.{ext}")));
         let script = instrument(&source, pids);
         fs::write(&files[0], &script).map_err(io)?;
-        let spawned = Command::new("bpftrace")
+        let mut command = Command::new("bpftrace");
+        command
             .args(["-B", "line"])
             .arg(&files[0])
             .stdin(Stdio::null())
@@ -67,8 +68,19 @@ impl BpftraceRun {
             .stderr(File::create(&files[2]).map_err(io)?)
             // Its own process group: a Ctrl-C meant for kspan must not stop it before kspan
             // has stopped the recording.
-            .process_group(0)
-            .spawn();
+            .process_group(0);
+        // SAFETY: the closure runs in the forked child before exec and only makes the
+        // async-signal-safe prctl syscall: bpftrace gets SIGINT if kspan dies (even by
+        // SIGKILL), so it never outlives the recording.
+        let spawned = unsafe {
+            command.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGINT) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            })
+        }
+        .spawn();
         let child = match spawned {
             Ok(child) => child,
             Err(e) => {
@@ -136,11 +148,6 @@ impl BpftraceRun {
             status,
             message: message.join("\n"),
         }
-    }
-
-    /// bpftrace's process id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
     }
 
     /// Waits until bpftrace has read the events emitted so far (see

@@ -27,16 +27,6 @@ impl ExtraEvents {
         &self.names
     }
 
-    /// Number of events queued in all (pushed or not).
-    pub fn len(&self) -> usize {
-        self.events.len()
-    }
-
-    /// True when no event was queued.
-    pub fn is_empty(&self) -> bool {
-        self.events.is_empty()
-    }
-
     /// Passes every queued event stamped before `ts` to `push`, in time order.
     pub fn push_before(&mut self, ts: Timestamp, push: &mut dyn FnMut(&Event)) {
         while let Some(event) = self.events.get(self.next).filter(|e| e.ts < ts) {
