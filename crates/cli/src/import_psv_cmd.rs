@@ -15,6 +15,10 @@ use std::io::{self, Write};
 
 /// Arguments of `kspan import-psv`: those of `kspan analyze`, FILE being the PSV file.
 #[derive(clap::Args)]
+#[command(mut_arg("file", |a| a.help(
+    "The PSV file: comm|tid|nsecs|cpu|probe|details lines, as the original's bpftrace script \
+     printed them (format: docs/bpftrace.md)"
+)))]
 #[command(
     after_help = "The accepted line format is in docs/bpftrace.md. Examples:
   kspan import-psv original.psv --slowest 5
