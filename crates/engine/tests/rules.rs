@@ -970,3 +970,37 @@ fn a_completion_wakeup_never_moves_a_call_to_a_request_that_started_after_it() {
         )
     );
 }
+
+#[test]
+fn a_worker_that_answers_the_request_it_called_for_keeps_its_call_there() {
+    let mut r = pool();
+    r.send(100, LG, 0xA1, 10)
+        .recv(110, FRONT, 0xA2, 10) // request A
+        .waking(115, FRONT, 11) // A's job to worker 11
+        .exit(116, 11, Syscall::Futex)
+        .send(117, LG, 0xC1, 10)
+        .recv(119, FRONT, 0xC2, 10) // request C, read by the same acceptor
+        .waking(121, FRONT, 13) // C's job to worker 13
+        .exit(122, 13, Syscall::Futex)
+        .send(123, 11, 0xB1, 5) // A's call
+        .recv(125, BACK, 0xB2, 5)
+        .send(130, BACK, 0xB2, 5)
+        .recv(135, 11, 0xB1, 5)
+        .send(140, 11, 0xA2, 5) // worker 11 answers A itself
+        // and then tells the acceptor (now in C's context) it is free: not a completion
+        .waking(145, 11, FRONT)
+        .send(150, 13, 0xC2, 5);
+    let (traces, _) = r.run();
+    assert_eq!(
+        render(&traces),
+        tree(
+            "
+            Server front tid=10 110..142
+              Client front tid=11 123..137
+                Server back tid=20 125..132
+            ---
+            Server front tid=10 119..152
+            ---"
+        )
+    );
+}

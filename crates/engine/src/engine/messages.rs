@@ -37,9 +37,14 @@ impl Engine {
             s.answered = true;
             s.main.a.bytes_out += n;
         }
-        if let Some(th) = self.threads.map.get_mut(&tid) {
-            th.end_on_exit = Some(id);
-        }
+        let Some(th) = self.threads.map.get_mut(&tid) else {
+            return Origin::Span(id);
+        };
+        th.end_on_exit = Some(id);
+        // A thread that writes a response after a call (a pool worker answering the
+        // request it was handed) has handed its result back itself: its later wakeups
+        // (telling the acceptor it is free, lock releases) are not completions.
+        th.completion = None;
         Origin::Span(id)
     }
 
