@@ -33,8 +33,6 @@ RB_PAGES=${RB_PAGES:-4096}
 OUT=${OUT:-$(mktemp -d /tmp/kspan-bench-overhead.XXXXXX)}
 KEEP_TRACES=${KEEP_TRACES:-0}
 MODES=(none kspan bpftrace)
-# The line the bpftrace run prints once every probe is attached (from its BEGIN block).
-ATTACHED_MARK="kspan-bench: attached"
 
 APP_PID=""
 TRACER_PID=""
@@ -134,17 +132,19 @@ start_kspan() {
 }
 
 # Starts the bpftrace recorder seeded with every thread of the service cgroups (as the
-# original seeded its map with the containers' pids) and waits until every probe is attached.
+# original seeded its map with the containers' pids) and waits until every probe is attached:
+# its BEGIN block (run once they are) writes $RUN.attached through system(), which needs
+# --unsafe. The event output itself is fully buffered (-o), so it cannot tell.
 start_bpftrace() {
-    local script=$OUT/$RUN.bt
+    local script=$OUT/$RUN.bt ready=$OUT/$RUN.attached
     {
         printf 'BEGIN {\n'
         cat "${CGROUPS[@]/%/cgroup.threads}" | sort -un | sed 's/.*/\t@tids[&] = 1;/'
-        printf '\tprintf("%s\\n");\n}\n\n' "$ATTACHED_MARK"
+        printf '\tsystem("echo attached > %s");\n}\n\n' "$ready"
         cat "$REPO/bench/misertrace-equivalent.bt"
     } >"$script"
-    start_timed bpftrace -o "$TRACE_FILE" "$script"
-    wait_for_line "$TRACE_FILE" "$ATTACHED_MARK" 180 "$TRACER_WRAPPER"
+    start_timed bpftrace --unsafe -o "$TRACE_FILE" "$script"
+    wait_for_line "$ready" attached 180 "$TRACER_WRAPPER"
 }
 
 # Events and lost events of the finished tracer run, tab-separated.
