@@ -10,8 +10,9 @@
 //! has read all its calls' answers).
 
 use crate::activity::{Acc, Layout};
+use crate::event::Tid;
 use crate::fxhash::FxHashMap;
-use crate::model::{Span, SpanId, Trace, TraceId};
+use crate::model::{Span, SpanId, SpanKind, Trace, TraceId};
 
 /// A trace whose spans are final, in emission order, with their accumulated activity
 /// (turned into [`Span::activity`] by the engine, which owns the event type slots).
@@ -116,6 +117,18 @@ impl Spans {
     /// A live span by id.
     pub fn get(&self, id: SpanId) -> Option<&LiveSpan> {
         self.spans.get(&id.0)
+    }
+
+    /// The earliest server span read by thread `reader` that is still waiting for its
+    /// answer and for which `taken` is false: the head of `reader`'s queue of requests
+    /// (scans the live spans; only called when a worker took a job without a wakeup).
+    pub fn oldest_waiting(&self, reader: Tid, taken: impl Fn(SpanId) -> bool) -> Option<SpanId> {
+        self.spans
+            .values()
+            .filter(|s| s.span.kind == SpanKind::Server && s.span.tid == reader)
+            .filter(|s| !s.answered && !s.closed && !taken(s.span.id))
+            .min_by_key(|s| (s.span.start, s.span.id.0))
+            .map(|s| s.span.id)
     }
 
     /// Opens `span` (its `id` is assigned here) under its `parent` when that is live, else

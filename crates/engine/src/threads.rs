@@ -44,6 +44,9 @@ pub(crate) struct Thread {
     pub ctx: Option<SpanId>,
     /// How it got `ctx`.
     pub ctx_src: CtxSource,
+    /// The thread that last handed it a request (a pool's acceptor), until it reads a
+    /// request itself: where its next job comes from.
+    pub handed_by: Option<Tid>,
     /// A call it made whose answer it has not read yet: its time goes there.
     pub call: Option<SpanId>,
     /// A call it made for a request another thread read, now answered: the first thread
@@ -120,6 +123,7 @@ impl Threads {
                 service,
                 ctx: None,
                 ctx_src: CtxSource::Returned,
+                handed_by: None,
                 call: None,
                 completion: None,
                 sys: None,

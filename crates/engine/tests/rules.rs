@@ -1004,3 +1004,47 @@ fn a_worker_that_answers_the_request_it_called_for_keeps_its_call_there() {
         )
     );
 }
+
+#[test]
+fn a_worker_that_takes_a_queued_job_without_a_wakeup_works_for_the_oldest_unclaimed_request() {
+    let mut r = pool();
+    r.connect(12, LG, 0xE1, sa(9, 5002), 0xE2, sa(1, 80));
+    r.send(100, LG, 0xA1, 10)
+        .recv(110, FRONT, 0xA2, 10) // request A
+        .waking(115, FRONT, 11) // A's job to worker 11
+        .exit(116, 11, Syscall::Futex)
+        .send(120, 11, 0xB1, 5)
+        .recv(125, BACK, 0xB2, 5)
+        .send(130, BACK, 0xB2, 5)
+        .recv(135, 11, 0xB1, 5)
+        .send(140, 11, 0xA2, 5) // worker 11 answers A
+        .send(145, LG, 0xC1, 10)
+        .recv(150, FRONT, 0xC2, 10) // request C
+        .waking(152, FRONT, 13) // C's job to worker 13
+        .send(153, LG, 0xE1, 10)
+        .recv(156, FRONT, 0xE2, 10) // request D, queued: no one to wake
+        // Worker 11, never blocked since A, takes D from the queue and calls for it.
+        .send(160, 11, 0xB1, 6)
+        .recv(165, BACK, 0xB2, 6)
+        .send(170, BACK, 0xB2, 6)
+        .recv(175, 11, 0xB1, 6)
+        .send(180, 11, 0xE2, 5)
+        .send(185, 13, 0xC2, 5);
+    let (traces, _) = r.run();
+    assert_eq!(
+        render(&traces),
+        tree(
+            "
+            Server front tid=10 110..142
+              Client front tid=11 120..137
+                Server back tid=20 125..132
+            ---
+            Server front tid=10 150..187
+            ---
+            Server front tid=10 156..182
+              Client front tid=11 160..177
+                Server back tid=20 165..172
+            ---"
+        )
+    );
+}

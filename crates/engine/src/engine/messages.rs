@@ -67,6 +67,7 @@ impl Engine {
                 if let Some(old) = old {
                     self.spans.close(old);
                 }
+                self.claim_queued_job(tid, now);
                 let th = &self.threads.map[&tid];
                 let start = if th.sys == Some(Syscall::Send) {
                     th.sys_enter

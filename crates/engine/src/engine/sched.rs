@@ -25,6 +25,11 @@ impl Engine {
         th.ctx = ctx;
         th.call = call;
         th.ctx_src = src;
+        match src {
+            CtxSource::Read => th.handed_by = None,
+            CtxSource::HandOff(by) => th.handed_by = Some(by),
+            CtxSource::Returned => {}
+        }
         if let Some(s) = th.target().and_then(|id| self.spans.get_mut(id)) {
             if !s.span.threads.contains(&tid) {
                 s.span.threads.push(tid);
@@ -157,6 +162,36 @@ impl Engine {
             return;
         }
         self.retarget(target, now, Some(ctx), None, CtxSource::HandOff(waker));
+    }
+
+    /// A worker last handed a request by thread `x`, whose context is over (answered,
+    /// closed or none), starts a call with no hand-off since: it took its next job from a queue that was not empty
+    /// (no one had to wake it). Jobs leave a queue in order, so that job is the earliest
+    /// request `x` read that is still waiting for its answer and that no other thread
+    /// holds yet. The worker's context becomes that request.
+    pub(super) fn claim_queued_job(&mut self, tid: Tid, now: Timestamp) {
+        let Some(th) = self.threads.map.get(&tid) else {
+            return;
+        };
+        let Some(reader) = th.handed_by else {
+            return;
+        };
+        let over = th
+            .ctx
+            .and_then(|id| self.spans.get(id))
+            .is_none_or(|s| s.answered || s.closed);
+        if !over || th.call.is_some() {
+            return;
+        }
+        let threads = &self.threads.map;
+        let held = |id: SpanId| {
+            threads
+                .iter()
+                .any(|(&t, th)| t != reader && th.ctx == Some(id))
+        };
+        if let Some(job) = self.spans.oldest_waiting(reader, held) {
+            self.retarget(tid, now, Some(job), None, CtxSource::HandOff(reader));
+        }
     }
 
     pub(super) fn on_enter(&mut self, tid: Tid, call: Syscall, fd: Option<i64>, now: Timestamp) {
