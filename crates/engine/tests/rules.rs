@@ -640,6 +640,15 @@ fn sends_on_a_socket_with_unknown_tuple_are_kept_and_linked_once_it_is_bound() {
             ---"
         )
     );
+    // The call, opened before its socket's tuple was known, gets its addresses at binding.
+    let call = &traces[0].spans[1];
+    assert_eq!(
+        (call.local, call.peer),
+        (
+            Some("10.0.0.1:6000".parse().unwrap()),
+            Some("10.0.0.2:81".parse().unwrap())
+        )
+    );
     assert_eq!(
         summary.caveats.iter().map(|c| c.1).collect::<Vec<_>>(),
         vec![2]

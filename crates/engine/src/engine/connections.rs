@@ -1,5 +1,6 @@
 //! Sockets: TCP state changes, binding to 4-tuples, closing, and which side is which.
 
+use super::messages::addr;
 use super::*;
 
 impl Engine {
@@ -55,6 +56,15 @@ impl Engine {
         let max = self.config.max_segments_per_stream;
         for (p, origin) in self.sockets.bind(sk, tuple, max) {
             self.resolve(p, origin);
+        }
+        // A span opened on the socket before its tuple was known (a call on a connection
+        // older than the recording, named by its first read) gets its addresses now.
+        let span = self.sockets.endpoints.get(&sk).and_then(|ep| ep.span);
+        if let Some(s) = span.and_then(|id| self.spans.get_mut(id)) {
+            if s.span.local.is_none() {
+                s.span.local = Some(addr(tuple.local));
+                s.span.peer = Some(addr(tuple.remote));
+            }
         }
         self.check_unbound();
     }

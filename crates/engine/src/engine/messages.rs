@@ -325,7 +325,7 @@ impl Engine {
 }
 
 /// An address for output: IPv4-mapped addresses as plain IPv4.
-fn addr(a: SocketAddrV6) -> SocketAddr {
+pub(super) fn addr(a: SocketAddrV6) -> SocketAddr {
     match a.ip().to_ipv4_mapped() {
         Some(v4) => SocketAddr::new(v4.into(), a.port()),
         None => SocketAddr::V6(a),
