@@ -99,6 +99,15 @@ fn warn_import(import: &PsvImport, out: &mut dyn Write) -> io::Result<()> {
             import.dropped_tcp_probe
         )?;
     }
+    if import.incomplete_records > 0 {
+        writeln!(
+            out,
+            "kspan: WARNING: {} socket or fork records lack the keys they need and were dropped \
+             (print each record with one printf: two printf calls can be split by another \
+             CPU's line)",
+            import.incomplete_records
+        )?;
+    }
     if import.exits_without_ret > 0 {
         writeln!(
             out,

@@ -35,6 +35,8 @@ pub struct PsvImport {
     pub dropped_tcp_probe: u64,
     /// Syscall exits without `ret=`: their bytes are unknown.
     pub exits_without_ret: u64,
+    /// Records of probes the engine understands that lack keys it needs: dropped.
+    pub incomplete_records: u64,
 }
 
 /// One parsed line.
@@ -142,6 +144,15 @@ fn engine_kind(line: &Line<'_>, exits_without_ret: &mut u64) -> Option<(EventKin
             let cookie = line.int("sock_cookie").map_or(sk, |c| c as u64);
             (EventKind::RcvSpace { sk, tuple, cookie }, false)
         }
+        "tcp_destroy_sock" => {
+            let tuple = line.tuple()?;
+            (
+                EventKind::SockDestroy {
+                    sk: line.sk(&tuple),
+                },
+                true,
+            )
+        }
         "inet_sock_set_state" => {
             let tuple = line.tuple()?;
             let (old, new) = (line.int("oldstate")? as i32, line.int("newstate")? as i32);
@@ -179,6 +190,19 @@ fn engine_kind(line: &Line<'_>, exits_without_ret: &mut u64) -> Option<(EventKin
             }
         }
     })
+}
+
+/// True for probes [`engine_kind`] turns into engine events when their keys are present.
+fn is_engine_probe(probe: &str) -> bool {
+    let name = probe.rsplit(':').next().unwrap_or(probe);
+    matches!(
+        name,
+        "sched_process_fork"
+            | "tcp_rcv_space_adjust"
+            | "tcp_send"
+            | "tcp_destroy_sock"
+            | "inet_sock_set_state"
+    )
 }
 
 /// The name under which a probe is counted: `system:event` for tracepoints (as ftrace names
@@ -227,7 +251,7 @@ pub fn import_psv(text: &str, sums: &[SumRequest]) -> Result<PsvImport, DecodeEr
                 continue;
             }
             // Recorded for every socket, in whatever thread was running.
-            "inet_sock_set_state" => {}
+            "inet_sock_set_state" | "tcp_destroy_sock" => {}
             _ => {
                 threads.entry(line.tid).or_insert(line.comm);
             }
@@ -238,6 +262,12 @@ pub fn import_psv(text: &str, sums: &[SumRequest]) -> Result<PsvImport, DecodeEr
             engine_kind(line, &mut out.exits_without_ret),
         ) {
             (None, Some(engine)) => engine,
+            // An engine probe without the keys it needs (e.g. a line whose halves, printed by
+            // two printf calls, were split by another CPU's line): not an event at all.
+            (None, None) if is_engine_probe(line.probe) => {
+                out.incomplete_records += 1;
+                continue;
+            }
             (keys, _) => {
                 let values = keys.map_or_else(Vec::new, |keys| {
                     keys.iter().map(|k| line.int(k).unwrap_or(0)).collect()
@@ -280,7 +310,8 @@ mod tests {
             srv|10|200|1|tracepoint:tcp:tcp_rcv_space_adjust|sport=80 dport=5000 saddr=10.0.0.1 daddr=10.0.0.2 skaddr=0xff01 sock_cookie=9\n\
             \"srv\"|\"10\"|\"400\"|\"0\"|\"MT:tracepoint:syscalls:sys_exit_write\"\n\
             \"srv\"|\"10\"|\"450\"|\"0\"|\"MT:tracepoint:tcp:tcp_probe\"|\"sport=1\"\n\
-            \"srv\"|\"10\"|\"500\"|\"0\"|\"tracepoint:exceptions:page_fault_user\"|\"address=4096\"\n";
+            \"srv\"|\"10\"|\"500\"|\"0\"|\"tracepoint:exceptions:page_fault_user\"|\"address=4096\"\n\
+            \"srv\"|\"10\"|\"600\"|\"0\"|\"MT:tracepoint:sock:inet_sock_set_state\"|\n";
         let sums = vec!["exceptions:page_fault_user:address".parse().unwrap()];
         let got = import_psv(text, &sums).unwrap();
         let kinds: Vec<(u64, EventKind, bool)> = got
@@ -337,9 +368,10 @@ mod tests {
             (
                 got.skipped_lines,
                 got.dropped_tcp_probe,
-                got.exits_without_ret
+                got.exits_without_ret,
+                got.incomplete_records
             ),
-            (1, 1, 1)
+            (1, 1, 1, 1)
         );
         assert_eq!(got.world.threads.len(), 1);
         assert_eq!(

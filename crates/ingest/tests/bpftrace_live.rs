@@ -300,7 +300,10 @@ fn imported_psv_of_the_same_run_gives_the_same_traces() {
         BpftraceRecording::from_bytes(file.metadata().option(BPFTRACE_OPTION).unwrap()).unwrap();
     let import = import_psv(&stored.scripts[0].stdout, &[]).unwrap();
     drop(scratch);
-    assert_eq!(import.exits_without_ret, 0);
+    assert_eq!(
+        (import.exits_without_ret, import.incomplete_records),
+        (0, 0)
+    );
     let config = Config {
         bytes_from: ByteSource::SyscallExits,
         ..Config::default()
