@@ -47,6 +47,12 @@ pub(crate) struct Thread {
     /// The thread that last handed it a request (a pool's acceptor), until it reads a
     /// request itself: where its next job comes from.
     pub handed_by: Option<Tid>,
+    /// True once it was seen in poll/epoll: an event loop.
+    pub loops: bool,
+    /// For an event loop: the contexts of the messages it read since its last poll (a
+    /// request's span, or the parent of a call whose answer it read), oldest first, that
+    /// no call or response has acted on yet; `true` marks a request.
+    pub batch: Vec<(SpanId, bool)>,
     /// A call it made whose answer it has not read yet: its time goes there.
     pub call: Option<SpanId>,
     /// A call it made for a request another thread read, now answered: the first thread
@@ -124,6 +130,8 @@ impl Threads {
                 ctx: None,
                 ctx_src: CtxSource::Returned,
                 handed_by: None,
+                loops: false,
+                batch: Vec::new(),
                 call: None,
                 completion: None,
                 sys: None,

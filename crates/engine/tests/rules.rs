@@ -1057,3 +1057,101 @@ fn a_worker_that_takes_a_queued_job_without_a_wakeup_works_for_the_oldest_unclai
         )
     );
 }
+
+#[test]
+fn an_event_loop_acts_on_a_batch_of_reads_in_the_order_it_read_them() {
+    let mut r = two_services();
+    r.connect(10, LG, 0xA1, sa(9, 5000), 0xA2, sa(1, 80))
+        .connect(20, LG, 0xC1, sa(9, 5001), 0xC2, sa(1, 80))
+        .connect(30, FRONT, 0xB1, sa(1, 6000), 0xB2, sa(2, 81))
+        .connect(40, FRONT, 0xD1, sa(1, 6001), 0xD2, sa(2, 81));
+    r.send(100, LG, 0xA1, 10)
+        .enter(104, FRONT, Syscall::Poll)
+        .exit(105, FRONT, Syscall::Poll)
+        .recv(110, FRONT, 0xA2, 10) // request A
+        .send(120, FRONT, 0xB1, 5) // A's call
+        .recv(130, BACK, 0xB2, 5)
+        .send(140, BACK, 0xB2, 8)
+        .send(145, LG, 0xC1, 11)
+        .enter(150, FRONT, Syscall::Poll)
+        .exit(151, FRONT, Syscall::Poll)
+        // One batch: request C, then A's answer; then C's call, then A's response (a
+        // runtime that ran the work in the order the reads queued it).
+        .recv(160, FRONT, 0xC2, 11)
+        .recv(170, FRONT, 0xB1, 8)
+        .send(180, FRONT, 0xD1, 6) // C's call
+        .send(190, FRONT, 0xA2, 30) // A's response
+        .enter(195, FRONT, Syscall::Poll)
+        .recv(200, BACK, 0xD2, 6)
+        .send(210, BACK, 0xD2, 7)
+        .exit(215, FRONT, Syscall::Poll)
+        .recv(220, FRONT, 0xD1, 7)
+        .send(230, FRONT, 0xC2, 20);
+    let (traces, _) = r.run();
+    assert_eq!(
+        render(&traces),
+        tree(
+            "
+            Server front tid=10 110..192
+              Client front tid=10 120..172
+                Server back tid=20 130..142
+            ---
+            Server front tid=10 160..232
+              Client front tid=10 180..222
+                Server back tid=20 200..212
+            ---"
+        )
+    );
+}
+
+#[test]
+fn an_event_loop_handles_a_new_request_of_a_batch_before_an_answers_caller() {
+    let mut r = two_services();
+    r.connect(10, LG, 0xA1, sa(9, 5000), 0xA2, sa(1, 80))
+        .connect(20, LG, 0xC1, sa(9, 5001), 0xC2, sa(1, 80))
+        .connect(30, FRONT, 0xB1, sa(1, 6000), 0xB2, sa(2, 81))
+        .connect(40, FRONT, 0xD1, sa(1, 6001), 0xD2, sa(2, 81));
+    r.send(100, LG, 0xA1, 10)
+        .enter(104, FRONT, Syscall::Poll)
+        .exit(105, FRONT, Syscall::Poll)
+        .recv(110, FRONT, 0xA2, 10) // request A
+        .send(120, FRONT, 0xB1, 5) // A's first call
+        .recv(130, BACK, 0xB2, 5)
+        .send(140, BACK, 0xB2, 8)
+        .send(145, LG, 0xC1, 11)
+        .enter(150, FRONT, Syscall::Poll)
+        .exit(151, FRONT, Syscall::Poll)
+        // One batch: A's answer, then request C; C's handler calls at once (on the
+        // connection A's call just freed), A's caller makes its second call after.
+        .recv(160, FRONT, 0xB1, 8)
+        .recv(170, FRONT, 0xC2, 11)
+        .send(180, FRONT, 0xB1, 6) // C's call
+        .send(190, FRONT, 0xD1, 7) // A's second call
+        .enter(195, FRONT, Syscall::Poll)
+        .recv(200, BACK, 0xB2, 6)
+        .send(205, BACK, 0xB2, 9)
+        .recv(210, BACK, 0xD2, 7)
+        .send(215, BACK, 0xD2, 9)
+        .exit(220, FRONT, Syscall::Poll)
+        .recv(225, FRONT, 0xB1, 9)
+        .recv(230, FRONT, 0xD1, 9)
+        .send(240, FRONT, 0xC2, 20)
+        .send(250, FRONT, 0xA2, 30);
+    let (traces, _) = r.run();
+    assert_eq!(
+        render(&traces),
+        tree(
+            "
+            Server front tid=10 110..252
+              Client front tid=10 120..162
+                Server back tid=20 130..142
+              Client front tid=10 190..232
+                Server back tid=20 210..217
+            ---
+            Server front tid=10 170..242
+              Client front tid=10 180..227
+                Server back tid=20 200..207
+            ---"
+        )
+    );
+}

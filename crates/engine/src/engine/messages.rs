@@ -37,6 +37,7 @@ impl Engine {
             s.answered = true;
             s.main.a.bytes_out += n;
         }
+        self.batch_done(tid, id);
         let Some(th) = self.threads.map.get_mut(&tid) else {
             return Origin::Span(id);
         };
@@ -68,17 +69,25 @@ impl Engine {
                     self.spans.close(old);
                 }
                 self.claim_queued_job(tid, now);
+                // The first request on a connection opened during a request is for that
+                // request while it is still in progress; else an event loop's call is for
+                // the oldest of its reads not acted on yet.
+                let opened_for = opened_for
+                    .filter(|&id| self.spans.get(id).is_some_and(|s| !s.answered && !s.closed));
+                let from_batch = match opened_for {
+                    Some(id) => {
+                        self.batch_done(tid, id);
+                        None
+                    }
+                    None => self.batch_take(tid),
+                };
                 let th = &self.threads.map[&tid];
                 let start = if th.sys == Some(Syscall::Send) {
                     th.sys_enter
                 } else {
                     now
                 };
-                // The first request on a connection opened during a request is for that
-                // request while it is still in progress.
-                let parent = opened_for
-                    .filter(|&id| self.spans.get(id).is_some_and(|s| !s.answered && !s.closed))
-                    .or(th.ctx);
+                let parent = opened_for.or(from_batch).or(th.ctx);
                 let span = self.new_span(SpanKind::Client, parent, tid, start, tuple);
                 let id = self.spans.open(span);
                 self.sockets.endpoint(sk).span = Some(id);
@@ -180,6 +189,7 @@ impl Engine {
             .and_then(|p| self.spans.get(p))
             .is_none_or(|p| p.span.tid != tid);
         self.retarget(tid, now, parent, None, CtxSource::Returned);
+        self.batch_push(tid, parent, false);
         if let Some(th) = self.threads.map.get_mut(&tid) {
             th.end_on_exit = Some(id);
             th.completion = for_other.then_some(id);
@@ -237,6 +247,7 @@ impl Engine {
             s.main.a.bytes_in += n;
         }
         self.retarget(tid, now, Some(id), None, CtxSource::Read);
+        self.batch_push(tid, Some(id), true);
     }
 
     /// A new request's first byte was not sent yet in event order: wait for the traced

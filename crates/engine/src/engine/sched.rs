@@ -161,6 +161,9 @@ impl Engine {
         if busy {
             return;
         }
+        if let Some(t) = self.threads.map.get_mut(&target) {
+            t.batch.clear();
+        }
         self.retarget(target, now, Some(ctx), None, CtxSource::HandOff(waker));
     }
 
@@ -194,10 +197,60 @@ impl Engine {
         }
     }
 
+    /// An event loop read the first bytes of a message for context `ctx` (`request`: a new
+    /// request, else an answer whose caller continues): it joins the loop's batch of reads
+    /// still to be acted on.
+    pub(super) fn batch_push(&mut self, tid: Tid, ctx: Option<SpanId>, request: bool) {
+        const MAX_BATCH: usize = 16;
+        let Some(th) = self.threads.map.get_mut(&tid) else {
+            return;
+        };
+        let Some(ctx) = ctx.filter(|_| th.loops) else {
+            return;
+        };
+        if th.batch.last() != Some(&(ctx, request)) {
+            if th.batch.len() == MAX_BATCH {
+                th.batch.remove(0);
+            }
+            th.batch.push((ctx, request));
+        }
+    }
+
+    /// An event loop starts a call: which of its reads since its last poll it acts on. A
+    /// request read in the batch is handled at once (its handler runs inline), while the
+    /// caller of an answer read continues later (a task woken by the answer is queued), so
+    /// the call is for the oldest request of the batch still in progress, else for the
+    /// oldest answer's caller still in progress.
+    pub(super) fn batch_take(&mut self, tid: Tid) -> Option<SpanId> {
+        let th = self.threads.map.get_mut(&tid)?;
+        let spans = &self.spans;
+        let live = |id: SpanId| spans.get(id).is_some_and(|s| !s.answered && !s.closed);
+        th.batch.retain(|&(id, _)| live(id));
+        let at = th
+            .batch
+            .iter()
+            .position(|&(_, request)| request)
+            .or((!th.batch.is_empty()).then_some(0))?;
+        Some(th.batch.remove(at).0)
+    }
+
+    /// An event loop wrote the response of `span`: that read of its batch is acted on.
+    pub(super) fn batch_done(&mut self, tid: Tid, span: SpanId) {
+        if let Some(th) = self.threads.map.get_mut(&tid) {
+            if let Some(i) = th.batch.iter().position(|&(id, _)| id == span) {
+                th.batch.remove(i);
+            }
+        }
+    }
+
     pub(super) fn on_enter(&mut self, tid: Tid, call: Syscall, fd: Option<i64>, now: Timestamp) {
         let Some(th) = self.threads.map.get_mut(&tid) else {
             return;
         };
+        if call == Syscall::Poll {
+            th.loops = true;
+            th.batch.clear();
+        }
         th.sys = Some(call);
         th.sys_fd = fd;
         th.sys_enter = now;
