@@ -65,8 +65,8 @@ cleanup() {
 wait_for_line() {
     local file=$1 text=$2 limit=$3 pid=$4 waited=0
     until grep -qF "$text" "$file" 2>/dev/null; do
-        kill -0 "$pid" 2>/dev/null || die "$(basename "$file"): the process ended before printing \"$text\""
-        ((waited++ < limit * 10)) || die "$(basename "$file"): no \"$text\" after $limit s"
+        kill -0 "$pid" 2>/dev/null || die "no \"$text\" in $file: its process ended (see the logs in $OUT)"
+        ((waited++ < limit * 10)) || die "no \"$text\" in $file after $limit s (see the logs in $OUT)"
         sleep 0.1
     done
 }
@@ -111,6 +111,7 @@ start_timed() {
         kill -0 "$TRACER_WRAPPER" 2>/dev/null || die "$1 did not start: see $LOG_FILE"
         TRACER_PID=$(cat "/proc/$TRACER_WRAPPER/task/$TRACER_WRAPPER/children" 2>/dev/null || true)
         TRACER_PID=${TRACER_PID%% *}
+        [[ -n $TRACER_PID ]] || sleep 0.01
     done
 }
 
