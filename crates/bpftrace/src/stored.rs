@@ -5,9 +5,8 @@ use crate::error::BpftraceError;
 use crate::lines::{parse_output, ParsedOutput};
 use serde::{Deserialize, Serialize};
 
-/// trace.dat option id of the bpftrace section ("KU"), next to kspan's metadata (0x4b53)
-/// and saved-tgids (0x4b54) options.
-pub const BPFTRACE_OPTION: u16 = 0x4b55;
+/// The trace.dat option holding the runs (kspan-tracedat reserves it among kspan's options).
+pub const BPFTRACE_OPTION: u16 = kspan_tracedat::options::KSPAN_BPFTRACE;
 
 /// One script's run.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -40,3 +40,6 @@ pub const KSPAN_METADATA: u16 = 0x4b53;
 /// kspan's saved-tgids option: the text of `saved_tgids` (`PID TGID` per line), which trace-cmd
 /// does not store.
 pub const KSPAN_TGIDS: u16 = 0x4b54;
+/// kspan's bpftrace option: JSON of the bpftrace scripts run beside the recording and their
+/// output (written by `kspan record --bpftrace`, read by `kspan-bpftrace`).
+pub const KSPAN_BPFTRACE: u16 = 0x4b55;
