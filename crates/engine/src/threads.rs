@@ -53,6 +53,8 @@ pub(crate) struct Thread {
     /// request's span, or the parent of a call whose answer it read), oldest first, that
     /// no call or response has acted on yet; `true` marks a request.
     pub batch: Vec<(SpanId, bool)>,
+    /// When it got its current context.
+    pub ctx_since: Timestamp,
     /// A call it made whose answer it has not read yet: its time goes there.
     pub call: Option<SpanId>,
     /// A call it made for a request another thread read, now answered: the first thread
@@ -130,6 +132,7 @@ impl Threads {
                 ctx: None,
                 ctx_src: CtxSource::Returned,
                 handed_by: None,
+                ctx_since: now,
                 loops: false,
                 batch: Vec::new(),
                 call: None,

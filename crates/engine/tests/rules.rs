@@ -1155,3 +1155,41 @@ fn an_event_loop_handles_a_new_request_of_a_batch_before_an_answers_caller() {
         )
     );
 }
+
+#[test]
+fn a_worker_woken_before_its_job_was_read_works_for_that_job_not_another_workers() {
+    let mut r = pool();
+    r.send(100, LG, 0xA1, 10)
+        .recv(110, FRONT, 0xA2, 10) // request A
+        .waking(115, FRONT, 11) // A's job to worker 11
+        .exit(116, 11, Syscall::Futex)
+        .waking(118, FRONT, 13) // worker 13 woken before the acceptor read C
+        .exit(119, 13, Syscall::Futex)
+        .send(120, LG, 0xC1, 10)
+        .recv(125, FRONT, 0xC2, 10) // request C: worker 13's job
+        .send(130, 11, 0xB1, 5) // A's call
+        .send(135, 13, 0xD1, 6) // C's call
+        .recv(140, BACK, 0xB2, 5)
+        .send(145, BACK, 0xB2, 5)
+        .recv(150, BACK, 0xD2, 6)
+        .send(155, BACK, 0xD2, 6)
+        .recv(160, 11, 0xB1, 5)
+        .recv(165, 13, 0xD1, 6)
+        .send(170, 11, 0xA2, 5)
+        .send(175, 13, 0xC2, 5);
+    let (traces, _) = r.run();
+    assert_eq!(
+        render(&traces),
+        tree(
+            "
+            Server front tid=10 110..172
+              Client front tid=11 130..162
+                Server back tid=20 140..147
+            ---
+            Server front tid=10 125..177
+              Client front tid=13 135..167
+                Server back tid=20 150..157
+            ---"
+        )
+    );
+}

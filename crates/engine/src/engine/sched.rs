@@ -22,6 +22,9 @@ impl Engine {
         let Some(th) = self.threads.map.get_mut(&tid) else {
             return;
         };
+        if th.ctx != ctx {
+            th.ctx_since = now;
+        }
         th.ctx = ctx;
         th.call = call;
         th.ctx_src = src;
@@ -168,7 +171,8 @@ impl Engine {
     }
 
     /// A worker last handed a request by thread `x`, whose context is over (answered,
-    /// closed or none), starts a call with no hand-off since: it took its next job from a queue that was not empty
+    /// closed or none) or was handed to another worker before it, starts a call with no
+    /// hand-off since: it took its next job from a queue that was not empty
     /// (no one had to wake it). Jobs leave a queue in order, so that job is the earliest
     /// request `x` read that is still waiting for its answer and that no other thread
     /// holds yet. The worker's context becomes that request.
@@ -183,7 +187,16 @@ impl Engine {
             .ctx
             .and_then(|id| self.spans.get(id))
             .is_none_or(|s| s.answered || s.closed);
-        if !over || th.call.is_some() {
+        // A job goes to one worker: if another worker got this request before this one
+        // did (a wakeup that reached this worker before the acceptor read its job), this
+        // worker's job is a later one.
+        let since = th.ctx_since;
+        let taken_before = th.ctx.is_some_and(|ctx| {
+            self.threads.map.iter().any(|(&t, other)| {
+                t != tid && t != reader && other.ctx == Some(ctx) && other.ctx_since < since
+            })
+        });
+        if !(over || taken_before) || th.call.is_some() {
             return;
         }
         let threads = &self.threads.map;
