@@ -15,7 +15,9 @@ static ONE_DEMO_AT_A_TIME: Mutex<()> = Mutex::new(());
 /// Runs `kspan demo` with `args` and returns its accuracy percentage, asserting that it
 /// met `min_accuracy` and lost no event (the demo itself fails otherwise).
 fn demo_accuracy(prefix: &str, args: &[&str], min_accuracy: f64) -> f64 {
-    let _turn = ONE_DEMO_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _turn = ONE_DEMO_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let out: PathBuf =
         std::env::temp_dir().join(format!("kspan-accuracy-{prefix}-{}", std::process::id()));
     let output = Command::new(env!("CARGO_BIN_EXE_kspan"))
@@ -88,4 +90,11 @@ fn tokio_design_is_traced_at_least_99_percent() {
 #[test]
 fn mixed_application_is_traced_at_least_99_percent() {
     demo_accuracy("ktf", &[], 99.0);
+}
+
+#[test]
+fn connections_opened_during_the_recording_are_traced_at_least_99_percent() {
+    // No warm-up: nginx, the pools and PostgreSQL open their connections while recorded
+    // (non-blocking connects from an event loop, PostgreSQL's startup exchange).
+    demo_accuracy("ktg", &["--warmup", "0s"], 99.0);
 }
