@@ -75,9 +75,6 @@ fn write_array(out: &mut String, field: &Field, bytes: &[u8]) -> fmt::Result {
     Ok(())
 }
 
-/// Characters of the kspan metadata option shown by `kspan info`.
-const METADATA_PREVIEW: usize = 400;
-
 /// What `kspan info` prints about a file.
 #[derive(Debug, Clone)]
 pub struct Summary {
@@ -212,14 +209,7 @@ impl Summary {
             }
         }
         match meta.kspan_metadata() {
-            Some(blob) => {
-                writeln!(out, "kspan metadata: {} bytes", blob.len())?;
-                // The schema belongs to the recorder; show the start of the text.
-                let text = String::from_utf8_lossy(blob);
-                let head: String = text.chars().take(METADATA_PREVIEW).collect();
-                let more = if head.len() < text.len() { " …" } else { "" };
-                writeln!(out, "  {}{more}", head.replace('\n', " "))?;
-            }
+            Some(blob) => writeln!(out, "kspan metadata: {} bytes", blob.len())?,
             None => writeln!(out, "kspan metadata: none")?,
         }
         Ok(())

@@ -99,7 +99,10 @@ fn dump_matches_trace_cmd_report_for_tcp_events_of_a_private_netns() {
     // other TCP traffic on the machine would both change the transitions below and bring
     // addresses with a 0x0a byte, which trace-cmd prints as a raw newline inside the line.
     for ev in &TCP_EVENTS[..3] {
-        inst.write(&format!("events/{ev}/filter"), "sport == 5555 || dport == 5555");
+        inst.write(
+            &format!("events/{ev}/filter"),
+            "sport == 5555 || dport == 5555",
+        );
     }
     inst.on(true);
     ns.tcp_exchange();
