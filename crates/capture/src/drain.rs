@@ -4,7 +4,8 @@
 //! full, so a busy CPU is drained in large batches and an idle one every [`POLL_MS`].
 
 use crate::error::{CaptureError, Result};
-use crate::page::{walk_page, PageLayout};
+use kspan_tracedat::page::{Missed, Page};
+use kspan_tracedat::{Endian, HeaderPage};
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Read, Write};
 use std::os::fd::AsRawFd;
@@ -63,7 +64,7 @@ impl Drainer {
     pub fn start(
         instance_dir: &Path,
         cpus: &[u32],
-        layout: PageLayout,
+        layout: HeaderPage,
         page_size: usize,
         out_dir: &Path,
         prefix: &str,
@@ -172,7 +173,7 @@ fn raise_priority() {
 struct Worker {
     input: File,
     output: BufWriter<File>,
-    layout: PageLayout,
+    layout: HeaderPage,
     page_size: usize,
     counters: Arc<CpuCounters>,
     stop: Arc<AtomicBool>,
@@ -218,11 +219,19 @@ impl Worker {
     }
 
     fn account(&self, page: &[u8]) {
-        let summary = walk_page(&self.layout, page, |_| {});
+        // Pages come from this machine's kernel: native byte order. A page the parser
+        // rejects is still written out (the reader reports it); it counts no events here.
+        let (events, missed) = match Page::parse(page, &self.layout, Endian::NATIVE) {
+            Ok(p) => (
+                p.events().take_while(|e| e.is_ok()).count() as u64,
+                p.missed != Missed::None,
+            ),
+            Err(_) => (0, false),
+        };
         let c = &self.counters;
         c.pages.fetch_add(1, Ordering::Relaxed);
-        c.events.fetch_add(summary.events, Ordering::Relaxed);
-        if summary.missed {
+        c.events.fetch_add(events, Ordering::Relaxed);
+        if missed {
             c.missed_pages.fetch_add(1, Ordering::Relaxed);
         }
     }

@@ -16,7 +16,6 @@ pub mod error;
 pub mod events;
 pub mod meta;
 pub mod output;
-pub mod page;
 pub mod procfs;
 pub mod recorder;
 pub mod signals;

@@ -16,13 +16,13 @@ use crate::drain::{CpuCounters, Drainer};
 use crate::error::{CaptureError, Result};
 use crate::events::{self, EventRequest, EventSpec, NET_EVENTS};
 use crate::meta::{BufferMeta, RecordingMeta, MAIN_BUFFER, META_VERSION, NET_BUFFER};
-use crate::page::PageLayout;
 use crate::procfs;
 use crate::stats::CpuLoss;
 use crate::target::TargetSpec;
 use crate::tracefs::{self, Instance};
 use crate::world::{self, WorldSnapshot};
 use kspan_bpftrace::{BpftraceRecording, BpftraceRun};
+use kspan_tracedat::HeaderPage;
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -126,12 +126,11 @@ impl Recording {
             cause: source,
         })?;
         let header_page = tracefs::read_text(&root.join("events/header_page"))?;
-        let layout =
-            PageLayout::from_header_page(&header_page).ok_or_else(|| CaptureError::Tracefs {
-                op: "parsing",
-                path: root.join("events/header_page"),
-                cause: std::io::Error::other("unexpected page header layout"),
-            })?;
+        let layout = HeaderPage::parse(&header_page).map_err(|e| CaptureError::Tracefs {
+            op: "parsing",
+            path: root.join("events/header_page"),
+            cause: std::io::Error::other(e.to_string()),
+        })?;
 
         let pid_filtered = !options.targets.all;
         let main_kb = options.buffer_kb.unwrap_or(MAIN_BUFFER_KB);

@@ -12,6 +12,13 @@ pub enum Endian {
 }
 
 impl Endian {
+    /// The byte order of the machine running this code (of the pages its kernel writes).
+    #[cfg(target_endian = "little")]
+    pub const NATIVE: Endian = Endian::Little;
+    /// The byte order of the machine running this code (of the pages its kernel writes).
+    #[cfg(target_endian = "big")]
+    pub const NATIVE: Endian = Endian::Big;
+
     /// Reads an unsigned integer of `N` bytes (N ≤ 8) from `b`, which must be exactly N long.
     #[inline]
     pub fn uint(self, b: &[u8]) -> u64 {
