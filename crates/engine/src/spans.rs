@@ -119,6 +119,14 @@ impl Spans {
         self.spans.get(&id.0)
     }
 
+    /// True when span `id` has a call whose answer has not started (scans the live spans;
+    /// only called for an event loop's batch of reads).
+    pub fn has_call_in_flight(&self, id: SpanId) -> bool {
+        self.spans.values().any(|s| {
+            s.span.kind == SpanKind::Client && s.span.parent == Some(id) && !s.answered && !s.closed
+        })
+    }
+
     /// The earliest server span read by thread `reader` that is still waiting for its
     /// answer and for which `taken` is false: the head of `reader`'s queue of requests
     /// (scans the live spans; only called when a worker took a job without a wakeup).

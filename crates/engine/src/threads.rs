@@ -53,6 +53,8 @@ pub(crate) struct Thread {
     /// request's span, or the parent of a call whose answer it read), oldest first, that
     /// no call or response has acted on yet; `true` marks a request.
     pub batch: Vec<(SpanId, bool)>,
+    /// For an event loop: the read of its current batch it acted on last.
+    pub batch_last: Option<SpanId>,
     /// When it got its current context.
     pub ctx_since: Timestamp,
     /// A call it made whose answer it has not read yet: its time goes there.
@@ -135,6 +137,7 @@ impl Threads {
                 ctx_since: now,
                 loops: false,
                 batch: Vec::new(),
+                batch_last: None,
                 call: None,
                 completion: None,
                 sys: None,

@@ -1193,3 +1193,59 @@ fn a_worker_woken_before_its_job_was_read_works_for_that_job_not_another_workers
         )
     );
 }
+
+#[test]
+fn an_event_loop_s_request_handler_may_call_several_services_in_a_row() {
+    const X: Tid = 98; // an untraced service
+    let mut r = two_services();
+    r.connect(10, LG, 0xA1, sa(9, 5000), 0xA2, sa(1, 80))
+        .connect(20, LG, 0xC1, sa(9, 5001), 0xC2, sa(1, 80))
+        .connect(30, FRONT, 0xB1, sa(1, 6000), 0xB2, sa(2, 81))
+        .connect(40, FRONT, 0xE1, sa(1, 6001), 0xE2, sa(3, 82))
+        .connect(50, FRONT, 0xF1, sa(1, 6002), 0xF2, sa(3, 82));
+    r.send(100, LG, 0xA1, 10)
+        .enter(104, FRONT, Syscall::Poll)
+        .exit(105, FRONT, Syscall::Poll)
+        .recv(110, FRONT, 0xA2, 10) // request A: calls back and X at once
+        .send(120, FRONT, 0xB1, 5)
+        .send(125, FRONT, 0xE1, 5)
+        .recv(130, BACK, 0xB2, 5)
+        .send(140, BACK, 0xB2, 8)
+        .send(145, LG, 0xC1, 11)
+        .enter(150, FRONT, Syscall::Poll)
+        .exit(151, FRONT, Syscall::Poll)
+        // One batch: back's answer for A (A still waits for X), then request C, whose
+        // handler calls back and X in a row.
+        .recv(160, FRONT, 0xB1, 8)
+        .recv(170, FRONT, 0xC2, 11)
+        .send(180, FRONT, 0xB1, 6)
+        .send(185, FRONT, 0xF1, 6)
+        .enter(190, FRONT, Syscall::Poll)
+        .recv(200, BACK, 0xB2, 6)
+        .send(205, BACK, 0xB2, 9)
+        .send(206, X, 0xE2, 9)
+        .send(207, X, 0xF2, 9)
+        .exit(210, FRONT, Syscall::Poll)
+        .recv(220, FRONT, 0xE1, 9) // A's last answer
+        .send(225, FRONT, 0xA2, 30)
+        .recv(230, FRONT, 0xB1, 9)
+        .recv(235, FRONT, 0xF1, 9)
+        .send(240, FRONT, 0xC2, 20);
+    let (traces, _) = r.run();
+    assert_eq!(
+        render(&traces),
+        tree(
+            "
+            Server front tid=10 110..227
+              Client front tid=10 120..162
+                Server back tid=20 130..142
+              Client front tid=10 125..222
+            ---
+            Server front tid=10 170..242
+              Client front tid=10 180..232
+                Server back tid=20 200..207
+              Client front tid=10 185..237
+            ---"
+        )
+    );
+}

@@ -231,9 +231,12 @@ impl Engine {
 
     /// An event loop starts a call: which of its reads since its last poll it acts on. A
     /// request read in the batch is handled at once (its handler runs inline), while the
-    /// caller of an answer read continues later (a task woken by the answer is queued), so
-    /// the call is for the oldest request of the batch still in progress, else for the
-    /// oldest answer's caller still in progress.
+    /// caller of an answer read continues later (a task woken by the answer is queued), and
+    /// only once all its calls are answered (a caller waiting for several parallel calls
+    /// does nothing on the first answers). So the call is for the oldest request of the
+    /// batch still in progress, else for the oldest answer's caller that has no call in
+    /// flight, else for the read acted on last (a handler calling several services in a
+    /// row).
     pub(super) fn batch_take(&mut self, tid: Tid) -> Option<SpanId> {
         let th = self.threads.map.get_mut(&tid)?;
         let spans = &self.spans;
@@ -243,8 +246,19 @@ impl Engine {
             .batch
             .iter()
             .position(|&(_, request)| request)
-            .or((!th.batch.is_empty()).then_some(0))?;
-        Some(th.batch.remove(at).0)
+            .or_else(|| {
+                th.batch
+                    .iter()
+                    .position(|&(id, _)| !spans.has_call_in_flight(id))
+            });
+        match at {
+            Some(i) => {
+                let ctx = th.batch.remove(i).0;
+                th.batch_last = Some(ctx);
+                Some(ctx)
+            }
+            None => th.batch_last.filter(|&id| live(id)),
+        }
     }
 
     /// An event loop wrote the response of `span`: that read of its batch is acted on.
@@ -263,6 +277,7 @@ impl Engine {
         if call == Syscall::Poll {
             th.loops = true;
             th.batch.clear();
+            th.batch_last = None;
         }
         th.sys = Some(call);
         th.sys_fd = fd;
