@@ -3,7 +3,7 @@
 //! come out in buffer order, then CPU order (as `trace-cmd report` prints them).
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::binary_heap::{BinaryHeap, PeekMut};
 
 use crate::error::{Error, Result};
 use crate::read::cpu::CpuCursor;
@@ -31,8 +31,10 @@ pub struct Events<'f> {
     file: &'f TraceFile,
     cursors: Vec<CpuCursor<'f>>,
     heap: BinaryHeap<Reverse<(u64, usize, u32, usize)>>,
-    /// Cursors still to be advanced before the next pop (initially all, then the last yielded).
+    /// Cursors still to be advanced and pushed before the first event (initially all).
     pending: Vec<usize>,
+    /// The heap's top is the event yielded last: its cursor must advance before the next one.
+    top_yielded: bool,
     setup_errors: Vec<Error>,
 }
 
@@ -55,6 +57,7 @@ impl<'f> Events<'f> {
             cursors,
             heap: BinaryHeap::new(),
             pending,
+            top_yielded: false,
             setup_errors,
         }
     }
@@ -73,10 +76,32 @@ impl<'f> Events<'f> {
                 self.heap.push(Reverse((ts, c.buffer, c.cpu, i)));
             }
         }
-        let Some(Reverse((timestamp, _, _, i))) = self.heap.pop() else {
+        // The cursor yielded last is still the heap's top: advance it and fix the top in
+        // place (one sift instead of a pop and a push per event).
+        if self.top_yielded {
+            self.top_yielded = false;
+            if let Some(mut top) = self.heap.peek_mut() {
+                let i = top.0 .3;
+                let c = &mut self.cursors[i];
+                match c.advance(&meta.header_page, meta.endian) {
+                    Ok(()) => match c.next {
+                        Some((ts, _)) => *top = Reverse((ts, c.buffer, c.cpu, i)),
+                        None => {
+                            PeekMut::pop(top);
+                        }
+                    },
+                    Err(e) => {
+                        // That CPU ends; the others go on.
+                        PeekMut::pop(top);
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        let Some(&Reverse((timestamp, _, _, i))) = self.heap.peek() else {
             return Ok(None);
         };
-        self.pending.push(i);
+        self.top_yielded = true;
         let c = &self.cursors[i];
         let range = c.next.clone().map_or(0..0, |(_, r)| r);
         let data = &c.current()[range];
