@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
+cargo fmt --all -- --check
+cargo clippy --release --workspace --all-targets -- -D warnings
 cargo build --release --workspace --bins
 cargo test --release --workspace --no-fail-fast -- --test-threads=2
 bash fuzz/run.sh 30
