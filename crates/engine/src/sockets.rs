@@ -5,7 +5,7 @@
 //! (bytes it reads). Two sockets with mirrored tuples thus share both streams: they are the
 //! two ends of one connection.
 
-use crate::event::{FourTuple, SockAddr};
+use crate::event::{FourTuple, SockAddr, Tid, Timestamp};
 use crate::fxhash::FxHashMap;
 use crate::model::SpanId;
 use crate::stream::{Origin, Stream};
@@ -64,6 +64,9 @@ pub(crate) struct Endpoint {
     /// thread read meanwhile (an event loop's non-blocking connect, an async task resumed
     /// on another worker). Taken at the first request.
     pub opened_for: Option<SpanId>,
+    /// The traced thread that called `connect()` on it, and when (client side, until the
+    /// connection is established): a connect that fails is that thread's failed call.
+    pub connecting: Option<(Tid, Timestamp)>,
 }
 
 impl Endpoint {
@@ -80,6 +83,7 @@ impl Endpoint {
             span: None,
             requests: 0,
             opened_for: None,
+            connecting: None,
         }
     }
 }

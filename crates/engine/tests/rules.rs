@@ -554,7 +554,7 @@ fn client_span_closed_with_its_connection_before_an_answer_reports_an_error() {
         tree(
             "
             Server front tid=10 110..142
-              Client front tid=10 120..120 error=connection closed before the answer
+              Client front tid=10 120..130 error=connection closed before the answer
             ---"
         )
     );
@@ -1248,4 +1248,120 @@ fn an_event_loop_s_request_handler_may_call_several_services_in_a_row() {
             ---"
         )
     );
+}
+
+/// A connect() that fails (the callee is down: SYN_SENT → CLOSE, here on a RST in interrupt
+/// context) is a call that failed: a client span of the connecting thread's request, from
+/// the connect to the failure, with its error, and no callee span; the request then answers.
+#[test]
+fn a_failed_connect_is_a_failed_call_of_the_connecting_request() {
+    let mut r = two_services();
+    front_conn(&mut r, 10);
+    let t = tuple(sa(1, 6000), sa(2, 81));
+    r.send(100, LG, 0xA1, 100).recv(110, FRONT, 0xA2, 100);
+    r.ev(
+        120,
+        FRONT,
+        EventKind::SockState {
+            sk: 0xB1,
+            old: 7,
+            new: 2,
+            tuple: tuple(sa(1, 0), sa(2, 81)),
+        },
+    )
+    .irq(
+        125,
+        EventKind::SockState {
+            sk: 0xB1,
+            old: 2,
+            new: 7,
+            tuple: t,
+        },
+    )
+    .send(130, FRONT, 0xA2, 40)
+    .recv(140, LG, 0xA1, 40);
+    let (traces, _) = r.run();
+    assert_eq!(
+        render(&traces),
+        tree(
+            "
+            Server front tid=10 110..132
+              Client front tid=10 120..125 error=connect failed (refused, unreachable or timed out)
+            ---"
+        )
+    );
+    let call = &traces[0].spans[1];
+    assert_eq!(call.peer, Some("10.0.0.2:81".parse().unwrap()));
+}
+
+/// A connect that succeeds is not a failed call, and a failed connect of a thread in no
+/// request makes no span.
+#[test]
+fn a_failed_connect_outside_any_request_makes_no_span() {
+    let mut r = two_services();
+    r.ev(
+        120,
+        FRONT,
+        EventKind::SockState {
+            sk: 0xB1,
+            old: 7,
+            new: 2,
+            tuple: tuple(sa(1, 0), sa(2, 81)),
+        },
+    )
+    .irq(
+        125,
+        EventKind::SockState {
+            sk: 0xB1,
+            old: 2,
+            new: 7,
+            tuple: tuple(sa(1, 6000), sa(2, 81)),
+        },
+    );
+    let (traces, summary) = r.run();
+    assert!(traces.is_empty(), "{}", render(&traces));
+    assert_eq!(summary.spans, 0);
+}
+
+/// The callee died while its connection sat in the caller's pool: the caller's next request
+/// is sent on a socket whose reset arrives during the send (TCP_CLOSE is stamped before the
+/// send's sock_send_length), then reads end of file. The call is still a client span of the
+/// request, on that connection, ended with an error; the socket goes at tcp_destroy_sock.
+#[test]
+fn a_send_on_a_connection_reset_during_the_send_is_a_failed_call() {
+    let mut r = two_services();
+    front_conn(&mut r, 10);
+    back_conn(&mut r, 20);
+    let t = tuple(sa(1, 6000), sa(2, 81));
+    r.send(100, LG, 0xA1, 100)
+        .recv(110, FRONT, 0xA2, 100)
+        .enter(120, FRONT, Syscall::Send)
+        .irq(
+            121,
+            EventKind::SockState {
+                sk: 0xB1,
+                old: 8,
+                new: 7,
+                tuple: t,
+            },
+        )
+        .sock_send(122, FRONT, 0xB1, 48)
+        .exit(123, FRONT, Syscall::Send)
+        .recv(125, FRONT, 0xB1, 0)
+        .ev(128, FRONT, EventKind::SockDestroy { sk: 0xB1 })
+        .send(130, FRONT, 0xA2, 40)
+        .recv(140, LG, 0xA1, 40);
+    let (traces, _) = r.run();
+    assert_eq!(
+        render(&traces),
+        tree(
+            "
+            Server front tid=10 110..132
+              Client front tid=10 120..123 error=connection closed before the answer
+            ---"
+        )
+    );
+    let call = &traces[0].spans[1];
+    assert_eq!(call.local, Some("10.0.0.1:6000".parse().unwrap()));
+    assert_eq!(call.activity.bytes_out, 48);
 }

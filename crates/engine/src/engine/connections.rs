@@ -3,6 +3,9 @@
 use super::messages::addr;
 use super::*;
 
+/// The error of a call whose connection could not be established.
+const CONNECT_FAILED: &str = "connect failed (refused, unreachable or timed out)";
+
 impl Engine {
     /// A TCP state change of socket `sk`; `thread` is the thread it fired in, when in
     /// process context (a connect fires SYN_SENT inside the connecting thread's syscall).
@@ -14,16 +17,27 @@ impl Engine {
         tuple: FourTuple,
         thread: Option<Tid>,
     ) {
+        if matches!(new, TCP_SYN_SENT | TCP_SYN_RECV) {
+            self.closing.retain(|&(s, _)| s != sk);
+        }
         let replaced = match (old, new) {
             (_, TCP_SYN_SENT) => {
                 let replaced = self.sockets.fresh_endpoint(sk, Side::Client);
                 let ctx = thread
                     .and_then(|tid| self.threads.map.get(&tid))
                     .and_then(|th| th.ctx);
-                self.sockets.endpoint(sk).opened_for = ctx;
+                let now = self.now;
+                let ep = self.sockets.endpoint(sk);
+                ep.opened_for = ctx;
+                ep.connecting = thread.filter(|_| ctx.is_some()).map(|tid| (tid, now));
                 replaced
             }
             (_, TCP_SYN_RECV) => self.sockets.fresh_endpoint(sk, Side::Server),
+            (TCP_SYN_SENT, TCP_CLOSE) => {
+                self.failed_connect(sk, tuple);
+                self.drop_socket(sk);
+                return;
+            }
             (TCP_SYN_RECV, TCP_ESTABLISHED) | (TCP_SYN_SENT, TCP_ESTABLISHED) => {
                 let side = if old == TCP_SYN_RECV {
                     Side::Server
@@ -38,7 +52,21 @@ impl Engine {
                 None
             }
             (_, TCP_CLOSE) => {
-                self.drop_socket(sk);
+                // The connection is over and its current span ends here. A send already in
+                // its syscall when the peer's reset arrived still lands on the socket, and
+                // its event comes after this state change: while traced threads are inside
+                // a send, the socket (and its tuple) is kept until they leave it.
+                let span = self
+                    .sockets
+                    .endpoints
+                    .get_mut(&sk)
+                    .and_then(|ep| ep.span.take());
+                self.end_span(span);
+                if self.in_send.is_empty() {
+                    self.drop_socket(sk);
+                } else {
+                    self.closing.push((sk, self.in_send.clone()));
+                }
                 return;
             }
             _ => None,
@@ -69,6 +97,46 @@ impl Engine {
         self.check_unbound();
     }
 
+    /// A connect that never reached ESTABLISHED (refused, unreachable, timed out) is a call
+    /// that failed: a client span of the connecting thread's request, from `connect()` to
+    /// the failure, with the error, and no callee.
+    fn failed_connect(&mut self, sk: SockAddr, tuple: FourTuple) {
+        let Some(ep) = self.sockets.endpoints.get_mut(&sk) else {
+            return;
+        };
+        let (Some(parent), Some((tid, start))) = (ep.opened_for.take(), ep.connecting.take())
+        else {
+            return;
+        };
+        if !self.threads.map.contains_key(&tid) || self.spans.get(parent).is_none() {
+            return;
+        }
+        let mut span = self.new_span(SpanKind::Client, Some(parent), tid, start, Some(tuple));
+        span.end = self.now;
+        span.error = Some(CONNECT_FAILED.to_string());
+        let id = self.spans.open(span);
+        self.spans.close(id);
+    }
+
+    /// `tid` left its send syscall (or exited): sockets closed during it can go now.
+    pub(super) fn left_send(&mut self, tid: Tid) {
+        if self.closing.is_empty() {
+            return;
+        }
+        let mut gone = Vec::new();
+        self.closing.retain_mut(|(sk, waiting)| {
+            waiting.retain(|&t| t != tid);
+            let done = waiting.is_empty();
+            if done {
+                gone.push(*sk);
+            }
+            !done
+        });
+        for sk in gone {
+            self.drop_socket(sk);
+        }
+    }
+
     pub(super) fn drop_socket(&mut self, sk: SockAddr) {
         if let Some(ep) = self.sockets.remove(sk) {
             self.end_endpoint(ep);
@@ -85,12 +153,21 @@ impl Engine {
 
     /// A socket is gone: its current span is final.
     pub(super) fn end_endpoint(&mut self, ep: Endpoint) {
-        let Some(id) = ep.span else { return };
+        self.end_span(ep.span);
+    }
+
+    /// The current span of a connection that is over: final; when it was still waiting
+    /// for its answer, with an error and lasting until now.
+    fn end_span(&mut self, span: Option<SpanId>) {
+        let Some(id) = span else { return };
         let unanswered = self.spans.get(id).is_some_and(|s| !s.answered && !s.closed);
         if unanswered {
             self.caveat(Caveat::ClosedBeforeAnswer);
+            let now = self.now;
             if let Some(s) = self.spans.get_mut(id) {
                 s.span.error = Some(Caveat::ClosedBeforeAnswer.text().to_string());
+                // It lasted until the failure was known: the connection seen closed.
+                s.span.end = s.span.end.max(now);
             }
         }
         self.spans.close(id);

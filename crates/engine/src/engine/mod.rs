@@ -69,6 +69,10 @@ pub struct Engine {
     clock_to_unix_ns: i64,
     /// Traced threads inside a send syscall.
     in_send: Vec<Tid>,
+    /// Sockets that reached TCP_CLOSE while traced threads were inside a send syscall:
+    /// kept (with their tuple) until those threads leave it, since such a send's event
+    /// comes after the state change (the peer's reset arrived during the send).
+    closing: Vec<(SockAddr, Vec<Tid>)>,
     /// Streams holding a pending read.
     pending: Vec<StreamId>,
     /// Descriptor → socket, for [`ByteSource::SyscallExits`].
@@ -95,6 +99,7 @@ impl Engine {
             trace_all: world.threads.is_empty(),
             clock_to_unix_ns: world.clock_to_unix_ns,
             in_send: Vec::new(),
+            closing: Vec::new(),
             pending: Vec::new(),
             fds: FdTable::default(),
             caveats: [0; Caveat::ALL],
@@ -180,7 +185,10 @@ impl Engine {
                 self.learn_fd(ev, *sk);
                 self.bind(*sk, *tuple)
             }
-            EventKind::SockDestroy { sk } => self.drop_socket(*sk),
+            EventKind::SockDestroy { sk } => {
+                self.closing.retain(|&(s, _)| s != *sk);
+                self.drop_socket(*sk)
+            }
             EventKind::NewTask { child, clone_flags } if !ev.in_irq => {
                 self.spawn(ev.tid, *child, clone_flags & CLONE_THREAD != 0, ts)
             }
@@ -227,6 +235,7 @@ impl Engine {
                 self.flush(ev.tid, ts);
                 self.threads.map.remove(&ev.tid);
                 self.in_send.retain(|&t| t != ev.tid);
+                self.left_send(ev.tid);
                 self.drain(emit);
                 return;
             }

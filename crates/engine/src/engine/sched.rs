@@ -300,6 +300,7 @@ impl Engine {
         if call == Syscall::Send {
             self.in_send.retain(|&t| t != tid);
             self.sender_left(tid);
+            self.left_send(tid);
         }
     }
 }
