@@ -158,7 +158,9 @@ impl Layout {
     pub fn record(&mut self, acc: &mut Acc, type_id: EventTypeId, values: &[i64]) {
         let slot = self.slot(type_id);
         if acc.counts.len() <= slot {
-            acc.counts.resize(slot + 1, 0);
+            // Room for every type known so far at once: one allocation per span, not one
+            // per new type it meets.
+            acc.counts.resize(self.types.len(), 0);
         }
         acc.counts[slot] += 1;
         if values.is_empty() {
