@@ -271,18 +271,20 @@ impl Spans {
             .get_mut(&trace)
             .expect("trace of a live span is live");
         t.open -= 1;
-        let children: Vec<SpanId> = t
-            .spans
-            .iter()
+        // Its answered children close with it (walked by index: closing one never adds
+        // spans, and when the last open span closes the trace is emitted and the walk ends).
+        let mut i = 0;
+        while let Some(c) = self
+            .traces
+            .get(&trace)
+            .and_then(|t| t.spans.get(i))
             .copied()
-            .filter(|c| {
-                self.spans
-                    .get(&c.0)
-                    .is_some_and(|c| c.span.parent == Some(id) && c.answered && !c.closed)
-            })
-            .collect();
-        for c in children {
-            self.close(c);
+        {
+            i += 1;
+            let child = self.spans.get(&c.0);
+            if child.is_some_and(|c| c.span.parent == Some(id) && c.answered && !c.closed) {
+                self.close(c);
+            }
         }
         if self.traces.get(&trace).is_some_and(|t| t.open == 0) {
             self.emit(trace);
