@@ -8,17 +8,6 @@ mod common;
 use common::*;
 use kspan_tracedat::{Compression, TraceFile};
 
-const MAIN_EVENTS: &[&str] = &[
-    "sched/sched_switch",
-    "sched/sched_waking",
-    "syscalls/sys_enter_write",
-    "syscalls/sys_exit_write",
-    "sock/sock_send_length",
-    "sched/sched_process_exec",
-    "sched/sched_process_fork",
-];
-const SIDE_EVENTS: &[&str] = &["sched/sched_process_exit", "sched/sched_wakeup"];
-
 #[test]
 fn dump_matches_trace_cmd_report_for_v7_zstd_v7_none_and_v6_with_two_buffers() {
     let main = Instance::new("parity-main", MAIN_EVENTS);

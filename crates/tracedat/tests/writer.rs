@@ -11,16 +11,6 @@ use common::*;
 use kspan_tracedat::text::Summary;
 use kspan_tracedat::{options, BufferSpec, Compression, TraceFile, TraceWriter, WriteOptions};
 
-const MAIN_EVENTS: &[&str] = &[
-    "sched/sched_switch",
-    "sched/sched_waking",
-    "syscalls/sys_enter_write",
-    "syscalls/sys_exit_write",
-    "sock/sock_send_length",
-    "sched/sched_process_exec",
-    "sched/sched_process_fork",
-];
-const SIDE_EVENTS: &[&str] = &["sched/sched_process_exit", "sched/sched_wakeup"];
 const VARIANTS: [(u32, Compression); 3] = [
     (7, Compression::Zstd),
     (7, Compression::None),

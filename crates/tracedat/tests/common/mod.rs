@@ -388,3 +388,17 @@ impl Drop for NetNs {
         let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
     }
 }
+
+/// Events of the main test instance: scheduler, a syscall pair, a socket event, and two
+/// events with `__data_loc` strings.
+pub const MAIN_EVENTS: &[&str] = &[
+    "sched/sched_switch",
+    "sched/sched_waking",
+    "syscalls/sys_enter_write",
+    "syscalls/sys_exit_write",
+    "sock/sock_send_length",
+    "sched/sched_process_exec",
+    "sched/sched_process_fork",
+];
+/// Events of the second test instance (a second buffer in the file).
+pub const SIDE_EVENTS: &[&str] = &["sched/sched_process_exit", "sched/sched_wakeup"];
