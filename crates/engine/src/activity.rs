@@ -51,23 +51,25 @@ impl Acc {
         *slot += ns;
     }
 
-    /// Adds everything in `from`.
-    pub fn merge(&mut self, from: &Acc) {
-        let (into, f) = (&mut self.a, &from.a);
-        into.on_cpu_ns += f.on_cpu_ns;
-        into.runnable_ns += f.runnable_ns;
-        into.blocked_net_ns += f.blocked_net_ns;
-        into.blocked_io_ns += f.blocked_io_ns;
-        into.blocked_futex_ns += f.blocked_futex_ns;
-        into.blocked_other_ns += f.blocked_other_ns;
-        into.bytes_in += f.bytes_in;
-        into.bytes_out += f.bytes_out;
+    /// Adds everything in `from` and zeroes `from`, keeping its allocations (a span's tail
+    /// is taken in at every write of a response and then fills up again).
+    pub fn take_from(&mut self, from: &mut Acc) {
+        let (into, f) = (&mut self.a, &mut from.a);
+        into.on_cpu_ns += std::mem::take(&mut f.on_cpu_ns);
+        into.runnable_ns += std::mem::take(&mut f.runnable_ns);
+        into.blocked_net_ns += std::mem::take(&mut f.blocked_net_ns);
+        into.blocked_io_ns += std::mem::take(&mut f.blocked_io_ns);
+        into.blocked_futex_ns += std::mem::take(&mut f.blocked_futex_ns);
+        into.blocked_other_ns += std::mem::take(&mut f.blocked_other_ns);
+        into.bytes_in += std::mem::take(&mut f.bytes_in);
+        into.bytes_out += std::mem::take(&mut f.bytes_out);
         add_all(&mut into.sums, &f.sums);
+        f.sums.clear();
         if self.counts.len() < from.counts.len() {
             self.counts.resize(from.counts.len(), 0);
         }
-        for (c, n) in self.counts.iter_mut().zip(&from.counts) {
-            *c += n;
+        for (c, n) in self.counts.iter_mut().zip(&mut from.counts) {
+            *c += std::mem::take(n);
         }
     }
 
@@ -79,14 +81,14 @@ impl Acc {
     /// The final [`Activity`], counts sorted by type id.
     pub fn into_activity(self, layout: &Layout) -> Activity {
         let mut a = self.a;
-        a.counts = self
-            .counts
-            .iter()
-            .enumerate()
-            .filter(|&(_, &n)| n > 0)
-            .map(|(slot, &n)| (layout.types[slot], n))
-            .collect();
-        a.counts.sort_unstable();
+        let mut counts = Vec::with_capacity(self.counts.iter().filter(|&&n| n > 0).count());
+        for &slot in &layout.slots_by_type {
+            match self.counts.get(slot as usize) {
+                Some(&n) if n > 0 => counts.push((layout.types[slot as usize], n)),
+                _ => {}
+            }
+        }
+        a.counts = counts;
         a
     }
 }
@@ -113,6 +115,8 @@ pub(crate) struct Layout {
     sparse: FxHashMap<EventTypeId, u32>,
     /// Slot → type id.
     types: Vec<EventTypeId>,
+    /// Every slot, in increasing order of its type id (so that activity comes out sorted).
+    slots_by_type: Vec<u32>,
     /// Type id → offset of its first field in `sums`.
     offsets: FxHashMap<EventTypeId, usize>,
 }
@@ -130,10 +134,12 @@ impl Layout {
             dense: Vec::new(),
             sparse: FxHashMap::default(),
             types: Vec::new(),
+            slots_by_type: Vec::new(),
             offsets,
         }
     }
 
+    #[inline]
     fn slot(&mut self, type_id: EventTypeId) -> usize {
         let next = self.types.len() as u32;
         let slot = if (type_id as usize) < DENSE_TYPES {
@@ -150,6 +156,11 @@ impl Layout {
         };
         if slot == next {
             self.types.push(type_id);
+            let types = &self.types;
+            let at = self
+                .slots_by_type
+                .partition_point(|&s| types[s as usize] < type_id);
+            self.slots_by_type.insert(at, slot);
         }
         slot as usize
     }

@@ -21,7 +21,7 @@ pub(crate) struct ReadyTrace {
     /// Its id.
     pub id: TraceId,
     /// Root first, parents before children.
-    pub spans: Vec<(Span, Acc)>,
+    pub spans: Vec<Box<LiveSpan>>,
 }
 
 impl ReadyTrace {
@@ -30,8 +30,9 @@ impl ReadyTrace {
         let spans = self
             .spans
             .into_iter()
-            .map(|(mut span, acc)| {
-                span.activity = acc.into_activity(layout);
+            .map(|live| {
+                let LiveSpan { mut span, main, .. } = *live;
+                span.activity = main.into_activity(layout);
                 span
             })
             .collect();
@@ -76,7 +77,8 @@ struct LiveTrace {
 /// All live spans and traces, and traces ready to be emitted.
 #[derive(Debug, Default)]
 pub(crate) struct Spans {
-    spans: FxHashMap<u64, LiveSpan>,
+    /// Boxed: a live span is large and moves on every table growth and at emission.
+    spans: FxHashMap<u64, Box<LiveSpan>>,
     traces: FxHashMap<u64, LiveTrace>,
     next_span: u64,
     next_trace: u64,
@@ -111,12 +113,12 @@ impl Spans {
 
     /// A live span by id.
     pub fn get_mut(&mut self, id: SpanId) -> Option<&mut LiveSpan> {
-        self.spans.get_mut(&id.0)
+        self.spans.get_mut(&id.0).map(|s| &mut **s)
     }
 
     /// A live span by id.
     pub fn get(&self, id: SpanId) -> Option<&LiveSpan> {
-        self.spans.get(&id.0)
+        self.spans.get(&id.0).map(|s| &**s)
     }
 
     /// True when span `id` has a call whose answer has not started (scans the live spans;
@@ -162,14 +164,14 @@ impl Spans {
         t.open += 1;
         self.spans.insert(
             id.0,
-            LiveSpan {
+            Box::new(LiveSpan {
                 span,
                 trace,
                 answered: false,
                 closed: false,
                 main: Acc::default(),
                 tail: Acc::default(),
-            },
+            }),
         );
         id
     }
@@ -181,8 +183,7 @@ impl Spans {
                 return;
             }
             s.span.end = s.span.end.max(ts);
-            let tail = std::mem::take(&mut s.tail);
-            s.main.merge(&tail);
+            s.main.take_from(&mut s.tail);
         }
     }
 
@@ -321,13 +322,9 @@ impl Spans {
 
     fn emit(&mut self, trace: u64) {
         let t = self.traces.remove(&trace).expect("emitted trace is live");
-        let mut spans: Vec<(Span, Acc)> = t
-            .spans
-            .iter()
-            .filter_map(|id| self.spans.remove(&id.0))
-            .map(|s| (s.span, s.main))
-            .collect();
-        spans.sort_by_key(|(s, _)| (s.start, s.id));
+        let mut spans = Vec::with_capacity(t.spans.len());
+        spans.extend(t.spans.iter().filter_map(|id| self.spans.remove(&id.0)));
+        spans.sort_by_key(|s| (s.span.start, s.span.id));
         self.ready.push(ReadyTrace {
             id: self.trace_id(trace),
             spans: tree_order(spans),
@@ -347,29 +344,51 @@ fn mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
+/// No node, in [`tree_order`]'s linked lists.
+const NO_NODE: u32 = u32::MAX;
+
 /// Orders spans (sorted by start) root first, each parent before its children, siblings
 /// by start time. A span whose parent is not in the trace (cannot happen) is kept as a root.
-fn tree_order(spans: Vec<(Span, Acc)>) -> Vec<(Span, Acc)> {
+fn tree_order(spans: Vec<Box<LiveSpan>>) -> Vec<Box<LiveSpan>> {
     let n = spans.len();
-    let index: FxHashMap<SpanId, usize> = spans
-        .iter()
-        .enumerate()
-        .map(|(i, (s, _))| (s.id, i))
+    let mut index: Vec<(SpanId, u32)> = (0..n as u32)
+        .map(|i| (spans[i as usize].span.id, i))
         .collect();
-    let mut children: Vec<Vec<usize>> = vec![Vec::new(); n];
+    index.sort_unstable();
+    let find = |id: SpanId| {
+        index
+            .binary_search_by_key(&id, |&(id, _)| id)
+            .ok()
+            .map(|k| index[k].1 as usize)
+    };
+    // Children as linked lists (first child, next sibling), built backwards so that every
+    // list is in start order.
+    let (mut first_child, mut next_sibling) = (vec![NO_NODE; n], vec![NO_NODE; n]);
     let mut roots = Vec::new();
-    for (i, (s, _)) in spans.iter().enumerate() {
-        match s.parent.and_then(|p| index.get(&p)) {
-            Some(&p) => children[p].push(i),
-            None => roots.push(i),
+    for i in (0..n).rev() {
+        match spans[i].span.parent.and_then(find) {
+            Some(p) => {
+                next_sibling[i] = first_child[p];
+                first_child[p] = i as u32;
+            }
+            None => roots.push(i as u32),
         }
     }
     let mut order = Vec::with_capacity(n);
-    let mut stack: Vec<usize> = roots.into_iter().rev().collect();
+    let mut stack = roots;
     while let Some(i) = stack.pop() {
         order.push(i);
-        stack.extend(children[i].iter().rev());
+        let from = stack.len();
+        let mut c = first_child[i as usize];
+        while c != NO_NODE {
+            stack.push(c);
+            c = next_sibling[c as usize];
+        }
+        stack[from..].reverse();
     }
-    let mut slots: Vec<Option<(Span, Acc)>> = spans.into_iter().map(Some).collect();
-    order.into_iter().filter_map(|i| slots[i].take()).collect()
+    let mut slots: Vec<Option<Box<LiveSpan>>> = spans.into_iter().map(Some).collect();
+    order
+        .into_iter()
+        .filter_map(|i| slots[i as usize].take())
+        .collect()
 }
