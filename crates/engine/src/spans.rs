@@ -21,6 +21,10 @@ pub(crate) struct ReadyTrace {
     /// Its id.
     pub id: TraceId,
     /// Root first, parents before children.
+    #[expect(
+        clippy::vec_box,
+        reason = "live spans are large: sorting moves pointers"
+    )]
     pub spans: Vec<Box<LiveSpan>>,
 }
 
@@ -349,6 +353,10 @@ const NO_NODE: u32 = u32::MAX;
 
 /// Orders spans (sorted by start) root first, each parent before its children, siblings
 /// by start time. A span whose parent is not in the trace (cannot happen) is kept as a root.
+#[expect(
+    clippy::vec_box,
+    reason = "live spans are large: ordering moves pointers"
+)]
 fn tree_order(spans: Vec<Box<LiveSpan>>) -> Vec<Box<LiveSpan>> {
     let n = spans.len();
     let mut index: Vec<(SpanId, u32)> = (0..n as u32)
