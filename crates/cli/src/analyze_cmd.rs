@@ -308,7 +308,12 @@ fn drive(
     let progress = io::stderr().is_terminal();
     let started = Instant::now();
     let mut count: u64 = 0;
-    while let Some(record) = events.next_event().context("the recording is damaged")? {
+    loop {
+        let record = match events.next_event() {
+            Ok(Some(record)) => record,
+            Ok(None) => break,
+            Err(e) => return Err(e).context("the recording is damaged"),
+        };
         if let Some(event) = decoder.decode(&record) {
             extra.push_before(event.ts, &mut |e| engine.push(e, &mut emit));
             engine.push(&event, &mut emit);

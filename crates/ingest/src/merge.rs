@@ -8,6 +8,9 @@ use kspan_engine::{Event, EventNames, Timestamp};
 pub struct ExtraEvents {
     events: Vec<Event>,
     next: usize,
+    /// Time of `events[next]`, `Timestamp::MAX` when all are pushed: the one compare made
+    /// per ftrace event when nothing is due.
+    next_ts: Timestamp,
     names: EventNames,
 }
 
@@ -16,6 +19,7 @@ impl ExtraEvents {
     pub fn new(mut events: Vec<Event>, names: EventNames) -> ExtraEvents {
         events.sort_by_key(|e| e.ts);
         ExtraEvents {
+            next_ts: events.first().map_or(Timestamp::MAX, |e| e.ts),
             events,
             next: 0,
             names,
@@ -28,11 +32,19 @@ impl ExtraEvents {
     }
 
     /// Passes every queued event stamped before `ts` to `push`, in time order.
+    #[inline]
     pub fn push_before(&mut self, ts: Timestamp, push: &mut dyn FnMut(&Event)) {
+        if self.next_ts < ts {
+            self.push_due(ts, push);
+        }
+    }
+
+    fn push_due(&mut self, ts: Timestamp, push: &mut dyn FnMut(&Event)) {
         while let Some(event) = self.events.get(self.next).filter(|e| e.ts < ts) {
             push(event);
             self.next += 1;
         }
+        self.next_ts = self.events.get(self.next).map_or(Timestamp::MAX, |e| e.ts);
     }
 
     /// Passes every event not yet pushed to `push`, in time order.
@@ -41,6 +53,7 @@ impl ExtraEvents {
             push(event);
         }
         self.next = self.events.len();
+        self.next_ts = Timestamp::MAX;
     }
 }
 
