@@ -92,6 +92,10 @@ pub(crate) struct Spans {
     pub ready: Vec<ReadyTrace>,
     /// Events that fell in discarded tails.
     pub dropped_tail_events: u64,
+    /// Reused by [`Spans::close`]: answered open spans of the trace, with their parents.
+    scratch_candidates: Vec<(SpanId, Option<SpanId>)>,
+    /// Reused by [`Spans::close`]: the spans closing together.
+    scratch_closing: Vec<SpanId>,
 }
 
 impl Spans {
@@ -261,37 +265,52 @@ impl Spans {
     /// Closes the span (its end is final) and its answered descendants; emits its trace
     /// when nothing in it is open any more.
     pub fn close(&mut self, id: SpanId) {
-        let Some(s) = self.spans.get_mut(&id.0) else {
+        let Some(s) = self.spans.get(&id.0) else {
             return;
         };
         if s.closed {
             return;
         }
-        s.closed = true;
-        self.dropped_tail_events += s.tail.events();
-        s.tail = Acc::default();
         let trace = s.trace;
         let t = self
             .traces
             .get_mut(&trace)
             .expect("trace of a live span is live");
-        t.open -= 1;
-        // Its answered children close with it (walked by index: closing one never adds
-        // spans, and when the last open span closes the trace is emitted and the walk ends).
+        // Its answered descendants close with it (a parent that moved on has read all its
+        // calls' answers): one pass over the trace finds the answered open spans, then the
+        // closing set grows from `id` through them.
+        let mut candidates = std::mem::take(&mut self.scratch_candidates);
+        candidates.extend(t.spans.iter().filter_map(|m| {
+            let c = self.spans.get(&m.0)?;
+            (c.answered && !c.closed).then_some((*m, c.span.parent))
+        }));
+        let mut closing = std::mem::take(&mut self.scratch_closing);
+        closing.push(id);
         let mut i = 0;
-        while let Some(c) = self
-            .traces
-            .get(&trace)
-            .and_then(|t| t.spans.get(i))
-            .copied()
-        {
+        while i < closing.len() {
+            let cur = Some(closing[i]);
             i += 1;
-            let child = self.spans.get(&c.0);
-            if child.is_some_and(|c| c.span.parent == Some(id) && c.answered && !c.closed) {
-                self.close(c);
+            candidates.retain(|&(c, parent)| {
+                let child = parent == cur;
+                if child {
+                    closing.push(c);
+                }
+                !child
+            });
+        }
+        for c in closing.drain(..) {
+            if let Some(s) = self.spans.get_mut(&c.0) {
+                s.closed = true;
+                self.dropped_tail_events += s.tail.events();
+                s.tail = Acc::default();
+                t.open -= 1;
             }
         }
-        if self.traces.get(&trace).is_some_and(|t| t.open == 0) {
+        let done = t.open == 0;
+        candidates.clear();
+        self.scratch_candidates = candidates;
+        self.scratch_closing = closing;
+        if done {
             self.emit(trace);
         }
     }
