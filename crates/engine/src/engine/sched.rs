@@ -6,7 +6,9 @@ use super::*;
 impl Engine {
     /// Charges the thread's time since its last change to its target span.
     pub(super) fn flush(&mut self, tid: Tid, now: Timestamp) {
-        charge_time(&mut self.threads, &mut self.spans, tid, now);
+        if let Some(th) = self.threads.map.get_mut(&tid) {
+            charge_time(th, &mut self.spans, now);
+        }
     }
 
     /// Changes what a thread works for (flushing its time first).
@@ -41,8 +43,8 @@ impl Engine {
     }
 
     pub(super) fn set_sched(&mut self, tid: Tid, sched: Sched, now: Timestamp) {
-        self.flush(tid, now);
         if let Some(th) = self.threads.map.get_mut(&tid) {
+            charge_time(th, &mut self.spans, now);
             th.sched = sched;
         }
     }
@@ -60,13 +62,14 @@ impl Engine {
     }
 
     pub(super) fn on_switch(&mut self, prev: Tid, prev_state: i64, next: Tid, now: Timestamp) {
-        if let Some(th) = self.threads.map.get(&prev) {
+        if let Some(th) = self.threads.map.get_mut(&prev) {
             let sched = if prev_state == 0 || prev_state & TASK_REPORT_MAX != 0 {
                 Sched::Runnable
             } else {
                 Sched::Blocked(th.block_bucket(prev_state))
             };
-            self.set_sched(prev, sched, now);
+            charge_time(th, &mut self.spans, now);
+            th.sched = sched;
         }
         self.set_sched(next, Sched::Running, now);
     }
@@ -79,7 +82,8 @@ impl Engine {
         // from a block too.
         if matches!(th.sched, Sched::Blocked(_) | Sched::Unknown) {
             th.avail = Some(now);
-            self.set_sched(target, Sched::Runnable, now);
+            charge_time(th, &mut self.spans, now);
+            th.sched = Sched::Runnable;
         }
         if !in_irq {
             self.complete(waker, target);
@@ -306,10 +310,7 @@ impl Engine {
 }
 
 /// Charges a thread's time since its last change to its target span.
-fn charge_time(threads: &mut Threads, spans: &mut Spans, tid: Tid, now: Timestamp) {
-    let Some(th) = threads.map.get_mut(&tid) else {
-        return;
-    };
+fn charge_time(th: &mut Thread, spans: &mut Spans, now: Timestamp) {
     let dt = now.saturating_sub(th.since);
     th.since = now;
     let bucket = match th.sched {
