@@ -1,0 +1,3 @@
+module kspanbench/stacksvc
+
+go 1.19
