@@ -28,6 +28,8 @@ pub struct FieldHandle {
     size: u32,
     kind: FieldKind,
     signed: bool,
+    /// The low `size` bytes set (for sizes up to 8): what a scalar read keeps of a u64 load.
+    mask: u64,
 }
 
 impl FieldHandle {
@@ -38,11 +40,20 @@ impl FieldHandle {
 
     /// The handle of an already found field.
     pub fn of(field: &Field) -> Self {
+        Self::from_parts(field.offset, field.size, field.kind, field.signed)
+    }
+
+    fn from_parts(offset: u32, size: u32, kind: FieldKind, signed: bool) -> Self {
         FieldHandle {
-            offset: field.offset,
-            size: field.size,
-            kind: field.kind,
-            signed: field.signed,
+            offset,
+            size,
+            kind,
+            signed,
+            mask: match size {
+                0 => 0,
+                1..=7 => (1 << (size * 8)) - 1,
+                _ => u64::MAX,
+            },
         }
     }
 }
@@ -129,20 +140,54 @@ impl<'a> Record<'a> {
     /// Reads a scalar field as an unsigned number (sizes 1, 2, 4, 8).
     #[inline]
     pub fn u64(&self, h: FieldHandle) -> Option<u64> {
-        let b = self.slot(h)?;
-        (b.len() <= 8).then(|| self.endian.uint(b))
+        // The common case: a little-endian field with 8 record bytes from its start, read with
+        // one load whose bytes past the field are masked off.
+        if h.size <= 8 && self.endian == Endian::Little {
+            let word = self
+                .data
+                .get(h.offset as usize..)
+                .and_then(|d| d.first_chunk::<8>());
+            if let Some(&word) = word {
+                return Some(u64::from_le_bytes(word) & h.mask);
+            }
+        }
+        self.u64_other(h)
+    }
+
+    /// [`Record::u64`] but for its common case: big-endian, in the last 8 bytes, or out of the
+    /// record.
+    #[inline(never)]
+    fn u64_other(&self, h: FieldHandle) -> Option<u64> {
+        let (start, size) = (h.offset as usize, h.size as usize);
+        let len = self.data.len();
+        if size > 8 || start.checked_add(size)? > len {
+            return None;
+        }
+        // One 8-byte load that holds the field (from its start, or ending at the record's end
+        // when the field is in the last 8 bytes), then a shift and the mask.
+        let Some(at) = len.checked_sub(8).map(|last| start.min(last)) else {
+            // A record shorter than 8 bytes.
+            return Some(self.endian.uint(&self.data[start..start + size]));
+        };
+        let word = *self.data[at..].first_chunk::<8>()?;
+        // Bits of the word before the field (`start - at <= 8 - size`).
+        let before = (start - at) as u32 * 8;
+        let (word, shift) = match self.endian {
+            Endian::Little => (u64::from_le_bytes(word), before),
+            // An empty field shifts by 64 (which wraps to 0), but its mask is 0.
+            Endian::Big => (u64::from_be_bytes(word), 64 - before - size as u32 * 8),
+        };
+        Some(word.wrapping_shr(shift) & h.mask)
     }
 
     /// Reads a scalar field as a signed number, sign-extended from its size.
     #[inline]
     pub fn i64(&self, h: FieldHandle) -> Option<i64> {
         let v = self.u64(h)?;
-        let bits = h.size * 8;
-        Some(if bits == 0 || bits >= 64 {
-            v as i64
-        } else {
-            ((v << (64 - bits)) as i64) >> (64 - bits)
-        })
+        // `u64` read the field, so its size is at most 8: `unused` is 0 to 64, and 64 (an
+        // empty field, which reads 0) wraps to a shift by 0.
+        let unused = 64 - h.size * 8;
+        Some((v.wrapping_shl(unused) as i64).wrapping_shr(unused))
     }
 
     /// The bytes of an array or dynamic (`__data_loc`/`__rel_loc`) field.
@@ -232,5 +277,46 @@ mod tests {
         assert_eq!(r.u64(r.field("delta").unwrap()), Some(0xfffb));
         assert_eq!(r.bytes(r.field("rel").unwrap()), Some(&b"xy"[..]));
         assert!(r.field("nope").is_none());
+    }
+
+    #[test]
+    fn u64_matches_a_byte_by_byte_read_at_every_offset_and_size() {
+        let bytes: Vec<u8> = (1..=24u8).map(|b| b.wrapping_mul(157)).collect();
+        for len in 0..=bytes.len() {
+            for endian in [Endian::Little, Endian::Big] {
+                let r = Record::new(0, 0, 0, &bytes[..len], None, endian);
+                for offset in 0..=26u32 {
+                    for size in 0..=10u32 {
+                        let h = FieldHandle::from_parts(offset, size, FieldKind::Scalar, false);
+                        let want = r
+                            .slot(h)
+                            .and_then(|b| (b.len() <= 8).then(|| endian.uint(b)));
+                        assert_eq!(
+                            r.u64(h),
+                            want,
+                            "len {len} offset {offset} size {size} {endian:?}"
+                        );
+                        let bits = size * 8;
+                        let want_signed = want.map(|v| {
+                            if bits == 0 || bits >= 64 {
+                                v as i64
+                            } else {
+                                ((v << (64 - bits)) as i64) >> (64 - bits)
+                            }
+                        });
+                        assert_eq!(
+                            r.i64(h),
+                            want_signed,
+                            "len {len} offset {offset} size {size}"
+                        );
+                    }
+                }
+            }
+        }
+        let h = FieldHandle::from_parts(u32::MAX, 8, FieldKind::Scalar, false);
+        assert_eq!(
+            Record::new(0, 0, 0, &bytes, None, Endian::Little).u64(h),
+            None
+        );
     }
 }

@@ -7,7 +7,7 @@ use crate::bytes::{slice, Cursor, Endian};
 use crate::compress::{Compression, Decompressor};
 use crate::error::{Error, Result};
 use crate::format::HeaderPage;
-use crate::page::{EventCursor, Missed, Page};
+use crate::page::{small_event, EventCursor, Missed, Page};
 use crate::read::{CpuData, TraceFile};
 
 /// Where the pages come from.
@@ -33,11 +33,15 @@ pub struct CpuCursor<'f> {
     pub cpu: u32,
     source: Source<'f>,
     page_size: usize,
-    /// Byte range of the current page's committed data in the current buffer.
+    /// Byte range of the current page's committed data in [`CpuCursor::current`].
     page_data: Range<usize>,
-    event: EventCursor,
-    /// The next event: timestamp and byte range in the current buffer.
-    pub next: Option<(u64, Range<usize>)>,
+    /// Where the next record header is in [`CpuCursor::current`] (in `page_data`).
+    pos: usize,
+    /// The running timestamp of the page: after [`CpuCursor::advance`] returned `true`, the
+    /// timestamp of the next event.
+    pub ts: u64,
+    /// Byte range of the next event in [`CpuCursor::current`].
+    pub rec: Range<usize>,
     /// Events the kernel reported lost on this CPU, and whether some counts were unknown.
     pub lost: (u64, bool),
     /// A torn final page, reported once as a warning.
@@ -137,8 +141,9 @@ impl<'f> CpuCursor<'f> {
             source,
             page_size: page_size as usize,
             page_data: 0..0,
-            event: EventCursor::new(0),
-            next: None,
+            pos: 0,
+            ts: 0,
+            rec: 0..0,
             lost: (0, false),
             warning,
             release: map.map(|map| Release {
@@ -155,31 +160,55 @@ impl<'f> CpuCursor<'f> {
         source_bytes(&self.source)
     }
 
-    /// Moves to the next event (across pages and chunks); sets `next` to `None` at the end.
-    pub fn advance(&mut self, layout: &HeaderPage, endian: Endian) -> Result<()> {
+    /// Moves to the next event (across pages and chunks): `true` with [`CpuCursor::ts`] and
+    /// [`CpuCursor::rec`] set, `false` at the end. After an error the cursor is at its end.
+    #[inline]
+    pub fn advance(&mut self, layout: &HeaderPage, endian: Endian) -> Result<bool> {
+        let pos = self.pos;
+        let small = source_bytes(&self.source)
+            .get(..self.page_data.end)
+            .and_then(|data| small_event(data, pos, endian));
+        if let Some((delta, end)) = small {
+            self.ts = self.ts.wrapping_add(delta);
+            self.pos = end;
+            self.rec = pos + 4..end;
+            return Ok(true);
+        }
+        self.advance_slow(layout, endian)
+    }
+
+    /// [`CpuCursor::advance`] past anything but a small event of the current page: other kinds
+    /// of records, page and chunk ends, damage.
+    #[inline(never)]
+    fn advance_slow(&mut self, layout: &HeaderPage, endian: Endian) -> Result<bool> {
         loop {
+            let base = self.page_data.start;
             let data = &source_bytes(&self.source)[self.page_data.clone()];
-            match self.event.next(data, endian) {
-                Ok(Some((ts, r))) => {
-                    let base = self.page_data.start;
-                    self.next = Some((ts, base + r.start..base + r.end));
-                    return Ok(());
+            let mut event = EventCursor::at(self.pos - base, self.ts);
+            let next = event.next(data, endian);
+            let (pos, ts) = event.state();
+            (self.pos, self.ts) = (base + pos, ts);
+            match next {
+                Ok(Some((_, r))) => {
+                    self.rec = base + r.start..base + r.end;
+                    return Ok(true);
                 }
                 Ok(None) => {}
                 Err(e) => {
-                    self.next = None;
-                    self.page_data = 0..0;
-                    self.event = EventCursor::new(0);
-                    self.source = Source::Plain {
-                        region: &[],
-                        pos: 0,
-                    };
+                    self.end();
                     return Err(e);
                 }
             }
-            let Some(page) = self.next_page()? else {
-                self.next = None;
-                return Ok(());
+            let page = match self.next_page() {
+                Ok(Some(page)) => page,
+                Ok(None) => {
+                    self.end();
+                    return Ok(false);
+                }
+                Err(e) => {
+                    self.end();
+                    return Err(e);
+                }
             };
             if let Some(r) = &mut self.release {
                 r.consumed(match &self.source {
@@ -191,11 +220,7 @@ impl<'f> CpuCursor<'f> {
                 match Page::parse(&source_bytes(&self.source)[page.clone()], layout, endian) {
                     Ok(p) => (p.timestamp, p.missed, p.data.len()),
                     Err(e) => {
-                        self.source = Source::Plain {
-                            region: &[],
-                            pos: 0,
-                        };
-                        self.next = None;
+                        self.end();
                         return Err(e);
                     }
                 };
@@ -207,8 +232,21 @@ impl<'f> CpuCursor<'f> {
             }
             let start = page.start + layout.data_offset as usize;
             self.page_data = start..start + len;
-            self.event = EventCursor::new(timestamp);
+            self.pos = start;
+            self.ts = timestamp;
         }
+    }
+
+    /// Puts the cursor at its end: no page, no source left.
+    fn end(&mut self) {
+        self.page_data = 0..0;
+        self.pos = 0;
+        self.ts = 0;
+        self.rec = 0..0;
+        self.source = Source::Plain {
+            region: &[],
+            pos: 0,
+        };
     }
 
     /// The byte range of the next whole page in the current buffer, loading the next chunk if
