@@ -36,7 +36,8 @@ pub struct Events<'f> {
     /// but for `DONE`, so the smallest is the next event.
     keys: Vec<u128>,
     /// Tree of losers over `keys`: `tree[n]` (for internal node `n` ≥ 1, children `2n` and
-    /// `2n + 1`, leaves at `keys.len() + leaf`) is the leaf that lost the match at `n`.
+    /// `2n + 1`, leaves at `keys.len() + leaf`) is the leaf that lost the match at `n`. Only
+    /// kept up to date above [`SCAN_LEAVES`] leaves.
     tree: Vec<usize>,
     /// The leaf of the smallest key (the overall winner). Its entry in `keys` is stale while it
     /// keeps winning: its cursor's timestamp is the key.
@@ -58,6 +59,9 @@ pub struct Events<'f> {
 
 /// Key of a leaf without a next event: above every event's key.
 const DONE: u128 = u128::MAX;
+
+/// Up to this many leaves, [`Events::replay`] scans the keys instead of walking the tree.
+const SCAN_LEAVES: usize = 8;
 
 /// The key of `leaf`'s next event at `ts`: by timestamp, then by rank (never [`DONE`], as no
 /// leaf index is `u64::MAX`).
@@ -192,12 +196,25 @@ impl<'f> Events<'f> {
         winner
     }
 
-    /// Gives the winner `leaf` its new key `k` and replays the matches on its path to the root.
+    /// Gives the winner `leaf` its new key `k` and replays the matches on its path to the root
+    /// (or, with few leaves, finds the two smallest keys by a scan: cheaper than two walks).
     #[inline(never)]
     fn replay(&mut self, leaf: usize, k: u128) {
         let n = self.keys.len();
         if let Some(slot) = self.keys.get_mut(leaf) {
             *slot = k;
+        }
+        if n <= SCAN_LEAVES {
+            let (mut winner, mut first, mut second) = (0, DONE, DONE);
+            for (i, &k) in self.keys.iter().enumerate() {
+                if k < first {
+                    (winner, first, second) = (i, k, first);
+                } else if k < second {
+                    second = k;
+                }
+            }
+            (self.winner, self.limit, self.done) = (winner, second, first == DONE);
+            return;
         }
         let (mut winner, mut wkey) = (leaf, k);
         let mut node = (n + leaf) / 2;
