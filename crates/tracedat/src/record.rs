@@ -138,7 +138,7 @@ impl<'a> Record<'a> {
     }
 
     /// Reads a scalar field as an unsigned number (sizes 1, 2, 4, 8).
-    #[inline]
+    #[inline(always)]
     pub fn u64(&self, h: FieldHandle) -> Option<u64> {
         // The common case: a little-endian field with 8 record bytes from its start, read with
         // one load whose bytes past the field are masked off.
