@@ -76,6 +76,19 @@ pub(crate) struct Thread {
     pub avail: Option<Timestamp>,
     /// A span whose end moves to the exit of the current syscall.
     pub end_on_exit: Option<SpanId>,
+    /// A socket send or read (`sock_*_length`) happened in its current syscall.
+    pub sock_io: bool,
+    /// Pollers it woke from inside its current send syscall: hand-offs if the syscall turns
+    /// out to move no socket bytes (an eventfd or pipe write: a wakeup channel), decided at
+    /// its exit.
+    pub held_wakes: Vec<Tid>,
+    /// Its context came through a wakeup channel and it has done no socket I/O since: an
+    /// event loop relaying work to another thread passes that context on with its next
+    /// wakeup.
+    pub relay: bool,
+    /// Its context was handed over and it has done no socket I/O since: it has not acted
+    /// on it yet, so a newer hand-off may replace it (an idle worker woken again).
+    pub unacted: bool,
     /// Scheduler state and since when.
     pub sched: Sched,
     /// Since when `sched` (and the attribution target) hold.
@@ -145,6 +158,10 @@ impl Threads {
                 sys_fd: None,
                 avail: None,
                 end_on_exit: None,
+                sock_io: false,
+                held_wakes: Vec::new(),
+                relay: false,
+                unacted: false,
                 sched: Sched::Unknown,
                 since: now,
             },

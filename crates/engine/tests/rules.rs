@@ -1365,3 +1365,108 @@ fn a_send_on_a_connection_reset_during_the_send_is_a_failed_call() {
     assert_eq!(call.local, Some("10.0.0.1:6000".parse().unwrap()));
     assert_eq!(call.activity.bytes_out, 48);
 }
+
+/// front's request thread 10, an event loop 11 (blocked in epoll) and a worker 13 (blocked
+/// in futex) that writes the calls: an HTTP client library with a selector thread.
+fn selector() -> Rec {
+    let mut r = two_services();
+    r.thread(11, FRONT, "front").thread(13, FRONT, "front");
+    front_conn(&mut r, 10);
+    r.connect(30, 13, 0xD1, sa(1, 6001), 0xD2, sa(2, 81));
+    r.enter(40, 11, Syscall::Poll).switch(41, 11, 1, 0);
+    r.enter(42, 13, Syscall::Futex).switch(43, 13, 1, 0);
+    r
+}
+
+/// The request thread writes to the selector's eventfd: `eventfd_bytes` says whether that
+/// write moved socket bytes (then it was a socket, here one kspan knows nothing of, and the
+/// poller's wakeup is not a hand-off).
+fn selector_relays_a_call(eventfd_bytes: bool) -> Vec<Trace> {
+    let mut r = selector();
+    r.send(100, LG, 0xA1, 10)
+        .recv(110, FRONT, 0xA2, 10)
+        .enter(120, FRONT, Syscall::Send)
+        .waking(121, FRONT, 11);
+    if eventfd_bytes {
+        r.sock_send(122, FRONT, 0xE1, 8);
+    }
+    r.exit(123, FRONT, Syscall::Send)
+        .enter(124, FRONT, Syscall::Futex)
+        .switch(125, FRONT, 1, 0) // waits for its call's result
+        .exit(126, 11, Syscall::Poll)
+        .waking(127, 11, 13) // the selector hands the work to a worker
+        .enter(128, 11, Syscall::Poll)
+        .exit(129, 13, Syscall::Futex)
+        .send(130, 13, 0xD1, 5)
+        .recv(140, BACK, 0xD2, 5)
+        .send(150, BACK, 0xD2, 5)
+        .recv(160, 11, 0xD1, 5) // the selector reads the answer
+        .send(170, FRONT, 0xA2, 5);
+    r.run().0
+}
+
+#[test]
+fn a_wakeup_channel_hands_the_request_to_an_event_loop_which_relays_it_to_its_worker() {
+    assert_eq!(
+        render(&selector_relays_a_call(false)),
+        tree(
+            "
+            Server front tid=10 110..172
+              Client front tid=13 130..162
+                Server back tid=20 140..152
+            ---"
+        )
+    );
+}
+
+#[test]
+fn a_poller_woken_from_inside_a_socket_send_is_not_handed_the_request() {
+    assert_eq!(
+        render(&selector_relays_a_call(true)),
+        tree(
+            "
+            Server front tid=10 110..172
+              Client front tid=10 120..172 partial
+            ---
+            Client front tid=13 130..162
+              Server back tid=20 140..152
+            ---"
+        )
+    );
+}
+
+#[test]
+fn an_idle_worker_woken_again_takes_the_newer_request() {
+    let mut r = pool();
+    r.send(100, LG, 0xA1, 10)
+        .recv(110, FRONT, 0xA2, 10)
+        .waking(115, FRONT, 11) // a runtime waking an idle thread to look for work
+        .enter(116, FRONT, Syscall::Futex)
+        .switch(117, FRONT, 1, 0) // and parking itself
+        .exit(118, 11, Syscall::Futex)
+        .enter(119, 11, Syscall::Futex) // nothing to do: back to sleep, no socket I/O
+        .switch(120, 11, 1, 0)
+        .send(130, LG, 0xC1, 10)
+        .recv(135, 12, 0xC2, 10)
+        .waking(140, 12, 11) // C's work
+        .exit(141, 11, Syscall::Futex)
+        .send(150, 11, 0xB1, 5)
+        .recv(160, BACK, 0xB2, 5)
+        .send(170, BACK, 0xB2, 5)
+        .recv(180, 11, 0xB1, 5)
+        .send(190, 12, 0xC2, 5)
+        .send(200, FRONT, 0xA2, 5);
+    let (traces, _) = r.run();
+    assert_eq!(
+        render(&traces),
+        tree(
+            "
+            Server front tid=10 110..202
+            ---
+            Server front tid=12 135..192
+              Client front tid=11 150..182
+                Server back tid=20 160..172
+            ---"
+        )
+    );
+}

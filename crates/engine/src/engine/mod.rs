@@ -219,6 +219,7 @@ impl Engine {
                 flags,
                 ..
             } if !ev.in_irq && self.sock_bytes(*protocol, *ret, *flags) => {
+                self.socket_io(ev.tid);
                 self.on_send(ev.tid, *sk, *ret as u64, ts)
             }
             EventKind::SockRecv {
@@ -228,6 +229,7 @@ impl Engine {
                 flags,
                 ..
             } if !ev.in_irq && self.sock_bytes(*protocol, *ret, *flags) => {
+                self.socket_io(ev.tid);
                 self.on_recv(ev.tid, *sk, *ret as u64, ts)
             }
             EventKind::Exit if !ev.in_irq => {

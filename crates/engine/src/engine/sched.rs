@@ -87,7 +87,7 @@ impl Engine {
         }
         if !in_irq {
             self.complete(waker, target);
-            self.hand_off(waker, target, now);
+            self.hand_off(waker, target, now, Wake::Direct);
         }
     }
 
@@ -121,7 +121,7 @@ impl Engine {
 
     /// A wakeup from process context passes the waker's live request context to the woken
     /// thread (a worker pool fed by a queue), unless that would be a false link.
-    pub(super) fn hand_off(&mut self, waker: Tid, target: Tid, now: Timestamp) {
+    pub(super) fn hand_off(&mut self, waker: Tid, target: Tid, now: Timestamp, wake: Wake) {
         let Some(w) = self.threads.map.get(&waker) else {
             return;
         };
@@ -130,14 +130,30 @@ impl Engine {
         let Some(t) = self.threads.map.get(&target) else {
             return;
         };
-        if t.ctx == Some(ctx) || waker == target {
+        if waker == target {
             return;
         }
         // Socket wakeups: the woken thread will read the bytes, which carry the context.
-        match t.sys {
-            Some(Syscall::Recv | Syscall::Accept | Syscall::Connect) => return,
-            Some(Syscall::Poll) if waker_sending => return,
-            _ => {}
+        // A poller woken from inside a send is woken by a socket or by a wakeup channel
+        // (eventfd, pipe): which one is known at the send's exit (`sock_send_length` fired
+        // or not), so the decision waits for it.
+        if wake == Wake::Direct {
+            match t.sys {
+                Some(Syscall::Recv | Syscall::Accept | Syscall::Connect) => return,
+                // (A thread blocked since before the recording, just woken, is in a
+                // syscall not seen.)
+                Some(Syscall::Poll) | None
+                    if waker_sending && (t.sys.is_some() || t.avail == Some(now)) =>
+                {
+                    if self.config.bytes_from == ByteSource::SockEvents {
+                        if let Some(w) = self.threads.map.get_mut(&waker) {
+                            w.held_wakes.push(target);
+                        }
+                    }
+                    return;
+                }
+                _ => {}
+            }
         }
         let live_unanswered = |id: Option<SpanId>| {
             id.and_then(|id| self.spans.get(id))
@@ -147,6 +163,7 @@ impl Engine {
         // that read it (a worker that got it handed over, or a thread back from a call made
         // for it, wakes others for its own reasons: lock and GIL noise).
         let own = w.ctx_src == CtxSource::Read
+            || w.relay
             || self.spans.get(ctx).is_some_and(|s| s.span.tid == waker);
         if !own || !live_unanswered(Some(ctx)) {
             return;
@@ -157,6 +174,9 @@ impl Engine {
         let busy = match t.ctx_src {
             _ if t.call.is_some() && live_unanswered(t.call) => true,
             CtxSource::Read => live_unanswered(t.ctx),
+            // A hand-off it has not acted on yet does not keep it busy: an idle worker
+            // woken again takes the newer work (a relay holds a context only to pass it on).
+            CtxSource::HandOff(_) if t.unacted => false,
             CtxSource::HandOff(by) => {
                 live_unanswered(t.ctx)
                     && self.threads.map.get(&by).is_some_and(|b| {
@@ -168,10 +188,18 @@ impl Engine {
         if busy {
             return;
         }
-        if let Some(t) = self.threads.map.get_mut(&target) {
-            t.batch.clear();
+        let same = t.ctx == Some(ctx);
+        if !same {
+            if let Some(t) = self.threads.map.get_mut(&target) {
+                t.batch.clear();
+            }
+            self.retarget(target, now, Some(ctx), None, CtxSource::HandOff(waker));
         }
-        self.retarget(target, now, Some(ctx), None, CtxSource::HandOff(waker));
+        if let Some(t) = self.threads.map.get_mut(&target) {
+            let channel = wake == Wake::Channel;
+            t.relay = channel || (same && t.relay);
+            t.unacted = true;
+        }
     }
 
     /// A worker last handed a request by thread `x`, whose context is over (answered,
@@ -279,11 +307,13 @@ impl Engine {
             return;
         };
         if call == Syscall::Poll {
+            th.relay = false;
             th.loops = true;
             th.batch.clear();
             th.batch_last = None;
         }
         th.sys = Some(call);
+        th.sock_io = false;
         th.sys_fd = fd;
         th.sys_enter = now;
         th.avail = Some(now);
@@ -302,11 +332,38 @@ impl Engine {
             self.spans.extend(id, now);
         }
         if call == Syscall::Send {
+            let held = std::mem::take(&mut th.held_wakes);
+            let channel = !th.sock_io;
             self.in_send.retain(|&t| t != tid);
             self.sender_left(tid);
             self.left_send(tid);
+            if channel {
+                for target in held {
+                    self.hand_off(tid, target, now, Wake::Channel);
+                }
+            }
         }
     }
+
+    /// A `sock_*_length` event of a traced thread: its current syscall moved socket bytes,
+    /// and a context it was relaying is now acted on.
+    pub(super) fn socket_io(&mut self, tid: Tid) {
+        if let Some(th) = self.threads.map.get_mut(&tid) {
+            th.sock_io = true;
+            th.relay = false;
+            th.unacted = false;
+        }
+    }
+}
+
+/// How a wakeup reached the woken thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Wake {
+    /// `sched_waking` from process context.
+    Direct,
+    /// Through a wakeup channel: a poller woken by an eventfd or pipe write (a send
+    /// syscall that moved no socket bytes), handed over at that syscall's exit.
+    Channel,
 }
 
 /// Charges a thread's time since its last change to its target span.
