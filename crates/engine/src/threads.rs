@@ -33,6 +33,17 @@ pub(crate) enum CtxSource {
     HandOff(Tid),
 }
 
+/// A read of an event loop that no call or response has acted on yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BatchRead {
+    /// The request's span, or the parent of the call whose answer was read.
+    pub ctx: SpanId,
+    /// A request (else an answer).
+    pub request: bool,
+    /// The loop's poll round it was read in ([`Thread::polls`] then).
+    pub round: u32,
+}
+
 /// One traced thread.
 #[derive(Debug, Clone)]
 pub(crate) struct Thread {
@@ -49,10 +60,11 @@ pub(crate) struct Thread {
     pub handed_by: Option<Tid>,
     /// True once it was seen in poll/epoll: an event loop.
     pub loops: bool,
-    /// For an event loop: the contexts of the messages it read since its last poll (a
-    /// request's span, or the parent of a call whose answer it read), oldest first, that
-    /// no call or response has acted on yet; `true` marks a request.
-    pub batch: Vec<(SpanId, bool)>,
+    /// For an event loop: the messages it read since it last went idle (blocked in a poll)
+    /// that no call or response has acted on yet, oldest first.
+    pub batch: Vec<BatchRead>,
+    /// For an event loop: how many polls it entered (numbers its poll rounds).
+    pub polls: u32,
     /// For an event loop: the read of its current batch it acted on last.
     pub batch_last: Option<SpanId>,
     /// When it got its current context.
@@ -150,6 +162,7 @@ impl Threads {
                 ctx_since: now,
                 loops: false,
                 batch: Vec::new(),
+                polls: 0,
                 batch_last: None,
                 call: None,
                 completion: None,

@@ -1470,3 +1470,54 @@ fn an_idle_worker_woken_again_takes_the_newer_request() {
         )
     );
 }
+
+#[test]
+fn reads_queued_across_a_poll_that_did_not_block_are_served_first_in_first_out() {
+    let mut r = two_services();
+    front_conn(&mut r, 10);
+    r.connect(11, LG, 0xC1, sa(9, 5001), 0xC2, sa(1, 80));
+    back_conn(&mut r, 20);
+    r.connect(30, FRONT, 0xD1, sa(1, 6001), 0xD2, sa(2, 81));
+    r.enter(100, FRONT, Syscall::Poll)
+        .send(101, LG, 0xA1, 10)
+        .exit(104, FRONT, Syscall::Poll)
+        .recv(105, FRONT, 0xA2, 10) // request A
+        .send(110, FRONT, 0xB1, 5) // A's first call
+        .enter(115, FRONT, Syscall::Poll)
+        .switch(116, FRONT, 1, 0) // idle
+        .recv(120, BACK, 0xB2, 5)
+        .send(125, BACK, 0xB2, 5)
+        .send(126, LG, 0xC1, 10)
+        .exit(130, FRONT, Syscall::Poll)
+        .recv(131, FRONT, 0xB1, 5) // A's answer: A's task is queued
+        .recv(135, FRONT, 0xC2, 10) // request B: B's task is queued after it
+        .enter(140, FRONT, Syscall::Poll) // ready queue not empty: poll without blocking
+        .exit(141, FRONT, Syscall::Poll)
+        .send(145, FRONT, 0xD1, 6) // A's second call runs first
+        .recv(150, BACK, 0xD2, 6)
+        .send(155, BACK, 0xD2, 6)
+        .send(160, FRONT, 0xB1, 7) // then B's call
+        .recv(165, BACK, 0xB2, 7)
+        .send(170, BACK, 0xB2, 7)
+        .recv(175, FRONT, 0xD1, 6)
+        .send(180, FRONT, 0xA2, 5)
+        .recv(185, FRONT, 0xB1, 7)
+        .send(190, FRONT, 0xC2, 5);
+    let (traces, _) = r.run();
+    assert_eq!(
+        render(&traces),
+        tree(
+            "
+            Server front tid=10 105..182
+              Client front tid=10 110..133
+                Server back tid=20 120..127
+              Client front tid=10 145..177
+                Server back tid=20 150..157
+            ---
+            Server front tid=10 135..192
+              Client front tid=10 160..187
+                Server back tid=20 165..172
+            ---"
+        )
+    );
+}

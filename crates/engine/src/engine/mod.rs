@@ -20,7 +20,7 @@ use crate::model::{Activity, EventNames, Span, SpanId, SpanKind, Summary, Trace}
 use crate::sockets::{Endpoint, Phase, Side, Sockets, StreamId};
 use crate::spans::Spans;
 use crate::stream::{Origin, PendingRead};
-use crate::threads::{CtxSource, Sched, Thread, Threads};
+use crate::threads::{BatchRead, CtxSource, Sched, Thread, Threads};
 use crate::world::World;
 use std::net::{SocketAddr, SocketAddrV6};
 

@@ -66,6 +66,11 @@ impl Engine {
             let sched = if prev_state == 0 || prev_state & TASK_REPORT_MAX != 0 {
                 Sched::Runnable
             } else {
+                if th.sys == Some(Syscall::Poll) {
+                    // An event loop going idle: everything it read was acted on.
+                    th.batch.clear();
+                    th.batch_last = None;
+                }
                 Sched::Blocked(th.block_bucket(prev_state))
             };
             charge_time(th, &mut self.spans, now);
@@ -253,39 +258,47 @@ impl Engine {
         let Some(ctx) = ctx.filter(|_| th.loops) else {
             return;
         };
-        if th.batch.last() != Some(&(ctx, request)) {
+        let read = BatchRead {
+            ctx,
+            request,
+            round: th.polls,
+        };
+        if th.batch.last() != Some(&read) {
             if th.batch.len() == MAX_BATCH {
                 th.batch.remove(0);
             }
-            th.batch.push((ctx, request));
+            th.batch.push(read);
         }
     }
 
-    /// An event loop starts a call: which of its reads since its last poll it acts on. A
-    /// request read in the batch is handled at once (its handler runs inline), while the
-    /// caller of an answer read continues later (a task woken by the answer is queued), and
-    /// only once all its calls are answered (a caller waiting for several parallel calls
-    /// does nothing on the first answers). So the call is for the oldest request of the
-    /// batch still in progress, else for the oldest answer's caller that has no call in
-    /// flight, else for the read acted on last (a handler calling several services in a
-    /// row).
+    /// An event loop starts a call: which of its reads not acted on yet it acts on. Within
+    /// the poll round that read them, a request is handled at once (its handler runs
+    /// inline), while the caller of an answer continues later (a task woken by the answer
+    /// is queued), and only once all its calls are answered (a caller waiting for several
+    /// parallel calls does nothing on the first answers): the call is for the oldest
+    /// request of the round still in progress, else for the oldest answer's caller that has
+    /// no call in flight. Reads from an earlier round that a poll which did not block
+    /// separates from the call were only queued (the loop polls without blocking while its
+    /// ready queue is not empty) and their work runs first-in first-out: the call is for the
+    /// oldest of them, request or answer. With no read left, it is for the read acted on
+    /// last (a handler calling several services in a row).
     pub(super) fn batch_take(&mut self, tid: Tid) -> Option<SpanId> {
         let th = self.threads.map.get_mut(&tid)?;
         let spans = &self.spans;
         let live = |id: SpanId| spans.get(id).is_some_and(|s| !s.answered && !s.closed);
-        th.batch.retain(|&(id, _)| live(id));
-        let at = th
-            .batch
-            .iter()
-            .position(|&(_, request)| request)
-            .or_else(|| {
-                th.batch
-                    .iter()
-                    .position(|&(id, _)| !spans.has_call_in_flight(id))
-            });
+        th.batch.retain(|r| live(r.ctx));
+        let ready = |r: &BatchRead| r.request || !spans.has_call_in_flight(r.ctx);
+        let round = th.polls;
+        let queued = th.batch.iter().position(|r| r.round < round && ready(r));
+        let at = queued.or_else(|| {
+            th.batch
+                .iter()
+                .position(|r| r.request)
+                .or_else(|| th.batch.iter().position(ready))
+        });
         match at {
             Some(i) => {
-                let ctx = th.batch.remove(i).0;
+                let ctx = th.batch.remove(i).ctx;
                 th.batch_last = Some(ctx);
                 Some(ctx)
             }
@@ -296,7 +309,7 @@ impl Engine {
     /// An event loop wrote the response of `span`: that read of its batch is acted on.
     pub(super) fn batch_done(&mut self, tid: Tid, span: SpanId) {
         if let Some(th) = self.threads.map.get_mut(&tid) {
-            if let Some(i) = th.batch.iter().position(|&(id, _)| id == span) {
+            if let Some(i) = th.batch.iter().position(|r| r.ctx == span) {
                 th.batch.remove(i);
             }
         }
@@ -309,8 +322,7 @@ impl Engine {
         if call == Syscall::Poll {
             th.relay = false;
             th.loops = true;
-            th.batch.clear();
-            th.batch_last = None;
+            th.polls = th.polls.wrapping_add(1);
         }
         th.sys = Some(call);
         th.sock_io = false;
