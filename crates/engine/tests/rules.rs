@@ -1521,3 +1521,39 @@ fn reads_queued_across_a_poll_that_did_not_block_are_served_first_in_first_out()
         )
     );
 }
+
+#[test]
+fn a_worker_that_wrote_a_call_and_sleeps_on_a_futex_takes_the_next_hand_off() {
+    let mut r = pool();
+    r.send(100, LG, 0xA1, 10)
+        .recv(110, FRONT, 0xA2, 10)
+        .waking(115, FRONT, 11)
+        .exit(116, 11, Syscall::Futex)
+        .send(120, 11, 0xB1, 5) // A's call: another thread reads its answer
+        .enter(125, 11, Syscall::Futex)
+        .switch(126, 11, 1, 0)
+        .send(130, LG, 0xC1, 10)
+        .recv(135, 12, 0xC2, 10)
+        .waking(140, 12, 11) // C's job, while A's call is still in flight
+        .exit(141, 11, Syscall::Futex)
+        .send(145, 11, 0xD1, 6)
+        .recv(150, BACK, 0xB2, 5)
+        .send(155, BACK, 0xB2, 5)
+        .recv(160, 13, 0xB1, 5)
+        .send(170, FRONT, 0xA2, 5)
+        .send(180, 12, 0xC2, 5);
+    let (traces, _) = r.run();
+    assert_eq!(
+        render(&traces),
+        tree(
+            "
+            Server front tid=10 110..172
+              Client front tid=11 120..162
+                Server back tid=20 150..157
+            ---
+            Server front tid=12 135..182
+              Client front tid=11 145..182 partial
+            ---"
+        )
+    );
+}

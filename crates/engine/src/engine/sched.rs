@@ -177,7 +177,12 @@ impl Engine {
         // it is waiting for, or one handed over by a thread that is still blocked waiting
         // for it (a submitter waiting on a future: later wakeups are lock noise).
         let busy = match t.ctx_src {
-            _ if t.call.is_some() && live_unanswered(t.call) => true,
+            // Waiting for a call's answer, unless it sleeps on a futex instead of on the
+            // socket: a thread that wrote a call for another thread to read the answer (an
+            // asynchronous client's writer) is free for other work.
+            _ if t.call.is_some() && live_unanswered(t.call) && t.sys != Some(Syscall::Futex) => {
+                true
+            }
             CtxSource::Read => live_unanswered(t.ctx),
             // A hand-off it has not acted on yet does not keep it busy: an idle worker
             // woken again takes the newer work (a relay holds a context only to pass it on).
