@@ -8,9 +8,61 @@ use kspan_tracedat::{text, TraceFile};
 
 /// Arguments of `kspan dump`.
 #[derive(clap::Args)]
+#[command(
+    after_help = "Example: the events of threads 1510 and 1500 in a 2 ms window:\n  \
+    kspan dump app.dat --tid 1510 --tid 1500 --from 7964.8877 --to 7964.8897"
+)]
 pub struct DumpArgs {
     /// The trace.dat file (v6 or v7, written by kspan or trace-cmd).
     pub file: PathBuf,
+    /// Only events of this thread (the task running when the event fired); repeatable.
+    #[arg(long = "tid", value_name = "TID")]
+    pub tids: Vec<i32>,
+    /// Only events of this type, as EVENT or SYSTEM:EVENT (e.g. sched_switch,
+    /// sock:sock_send_length); repeatable.
+    #[arg(long = "event", value_name = "NAME")]
+    pub events: Vec<String>,
+    /// Only events at or after this time, in seconds on the recording's clock (as printed).
+    #[arg(long, value_name = "SECONDS")]
+    pub from: Option<f64>,
+    /// Only events at or before this time, in seconds on the recording's clock.
+    #[arg(long, value_name = "SECONDS")]
+    pub to: Option<f64>,
+}
+
+/// Which events `kspan dump` prints.
+struct Filter {
+    tids: Vec<i32>,
+    events: Vec<String>,
+    from: u64,
+    to: u64,
+}
+
+impl Filter {
+    fn new(args: &DumpArgs) -> Filter {
+        let ns = |s: f64| (s * 1e9).round().max(0.0) as u64;
+        Filter {
+            tids: args.tids.clone(),
+            events: args.events.clone(),
+            from: args.from.map_or(0, ns),
+            to: args.to.map_or(u64::MAX, ns),
+        }
+    }
+
+    fn keeps(&self, rec: &kspan_tracedat::Record<'_>) -> bool {
+        if rec.timestamp < self.from || rec.timestamp > self.to {
+            return false;
+        }
+        if !self.tids.is_empty() && !self.tids.contains(&rec.pid()) {
+            return false;
+        }
+        self.events.is_empty()
+            || rec.format.is_some_and(|f| {
+                self.events
+                    .iter()
+                    .any(|e| *e == f.name || e.split_once(':') == Some((&f.system, &f.name)))
+            })
+    }
 }
 
 /// Runs `kspan dump`: every event of every buffer in timestamp order; damaged pages are
@@ -21,10 +73,12 @@ pub fn run(args: DumpArgs) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut line = String::new();
+    let filter = Filter::new(&args);
     let mut events = file.events();
     let mut failed = false;
     loop {
         match events.next_event() {
+            Ok(Some(rec)) if !filter.keeps(&rec) => {}
             Ok(Some(rec)) => {
                 line.clear();
                 text::format_record(&mut line, &rec, file.metadata())?;
