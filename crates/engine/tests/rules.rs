@@ -1557,3 +1557,32 @@ fn a_worker_that_wrote_a_call_and_sleeps_on_a_futex_takes_the_next_hand_off() {
         )
     );
 }
+
+#[test]
+fn a_thread_that_finds_nothing_to_read_on_a_request_s_connection_works_for_that_request() {
+    let mut r = two_services();
+    r.thread(11, FRONT, "front");
+    front_conn(&mut r, 10);
+    back_conn(&mut r, 20);
+    r.send(100, LG, 0xA1, 10)
+        .recv(110, FRONT, 0xA2, 10)
+        // Another OS thread runs the request's goroutine: it watches the connection
+        // (a non-blocking read: EAGAIN), then sends the request's call.
+        .recv(120, 11, 0xA2, -11)
+        .send(130, 11, 0xB1, 5)
+        .recv(140, BACK, 0xB2, 5)
+        .send(150, BACK, 0xB2, 5)
+        .recv(160, 11, 0xB1, 5)
+        .send(170, FRONT, 0xA2, 5);
+    let (traces, _) = r.run();
+    assert_eq!(
+        render(&traces),
+        tree(
+            "
+            Server front tid=10 110..172
+              Client front tid=11 130..162
+                Server back tid=20 140..152
+            ---"
+        )
+    );
+}

@@ -32,6 +32,8 @@ const TCP_SYN_RECV: TcpState = 3;
 const TCP_CLOSE: TcpState = 7;
 const IPPROTO_TCP: u16 = 6;
 const MSG_PEEK: i32 = 2;
+/// `-ret` of a non-blocking read that found no data.
+const EAGAIN: i32 = 11;
 const CLONE_THREAD: u64 = 0x10000;
 /// Stands in a pending read's waiting list for "sends on sockets whose tuple is not known
 /// yet": the read may consume them once they are bound.
@@ -231,6 +233,13 @@ impl Engine {
             } if !ev.in_irq && self.sock_bytes(*protocol, *ret, *flags) => {
                 self.socket_io(ev.tid);
                 self.on_recv(ev.tid, *sk, *ret as u64, ts)
+            }
+            EventKind::SockRecv { sk, ret, .. }
+                if !ev.in_irq
+                    && *ret == -EAGAIN
+                    && self.config.bytes_from == ByteSource::SockEvents =>
+            {
+                self.probe(ev.tid, *sk, ts)
             }
             EventKind::Exit if !ev.in_irq => {
                 self.attribute(ev);

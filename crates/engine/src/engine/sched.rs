@@ -202,6 +202,7 @@ impl Engine {
         if !same {
             if let Some(t) = self.threads.map.get_mut(&target) {
                 t.batch.clear();
+                t.batch_last = None;
             }
             self.retarget(target, now, Some(ctx), None, CtxSource::HandOff(waker));
         }
@@ -359,6 +360,41 @@ impl Engine {
                     self.hand_off(tid, target, now, Wake::Channel);
                 }
             }
+        }
+    }
+
+    /// A thread tried to read a server connection and found nothing (EAGAIN) while that
+    /// connection's request is in progress, and it is not the thread that read the
+    /// request: it works for that request (Go's net/http watches the connection from
+    /// whichever OS thread runs the request's goroutine, then runs its next goroutine).
+    pub(super) fn probe(&mut self, tid: Tid, sk: SockAddr, now: Timestamp) {
+        let ep = self.sockets.endpoint(sk);
+        let (Side::Server, Phase::Request, Some(id)) = (ep.side, ep.phase, ep.span) else {
+            return;
+        };
+        let Some(reader) = self
+            .spans
+            .get(id)
+            .filter(|s| !s.answered && !s.closed && s.span.tid != tid)
+            .map(|s| s.span.tid)
+        else {
+            return;
+        };
+        let Some(th) = self.threads.map.get(&tid) else {
+            return;
+        };
+        let waiting = th
+            .call
+            .and_then(|c| self.spans.get(c))
+            .is_some_and(|c| !c.answered && !c.closed);
+        if th.ctx == Some(id) || waiting {
+            return;
+        }
+        self.retarget(tid, now, Some(id), None, CtxSource::HandOff(reader));
+        if let Some(th) = self.threads.map.get_mut(&tid) {
+            th.batch.clear();
+            th.batch_last = None;
+            th.unacted = true;
         }
     }
 
