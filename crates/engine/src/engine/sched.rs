@@ -328,7 +328,13 @@ impl Engine {
         if call == Syscall::Poll {
             th.relay = false;
             th.loops = true;
-            th.polls = th.polls.wrapping_add(1);
+            // Work queued by a read runs within the next two rounds (a task woken by the
+            // read runs in the next loop iteration, or the one after when it first waits
+            // on something already done); a read older than that was acted on in a way
+            // kspan does not see, and would only mislead.
+            let round = th.polls;
+            th.batch.retain(|r| r.round.wrapping_add(1) >= round);
+            th.polls = round.wrapping_add(1);
         }
         th.sys = Some(call);
         th.sock_io = false;
