@@ -3,7 +3,8 @@
 # Idempotent and quick when everything is already there. Needs root.
 set -euo pipefail
 
-packages=(trace-cmd bpftrace nginx-light redis-server memcached postgresql wrk hyperfine iproute2 curl procps)
+packages=(trace-cmd bpftrace nginx-light redis-server memcached postgresql wrk hyperfine iproute2 curl procps
+  golang-go nodejs openjdk-17-jdk-headless)  # the last three: bench/stacks and its test
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
