@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # kspan accuracy on application stacks it was not tuned on.
 #
-#   bench/stacks/run.sh STACK RATE SECONDS        STACK: node | go | java | pyasync
+#   bench/stacks/run.sh STACK RATE SECONDS        STACK: node | go | java | pyasync | grpc
 #
 # Topology (one network namespace per host on bridge br0 in kst-net, 10.78.0.0/24):
 #   kst-client 10.78.0.2   kspan-loadgen (untraced), X-Request-Id per request
@@ -67,7 +67,11 @@ case $STACK in
         # call took ~40 ms more and the 4-thread front saturated below 50 req/s.
         SVC=(java -XX:+UseSerialGC -Xmx256m -Dsun.net.httpserver.nodelay=true -cp "$BUILD/java" Svc) ;;
   pyasync) SVC=(python3 -u "$HERE/pyasync/svc.py") ;;
-  *) echo "unknown stack $STACK (node, go, java, pyasync)" >&2; exit 2 ;;
+  # front: asyncio HTTP/1.1 in, grpc.aio out (one HTTP/2 connection); back: grpc.aio server.
+  grpc) GRPC_VENV=${GRPC_VENV:-/tmp/kst-grpc-venv}
+        bash "$HERE/grpc/setup.sh" "$GRPC_VENV" >/dev/null
+        SVC=("$GRPC_VENV/bin/python" -u "$HERE/grpc/svc.py") ;;
+  *) echo "unknown stack $STACK (node, go, java, pyasync, grpc)" >&2; exit 2 ;;
 esac
 
 # --- network ------------------------------------------------------------------------------
