@@ -1586,3 +1586,46 @@ fn a_thread_that_finds_nothing_to_read_on_a_request_s_connection_works_for_that_
         )
     );
 }
+
+#[test]
+fn a_hand_off_replaces_what_an_event_loop_thread_acted_on_last() {
+    let mut r = pool();
+    r.enter(50, 11, Syscall::Poll).exit(51, 11, Syscall::Poll); // 11 polls: a runtime thread
+    r.send(60, LG, 0xC1, 10)
+        .recv(65, 12, 0xC2, 10) // request C
+        .waking(70, 12, 11)
+        .send(75, 11, 0xB1, 5) // C's first call
+        .recv(80, BACK, 0xB2, 5)
+        .send(85, BACK, 0xB2, 5)
+        .recv(90, 11, 0xB1, 5) // its answer: back in C
+        .send(95, 11, 0xB1, 6) // C's second call: acted on that answer
+        .enter(97, 11, Syscall::Futex)
+        .switch(98, 11, 1, 0)
+        .send(100, LG, 0xA1, 10)
+        .recv(110, FRONT, 0xA2, 10) // request A
+        .waking(115, FRONT, 11) // handed to 11
+        .exit(116, 11, Syscall::Futex)
+        .send(120, 11, 0xD1, 7) // A's call
+        .recv(125, BACK, 0xB2, 6)
+        .send(130, BACK, 0xB2, 6)
+        .recv(135, 11, 0xB1, 6)
+        .send(140, 12, 0xC2, 5)
+        .send(160, FRONT, 0xA2, 5); // A's call never answered: cut by the end
+
+    let (traces, _) = r.run();
+    assert_eq!(
+        render(&traces),
+        tree(
+            "
+            Server front tid=12 65..142
+              Client front tid=11 75..92
+                Server back tid=20 80..87
+              Client front tid=11 95..137
+                Server back tid=20 125..132
+            ---
+            Server front tid=10 110..162
+              Client front tid=11 120..162 partial
+            ---"
+        )
+    );
+}
