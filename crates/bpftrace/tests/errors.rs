@@ -1,49 +1,37 @@
 //! bpftrace's refusals become clear errors (needs root and bpftrace).
 
 use kspan_bpftrace::{BpftraceError, BpftraceRun};
+use kspan_testsupport::Scratch;
 use std::path::{Path, PathBuf};
 
-/// A scratch directory, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("kspan-bt-err-{tag}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-
-    fn script(&self, text: &str) -> PathBuf {
-        let path = self.0.join("user.bt");
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-
-    /// Files left in the directory (kspan's temporary files must be gone).
-    fn leftovers(&self) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(&self.0)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n != "user.bt")
-            .collect();
-        names.sort();
-        names
-    }
+/// Writes the user's script `user.bt` into `scratch`.
+fn script(scratch: &Scratch, text: &str) -> PathBuf {
+    let path = scratch.join("user.bt");
+    std::fs::write(&path, text).unwrap();
+    path
 }
 
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// Files left in the directory (kspan's temporary files must be gone).
+fn leftovers(scratch: &Scratch) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(scratch.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "user.bt")
+        .collect();
+    names.sort();
+    names
 }
 
 const TRACEFS: &str = "/sys/kernel/tracing";
 
 #[test]
 fn a_script_that_does_not_compile_shows_bpftraces_message_with_the_users_path() {
-    let scratch = Scratch::new("syntax");
-    let path = scratch.script("tracepoint:syscalls:sys_enter_getpid {\n  @x = nope(1);\n}\n");
-    let err = BpftraceRun::start(&path, &[1], &scratch.0, Path::new(TRACEFS)).unwrap_err();
+    let scratch = Scratch::new("bt-err-syntax");
+    let path = script(
+        &scratch,
+        "tracepoint:syscalls:sys_enter_getpid {\n  @x = nope(1);\n}\n",
+    );
+    let err = BpftraceRun::start(&path, &[1], scratch.path(), Path::new(TRACEFS)).unwrap_err();
     let BpftraceError::Rejected {
         status, message, ..
     } = &err
@@ -62,14 +50,14 @@ fn a_script_that_does_not_compile_shows_bpftraces_message_with_the_users_path() 
         "bpftrace rejected {} (exit status 1); fix the script:\n",
         path.display()
     )));
-    assert_eq!(scratch.leftovers(), Vec::<String>::new());
+    assert_eq!(leftovers(&scratch), Vec::<String>::new());
 }
 
 #[test]
 fn kprobes_are_refused_with_the_reason() {
-    let scratch = Scratch::new("kprobe");
-    let path = scratch.script("kprobe:tcp_sendmsg { printf(\"x\\n\"); }\n");
-    let err = BpftraceRun::start(&path, &[1], &scratch.0, Path::new(TRACEFS)).unwrap_err();
+    let scratch = Scratch::new("bt-err-kprobe");
+    let path = script(&scratch, "kprobe:tcp_sendmsg { printf(\"x\\n\"); }\n");
+    let err = BpftraceRun::start(&path, &[1], scratch.path(), Path::new(TRACEFS)).unwrap_err();
     assert_eq!(
         err.to_string(),
         format!(
@@ -82,14 +70,15 @@ fn kprobes_are_refused_with_the_reason() {
 
 #[test]
 fn a_running_script_is_ready_then_stops_with_its_output() {
-    let scratch = Scratch::new("run");
+    let scratch = Scratch::new("bt-err-run");
     let me = std::process::id() as i32;
-    let path = scratch.script(
+    let path = script(
+        &scratch,
         "BEGIN { @n = 0; }\n\
          tracepoint:syscalls:sys_enter_getppid /@kspan_pids[pid]/ \
          { printf(\"KSPAN %d %llu getppid\\n\", tid, nsecs); }\n",
     );
-    let run = BpftraceRun::start(&path, &[me], &scratch.0, Path::new(TRACEFS)).unwrap();
+    let run = BpftraceRun::start(&path, &[me], scratch.path(), Path::new(TRACEFS)).unwrap();
     for _ in 0..3 {
         // SAFETY: getppid has no preconditions.
         unsafe { libc::getppid() };
@@ -102,5 +91,5 @@ fn a_running_script_is_ready_then_stops_with_its_output() {
         (parsed.lost, parsed.malformed, output.exit_status),
         (0, 0, 0)
     );
-    assert_eq!(scratch.leftovers(), Vec::<String>::new());
+    assert_eq!(leftovers(&scratch), Vec::<String>::new());
 }

@@ -3,40 +3,16 @@
 //! when the recorder finds it, so its events after that are kept, exactly.
 
 use kspan_capture::{RecordOptions, Recording, TargetSpec, TRACEFS_ROOT};
-use std::process::Command;
+use kspan_testsupport::{Netns, Scratch};
 use std::time::{Duration, Instant};
-
-/// Removes the namespace and the scratch directory on drop.
-struct Guard {
-    netns: String,
-    dir: std::path::PathBuf,
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.netns])
-            .status();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 const CALLS: usize = 7;
 
 #[test]
 fn a_late_joiner_of_a_traced_netns_is_followed_by_the_script() {
-    let name = format!("kspan-test-btlate-{}", std::process::id());
-    let guard = Guard {
-        netns: name.clone(),
-        dir: std::env::temp_dir().join(&name),
-    };
-    std::fs::create_dir_all(&guard.dir).unwrap();
-    assert!(Command::new("ip")
-        .args(["netns", "add", &name])
-        .status()
-        .unwrap()
-        .success());
-    let script = guard.dir.join("getppid.bt");
+    let netns = Netns::new("btlate");
+    let scratch = Scratch::new("btlate");
+    let script = scratch.join("getppid.bt");
     std::fs::write(
         &script,
         "tracepoint:syscalls:sys_enter_getppid /@kspan_pids[pid]/ \
@@ -45,19 +21,20 @@ fn a_late_joiner_of_a_traced_netns_is_followed_by_the_script() {
     .unwrap();
     let recording = Recording::start(RecordOptions {
         targets: TargetSpec {
-            netns: vec![name.clone()],
+            netns: vec![netns.name().into()],
             ..TargetSpec::default()
         },
         default_events: true,
-        temp_parent: guard.dir.clone(),
+        temp_parent: scratch.path().to_path_buf(),
         tracefs_root: TRACEFS_ROOT.into(),
         bpftrace_scripts: vec![script],
         ..RecordOptions::default()
     })
     .unwrap();
     // Joins after the start; calls getppid once the recorder's 200 ms poll has found it.
-    let mut joiner = Command::new("ip")
-        .args(["netns", "exec", &name, "python3", "-c"])
+    let mut joiner = netns
+        .command("python3")
+        .arg("-c")
         .arg(format!(
             "import os, time\ntime.sleep(1.5)\nfor _ in range({CALLS}): os.getppid()"
         ))

@@ -70,8 +70,8 @@ fn send_signal(child: &std::process::Child, signal: libc::c_int) {
 
 #[test]
 fn sigint_finishes_the_file_and_removes_the_instances() {
-    let scratch = Scratch::new("sigint");
-    let out = scratch.0.join("int.dat");
+    let scratch = Scratch::new("capture-sigint");
+    let out = scratch.join("int.dat");
     let before = global_tracing_state();
     let (mut child, mut lines, names) = start_recorder(&out);
     let pid = child.id();
@@ -95,7 +95,7 @@ fn sigint_finishes_the_file_and_removes_the_instances() {
         .map(|b| b.name.as_str())
         .collect();
     assert_eq!(buffers, vec!["", "net"]);
-    let leftovers: Vec<_> = std::fs::read_dir(&scratch.0)
+    let leftovers: Vec<_> = std::fs::read_dir(scratch.path())
         .unwrap()
         .flatten()
         .map(|e| e.file_name())
@@ -109,8 +109,8 @@ fn sigint_finishes_the_file_and_removes_the_instances() {
 
 #[test]
 fn instances_of_a_killed_recorder_are_removed_by_the_next_one() {
-    let scratch = Scratch::new("sigkill");
-    let (mut child, _lines, names) = start_recorder(&scratch.0.join("kill.dat"));
+    let scratch = Scratch::new("capture-sigkill");
+    let (mut child, _lines, names) = start_recorder(&scratch.join("kill.dat"));
     let pid = child.id();
     send_signal(&child, libc::SIGKILL);
     child.wait().unwrap();
@@ -127,9 +127,9 @@ fn instances_of_a_killed_recorder_are_removed_by_the_next_one() {
     assert_eq!(ours, names);
     assert_eq!(instances_of(pid), Vec::<String>::new());
     assert_eq!(
-        remove_stale_temp_dirs(&scratch.0),
-        vec![scratch.0.join(format!(".kspan-{pid}-0.tmp"))],
+        remove_stale_temp_dirs(scratch.path()),
+        vec![scratch.join(format!(".kspan-{pid}-0.tmp"))],
         "the killed recorder's page files are found and removed"
     );
-    assert_eq!(std::fs::read_dir(&scratch.0).unwrap().count(), 0);
+    assert_eq!(std::fs::read_dir(scratch.path()).unwrap().count(), 0);
 }

@@ -10,13 +10,13 @@ use std::time::Duration;
 
 #[test]
 fn a_started_command_is_traced_from_its_exec_with_its_children() {
-    let scratch = Scratch::new("command");
+    let scratch = Scratch::new("capture-command");
     let mut recording = Recording::start(RecordOptions {
         command: ["/bin/sh", "-c", "/bin/true; /bin/true"]
             .map(String::from)
             .to_vec(),
         default_events: true,
-        temp_parent: scratch.0.clone(),
+        temp_parent: scratch.path().to_path_buf(),
         tracefs_root: TRACEFS_ROOT.into(),
         ..RecordOptions::default()
     })
@@ -35,7 +35,7 @@ fn a_started_command_is_traced_from_its_exec_with_its_children() {
         .unwrap();
     assert_eq!(command.comm, "sh");
     assert_eq!(command.cmdline, ["/bin/sh", "-c", "/bin/true; /bin/true"]);
-    let out = scratch.0.join("command.dat");
+    let out = scratch.join("command.dat");
     write_trace_dat(&capture, &out, FileVersion::V7Zstd).unwrap();
 
     let file = TraceFile::open(&out).unwrap();
@@ -79,7 +79,7 @@ fn a_started_command_is_traced_from_its_exec_with_its_children() {
 
 #[test]
 fn user_events_are_filtered_in_the_kernel() {
-    let scratch = Scratch::new("filter");
+    let scratch = Scratch::new("capture-filter");
     let mut recording = Recording::start(RecordOptions {
         command: [
             "/bin/sh",
@@ -93,7 +93,7 @@ fn user_events_are_filtered_in_the_kernel() {
             "syscalls:sys_enter_wr?te",
             Some("count == 7"),
         )],
-        temp_parent: scratch.0.clone(),
+        temp_parent: scratch.path().to_path_buf(),
         tracefs_root: TRACEFS_ROOT.into(),
         ..RecordOptions::default()
     })
@@ -114,7 +114,7 @@ fn user_events_are_filtered_in_the_kernel() {
         })
         .collect();
     assert_eq!(enabled, vec!["syscalls:sys_enter_write if count == 7"]);
-    let out = scratch.0.join("filter.dat");
+    let out = scratch.join("filter.dat");
     write_trace_dat(&capture, &out, FileVersion::V6).unwrap();
     let file = TraceFile::open(&out).unwrap();
     let mut counts = Vec::new();

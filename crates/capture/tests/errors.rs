@@ -13,7 +13,7 @@ fn options(scratch: &Scratch) -> RecordOptions {
             ..TargetSpec::default()
         },
         default_events: true,
-        temp_parent: scratch.0.clone(),
+        temp_parent: scratch.path().to_path_buf(),
         tracefs_root: TRACEFS_ROOT.into(),
         ..RecordOptions::default()
     }
@@ -34,7 +34,7 @@ fn error_of(options: RecordOptions) -> String {
 /// One test, so that no other recording of this process runs while instances are checked.
 #[test]
 fn bad_requests_fail_with_one_clear_sentence_and_clean_up() {
-    let scratch = Scratch::new("errors");
+    let scratch = Scratch::new("capture-errors");
 
     let mut o = options(&scratch);
     o.events = vec![EventRequest::user("sched:sched_swich", None)];
@@ -94,7 +94,7 @@ fn bad_requests_fail_with_one_clear_sentence_and_clean_up() {
          2)); check the command name and PATH"
     );
 
-    let leftovers: Vec<_> = std::fs::read_dir(&scratch.0)
+    let leftovers: Vec<_> = std::fs::read_dir(scratch.path())
         .unwrap()
         .flatten()
         .map(|e| e.file_name())

@@ -75,21 +75,9 @@ fn consume_messages(lengths: &[i64], sizes: impl Iterator<Item = usize>) -> Vec<
 
 #[test]
 fn records_exact_tcp_exchange_between_two_namespaces() {
-    let pair = NetnsPair::create(&format!("kspan-cap-{}", std::process::id()));
-    let scratch = Scratch::new("live");
-    let netns_exec = |ns: &str, role: &str| {
-        let mut cmd = role_command(role);
-        let program = cmd.get_program().to_owned();
-        let args: Vec<_> = cmd.get_args().map(|a| a.to_owned()).collect();
-        let mut wrapped = std::process::Command::new("ip");
-        wrapped
-            .args(["netns", "exec", ns])
-            .arg(program)
-            .args(args)
-            .env(ROLE_ENV, role);
-        cmd = wrapped;
-        spawn_piped(cmd)
-    };
+    let pair = NetnsPair::create("cap");
+    let scratch = Scratch::new("capture-live");
+    let netns_exec = |ns: &Netns, role: &str| spawn_piped(ns.wrap(&role_command(role)));
     let (mut server, mut server_out) = netns_exec(&pair.server, "server");
     assert_eq!(next_line(&mut server_out), "ready");
     let (mut client, mut client_out) = netns_exec(&pair.client, "client");
@@ -97,11 +85,11 @@ fn records_exact_tcp_exchange_between_two_namespaces() {
 
     let recording = Recording::start(RecordOptions {
         targets: TargetSpec {
-            netns: vec![pair.server.clone(), pair.client.clone()],
+            netns: vec![pair.server.name().into(), pair.client.name().into()],
             ..TargetSpec::default()
         },
         default_events: true,
-        temp_parent: scratch.0.clone(),
+        temp_parent: scratch.path().to_path_buf(),
         tracefs_root: kspan_capture::TRACEFS_ROOT.into(),
         ..RecordOptions::default()
     })
@@ -111,7 +99,7 @@ fn records_exact_tcp_exchange_between_two_namespaces() {
     assert!(client.wait().unwrap().success());
     assert!(server.wait().unwrap().success());
     let capture = recording.finish().unwrap();
-    let out = scratch.0.join("live.dat");
+    let out = scratch.join("live.dat");
     write_trace_dat(&capture, &out, FileVersion::V7Zstd).unwrap();
 
     let (server_pid, client_pid) = (server.id() as i32, client.id() as i32);
@@ -140,7 +128,7 @@ fn records_exact_tcp_exchange_between_two_namespaces() {
         .world
         .netns
         .iter()
-        .find(|n| n.name.as_deref() == Some(pair.server.as_str()))
+        .find(|n| n.name.as_deref() == Some(pair.server.name()))
         .expect("server netns named");
     let v4: Vec<_> = server_netns
         .addresses

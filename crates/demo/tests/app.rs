@@ -16,25 +16,12 @@ use kspan_demo::plan::{http_path, plan};
 use kspan_demo::topology::{host_named, Design, Role, HOSTS, ROUTES};
 use kspan_demo::truth::SpanRecord;
 use kspan_demo::{App, Config};
+use kspan_testsupport::Scratch;
 
 /// Removes a test instance's truth directory (`/run/kspan-demo/<prefix>`), also when the
 /// test fails; the app itself keeps it at `down`.
-struct TruthDirGuard(std::path::PathBuf);
-
-impl Drop for TruthDirGuard {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn truth_guard(config: &Config) -> TruthDirGuard {
-    TruthDirGuard(
-        config
-            .truth_dir
-            .parent()
-            .expect("truth dir has a parent")
-            .to_path_buf(),
-    )
+fn truth_guard(config: &Config) -> Scratch {
+    Scratch::adopt(config.truth_dir.parent().expect("truth dir has a parent"))
 }
 
 fn config(prefix: &str) -> Config {

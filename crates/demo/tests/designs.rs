@@ -4,24 +4,18 @@
 mod common;
 
 use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
-use std::process::{Child, Command};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{spans, Client};
+use kspan_testsupport::{ChildGuard, Scratch};
 
 /// The started services and their truth directory: killed, reaped and removed, also
-/// when the test fails.
-struct Procs(Vec<Child>, PathBuf);
-
-impl Drop for Procs {
-    fn drop(&mut self) {
-        for child in &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        let _ = std::fs::remove_dir_all(&self.1);
-    }
+/// when the test fails (the services go first: fields drop in order).
+struct Procs {
+    children: Vec<ChildGuard>,
+    truth: Scratch,
 }
 
 fn free_port() -> SocketAddr {
@@ -36,7 +30,7 @@ fn start(
     design: &str,
     name: &str,
     listen: SocketAddr,
-    truth: &PathBuf,
+    truth: &Path,
     downstream: Option<String>,
 ) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kspan-demo-svc"));
@@ -53,7 +47,9 @@ fn start(
     if let Some(d) = downstream {
         cmd.args(["--downstream", &d]);
     }
-    procs.0.push(cmd.spawn().expect("start kspan-demo-svc"));
+    procs.children.push(ChildGuard::kill_on_drop(
+        cmd.spawn().expect("start kspan-demo-svc"),
+    ));
     let deadline = Instant::now() + Duration::from_secs(5);
     while std::net::TcpStream::connect(listen).is_err() {
         assert!(Instant::now() < deadline, "{name} does not listen");
@@ -62,12 +58,11 @@ fn start(
 }
 
 fn check_design(design: &str) {
-    let truth = std::env::temp_dir().join(format!(
-        "kspan-demo-test-design-{design}-{}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&truth);
-    let mut procs = Procs(Vec::new(), truth.clone());
+    let mut procs = Procs {
+        children: Vec::new(),
+        truth: Scratch::new(&format!("demo-design-{design}")),
+    };
+    let truth = procs.truth.path().to_path_buf();
     let (back, front) = (free_port(), free_port());
     start(&mut procs, "thread", "url-shorten", back, &truth, None);
     start(

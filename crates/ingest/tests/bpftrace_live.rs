@@ -10,9 +10,9 @@ use kspan_engine::{ByteSource, Config, Engine, EventNames, Trace};
 use kspan_ingest::bpftrace::{bpftrace_events, BPFTRACE_OPTION};
 use kspan_ingest::psv::import_psv;
 use kspan_ingest::{world_from_meta, Decoder, SumRequest};
+use kspan_testsupport::{ChildGuard, Netns, Scratch};
 use kspan_tracedat::TraceFile;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 const SERVER: &str = r#"
@@ -54,49 +54,6 @@ const TRACEPOINT_SCRIPT: &str = "BEGIN { @calls = 0; }\n\
     { @calls = @calls + 1; printf(\"KSPAN %d %llu sys_getpid n=%d one=1\\n\", tid, nsecs, @calls); }\n\
     END { clear(@calls); }\n";
 
-/// A network namespace with only loopback, deleted on drop.
-struct Netns(String);
-
-impl Netns {
-    fn create(name: String) -> Netns {
-        let _ = Command::new("ip").args(["netns", "del", &name]).status();
-        run(&["ip", "netns", "add", &name]);
-        let netns = Netns(name);
-        run(&["ip", "-n", &netns.0, "link", "set", "lo", "up"]);
-        netns
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
-/// A scratch directory, removed on drop.
-struct Scratch(PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A child killed and reaped on drop.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn run(argv: &[&str]) {
-    let status = Command::new(argv[0]).args(&argv[1..]).status().unwrap();
-    assert!(status.success(), "{argv:?} failed");
-}
-
 /// Records `n` requests of a server calling getpid `k` times each, with `scripts` beside
 /// the capture and `events` enabled in ftrace, and returns the traces (with `sums`) and
 /// event names.
@@ -120,12 +77,11 @@ fn record(
     scripts: &[&str],
     events: &[&str],
 ) -> (Scratch, PathBuf) {
-    let id = format!("kspan-test-bt-{tag}-{}", std::process::id());
-    let scratch = Scratch(std::env::temp_dir().join(&id));
-    std::fs::create_dir_all(&scratch.0).unwrap();
-    let netns = Netns::create(id.clone());
+    let tag = format!("bt-{tag}");
+    let scratch = Scratch::new(&tag);
+    let netns = Netns::new(&tag);
     let write = |name: &str, text: &str| -> PathBuf {
-        let path = scratch.0.join(name);
+        let path = scratch.join(name);
         std::fs::write(&path, text).unwrap();
         path
     };
@@ -137,9 +93,10 @@ fn record(
         .map(|(i, s)| write(&format!("script{i}.bt"), s))
         .collect();
     let argv = |script: &Path, args: &[String]| -> Vec<String> {
-        let mut v: Vec<String> = ["ip", "netns", "exec", &netns.0, "python3"]
-            .iter()
-            .map(|s| s.to_string())
+        let cmd = netns.command("python3");
+        let mut v: Vec<String> = std::iter::once(cmd.get_program())
+            .chain(cmd.get_args())
+            .map(|s| s.to_string_lossy().into_owned())
             .collect();
         v.push(script.display().to_string());
         v.extend(args.iter().cloned());
@@ -152,15 +109,15 @@ fn record(
             .iter()
             .map(|e| kspan_capture::EventRequest::user(e, None))
             .collect(),
-        temp_parent: scratch.0.clone(),
+        temp_parent: scratch.path().to_path_buf(),
         tracefs_root: kspan_capture::TRACEFS_ROOT.into(),
         bpftrace_scripts: scripts,
         ..RecordOptions::default()
     })
     .unwrap();
     let client_argv = argv(&client, &[n.to_string()]);
-    let _client = Reaped(
-        Command::new(&client_argv[0])
+    let _client = ChildGuard::kill_on_drop(
+        std::process::Command::new(&client_argv[0])
             .args(&client_argv[1..])
             .spawn()
             .unwrap(),
@@ -173,7 +130,7 @@ fn record(
     let capture = recording.finish().unwrap();
     assert_eq!(capture.meta.lost_events(), 0);
     assert_eq!(capture.bpftrace.as_ref().unwrap().lost_events(), 0);
-    let out = scratch.0.join("out.dat");
+    let out = scratch.join("out.dat");
     write_trace_dat(&capture, &out, FileVersion::V7Zstd).unwrap();
     (scratch, out)
 }

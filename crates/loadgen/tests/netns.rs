@@ -4,54 +4,41 @@
 //!
 //! Needs root (`ip netns`) and nginx; every namespace, server and file is removed on drop.
 
+use kspan_testsupport::{run, ChildGuard, Netns, Scratch};
 use kspan_truth::records::{read_jsonl, LoadgenRecord};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn ok(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 /// A network namespace with only `lo`, and a scratch directory; both removed on drop.
 struct Sandbox {
-    netns: String,
-    dir: PathBuf,
+    netns: Netns,
+    dir: Scratch,
 }
 
 impl Sandbox {
     fn new(tag: &str) -> Sandbox {
-        let netns = format!("kspan-test-lg-{tag}-{}", std::process::id());
-        let dir = std::env::temp_dir().join(&netns);
-        ok(Command::new("ip").args(["netns", "add", &netns]));
-        let sandbox = Sandbox { netns, dir };
-        std::fs::create_dir_all(&sandbox.dir).unwrap();
-        ok(Command::new("ip").args(["-n", &sandbox.netns, "link", "set", "lo", "up"]));
-        sandbox
+        let tag = format!("lg-{tag}");
+        Sandbox {
+            netns: Netns::new(&tag),
+            dir: Scratch::new(&tag),
+        }
     }
 
     /// A command run inside the namespace.
     fn exec(&self, program: &str) -> Command {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.netns, program]);
-        cmd
+        self.netns.command(program)
     }
 
     /// Starts a server in the namespace and waits until `port` listens.
     fn serve(&self, cmd: &mut Command, port: u16) -> Server {
-        let server = Server(cmd.spawn().unwrap());
+        let server = ChildGuard::terminate_on_drop(cmd.spawn().unwrap());
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let filter = format!("sport = :{port}");
-            let out = ok(self.exec("ss").args(["-Hltn", &filter]));
+            let out = run(self.exec("ss").args(["-Hltn", &filter]));
             if !out.stdout.is_empty() {
                 return server;
             }
@@ -63,7 +50,7 @@ impl Sandbox {
     /// Runs the load generator in the namespace; returns its records and JSON summary.
     fn loadgen(&self, args: &[&str]) -> (Vec<LoadgenRecord>, Value) {
         let log = self.dir.join("loadgen.jsonl");
-        let out = ok(self
+        let out = run(self
             .exec(env!("CARGO_BIN_EXE_kspan-loadgen"))
             .args(args)
             .args(["--json", "--out", log.to_str().unwrap()]));
@@ -74,31 +61,13 @@ impl Sandbox {
     }
 }
 
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.netns])
-            .status();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 /// A server process, stopped (SIGTERM, then waited for) on drop.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let _ = self.0.wait();
-    }
-}
+type Server = ChildGuard;
 
 /// nginx answering every path with 200, logging `rid uri status remote_port` per request,
 /// with `extra` directives in its server block.
 fn nginx(sandbox: &Sandbox, extra: &str) -> Server {
-    let d = sandbox.dir.display();
+    let d = sandbox.dir.path().display();
     let conf = format!(
         "daemon off; worker_processes 1; pid {d}/nginx.pid; error_log {d}/error.log;
          events {{ worker_connections 64; }}
@@ -186,7 +155,7 @@ fn closed_loop_sends_exactly_the_count_with_unique_ids() {
             &Value::from(0)
         )
     );
-    let mut log = access_log(server, &sandbox.dir);
+    let mut log = access_log(server, sandbox.dir.path());
     log.sort();
     assert_eq!(log, expected_log(&records));
 }
@@ -214,7 +183,7 @@ fn open_loop_sends_rate_times_duration_requests() {
         (&summary["sent"], &summary["ok"]),
         (&Value::from(100), &Value::from(100))
     );
-    let mut log = access_log(server, &sandbox.dir);
+    let mut log = access_log(server, sandbox.dir.path());
     log.sort();
     assert_eq!(log, expected_log(&records));
 }
@@ -320,7 +289,7 @@ fn a_connection_the_server_closed_as_idle_is_replaced_without_error() {
         (&summary["ok"], &summary["failed"]),
         (&Value::from(2), &Value::from(0))
     );
-    let mut log = access_log(server, &sandbox.dir);
+    let mut log = access_log(server, sandbox.dir.path());
     log.sort();
     assert_eq!(log, expected_log(&records));
 }

@@ -4,12 +4,13 @@
 mod common;
 
 use common::*;
+use kspan_testsupport::Scratch;
 use kspan_tracedat::{BufferSpec, Compression, Error, TraceFile, TraceWriter};
 
 /// A one-buffer, one-CPU file of 3 pages holding 2 `tick` events each.
 fn tick_file(version: u32, compression: Compression) -> Vec<u8> {
     let dir = Scratch::new(&format!("bad-{version}-{}", compression.name()));
-    let path = dir.path("t.dat");
+    let path = dir.join("t.dat");
     let events: Vec<_> = (0..6).map(|i| (10, 100, i)).collect();
     let pages = tick_pages(1_000, &events, 2);
     let buffers = vec![BufferSpec {

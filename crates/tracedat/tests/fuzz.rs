@@ -4,13 +4,14 @@
 mod common;
 
 use common::*;
+use kspan_testsupport::Scratch;
 use kspan_tracedat::page::Page;
 use kspan_tracedat::{BufferSpec, Compression, Endian, HeaderPage, TraceFile, TraceWriter};
 use proptest::prelude::*;
 
 fn tick_file(version: u32, compression: Compression) -> Vec<u8> {
     let dir = Scratch::new(&format!("fuzz-{version}-{}", compression.name()));
-    let path = dir.path("t.dat");
+    let path = dir.join("t.dat");
     let events: Vec<_> = (0..40).map(|i| (i as u32 * 7, 100 + i % 2, i)).collect();
     let pages = tick_pages(5_000, &events, 16);
     let buffers = vec![

@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use kspan_testsupport::Scratch;
 use kspan_tracedat::page::{RB_MISSED_EVENTS, RB_MISSED_STORED};
 use kspan_tracedat::text::Summary;
 use kspan_tracedat::{BufferSpec, Compression, LostEvents, TraceFile, TraceWriter};
@@ -30,7 +31,7 @@ fn missed_event_flags_are_counted_per_cpu_and_reported() {
     flag_page(&mut cpu1, 2, None);
     let dir = Scratch::new("lost");
     for (version, compression) in [(7, Compression::Zstd), (6, Compression::None)] {
-        let path = dir.path(&format!("lost-v{version}.dat"));
+        let path = dir.join(format!("lost-v{version}.dat"));
         let buffers = vec![BufferSpec {
             name: String::new(),
             clock: "local".into(),
@@ -96,7 +97,7 @@ fn zlib_files_written_by_kspan_read_back() {
     let events: Vec<_> = (0..6).map(|i| (10, 100, i)).collect();
     let pages = tick_pages(1_000, &events, 2);
     let dir = Scratch::new("zlib");
-    let path = dir.path("zlib.dat");
+    let path = dir.join("zlib.dat");
     let buffers = vec![BufferSpec {
         name: "x".into(),
         clock: "local".into(),

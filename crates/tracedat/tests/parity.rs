@@ -6,12 +6,13 @@
 mod common;
 
 use common::*;
+use kspan_testsupport::{Netns, Scratch, TraceInstance};
 use kspan_tracedat::{Compression, TraceFile};
 
 #[test]
 fn dump_matches_trace_cmd_report_for_v7_zstd_v7_none_and_v6_with_two_buffers() {
-    let main = Instance::new("parity-main", MAIN_EVENTS);
-    let side = Instance::new("parity-side", SIDE_EVENTS);
+    let main = TraceInstance::new("parity-main", MAIN_EVENTS);
+    let side = TraceInstance::new("parity-side", SIDE_EVENTS);
     main.on(true);
     side.on(true);
     make_activity();
@@ -19,11 +20,19 @@ fn dump_matches_trace_cmd_report_for_v7_zstd_v7_none_and_v6_with_two_buffers() {
     side.on(false);
 
     let dir = Scratch::new("parity");
-    let v7 = dir.path("v7.dat");
-    let v6 = dir.path("v6.dat");
-    let v7none = dir.path("v7none.dat");
+    let v7 = dir.join("v7.dat");
+    let v6 = dir.join("v6.dat");
+    let v7none = dir.join("v7none.dat");
     let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
-    trace_cmd(&["extract", "-B", &main.name, "-B", &side.name, "-o", &s(&v7)]);
+    trace_cmd(&[
+        "extract",
+        "-B",
+        main.name(),
+        "-B",
+        side.name(),
+        "-o",
+        &s(&v7),
+    ]);
     trace_cmd(&[
         "convert",
         "--file-version",
@@ -52,12 +61,7 @@ fn dump_matches_trace_cmd_report_for_v7_zstd_v7_none_and_v6_with_two_buffers() {
         assert_eq!((meta.version, meta.compression), (version, compression));
         let mut names: Vec<_> = meta.buffers.iter().map(|b| b.name.as_str()).collect();
         names.sort_unstable();
-        assert_eq!(
-            names,
-            [main.name.as_str(), side.name.as_str()],
-            "{}",
-            file.display()
-        );
+        assert_eq!(names, [main.name(), side.name()], "{}", file.display());
 
         let expected = report_lines(file);
         let got = dump_lines(file);
@@ -82,8 +86,8 @@ fn dump_matches_trace_cmd_report_for_tcp_events_of_a_private_netns() {
         "sock/sock_send_length",
         "sock/sock_recv_length",
     ];
-    let ns = NetNs::new("tdtcp");
-    let inst = Instance::new("parity-tcp", TCP_EVENTS);
+    let ns = Netns::new("tdtcp");
+    let inst = TraceInstance::new("parity-tcp", TCP_EVENTS);
     // Only this test's connection (port 5555): the state events are not pid-filtered, and
     // other TCP traffic on the machine would both change the transitions below and bring
     // addresses with a 0x0a byte, which trace-cmd prints as a raw newline inside the line.
@@ -94,11 +98,11 @@ fn dump_matches_trace_cmd_report_for_tcp_events_of_a_private_netns() {
         );
     }
     inst.on(true);
-    ns.tcp_exchange();
+    tcp_exchange(&ns);
     inst.on(false);
     let dir = Scratch::new("parity-tcp");
-    let v7 = dir.path("tcp.dat");
-    trace_cmd(&["extract", "-B", &inst.name, "-o", v7.to_str().unwrap()]);
+    let v7 = dir.join("tcp.dat");
+    trace_cmd(&["extract", "-B", inst.name(), "-o", v7.to_str().unwrap()]);
     let expected = report_lines(&v7);
     let got = dump_lines(&v7);
     assert_same_lines(&expected, &got, &v7);

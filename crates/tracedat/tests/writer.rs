@@ -8,6 +8,7 @@ use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
 
 use common::*;
+use kspan_testsupport::{Scratch, TraceInstance};
 use kspan_tracedat::text::Summary;
 use kspan_tracedat::{options, BufferSpec, Compression, TraceFile, TraceWriter, WriteOptions};
 
@@ -20,7 +21,7 @@ const VARIANTS: [(u32, Compression); 3] = [
 const O_NONBLOCK: i32 = 0o4000;
 
 /// Reads every available raw page of each CPU of `inst`.
-fn raw_pages(inst: &Instance, cpus: u32) -> Vec<(u32, Vec<u8>)> {
+fn raw_pages(inst: &TraceInstance, cpus: u32) -> Vec<(u32, Vec<u8>)> {
     let page = 1024
         * inst_read(inst, "buffer_subbuf_size_kb")
             .trim()
@@ -28,7 +29,7 @@ fn raw_pages(inst: &Instance, cpus: u32) -> Vec<(u32, Vec<u8>)> {
             .unwrap();
     (0..cpus)
         .map(|cpu| {
-            let path = inst.dir.join(format!("per_cpu/cpu{cpu}/trace_pipe_raw"));
+            let path = inst.dir().join(format!("per_cpu/cpu{cpu}/trace_pipe_raw"));
             let mut f = std::fs::OpenOptions::new()
                 .read(true)
                 .custom_flags(O_NONBLOCK)
@@ -52,14 +53,14 @@ fn raw_pages(inst: &Instance, cpus: u32) -> Vec<(u32, Vec<u8>)> {
         .collect()
 }
 
-fn inst_read(inst: &Instance, file: &str) -> String {
-    std::fs::read_to_string(inst.dir.join(file)).unwrap()
+fn inst_read(inst: &TraceInstance, file: &str) -> String {
+    std::fs::read_to_string(inst.dir().join(file)).unwrap()
 }
 
 #[test]
 fn trace_cmd_reads_kspan_files_of_live_pages_in_every_version() {
-    let main = Instance::new("writer-main", MAIN_EVENTS);
-    let side = Instance::new("writer-side", SIDE_EVENTS);
+    let main = TraceInstance::new("writer-main", MAIN_EVENTS);
+    let side = TraceInstance::new("writer-side", SIDE_EVENTS);
     main.on(true);
     side.on(true);
     make_activity();
@@ -75,7 +76,7 @@ fn trace_cmd_reads_kspan_files_of_live_pages_in_every_version() {
             .unwrap();
     let main_pages = raw_pages(&main, cpus);
     let side_pages = raw_pages(&side, cpus);
-    let stats = |inst: &Instance| {
+    let stats = |inst: &TraceInstance| {
         (0..cpus)
             .map(|c| inst_read(inst, &format!("per_cpu/cpu{c}/stats")))
             .collect::<Vec<_>>()
@@ -102,14 +103,14 @@ fn trace_cmd_reads_kspan_files_of_live_pages_in_every_version() {
         let buffers = [(&main, &main_pages), (&side, &side_pages)]
             .into_iter()
             .map(|(inst, pages)| BufferSpec {
-                name: inst.name.clone(),
+                name: inst.name().to_string(),
                 clock: "local".into(),
                 page_size,
                 cpus: pages.iter().map(|(c, p)| (*c, p.as_slice())).collect(),
                 stats: stats(inst),
             })
             .collect();
-        let path = dir.path(&format!("v{version}-{}.dat", compression.name()));
+        let path = dir.join(format!("v{version}-{}.dat", compression.name()));
         TraceWriter::new(opts).write(&path, buffers).unwrap();
 
         let (_, stderr) = trace_cmd(&["report", "-i", path.to_str().unwrap()]);
@@ -146,8 +147,8 @@ fn trace_cmd_reads_kspan_files_of_live_pages_in_every_version() {
         assert_eq!(
             names,
             [
-                (main.name.clone(), cpus as usize),
-                (side.name.clone(), cpus as usize)
+                (main.name().to_string(), cpus as usize),
+                (side.name().to_string(), cpus as usize)
             ]
         );
     }
@@ -195,7 +196,7 @@ fn equal_timestamps_come_out_in_trace_cmd_order_across_buffers_and_cpus() {
                 stats: b.stats,
             })
             .collect();
-        let path = dir.path(&format!("ties-v{version}-{}.dat", compression.name()));
+        let path = dir.join(format!("ties-v{version}-{}.dat", compression.name()));
         TraceWriter::new(tick_options(version, compression, 2))
             .write(&path, buffers)
             .unwrap();

@@ -1,11 +1,15 @@
 //! Shared helpers of the live tests: re-executing this test binary in a role, a pair of
-//! network namespaces joined by a veth link, and the state of the global ftrace buffer.
+//! network namespaces joined by a veth link (of `kspan-testsupport`'s [`Netns`]), and the
+//! state of the global ftrace buffer.
 
 #![allow(dead_code)] // each test binary uses a different subset
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
+
+use kspan_testsupport::ip;
+pub use kspan_testsupport::{Netns, Scratch};
 
 /// Environment variable telling a re-executed test binary which role to play.
 pub const ROLE_ENV: &str = "KSPAN_CAPTURE_ROLE";
@@ -52,50 +56,34 @@ pub fn spawn_piped(mut cmd: Command) -> (Child, BufReader<ChildStdout>) {
     (child, out)
 }
 
-/// Two network namespaces `<base>-s` (10.77.0.1) and `<base>-c` (10.77.0.2) joined by a
-/// veth pair; deleted on drop.
+/// Two network namespaces, `server` (10.77.0.1) and `client` (10.77.0.2), joined by a veth
+/// pair; deleted on drop (the veth ends go with them).
 pub struct NetnsPair {
-    pub server: String,
-    pub client: String,
-}
-
-fn ip(args: &[&str]) {
-    let status = Command::new("ip").args(args).status().unwrap();
-    assert!(status.success(), "ip {args:?} failed");
+    pub server: Netns,
+    pub client: Netns,
 }
 
 impl NetnsPair {
-    pub fn create(base: &str) -> NetnsPair {
+    pub fn create(tag: &str) -> NetnsPair {
         let pair = NetnsPair {
-            server: format!("{base}-s"),
-            client: format!("{base}-c"),
+            server: Netns::new(&format!("{tag}-s")),
+            client: Netns::new(&format!("{tag}-c")),
         };
         let (vs, vc) = (
             format!("kc{}s", std::process::id()),
             format!("kc{}c", std::process::id()),
         );
-        ip(&["netns", "add", &pair.server]);
-        ip(&["netns", "add", &pair.client]);
         ip(&["link", "add", &vs, "type", "veth", "peer", "name", &vc]);
-        ip(&["link", "set", &vs, "netns", &pair.server]);
-        ip(&["link", "set", &vc, "netns", &pair.client]);
+        ip(&["link", "set", &vs, "netns", pair.server.name()]);
+        ip(&["link", "set", &vc, "netns", pair.client.name()]);
         for (ns, dev, addr) in [
             (&pair.server, &vs, "10.77.0.1/24"),
             (&pair.client, &vc, "10.77.0.2/24"),
         ] {
-            ip(&["-n", ns, "addr", "add", addr, "dev", dev]);
-            ip(&["-n", ns, "link", "set", dev, "up"]);
-            ip(&["-n", ns, "link", "set", "lo", "up"]);
+            ip(&["-n", ns.name(), "addr", "add", addr, "dev", dev]);
+            ip(&["-n", ns.name(), "link", "set", dev, "up"]);
         }
         pair
-    }
-}
-
-impl Drop for NetnsPair {
-    fn drop(&mut self) {
-        for ns in [&self.server, &self.client] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
     }
 }
 
@@ -128,22 +116,4 @@ pub fn instances_of(pid: u32) -> Vec<String> {
         .collect();
     names.sort();
     names
-}
-
-/// A fresh scratch directory under the system temp dir, removed on drop.
-pub struct Scratch(pub PathBuf);
-
-impl Scratch {
-    pub fn new(tag: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("kspan-capture-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }

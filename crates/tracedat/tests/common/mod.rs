@@ -1,87 +1,16 @@
-//! Helpers shared by the integration tests: a private ftrace instance with a Drop guard,
-//! running trace-cmd, normalising `trace-cmd report -R -t` output, and synthetic pages.
+//! Helpers shared by the integration tests (the fixtures, a private ftrace instance, a
+//! network namespace and a scratch directory, are `kspan-testsupport`'s): running trace-cmd,
+//! normalising `trace-cmd report -R -t` output, and synthetic pages.
 
 #![allow(dead_code)] // each test binary uses a subset
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use kspan_tracedat::{text, TraceFile};
 
-pub const TRACEFS: &str = "/sys/kernel/tracing";
-
-/// A private ftrace instance, removed (tracing off, events off) when dropped.
-pub struct Instance {
-    pub name: String,
-    pub dir: PathBuf,
-}
-
-impl Instance {
-    /// Creates `instances/kspan-test-<tag>-<pid>` with `events` (`system/name`) enabled, not yet on.
-    pub fn new(tag: &str, events: &[&str]) -> Instance {
-        let name = format!("kspan-test-{tag}-{}", std::process::id());
-        let dir = Path::new(TRACEFS).join("instances").join(&name);
-        if dir.exists() {
-            let _ = std::fs::remove_dir(&dir);
-        }
-        std::fs::create_dir(&dir)
-            .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
-        let inst = Instance { name, dir };
-        inst.write("tracing_on", "0");
-        for ev in events {
-            inst.write(&format!("events/{ev}/enable"), "1");
-        }
-        inst
-    }
-
-    pub fn write(&self, file: &str, value: &str) {
-        let p = self.dir.join(file);
-        std::fs::write(&p, value).unwrap_or_else(|e| panic!("cannot write {}: {e}", p.display()));
-    }
-
-    pub fn on(&self, on: bool) {
-        self.write("tracing_on", if on { "1" } else { "0" });
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = std::fs::write(self.dir.join("tracing_on"), "0");
-        let _ = std::fs::write(self.dir.join("events/enable"), "0");
-        let _ = std::fs::remove_dir(&self.dir);
-    }
-}
-
-/// A scratch directory removed when dropped.
-pub struct Scratch(pub PathBuf);
-
-impl Scratch {
-    /// A fresh directory, unique even among tests running in parallel in one process.
-    pub fn new(tag: &str) -> Scratch {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let p =
-            std::env::temp_dir().join(format!("kspan-tracedat-{tag}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        Scratch(p)
-    }
-    pub fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    /// Removes the directory unless `KSPAN_TEST_KEEP` is set (to inspect failures).
-    fn drop(&mut self) {
-        if std::env::var_os("KSPAN_TEST_KEEP").is_some() {
-            eprintln!("kept {}", self.0.display());
-            return;
-        }
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use kspan_testsupport::Netns;
+pub use kspan_testsupport::TRACEFS;
 
 /// Runs trace-cmd with `args`; panics with its stderr on failure. Returns (stdout, stderr).
 pub fn trace_cmd(args: &[&str]) -> (String, String) {
@@ -341,52 +270,23 @@ pub fn tick_options(
     }
 }
 
-/// A private network namespace (`kspan-test-<tag>-<pid>`) with `lo` up, deleted when dropped.
-pub struct NetNs(pub String);
-
-impl NetNs {
-    pub fn new(tag: &str) -> NetNs {
-        let name = format!("kspan-test-{tag}-{}", std::process::id());
-        let _ = Command::new("ip").args(["netns", "del", &name]).status();
-        let ok = Command::new("ip")
-            .args(["netns", "add", &name])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "cannot create netns {name}");
-        let ns = NetNs(name);
-        let ok = Command::new("ip")
-            .args(["-n", &ns.0, "link", "set", "lo", "up"])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "cannot bring lo up in {}", ns.0);
-        ns
-    }
-
-    /// Runs a TCP exchange on 127.0.0.1 inside the namespace: connect, send 70,000 bytes,
-    /// receive them twice back, close.
-    pub fn tcp_exchange(&self) {
-        const SCRIPT: &str = "import socket, threading\n\
+/// Runs a TCP exchange on 127.0.0.1 inside `ns`: connect, send 70,000 bytes, receive them
+/// twice back, close.
+pub fn tcp_exchange(ns: &Netns) {
+    const SCRIPT: &str = "import socket, threading\n\
 s = socket.socket(); s.bind(('127.0.0.1', 5555)); s.listen()\n\
 def serve():\n    c, _ = s.accept(); d = b''\n    while len(d) < 70000: d += c.recv(65536)\n    c.sendall(d * 2); c.close()\n\
 t = threading.Thread(target=serve); t.start()\n\
 c = socket.create_connection(('127.0.0.1', 5555)); c.sendall(b'x' * 70000); r = b''\n\
 while len(r) < 140000: r += c.recv(65536)\n\
 c.close(); t.join(); s.close()\n";
-        let ok = Command::new("ip")
-            .args(["netns", "exec", &self.0, "python3", "-c", SCRIPT])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "TCP exchange in {} failed", self.0);
-    }
-}
-
-impl Drop for NetNs {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
+    let ok = ns
+        .command("python3")
+        .args(["-c", SCRIPT])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "TCP exchange in {} failed", ns.name());
 }
 
 /// Events of the main test instance: scheduler, a syscall pair, a socket event, and two
