@@ -113,6 +113,13 @@ impl Thread {
         self.call.or(self.ctx)
     }
 
+    /// Forgets an event loop's reads not acted on yet, and the one it acted on last: it
+    /// went idle, or was handed other work.
+    pub fn forget_batch(&mut self) {
+        self.batch.clear();
+        self.batch_last = None;
+    }
+
     /// The bucket for a block starting now in `prev_state`.
     pub fn block_bucket(&self, prev_state: i64) -> Bucket {
         const TASK_UNINTERRUPTIBLE: i64 = 2;

@@ -68,8 +68,7 @@ impl Engine {
             } else {
                 if th.sys == Some(Syscall::Poll) {
                     // An event loop going idle: everything it read was acted on.
-                    th.batch.clear();
-                    th.batch_last = None;
+                    th.forget_batch();
                 }
                 Sched::Blocked(th.block_bucket(prev_state))
             };
@@ -201,8 +200,7 @@ impl Engine {
         let same = t.ctx == Some(ctx);
         if !same {
             if let Some(t) = self.threads.map.get_mut(&target) {
-                t.batch.clear();
-                t.batch_last = None;
+                t.forget_batch();
             }
             self.retarget(target, now, Some(ctx), None, CtxSource::HandOff(waker));
         }
@@ -398,8 +396,7 @@ impl Engine {
         }
         self.retarget(tid, now, Some(id), None, CtxSource::HandOff(reader));
         if let Some(th) = self.threads.map.get_mut(&tid) {
-            th.batch.clear();
-            th.batch_last = None;
+            th.forget_batch();
             th.unacted = true;
         }
     }
