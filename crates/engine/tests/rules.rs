@@ -1629,3 +1629,33 @@ fn a_hand_off_replaces_what_an_event_loop_thread_acted_on_last() {
         )
     );
 }
+
+#[test]
+fn a_thread_that_checks_a_pooled_connection_gets_the_next_call_on_it_for_its_request() {
+    let mut r = pool();
+    r.send(100, LG, 0xA1, 10)
+        .recv(110, FRONT, 0xA2, 10)
+        // The request's thread checks the kept-alive connection before reusing it (a
+        // one-byte non-blocking read: nothing there), then leaves the call to a worker.
+        .recv(115, FRONT, 0xD1, -11)
+        .enter(118, FRONT, Syscall::Futex)
+        .switch(119, FRONT, 1, 0)
+        .irq(120, EventKind::Waking { target: 13 }) // the worker is woken by a timer
+        .exit(121, 13, Syscall::Futex)
+        .send(130, 13, 0xD1, 5)
+        .recv(140, BACK, 0xD2, 5)
+        .send(150, BACK, 0xD2, 5)
+        .recv(160, 13, 0xD1, 5)
+        .send(170, FRONT, 0xA2, 5);
+    let (traces, _) = r.run();
+    assert_eq!(
+        render(&traces),
+        tree(
+            "
+            Server front tid=10 110..172
+              Client front tid=13 130..162
+                Server back tid=20 140..152
+            ---"
+        )
+    );
+}

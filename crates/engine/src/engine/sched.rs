@@ -371,8 +371,33 @@ impl Engine {
     /// connection's request is in progress, and it is not the thread that read the
     /// request: it works for that request (Go's net/http watches the connection from
     /// whichever OS thread runs the request's goroutine, then runs its next goroutine).
+    ///
+    /// On a client connection with no call in flight it is a pool checking a kept-alive
+    /// connection before reusing it for the thread's request: the next call on it is for
+    /// that request, whichever thread writes it (Java's HttpClient checks on the request's
+    /// thread, then an executor thread writes), as for a connection opened during a request.
     pub(super) fn probe(&mut self, tid: Tid, sk: SockAddr, now: Timestamp) {
         let ep = self.sockets.endpoint(sk);
+        if ep.side == Side::Client && ep.phase != Phase::Request {
+            // Only a thread serving a request it read itself, outside any event loop (a
+            // runtime's poller thread reading a pooled connection is waiting for its next
+            // answer, not checking it out).
+            let ctx = self
+                .threads
+                .map
+                .get(&tid)
+                .filter(|th| !th.loops)
+                .and_then(|th| th.ctx);
+            let live = ctx.is_some_and(|c| {
+                self.spans
+                    .get(c)
+                    .is_some_and(|s| s.span.kind == SpanKind::Server && !s.answered && !s.closed)
+            });
+            if live {
+                self.sockets.endpoint(sk).opened_for = ctx;
+            }
+            return;
+        }
         let (Side::Server, Phase::Request, Some(id)) = (ep.side, ep.phase, ep.span) else {
             return;
         };
