@@ -17,6 +17,9 @@ import os
 import sys
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pyasync"))
+from http1 import read_message  # noqa: E402
+
 import grpc
 
 role, listen, back, truth = sys.argv[1:5]
@@ -59,21 +62,6 @@ async def serve_back():
 
 
 # --- front ---------------------------------------------------------------------------------
-async def read_message(reader):
-    """Reads one HTTP/1.1 message (head + Content-Length body); returns (first line, headers)."""
-    head = await reader.readuntil(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    headers = {}
-    for line in lines[1:]:
-        if ":" in line:
-            k, v = line.split(":", 1)
-            headers[k.strip().lower()] = v.strip()
-    n = int(headers.get("content-length", "0"))
-    if n:
-        await reader.readexactly(n)
-    return lines[0], headers
-
-
 class Client:
     def __init__(self, n):
         # Distinct channel args keep the channels from sharing one subchannel (connection).

@@ -11,25 +11,12 @@ import os
 import sys
 import time
 
+from http1 import read_message
+
 role, listen, back, truth = sys.argv[1:5]
 lhost, lport = listen.rsplit(":", 1)
 bhost, bport = back.rsplit(":", 1)
 log_fd = os.open(f"{truth}/{role}.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-
-
-async def read_message(reader):
-    """Reads one HTTP/1.1 message (head + Content-Length body); returns (first line, headers)."""
-    head = await reader.readuntil(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    headers = {}
-    for line in lines[1:]:
-        if ":" in line:
-            k, v = line.split(":", 1)
-            headers[k.strip().lower()] = v.strip()
-    n = int(headers.get("content-length", "0"))
-    if n:
-        await reader.readexactly(n)
-    return lines[0], headers
 
 
 class Pool:
