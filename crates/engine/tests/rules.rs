@@ -1659,3 +1659,45 @@ fn a_thread_that_checks_a_pooled_connection_gets_the_next_call_on_it_for_its_req
         )
     );
 }
+
+#[test]
+fn a_thread_with_a_call_in_flight_that_watches_another_request_s_connection_works_for_it() {
+    let mut r = two_services();
+    r.thread(11, FRONT, "front");
+    front_conn(&mut r, 10);
+    r.connect(11, LG, 0xC1, sa(9, 5001), 0xC2, sa(1, 80));
+    back_conn(&mut r, 20);
+    r.connect(30, 11, 0xD1, sa(1, 6001), 0xD2, sa(2, 81));
+    r.send(100, LG, 0xC1, 10)
+        .recv(105, 11, 0xC2, 10) // request C, read by thread 11
+        .send(110, 11, 0xD1, 5) // C's call; its answer will come later
+        .send(120, LG, 0xA1, 10)
+        .recv(125, FRONT, 0xA2, 10) // request A
+        // Thread 11 runs A's next piece of work while C's call waits (a runtime thread):
+        // it watches A's connection (EAGAIN), then sends A's call.
+        .recv(130, 11, 0xA2, -11)
+        .send(135, 11, 0xB1, 6)
+        .recv(140, BACK, 0xB2, 6)
+        .send(145, BACK, 0xB2, 6)
+        .recv(150, BACK, 0xD2, 5)
+        .send(155, BACK, 0xD2, 5)
+        .recv(160, 11, 0xB1, 6)
+        .recv(165, 11, 0xD1, 5)
+        .send(170, FRONT, 0xA2, 5)
+        .send(175, 11, 0xC2, 5);
+    let (traces, _) = r.run();
+    assert_eq!(
+        render(&traces),
+        tree(
+            "
+            Server front tid=11 105..177
+              Client front tid=11 110..167
+                Server back tid=20 150..157
+            ---
+            Server front tid=10 125..172
+              Client front tid=11 135..162
+                Server back tid=20 140..147
+            ---"
+        )
+    );
+}

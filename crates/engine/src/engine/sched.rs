@@ -412,11 +412,10 @@ impl Engine {
         let Some(th) = self.threads.map.get(&tid) else {
             return;
         };
-        let waiting = th
-            .call
-            .and_then(|c| self.spans.get(c))
-            .is_some_and(|c| !c.answered && !c.closed);
-        if th.ctx == Some(id) || waiting {
+        // Even with a call of its own in flight: a thread blocked on that call's answer
+        // would not be watching another request's connection (a runtime thread runs other
+        // work while the caller waits).
+        if th.ctx == Some(id) {
             return;
         }
         self.retarget(tid, now, Some(id), None, CtxSource::HandOff(reader));
