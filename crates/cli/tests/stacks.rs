@@ -5,8 +5,8 @@
 //!
 //! The bars are acceptance levels at a low rate (50 req/s, 3 s), set below the spread of
 //! the runs measured, not figures tuned to one run: Node.js and asyncio were exact on every
-//! run; Go was exact on most and 93.3 % on the worst (a goroutine run by an OS thread that
-//! the request's thread woke only through a third one); Java's `HttpClient` passes
+//! run; Go between 93.3 % and 100 % (a goroutine run by an OS thread that the request's
+//! thread woke only through a third one), so its bar leaves room below the worst run; Java's `HttpClient` passes
 //! requests through a selector and executor threads (100 % on every 50 req/s recording with
 //! the pooled-connection checkout rule, 12–14 % before the engine's hand-off rules).
 
@@ -72,8 +72,8 @@ fn node_http_with_a_keep_alive_agent_is_traced_at_least_99_percent() {
 }
 
 #[test]
-fn go_net_http_is_traced_at_least_90_percent() {
-    assert_at_least("go", 90.0);
+fn go_net_http_is_traced_at_least_85_percent() {
+    assert_at_least("go", 85.0);
 }
 
 #[test]
