@@ -239,7 +239,7 @@ impl Engine {
                     && *ret == -EAGAIN
                     && self.config.bytes_from == ByteSource::SockEvents =>
             {
-                self.probe(ev.tid, *sk, ts)
+                self.empty_read(ev.tid, *sk, ts)
             }
             EventKind::Exit if !ev.in_irq => {
                 self.attribute(ev);

@@ -367,38 +367,47 @@ impl Engine {
         }
     }
 
-    /// A thread tried to read a server connection and found nothing (EAGAIN) while that
-    /// connection's request is in progress, and it is not the thread that read the
-    /// request: it works for that request (Go's net/http watches the connection from
-    /// whichever OS thread runs the request's goroutine, then runs its next goroutine).
-    ///
-    /// On a client connection with no call in flight it is a pool checking a kept-alive
-    /// connection before reusing it for the thread's request: the next call on it is for
-    /// that request, whichever thread writes it (Java's HttpClient checks on the request's
-    /// thread, then an executor thread writes), as for a connection opened during a request.
-    pub(super) fn probe(&mut self, tid: Tid, sk: SockAddr, now: Timestamp) {
+    /// A thread tried to read a connection and found nothing (EAGAIN): on an idle client
+    /// connection it checks it out for its request, on a server connection it watches that
+    /// connection's request.
+    pub(super) fn empty_read(&mut self, tid: Tid, sk: SockAddr, now: Timestamp) {
         let ep = self.sockets.endpoint(sk);
-        if ep.side == Side::Client && ep.phase != Phase::Request {
-            // Only a thread serving a request it read itself, outside any event loop (a
-            // runtime's poller thread reading a pooled connection is waiting for its next
-            // answer, not checking it out).
-            let ctx = self
-                .threads
-                .map
-                .get(&tid)
-                .filter(|th| !th.loops)
-                .and_then(|th| th.ctx);
-            let live = ctx.is_some_and(|c| {
+        match (ep.side, ep.phase) {
+            (Side::Client, Phase::Idle | Phase::Answer) => self.check_out(tid, sk),
+            (Side::Server, Phase::Request) => self.watch(tid, sk, now),
+            _ => {}
+        }
+    }
+
+    /// A pool checking a kept-alive connection before reusing it for the thread's request:
+    /// the next call on it is for that request, whichever thread writes it (Java's
+    /// HttpClient checks on the request's thread, then an executor thread writes), as for a
+    /// connection opened during a request. Only outside event loops: a runtime's poller
+    /// reading a pooled connection is waiting for its next answer, not checking it out.
+    fn check_out(&mut self, tid: Tid, sk: SockAddr) {
+        let ctx = self
+            .threads
+            .map
+            .get(&tid)
+            .filter(|th| !th.loops)
+            .and_then(|th| th.ctx)
+            .filter(|&c| {
                 self.spans
                     .get(c)
                     .is_some_and(|s| s.span.kind == SpanKind::Server && !s.answered && !s.closed)
             });
-            if live {
-                self.sockets.endpoint(sk).opened_for = ctx;
-            }
-            return;
+        if ctx.is_some() {
+            self.sockets.endpoint(sk).opened_for = ctx;
         }
-        let (Side::Server, Phase::Request, Some(id)) = (ep.side, ep.phase, ep.span) else {
+    }
+
+    /// A thread watching a server connection whose request is in progress, and that did
+    /// not read that request, works for it (Go's net/http watches the connection from
+    /// whichever OS thread runs the request's goroutine, then runs its next goroutine) —
+    /// even with a call of its own in flight: a thread blocked on its call's answer would
+    /// not be watching another request's connection.
+    fn watch(&mut self, tid: Tid, sk: SockAddr, now: Timestamp) {
+        let Some(id) = self.sockets.endpoint(sk).span else {
             return;
         };
         let Some(reader) = self
@@ -409,13 +418,12 @@ impl Engine {
         else {
             return;
         };
-        let Some(th) = self.threads.map.get(&tid) else {
-            return;
-        };
-        // Even with a call of its own in flight: a thread blocked on that call's answer
-        // would not be watching another request's connection (a runtime thread runs other
-        // work while the caller waits).
-        if th.ctx == Some(id) {
+        if self
+            .threads
+            .map
+            .get(&tid)
+            .is_none_or(|th| th.ctx == Some(id))
+        {
             return;
         }
         self.retarget(tid, now, Some(id), None, CtxSource::HandOff(reader));
