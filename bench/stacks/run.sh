@@ -27,6 +27,7 @@
 # svc ROLE CMD… (one command in kst-ROLE, stderr to OUT/ROLE.log).
 #
 # Env: MIX (default STACK_MIX), CONNS (open-loop connections, 8), WARMUP (s, 2),
+#      LOCK_WAIT (s to wait for another run's lock, 0 = fail at once),
 #      OUT (output dir, kept), KSPAN_BIN_DIR (default /work/targets/stacks/release).
 # Everything (namespaces, processes, stores, cgroups, the PostgreSQL cluster) is removed on
 # exit, also on failure.
@@ -69,9 +70,13 @@ for b in "$KSPAN" "$LOADGEN"; do
   [[ -x $b ]] || { echo "missing $b: CARGO_TARGET_DIR=/work/targets/stacks cargo build --release -p kspan -p kspan-loadgen" >&2; exit 2; }
 done
 
-# One run at a time (the namespaces have fixed names).
+# One run at a time (the namespaces have fixed names); LOCK_WAIT=S waits up to S s for it.
 exec 9>/tmp/kst-stacks.lock
-flock -n 9 || { echo "another bench/stacks run holds /tmp/kst-stacks.lock" >&2; exit 2; }
+if [[ ${LOCK_WAIT:-0} -gt 0 ]]; then
+  flock -w "$LOCK_WAIT" 9 || { echo "bench/stacks lock still held after ${LOCK_WAIT}s" >&2; exit 2; }
+else
+  flock -n 9 || { echo "another bench/stacks run holds /tmp/kst-stacks.lock (LOCK_WAIT=S to wait)" >&2; exit 2; }
+fi
 
 PIDS=()
 REC_PID=
