@@ -68,6 +68,12 @@ pub struct AnalyzeArgs {
     /// Only traces lasting at least this long (e.g. 500us, 2ms, 1s).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration_ns)]
     pub min_duration: Option<u64>,
+    /// Only traces whose every link between spans has at least this confidence (0–1):
+    /// 0.99 keeps the traces kspan is sure of, dropping those where a call's request was
+    /// a guess among several in progress. Each span's link and confidence are in the
+    /// tree output and in OTLP (`kspan.link`, `kspan.link.confidence`).
+    #[arg(long, value_name = "P", value_parser = parse_confidence, default_value_t = 0.0)]
+    pub min_confidence: f32,
     /// Show only these events' per-span counts (SYSTEM:EVENT, repeatable), with per-trace
     /// totals. Every event is counted either way.
     #[arg(long, value_name = "SYSTEM:EVENT")]
@@ -268,6 +274,7 @@ pub fn sink_for(
         service: args.service.clone(),
         min_duration_ns: args.min_duration.unwrap_or(0),
         slowest: args.slowest,
+        min_confidence: args.min_confidence,
     };
     let out = open_output(args.output.as_deref())?;
     let colour = match args.colour {
@@ -408,4 +415,14 @@ pub fn warn_lost(path: &Path, outcome: &Outcome, out: &mut dyn Write) -> io::Res
         )?;
     }
     Ok(())
+}
+
+/// A probability between 0 and 1, for `--min-confidence`.
+fn parse_confidence(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!(
+            "{s:?} is not a confidence between 0 and 1 (e.g. 0.99)"
+        )),
+    }
 }

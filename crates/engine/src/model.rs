@@ -78,8 +78,80 @@ pub struct Span {
     pub partial: bool,
     /// Why the span ended abnormally, when it did (connection reset, closed before answer, …).
     pub error: Option<String>,
+    /// Why it has its parent, and how sure kspan is; `None` for a root.
+    pub link: Option<Link>,
     /// Kernel activity attributed to the span.
     pub activity: Activity,
+}
+
+/// The evidence that decided a span's parent, strongest first (see docs/engine.md, "How a
+/// call finds its request"). Later evidence replaces earlier only when it is stronger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Evidence {
+    /// A server span that read the bytes its parent (a client span) sent: exact.
+    Bytes,
+    /// The call was made by a thread that read the request itself and had not answered it
+    /// (thread per request), or by a thread or process it created while serving it.
+    OwnThread,
+    /// The connection was opened, or a pooled one checked out, while serving the request.
+    Connection,
+    /// The only request in progress in the caller's process when the call was written.
+    SoleRequest,
+    /// The thread woken after the call's answer was read is the one serving the request
+    /// (a worker handing its result back).
+    Completion,
+    /// A wakeup from the request's own thread handed the work over (a queue, a pool).
+    Wakeup,
+    /// The order in which an event loop read its requests and answers.
+    EventLoop,
+    /// A worker took the next queued request of the thread that feeds it.
+    QueueOrder,
+}
+
+impl Evidence {
+    /// Every kind, strongest first (the order of the enum).
+    pub const ALL: [Evidence; 8] = [
+        Evidence::Bytes,
+        Evidence::OwnThread,
+        Evidence::Connection,
+        Evidence::SoleRequest,
+        Evidence::Completion,
+        Evidence::Wakeup,
+        Evidence::EventLoop,
+        Evidence::QueueOrder,
+    ];
+
+    /// The name used in outputs (`kspan.link`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Evidence::Bytes => "bytes",
+            Evidence::OwnThread => "own-thread",
+            Evidence::Connection => "connection",
+            Evidence::SoleRequest => "sole-request",
+            Evidence::Completion => "completion",
+            Evidence::Wakeup => "wakeup",
+            Evidence::EventLoop => "event-loop",
+            Evidence::QueueOrder => "queue-order",
+        }
+    }
+}
+
+/// How a span was linked to its parent.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Link {
+    /// The evidence that decided it.
+    pub evidence: Evidence,
+    /// How many requests in progress could have been the parent (1: no choice).
+    pub candidates: u32,
+    /// Probability that the parent is right, from the rates measured per evidence and
+    /// number of candidates (docs/engine.md).
+    pub confidence: f32,
+}
+
+impl Link {
+    /// Below this confidence a link is reported as unsure (flagged in the tree output,
+    /// counted apart in the summary).
+    pub const SURE: f32 = 0.9;
 }
 
 /// One request's end-to-end trace: its spans, root first, every parent before its children.
@@ -102,6 +174,9 @@ pub struct Summary {
     pub events: u64,
     /// Events of traced threads that fell in no span.
     pub unattributed_events: u64,
+    /// Links emitted per evidence: (evidence, links, of which unsure: confidence below
+    /// [`Link::SURE`]), strongest evidence first, only those met.
+    pub links: Vec<(Evidence, u64, u64)>,
     /// Human-readable accuracy caveats (connections older than the recording, lost events, …),
     /// each with how often it was met.
     pub caveats: Vec<(String, u64)>,

@@ -12,7 +12,7 @@
 use crate::activity::{Acc, Layout};
 use crate::event::Tid;
 use crate::fxhash::FxHashMap;
-use crate::model::{Span, SpanId, SpanKind, Trace, TraceId};
+use crate::model::{Link, Span, SpanId, SpanKind, Trace, TraceId};
 
 /// A trace whose spans are final, in emission order, with their accumulated activity
 /// (turned into [`Span::activity`] by the engine, which owns the event type slots).
@@ -137,6 +137,20 @@ impl Spans {
         })
     }
 
+    /// How many server spans of process `pid` are requests in progress (read, answer not
+    /// started), and the first found (scans the live spans; called once per call).
+    pub fn requests_in_progress(&self, pid: i32) -> (u32, Option<SpanId>) {
+        let mut n = 0;
+        let mut first = None;
+        for s in self.spans.values() {
+            if s.span.kind == SpanKind::Server && s.span.pid == pid && !s.answered && !s.closed {
+                n += 1;
+                first.get_or_insert(s.span.id);
+            }
+        }
+        (n, first)
+    }
+
     /// The earliest server span read by thread `reader` that is still waiting for its
     /// answer and for which `taken` is false: the head of `reader`'s queue of requests
     /// (scans the live spans; only called when a worker took a job without a wakeup).
@@ -199,7 +213,7 @@ impl Spans {
     /// parent's trace; the trace it leaves is dropped when empty and emitted when nothing in
     /// it is open any more. Returns false (and changes nothing) when either span is gone,
     /// `parent` already is its parent, or `parent` lies under `child`.
-    pub fn reparent(&mut self, child: SpanId, parent: SpanId) -> bool {
+    pub fn reparent(&mut self, child: SpanId, parent: SpanId, link: Link) -> bool {
         let (Some(c), Some(p)) = (self.spans.get(&child.0), self.spans.get(&parent.0)) else {
             return false;
         };
@@ -213,6 +227,7 @@ impl Spans {
         }
         if let Some(c) = self.spans.get_mut(&child.0) {
             c.span.parent = Some(parent);
+            c.span.link = Some(link);
         }
         if from == to {
             return true;

@@ -3,7 +3,7 @@
 use crate::activity::Bucket;
 use crate::event::{Syscall, Tid, Timestamp};
 use crate::fxhash::FxHashMap;
-use crate::model::SpanId;
+use crate::model::{Evidence, SpanId};
 
 /// Index of a service name in [`Threads::services`].
 pub(crate) type ServiceId = u32;
@@ -55,6 +55,12 @@ pub(crate) struct Thread {
     pub ctx: Option<SpanId>,
     /// How it got `ctx`.
     pub ctx_src: CtxSource,
+    /// The evidence that ties it to `ctx`: what a call it makes in that context is linked by.
+    pub ctx_ev: Evidence,
+    /// The request it read last. Until that request's answer starts, a thread outside any
+    /// event loop serves it (thread per request): wakeups from other threads are locks and
+    /// interpreter-lock noise, not hand-offs.
+    pub own: Option<SpanId>,
     /// The thread that last handed it a request (a pool's acceptor), until it reads a
     /// request itself: where its next job comes from.
     pub handed_by: Option<Tid>,
@@ -165,6 +171,8 @@ impl Threads {
                 service,
                 ctx: None,
                 ctx_src: CtxSource::Returned,
+                ctx_ev: Evidence::OwnThread,
+                own: None,
                 handed_by: None,
                 ctx_since: now,
                 loops: false,

@@ -1,4 +1,5 @@
-//! Which traces to show: `--trace`, `--service`, `--min-duration`, `--slowest`.
+//! Which traces to show: `--trace`, `--service`, `--min-duration`, `--min-confidence`,
+//! `--slowest`.
 
 use crate::TraceSink;
 use kspan_engine::{Summary, Trace};
@@ -17,6 +18,18 @@ pub struct TraceFilter {
     pub min_duration_ns: u64,
     /// Keep only the N traces with the longest root spans, printed slowest first.
     pub slowest: Option<usize>,
+    /// Keep traces whose every link has at least this confidence (0 keeps all).
+    pub min_confidence: f32,
+}
+
+/// The lowest confidence among a trace's links (1 for a trace of one span).
+pub fn trace_confidence(trace: &Trace) -> f32 {
+    trace
+        .spans
+        .iter()
+        .filter_map(|s| s.link)
+        .map(|l| l.confidence)
+        .fold(1.0, f32::min)
 }
 
 /// The duration of a trace: that of its root span.
@@ -38,6 +51,7 @@ impl TraceFilter {
                 .as_ref()
                 .is_none_or(|service| trace.spans.iter().any(|s| &s.service == service))
             && trace_duration(trace) >= self.min_duration_ns
+            && trace_confidence(trace) >= self.min_confidence
     }
 }
 

@@ -24,6 +24,8 @@ enum AnyValue {
     Int(String),
     #[serde(rename = "boolValue")]
     Bool(bool),
+    #[serde(rename = "doubleValue")]
+    Double(f64),
 }
 
 #[derive(Serialize)]
@@ -157,6 +159,15 @@ impl<W: Write> OtlpJsonSink<W> {
         }
         for (name, sum) in self.context.sum_names.iter().zip(&a.sums) {
             attrs.push(int_kv(&format!("kspan.sum.{name}"), sum));
+        }
+        if let Some(link) = span.link {
+            attrs.push(string_kv("kspan.link", link.evidence.name()));
+            attrs.push(KeyValue {
+                key: "kspan.link.confidence".into(),
+                // Printed as the f32 it is (0.99, not 0.9900000095367432).
+                value: AnyValue::Double(f64::from(link.confidence * 1000.0).round() / 1000.0),
+            });
+            attrs.push(int_kv("kspan.link.candidates", link.candidates));
         }
         if span.partial {
             attrs.push(KeyValue {

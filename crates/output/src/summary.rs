@@ -10,6 +10,17 @@ pub fn write_summary(out: &mut dyn Write, summary: &Summary) -> io::Result<()> {
         "{} traces, {} spans from {} events ({} events of traced threads fell in no span)",
         summary.traces, summary.spans, summary.events, summary.unattributed_events
     )?;
+    if !summary.links.is_empty() {
+        let by: Vec<String> = summary
+            .links
+            .iter()
+            .map(|(evidence, n, unsure)| match unsure {
+                0 => format!("{} {n}", evidence.name()),
+                u => format!("{} {n} ({u} unsure)", evidence.name()),
+            })
+            .collect();
+        writeln!(out, "links by evidence: {}", by.join(", "))?;
+    }
     for (caveat, count) in &summary.caveats {
         writeln!(out, "caveat: {caveat} ({count}×)")?;
     }

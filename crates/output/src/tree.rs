@@ -3,7 +3,7 @@
 
 use crate::names::{span_name, OutputContext};
 use crate::TraceSink;
-use kspan_engine::{Span, SpanKind, Summary, Trace};
+use kspan_engine::{Link, Span, SpanKind, Summary, Trace};
 use std::io::{self, Write};
 
 /// Writes each trace as an indented tree.
@@ -140,6 +140,22 @@ impl<W: Write> TreeSink<W> {
         }
         if let Some(error) = &span.error {
             flags.push_str(&self.paint(RED, &format!(" [error: {error}]")));
+        }
+        // How a call found its request (a server span's link is its bytes: exact).
+        if let Some(link) = span.link.filter(|_| span.kind == SpanKind::Client) {
+            let text = format!(
+                " [{} {:.2}, {} candidate{}]",
+                link.evidence.name(),
+                link.confidence,
+                link.candidates,
+                if link.candidates == 1 { "" } else { "s" }
+            );
+            let colour = if link.confidence < Link::SURE {
+                YELLOW
+            } else {
+                DIM
+            };
+            flags.push_str(&self.paint(colour, &text));
         }
         let peer = span.peer.map(|p| format!(" peer {p}")).unwrap_or_default();
         let line = format!(

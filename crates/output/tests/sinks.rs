@@ -1,6 +1,8 @@
 //! The sinks on a hand-built two-service trace: exact OTLP JSON fields and exact tree text.
 
-use kspan_engine::{Activity, EventNames, Span, SpanId, SpanKind, Summary, Trace, TraceId};
+use kspan_engine::{
+    Activity, EventNames, Evidence, Link, Span, SpanId, SpanKind, Summary, Trace, TraceId,
+};
 use kspan_output::filter::FilteredSink;
 use kspan_output::otlp::OtlpJsonSink;
 use kspan_output::tree::TreeSink;
@@ -21,6 +23,11 @@ fn span(id: u64, parent: Option<u64>, kind: SpanKind, service: &str, start: u64,
         peer: Some("10.0.0.2:5000".parse().unwrap()),
         partial: false,
         error: None,
+        link: parent.map(|_| Link {
+            evidence: Evidence::Wakeup,
+            candidates: 2,
+            confidence: 0.8,
+        }),
         activity: Activity {
             on_cpu_ns: 1500,
             bytes_in: 100,
@@ -92,6 +99,21 @@ fn otlp_json_has_one_resource_per_service_and_the_contract_attributes() {
     assert_eq!(attr("process.pid").unwrap()["intValue"], "10");
     assert_eq!(attr("thread.id").unwrap()["intValue"], "11");
     assert_eq!(attr("kspan.threads").unwrap()["stringValue"], "11,12");
+    assert!(attr("kspan.link").is_none(), "a root has no link");
+    let call_attr = |key: &str| {
+        spans[1]["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["key"] == key)
+            .map(|a| a["value"].clone())
+    };
+    assert_eq!(call_attr("kspan.link").unwrap()["stringValue"], "wakeup");
+    assert_eq!(
+        call_attr("kspan.link.confidence").unwrap()["doubleValue"],
+        0.8
+    );
+    assert_eq!(call_attr("kspan.link.candidates").unwrap()["intValue"], "2");
     assert_eq!(
         attr("network.peer.address").unwrap()["stringValue"],
         "10.0.0.2"
@@ -124,7 +146,7 @@ fn tree_text_is_exact() {
 trace 00000000000000000000000000000001  1000ns  3 spans, 2 services, starts at unix 1001000ns
 front server SERVER pid 10 tid 11 +0ns 1000ns peer 10.0.0.2:5000
    cpu 1500ns · runnable 0ns · blocked net 0ns io 0ns futex 0ns other 0ns · in 100B out 0B · events exceptions:page_fault_user=3
-└─ front → back CLIENT pid 10 tid 11 +100ns 800ns peer 10.0.0.2:5000
+└─ front → back CLIENT pid 10 tid 11 +100ns 800ns peer 10.0.0.2:5000 [wakeup 0.80, 2 candidates]
       cpu 1500ns · runnable 0ns · blocked net 0ns io 0ns futex 0ns other 0ns · in 100B out 0B · events exceptions:page_fault_user=3
    └─ back server SERVER pid 10 tid 11 +200ns 600ns peer 10.0.0.2:5000
          cpu 1500ns · runnable 0ns · blocked net 0ns io 0ns futex 0ns other 0ns · in 100B out 0B · events exceptions:page_fault_user=3
@@ -183,4 +205,24 @@ fn service_and_duration_and_id_filters() {
     };
     assert!(id_filter.matches(&sample_trace(0xabc, 1)));
     assert!(!id_filter.matches(&sample_trace(0xbbc, 1)));
+}
+
+#[test]
+fn min_confidence_keeps_traces_whose_every_link_reaches_it() {
+    let unsure = sample_trace(1, 100);
+    assert!(unsure.spans.iter().any(|s| s.link.is_some()));
+    let mut sure = sample_trace(2, 100);
+    for s in sure.spans.iter_mut().filter(|s| s.link.is_some()) {
+        s.link = s.link.map(|l| Link {
+            confidence: 0.995,
+            ..l
+        });
+    }
+    let filter = TraceFilter {
+        min_confidence: 0.99,
+        ..Default::default()
+    };
+    assert!(!filter.matches(&unsure));
+    assert!(filter.matches(&sure));
+    assert!(TraceFilter::default().matches(&unsure));
 }

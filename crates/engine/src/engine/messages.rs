@@ -69,31 +69,20 @@ impl Engine {
                     self.spans.close(old);
                 }
                 self.claim_queued_job(tid, now);
-                // The first request on a connection opened during a request is for that
-                // request while it is still in progress; else an event loop's call is for
-                // the oldest of its reads not acted on yet.
-                let opened_for = opened_for
-                    .filter(|&id| self.spans.get(id).is_some_and(|s| !s.answered && !s.closed));
-                let from_batch = match opened_for {
-                    Some(id) => {
-                        self.batch_done(tid, id);
-                        None
-                    }
-                    None => self.batch_take(tid),
-                };
+                let (parent, link) = self.link_call(tid, opened_for);
                 let th = &self.threads.map[&tid];
                 let start = if th.sys == Some(Syscall::Send) {
                     th.sys_enter
                 } else {
                     now
                 };
-                let parent = opened_for.or(from_batch).or(th.ctx);
-                let span = self.new_span(SpanKind::Client, parent, tid, start, tuple);
+                let mut span = self.new_span(SpanKind::Client, parent, tid, start, tuple);
+                span.link = link;
                 let id = self.spans.open(span);
                 self.sockets.endpoint(sk).span = Some(id);
                 let th = &self.threads.map[&tid];
-                let (ctx, src) = (th.ctx, th.ctx_src);
-                self.retarget(tid, now, ctx, Some(id), src);
+                let (ctx, src, ev) = (th.ctx, th.ctx_src, th.ctx_ev);
+                self.retarget(tid, now, ctx, Some(id), src, ev);
                 if let Some(th) = self.threads.map.get_mut(&tid) {
                     th.completion = None;
                 }
@@ -129,6 +118,7 @@ impl Engine {
             peer: tuple.map(|t| addr(t.remote)),
             partial: false,
             error: None,
+            link: None,
             activity: Activity::default(),
         }
     }
@@ -183,12 +173,13 @@ impl Engine {
         s.answered = true;
         s.main.a.bytes_in += n;
         let parent = s.span.parent;
+        let ev = s.span.link.map_or(Evidence::OwnThread, |l| l.evidence);
         // Made with no context, or for a request another thread read: a completion
         // wakeup may say which request it was for.
         let for_other = parent
             .and_then(|p| self.spans.get(p))
             .is_none_or(|p| p.span.tid != tid);
-        self.retarget(tid, now, parent, None, CtxSource::Returned);
+        self.retarget(tid, now, parent, None, CtxSource::Returned, ev);
         self.batch_push(tid, parent, false);
         if let Some(th) = self.threads.map.get_mut(&tid) {
             th.end_on_exit = Some(id);
@@ -225,6 +216,7 @@ impl Engine {
                 };
                 let start = self.threads.map[&tid].avail.unwrap_or(now);
                 let mut span = self.new_span(SpanKind::Server, parent, tid, start, tuple);
+                span.link = parent.map(|_| links::BYTES);
                 span.partial = match origin {
                     Some(Origin::Span(_)) => false,
                     Some(Origin::BeforeRecording) => true,
@@ -246,7 +238,17 @@ impl Engine {
         if let Some(s) = self.spans.get_mut(id) {
             s.main.a.bytes_in += n;
         }
-        self.retarget(tid, now, Some(id), None, CtxSource::Read);
+        self.retarget(
+            tid,
+            now,
+            Some(id),
+            None,
+            CtxSource::Read,
+            Evidence::OwnThread,
+        );
+        if let Some(th) = self.threads.map.get_mut(&tid) {
+            th.own = Some(id);
+        }
         self.batch_push(tid, Some(id), true);
     }
 
@@ -320,7 +322,7 @@ impl Engine {
     pub(super) fn resolve(&mut self, p: PendingRead, origin: Origin) {
         match origin {
             Origin::Span(parent) => {
-                if !self.spans.reparent(p.span, parent) {
+                if !self.spans.reparent(p.span, parent, links::BYTES) {
                     self.caveat(Caveat::ParentGone);
                 }
             }

@@ -8,6 +8,7 @@
 mod caveat;
 mod connections;
 mod fallback;
+mod links;
 mod messages;
 mod sched;
 
@@ -16,7 +17,7 @@ use crate::config::{ByteSource, Config};
 use crate::event::{Event, EventKind, FourTuple, SockAddr, Syscall, TcpState, Tid, Timestamp};
 use crate::fds::FdTable;
 use crate::handler::SpanHandler;
-use crate::model::{Activity, EventNames, Span, SpanId, SpanKind, Summary, Trace};
+use crate::model::{Activity, EventNames, Evidence, Link, Span, SpanId, SpanKind, Summary, Trace};
 use crate::sockets::{Endpoint, Phase, Side, Sockets, StreamId};
 use crate::spans::Spans;
 use crate::stream::{Origin, PendingRead};
@@ -86,6 +87,8 @@ pub struct Engine {
     unattributed: u64,
     traces_out: u64,
     spans_out: u64,
+    /// Links emitted, per evidence (indexed by `Evidence as usize`): (all, unsure).
+    links_out: [(u64, u64); Evidence::ALL.len()],
     handler: Option<Box<dyn SpanHandler>>,
 }
 
@@ -110,6 +113,7 @@ impl Engine {
             unattributed: 0,
             traces_out: 0,
             spans_out: 0,
+            links_out: Default::default(),
             handler: None,
             config,
         };
@@ -286,6 +290,12 @@ impl Engine {
             spans: self.spans_out,
             events: self.events,
             unattributed_events: self.unattributed + self.spans.dropped_tail_events,
+            links: Evidence::ALL
+                .iter()
+                .zip(self.links_out)
+                .filter(|(_, (n, _))| *n > 0)
+                .map(|(&e, (n, unsure))| (e, n, unsure))
+                .collect(),
             caveats,
         }
     }
@@ -327,6 +337,11 @@ impl Engine {
             }
             self.traces_out += 1;
             self.spans_out += trace.spans.len() as u64;
+            for link in trace.spans.iter().filter_map(|s| s.link) {
+                let count = &mut self.links_out[link.evidence as usize];
+                count.0 += 1;
+                count.1 += u64::from(link.confidence < Link::SURE);
+            }
             emit(trace);
         }
     }

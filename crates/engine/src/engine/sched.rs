@@ -19,6 +19,7 @@ impl Engine {
         ctx: Option<SpanId>,
         call: Option<SpanId>,
         src: CtxSource,
+        ev: Evidence,
     ) {
         self.flush(tid, now);
         let Some(th) = self.threads.map.get_mut(&tid) else {
@@ -30,6 +31,7 @@ impl Engine {
         th.ctx = ctx;
         th.call = call;
         th.ctx_src = src;
+        th.ctx_ev = ev;
         match src {
             CtxSource::Read => th.handed_by = None,
             CtxSource::HandOff(by) => th.handed_by = Some(by),
@@ -56,9 +58,14 @@ impl Engine {
         let Some(p) = self.threads.map.get(&parent) else {
             return;
         };
-        let (tgid, service, ctx) = (if thread { p.tgid } else { child }, p.service, p.ctx);
+        let (tgid, service, ctx, ev) = (
+            if thread { p.tgid } else { child },
+            p.service,
+            p.ctx,
+            p.ctx_ev,
+        );
         self.threads.add(child, tgid, service, now);
-        self.retarget(child, now, ctx, None, CtxSource::Returned);
+        self.retarget(child, now, ctx, None, CtxSource::Returned, ev);
     }
 
     pub(super) fn on_switch(&mut self, prev: Tid, prev_state: i64, next: Tid, now: Timestamp) {
@@ -108,6 +115,7 @@ impl Engine {
         if t.ctx_src != CtxSource::Read || target == waker {
             return;
         }
+        let tgid = t.tgid;
         // A request that started after the call cannot have caused it.
         let call_start = self.spans.get(call).map_or(0, |c| c.span.start);
         let Some(request) = t.ctx.filter(|&id| {
@@ -120,7 +128,19 @@ impl Engine {
         if let Some(w) = self.threads.map.get_mut(&waker) {
             w.completion = None;
         }
-        self.spans.reparent(call, request);
+        // Only weaker evidence gives way (a thread created for the request, or a connection
+        // opened for it, says more than whom the caller woke next).
+        let current = self.spans.get(call).and_then(|c| c.span.link);
+        if current.is_some_and(|l| l.evidence < Evidence::Completion) {
+            return;
+        }
+        let (candidates, _) = self.spans.requests_in_progress(tgid);
+        let link = Link {
+            evidence: Evidence::Completion,
+            candidates: candidates.max(1),
+            confidence: links::confidence(Evidence::Completion, candidates),
+        };
+        self.spans.reparent(call, request, link);
     }
 
     /// A wakeup from process context passes the waker's live request context to the woken
@@ -175,25 +195,30 @@ impl Engine {
         // The woken thread must not be busy with a request of its own: one it read, a call
         // it is waiting for, or one handed over by a thread that is still blocked waiting
         // for it (a submitter waiting on a future: later wakeups are lock noise).
-        let busy = match t.ctx_src {
-            // Waiting for a call's answer, unless it sleeps on a futex instead of on the
-            // socket: a thread that wrote a call for another thread to read the answer (an
-            // asynchronous client's writer) is free for other work.
-            _ if t.call.is_some() && live_unanswered(t.call) && t.sys != Some(Syscall::Futex) => {
-                true
-            }
-            CtxSource::Read => live_unanswered(t.ctx),
-            // A hand-off it has not acted on yet does not keep it busy: an idle worker
-            // woken again takes the newer work (a relay holds a context only to pass it on).
-            CtxSource::HandOff(_) if t.unacted => false,
-            CtxSource::HandOff(by) => {
-                live_unanswered(t.ctx)
-                    && self.threads.map.get(&by).is_some_and(|b| {
-                        b.sys == Some(Syscall::Futex) && matches!(b.sched, Sched::Blocked(_))
-                    })
-            }
-            CtxSource::Returned => false,
-        };
+        let serving = !t.loops && live_unanswered(t.own);
+        let busy = serving
+            || match t.ctx_src {
+                // Waiting for a call's answer, unless it sleeps on a futex instead of on the
+                // socket: a thread that wrote a call for another thread to read the answer (an
+                // asynchronous client's writer) is free for other work.
+                _ if t.call.is_some()
+                    && live_unanswered(t.call)
+                    && t.sys != Some(Syscall::Futex) =>
+                {
+                    true
+                }
+                CtxSource::Read => live_unanswered(t.ctx),
+                // A hand-off it has not acted on yet does not keep it busy: an idle worker
+                // woken again takes the newer work (a relay holds a context only to pass it on).
+                CtxSource::HandOff(_) if t.unacted => false,
+                CtxSource::HandOff(by) => {
+                    live_unanswered(t.ctx)
+                        && self.threads.map.get(&by).is_some_and(|b| {
+                            b.sys == Some(Syscall::Futex) && matches!(b.sched, Sched::Blocked(_))
+                        })
+                }
+                CtxSource::Returned => false,
+            };
         if busy {
             return;
         }
@@ -202,7 +227,14 @@ impl Engine {
             if let Some(t) = self.threads.map.get_mut(&target) {
                 t.forget_batch();
             }
-            self.retarget(target, now, Some(ctx), None, CtxSource::HandOff(waker));
+            self.retarget(
+                target,
+                now,
+                Some(ctx),
+                None,
+                CtxSource::HandOff(waker),
+                Evidence::Wakeup,
+            );
         }
         if let Some(t) = self.threads.map.get_mut(&target) {
             let channel = wake == Wake::Channel;
@@ -247,7 +279,14 @@ impl Engine {
                 .any(|(&t, th)| t != reader && th.ctx == Some(id))
         };
         if let Some(job) = self.spans.oldest_waiting(reader, held) {
-            self.retarget(tid, now, Some(job), None, CtxSource::HandOff(reader));
+            self.retarget(
+                tid,
+                now,
+                Some(job),
+                None,
+                CtxSource::HandOff(reader),
+                Evidence::QueueOrder,
+            );
         }
     }
 
@@ -426,7 +465,14 @@ impl Engine {
         {
             return;
         }
-        self.retarget(tid, now, Some(id), None, CtxSource::HandOff(reader));
+        self.retarget(
+            tid,
+            now,
+            Some(id),
+            None,
+            CtxSource::HandOff(reader),
+            Evidence::Connection,
+        );
         if let Some(th) = self.threads.map.get_mut(&tid) {
             th.forget_batch();
             th.unacted = true;

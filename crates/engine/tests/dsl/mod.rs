@@ -258,6 +258,16 @@ impl Rec {
 /// `Server front tid=10 110..162 [partial]`, children indented by two spaces; traces
 /// separated by `---`.
 pub fn render(traces: &[Trace]) -> String {
+    render_as(traces, false)
+}
+
+/// As [`render`], with each call's link evidence and candidate count
+/// (`link=own-thread/2`): what decided its parent among how many requests.
+pub fn render_links(traces: &[Trace]) -> String {
+    render_as(traces, true)
+}
+
+fn render_as(traces: &[Trace], links: bool) -> String {
     let mut out = Vec::new();
     for t in traces {
         for s in &t.spans {
@@ -280,6 +290,9 @@ pub fn render(traces: &[Trace]) -> String {
             }
             if let Some(e) = &s.error {
                 line.push_str(&format!(" error={e}"));
+            }
+            if let (true, SpanKind::Client, Some(l)) = (links, s.kind, s.link) {
+                line.push_str(&format!(" link={}/{}", l.evidence.name(), l.candidates));
             }
             out.push(line);
         }
