@@ -8,12 +8,15 @@
 # engines can be compared on the same trace.dat:
 #   bash bench/stacks/reanalyze.sh bench/stacks/out/go-500-5-… /work/targets/old/release
 #   bash bench/stacks/reanalyze.sh bench/stacks/out/go-500-5-… /work/targets/main/release
+# CHECK_BIN (env, default KSPAN_BIN_DIR): the kspan whose `check` scores the traces, so that two
+# engines are scored by the same checker.
 set -euo pipefail
 USAGE="usage: reanalyze.sh OUT KSPAN_BIN_DIR [DEST]"
 OUT=$(cd "${1:?$USAGE}" && pwd)
 BIN=${2:?$USAGE}
 DEST=${3:-$OUT/reanalyze-$(date +%Y%m%d-%H%M%S)}
 KSPAN=$BIN/kspan
+CHECK=${CHECK_BIN:-$BIN}/kspan
 [[ -x $KSPAN ]] || { echo "missing $KSPAN" >&2; exit 2; }
 [[ -f $OUT/trace.dat && -d $OUT/truth ]] || { echo "$OUT has no trace.dat or truth/" >&2; exit 2; }
 mkdir -p "$DEST"
@@ -32,8 +35,8 @@ for a in $(meta aliases "kst-gateway=gateway kst-front=front kst-back=back"); do
 TRUTH=$OUT/truth
 "$KSPAN" info "$OUT/trace.dat" >"$DEST/info.txt" 2>&1 || true
 "$KSPAN" analyze "$OUT/trace.dat" --format otlp-json -o "$DEST/traces.otlp.json" 2>"$DEST/analyze.log"
-"$KSPAN" check --otlp "$DEST/traces.otlp.json" --truth "$TRUTH" "${ALIASES[@]}" --failures 20 >"$DEST/check.txt" || true
-"$KSPAN" check --otlp "$DEST/traces.otlp.json" --truth "$TRUTH" "${ALIASES[@]}" --json >"$DEST/check.json" || true
+"$CHECK" check --otlp "$DEST/traces.otlp.json" --truth "$TRUTH" "${ALIASES[@]}" --failures 20 >"$DEST/check.txt" || true
+"$CHECK" check --otlp "$DEST/traces.otlp.json" --truth "$TRUTH" "${ALIASES[@]}" --json >"$DEST/check.json" || true
 grep -i "lost" "$DEST/analyze.log" || true
 head -40 "$DEST/check.txt"
 [[ $DEST == "$OUT" ]] || echo "engine: $BIN -> $DEST"

@@ -59,7 +59,7 @@ fn syscall(
         tid,
         false,
         3,
-        EventKind::SyscallEnter { call, fd: Some(5) },
+        EventKind::SyscallEnter { call, arg: Some(5) },
     );
     if let Some((send, sk, n)) = sock {
         *t += 100;

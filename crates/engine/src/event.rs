@@ -103,8 +103,9 @@ pub enum EventKind {
     Waking { target: Tid },
     /// `sched:sched_wakeup_new`: the new task `target` becomes runnable for the first time.
     WakeupNew { target: Tid },
-    /// Entry of a syscall; `fd` is the first argument where it is a file descriptor.
-    SyscallEnter { call: Syscall, fd: Option<i64> },
+    /// Entry of a syscall; `arg` is the argument naming what it acts on, where it has one:
+    /// the file descriptor, or for [`Syscall::Futex`] the futex word's address.
+    SyscallEnter { call: Syscall, arg: Option<i64> },
     /// Exit of a syscall with its return value.
     SyscallExit { call: Syscall, ret: i64 },
     /// `sock:sock_send_length`: `ret` bytes (or -errno) handed to socket `sk`.

@@ -17,6 +17,7 @@ mod config;
 mod engine;
 pub mod event;
 mod fds;
+mod futexes;
 mod fxhash;
 mod handler;
 pub mod model;

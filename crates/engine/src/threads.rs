@@ -85,8 +85,8 @@ pub(crate) struct Thread {
     pub sys: Option<Syscall>,
     /// Entry time of that syscall.
     pub sys_enter: Timestamp,
-    /// The file descriptor argument of that syscall, if it has one.
-    pub sys_fd: Option<i64>,
+    /// What that syscall acts on, if known: its file descriptor, or a futex word's address.
+    pub sys_arg: Option<i64>,
     /// When the data of its current syscall became available: the entry, or the wakeup
     /// that ended a block inside it; `None` until either is seen (a thread already inside
     /// a syscall when the recording started).
@@ -183,7 +183,7 @@ impl Threads {
                 completion: None,
                 sys: None,
                 sys_enter: now,
-                sys_fd: None,
+                sys_arg: None,
                 avail: None,
                 end_on_exit: None,
                 sock_io: false,

@@ -10,7 +10,14 @@ const FRONT: Tid = 10;
 const BACK: Tid = 20;
 
 fn enter(r: &mut Rec, ts: u64, tid: Tid, call: Syscall, fd: i64) {
-    r.ev(ts, tid, EventKind::SyscallEnter { call, fd: Some(fd) });
+    r.ev(
+        ts,
+        tid,
+        EventKind::SyscallEnter {
+            call,
+            arg: Some(fd),
+        },
+    );
 }
 
 fn exit(r: &mut Rec, ts: u64, tid: Tid, call: Syscall, ret: i64) {

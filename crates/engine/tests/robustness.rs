@@ -61,7 +61,7 @@ fn random_event(rng: &mut Rng, ts: u64) -> Event {
         },
         5 => EventKind::SyscallEnter {
             call,
-            fd: Some(rng.below(4) as i64),
+            arg: Some(rng.below(4) as i64),
         },
         6 => EventKind::SyscallExit {
             call,

@@ -90,7 +90,8 @@ enum Kind {
     },
     SysEnter {
         call: Syscall,
-        fd: Option<FieldHandle>,
+        /// `fd`, or `uaddr` for futex.
+        arg: Option<FieldHandle>,
     },
     SysExit {
         call: Syscall,
@@ -194,7 +195,11 @@ fn engine_kind(f: &EventFormat) -> Option<Kind> {
             // type already says which one they are.
             let call = classify(call, 0);
             if enter {
-                Kind::SysEnter { call, fd: h("fd") }
+                let arg = match call {
+                    Syscall::Futex => h("uaddr"),
+                    _ => h("fd"),
+                };
+                Kind::SysEnter { call, arg }
             } else {
                 Kind::SysExit {
                     call,
@@ -314,9 +319,9 @@ impl Decoder {
                 child: i(pid) as i32,
                 clone_flags: u(flags),
             },
-            Kind::SysEnter { call, fd } => EventKind::SyscallEnter {
+            Kind::SysEnter { call, arg } => EventKind::SyscallEnter {
                 call: *call,
-                fd: fd.as_ref().map(i),
+                arg: arg.as_ref().map(i),
             },
             Kind::SysExit { call, ret } => EventKind::SyscallExit {
                 call: *call,

@@ -177,7 +177,7 @@ fn engine_kind(line: &Line<'_>, exits_without_ret: &mut u64) -> Option<(EventKin
                 (
                     EventKind::SyscallEnter {
                         call,
-                        fd: line.int("fd"),
+                        arg: line.int("fd").or_else(|| line.int("uaddr")),
                     },
                     false,
                 )
@@ -329,7 +329,7 @@ mod tests {
                     100,
                     EventKind::SyscallEnter {
                         call: Syscall::Recv,
-                        fd: Some(4)
+                        arg: Some(4)
                     },
                     false
                 ),

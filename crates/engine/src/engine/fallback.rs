@@ -20,7 +20,7 @@ impl Engine {
             return;
         }
         if let Some(th) = self.threads.map.get(&ev.tid) {
-            if let (Some(_), Some(fd)) = (th.sys, th.sys_fd) {
+            if let (Some(_), Some(fd)) = (th.sys, th.sys_arg) {
                 self.fds.learn(th.tgid, fd, sk);
             }
         }
@@ -31,7 +31,7 @@ impl Engine {
         let Some(th) = self.threads.map.get(&tid) else {
             return;
         };
-        let Some(fd) = th.sys_fd else { return };
+        let Some(fd) = th.sys_arg else { return };
         if call == Syscall::Close {
             self.fds.forget(th.tgid, fd);
             return;

@@ -16,6 +16,7 @@ use crate::activity::{Bucket, Layout};
 use crate::config::{ByteSource, Config};
 use crate::event::{Event, EventKind, FourTuple, SockAddr, Syscall, TcpState, Tid, Timestamp};
 use crate::fds::FdTable;
+use crate::futexes::Futexes;
 use crate::handler::SpanHandler;
 use crate::model::{Activity, EventNames, Evidence, Link, Span, SpanId, SpanKind, Summary, Trace};
 use crate::sockets::{Endpoint, Phase, Side, Sockets, StreamId};
@@ -80,6 +81,8 @@ pub struct Engine {
     pending: Vec<StreamId>,
     /// Descriptor → socket, for [`ByteSource::SyscallExits`].
     fds: FdTable,
+    /// Which futex words are locks and which carry work.
+    futexes: Futexes,
     caveats: [u64; Caveat::ALL],
     events: u64,
     /// Time of the last event.
@@ -107,6 +110,7 @@ impl Engine {
             closing: Vec::new(),
             pending: Vec::new(),
             fds: FdTable::default(),
+            futexes: Futexes::default(),
             caveats: [0; Caveat::ALL],
             events: 0,
             now: 0,
@@ -206,8 +210,8 @@ impl Engine {
             } => self.on_switch(*prev, *prev_state, *next, ts),
             EventKind::Waking { target } => self.on_waking(ev.tid, ev.in_irq, *target, ts),
             EventKind::WakeupNew { target } => self.set_sched(*target, Sched::Runnable, ts),
-            EventKind::SyscallEnter { call, fd } if !ev.in_irq => {
-                self.on_enter(ev.tid, *call, *fd, ts)
+            EventKind::SyscallEnter { call, arg } if !ev.in_irq => {
+                self.on_enter(ev.tid, *call, *arg, ts)
             }
             EventKind::SyscallExit { call, ret } if !ev.in_irq => {
                 self.attribute(ev);

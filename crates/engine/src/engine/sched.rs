@@ -96,9 +96,21 @@ impl Engine {
             charge_time(th, &mut self.spans, now);
             th.sched = Sched::Runnable;
         }
-        if !in_irq {
+        if !in_irq && !self.through_lock(waker, target) {
             self.complete(waker, target);
             self.hand_off(waker, target, now, Wake::Direct);
+        }
+    }
+
+    /// True when `waker` wakes `target` from inside `futex()` on a word that behaves like a
+    /// lock (see [`Futexes`]): the wakeup passes a lock on, not work.
+    fn through_lock(&mut self, waker: Tid, target: Tid) -> bool {
+        let Some(w) = self.threads.map.get(&waker) else {
+            return false;
+        };
+        match (w.sys, w.sys_arg) {
+            (Some(Syscall::Futex), Some(addr)) => self.futexes.wake(w.tgid, addr, waker, target),
+            _ => false,
         }
     }
 
@@ -358,7 +370,7 @@ impl Engine {
         }
     }
 
-    pub(super) fn on_enter(&mut self, tid: Tid, call: Syscall, fd: Option<i64>, now: Timestamp) {
+    pub(super) fn on_enter(&mut self, tid: Tid, call: Syscall, arg: Option<i64>, now: Timestamp) {
         let Some(th) = self.threads.map.get_mut(&tid) else {
             return;
         };
@@ -375,7 +387,7 @@ impl Engine {
         }
         th.sys = Some(call);
         th.sock_io = false;
-        th.sys_fd = fd;
+        th.sys_arg = arg;
         th.sys_enter = now;
         th.avail = Some(now);
         if call == Syscall::Send {

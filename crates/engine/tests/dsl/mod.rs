@@ -169,7 +169,7 @@ impl Rec {
     }
 
     pub fn enter(&mut self, ts: u64, tid: Tid, call: Syscall) -> &mut Self {
-        self.ev(ts, tid, EventKind::SyscallEnter { call, fd: Some(3) })
+        self.ev(ts, tid, EventKind::SyscallEnter { call, arg: Some(3) })
     }
 
     pub fn exit(&mut self, ts: u64, tid: Tid, call: Syscall) -> &mut Self {
