@@ -19,9 +19,15 @@ pub struct CheckArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
-    /// How far (ms) a span may lie outside its true time and still match (clock skew).
-    #[arg(long, default_value_t = 2.0, value_parser = parse_tolerance)]
+    /// How far (ms) a span may lie outside its true time and still match, once the clock
+    /// offset between kspan and the services (estimated from the data) is removed. Small, so
+    /// that the previous request's span on a keep-alive connection is not taken for this one's.
+    #[arg(long, default_value_t = 0.1, value_parser = parse_tolerance)]
     pub tolerance_ms: f64,
+    /// The same for a root known only from nginx's log (1 ms resolution), when the load
+    /// generator's log lacks the request.
+    #[arg(long, default_value_t = 1.0, value_parser = parse_tolerance)]
+    pub coarse_tolerance_ms: f64,
     /// A service kspan names otherwise than the truth, as KSPAN_NAME=TRUTH_NAME
     /// (e.g. redis-server=redis); repeatable.
     #[arg(long = "alias", value_parser = parse_alias)]
@@ -38,6 +44,7 @@ pub struct CheckArgs {
 pub fn run(args: CheckArgs) -> anyhow::Result<()> {
     let options = CheckOptions {
         tolerance_ns: (args.tolerance_ms * 1e6).round() as i64,
+        coarse_tolerance_ns: (args.coarse_tolerance_ms * 1e6).round() as i64,
         aliases: args.aliases.into_iter().collect(),
         max_failures: args.failures,
     };
@@ -93,7 +100,8 @@ mod tests {
             otlp: fixture.join("otlp.json"),
             truth: fixture.join(truth),
             json: true,
-            tolerance_ms: 2.0,
+            tolerance_ms: 0.1,
+            coarse_tolerance_ms: 1.0,
             aliases: vec![],
             failures: 10,
             min_accuracy,

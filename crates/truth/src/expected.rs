@@ -4,7 +4,8 @@
 //! - root: the gateway's SERVER span (nginx's access-log line of the request id; its peer is
 //!   the load generator's connection); its time window is the load generator's request (sent
 //!   to answered, in ns) when `loadgen.jsonl` has it on that connection, else nginx's logged
-//!   time (1 ms resolution, too coarse to tell apart back-to-back requests of one connection);
+//!   time (1 ms resolution, too coarse to tell apart back-to-back requests of one connection:
+//!   [`Timing::Coarse`]);
 //! - under it, one gateway CLIENT span per upstream call: nginx logs only `$upstream_addr`, so
 //!   each call is taken from the service line with that request id whose peer IP is the
 //!   gateway's IP: the CLIENT span's local end is that line's `peer`, its peer end that line's
@@ -21,7 +22,7 @@
 //!   like any span) or not (it is then not missing).
 
 use crate::otlp::SpanKind;
-use crate::records::{LoadgenRecord, ServiceRecord, TruthLogs};
+use crate::records::{known_tid, LoadgenRecord, ServiceRecord, TruthLogs};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
@@ -30,9 +31,13 @@ use std::net::SocketAddr;
 pub enum Timing {
     /// Logged by the span's own process: start and end are the span's.
     Exact,
-    /// Only known to lie about this window (nginx's 1 ms resolution, or a store's span inside
-    /// its caller's call): used for matching only, never for time errors.
+    /// Only known to lie about this window, to the nanosecond (the load generator's request
+    /// around the gateway's span, the service's span inside the gateway's call, a store's
+    /// span inside its caller's call): used for matching only, never for time errors.
     Window,
+    /// Only known to nginx's 1 ms resolution (a root whose request the load generator's log
+    /// lacks): matched with the coarse tolerance, never used for time errors.
+    Coarse,
 }
 
 /// One span a request's true tree holds.
@@ -57,6 +62,9 @@ pub struct ExpectedSpan {
     pub design: Option<String>,
     /// Index of the parent span in the request's `spans`; `None` for the root.
     pub parent: Option<usize>,
+    /// The OS thread the truth says handled the request (a SERVER span) or made the call (a
+    /// CLIENT span), when it was logged: kspan's span must have run on it.
+    pub tid: Option<i64>,
 }
 
 impl ExpectedSpan {
@@ -150,9 +158,11 @@ pub fn build(logs: &TruthLogs) -> Expected {
             duplicates += 1;
             continue;
         }
-        let (start, end) = match sent.get(gw.rid.as_str()) {
-            Some(lg) if lg.local == Some(gw.peer) => (lg.start_unix_ns, lg.end_unix_ns),
-            _ => (gw.start_unix_ns(), gw.end_unix_ns()),
+        let (start, end, timing) = match sent.get(gw.rid.as_str()) {
+            Some(lg) if lg.local == Some(gw.peer) => {
+                (lg.start_unix_ns, lg.end_unix_ns, Timing::Window)
+            }
+            _ => (gw.start_unix_ns(), gw.end_unix_ns(), Timing::Coarse),
         };
         let mut spans = vec![ExpectedSpan {
             service: "gateway".to_string(),
@@ -161,9 +171,10 @@ pub fn build(logs: &TruthLogs) -> Expected {
             peer: gw.peer,
             start,
             end,
-            timing: Timing::Window,
+            timing,
             design: None,
             parent: None,
+            tid: None,
         }];
         let lines = by_rid
             .get(gw.rid.as_str())
@@ -182,6 +193,7 @@ pub fn build(logs: &TruthLogs) -> Expected {
                     timing: Timing::Window,
                     design: None,
                     parent: Some(0),
+                    tid: None,
                 });
                 let parent = spans.len() - 1;
                 add_service_subtree(&logs.services, lines, &mut used, i, parent, &mut spans);
@@ -233,6 +245,7 @@ fn add_service_subtree(
             timing: Timing::Exact,
             design: Some(rec.design.clone()),
             parent: Some(parent),
+            tid: known_tid(rec.tid),
         });
         let server = spans.len() - 1;
         for call in &rec.calls {
@@ -246,6 +259,7 @@ fn add_service_subtree(
                 timing: Timing::Exact,
                 design: Some(rec.design.clone()),
                 parent: Some(server),
+                tid: known_tid(call.tid),
             });
             let client = spans.len() - 1;
             let callee = same_rid
@@ -267,6 +281,7 @@ fn add_service_subtree(
                     timing: Timing::Window,
                     design: None,
                     parent: Some(client),
+                    tid: None,
                 }),
                 _ => {}
             }

@@ -3,11 +3,14 @@
 //! Compares kspan's traces (the OTLP JSON export, `docs/otlp.md`) with an application's
 //! ground-truth logs (the demo app's services, nginx's access log and the load generator's
 //! log), request by request: a request counts as exact when its kspan trace holds exactly its
-//! true spans, each under its true parent. See [`expected`] for the true tree's shape and
-//! [`matching`] for how kspan spans are paired with true ones.
+//! true spans, each under its true parent, each its request's own (on the thread the truth
+//! names, at the true time once the clock offset estimated by [`clock`] is removed). See
+//! [`expected`] for the true tree's shape and [`matching`] for how kspan spans are paired with
+//! true ones.
 
 #![warn(missing_docs)]
 
+pub mod clock;
 pub mod error;
 pub mod expected;
 pub mod matching;
@@ -24,9 +27,14 @@ use std::path::Path;
 /// How a check is run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckOptions {
-    /// How far (ns) a kspan span may lie outside its true span's time and still match it:
-    /// absorbs the skew between the boot clock kspan converts and the services' real-time clock.
+    /// How far (ns) a kspan span may lie outside its true span's time (or the window the truth
+    /// knows it in) and still match it, after the estimated clock offset is removed: small, so
+    /// that a span of the previous request on a keep-alive connection does not pass for this
+    /// one's (2 ms before the offset was estimated; 0.1 ms now).
     pub tolerance_ns: i64,
+    /// The same for a root known only to nginx's 1 ms resolution (a request the load
+    /// generator's log lacks).
+    pub coarse_tolerance_ns: i64,
     /// kspan service name → truth service name, for services kspan names otherwise
     /// (e.g. `redis-server` → `redis`).
     pub aliases: HashMap<String, String>,
@@ -37,7 +45,8 @@ pub struct CheckOptions {
 impl Default for CheckOptions {
     fn default() -> Self {
         CheckOptions {
-            tolerance_ns: 2_000_000,
+            tolerance_ns: 100_000,
+            coarse_tolerance_ns: 1_000_000,
             aliases: HashMap::new(),
             max_failures: 10,
         }
@@ -58,8 +67,20 @@ pub fn check_parsed(
     options: &CheckOptions,
 ) -> Report {
     let expected = expected::build(logs);
-    let matching =
-        matching::match_spans(&expected, observed, &options.aliases, options.tolerance_ns);
+    let clock = clock::estimate(&expected, observed, &options.aliases);
+    let rule = matching::TimeRule {
+        offset_ns: clock.offset_ns,
+        tolerance_ns: options.tolerance_ns,
+        coarse_tolerance_ns: options.coarse_tolerance_ns,
+    };
+    let matching = matching::match_spans(&expected, observed, &options.aliases, &rule);
     let sent = logs.loadgen.as_ref().map(Vec::len);
-    report::judge(&expected, observed, &matching, sent, options.max_failures)
+    report::judge(
+        &expected,
+        observed,
+        &matching,
+        sent,
+        clock,
+        options.max_failures,
+    )
 }

@@ -3,10 +3,22 @@
 //! A kspan span can stand for a true span when it has the same service (after aliases) and
 //! kind, the same identifying connection end ([`ExpectedSpan::key`]: the client's end for a
 //! SERVER span, the caller's end for a CLIENT span, the callee's end for a call that could not
-//! connect), no contradicting other end, and a time
-//! that overlaps the true span's within the tolerance. Among all such pairs, the closest in
-//! time (sum of the start and end differences) are taken first, so the result does not depend
-//! on the order of either input.
+//! connect), no contradicting other end, and when it is that request's own in time:
+//! - its time, after removing the clock offset estimated from the data ([`crate::clock`]),
+//!   overlaps the true span's within the tolerance ([`TimeRule::slack`]: small, wider only for
+//!   a root known to nginx's 1 ms resolution);
+//! - of the true spans on its connection end, this is the one it shares most of its time with
+//!   (the largest intersection over union of the two intervals; for disjoint ones the nearest,
+//!   then the closest in start and end): a span of the previous (or next) request on a
+//!   keep-alive connection is that request's, even when it lies within the tolerance of this
+//!   one. (Intersection over union, not the start and end differences: a true call's logged
+//!   start may precede kspan's by a connection checkout, which would make the next call on the
+//!   same pooled connection look closer.)
+//!
+//! Among all such pairs, the closest in time are taken first, so the result does not depend
+//! on the order of either input. For every true span left without a kspan span, the nearest
+//! kspan span on its connection end that was refused for its time is kept as a [`NearMiss`],
+//! for the report to say why.
 //!
 //! One true call may be several kspan round trips: a protocol with a handshake on a new
 //! connection (PostgreSQL's startup message, then the query) makes the caller send twice and
@@ -15,10 +27,62 @@
 //! [`absorb_round_trips`]) when it is on the same connection, in the same trace, under the
 //! same true parent and inside the true span's time window.
 
-use crate::expected::{End, Expected, ExpectedSpan};
+use crate::expected::{End, Expected, ExpectedSpan, Timing};
 use crate::otlp::{ObservedSpan, SpanKind};
 use std::collections::HashMap;
 use std::net::SocketAddr;
+
+/// How far (ns) around a true span kspan spans are looked at: for the closest-request rule and
+/// to explain a missing span; it does not admit a pair.
+pub const NEAR_NS: i64 = 10_000_000;
+
+/// How kspan's times are compared with the truth's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeRule {
+    /// kspan's clock minus the applications' clock (ns), removed from kspan's times.
+    pub offset_ns: i64,
+    /// How far (ns) a kspan span may lie outside a true span whose times (or window) the truth
+    /// knows to the nanosecond.
+    pub tolerance_ns: i64,
+    /// How far (ns) a kspan span may lie outside a true span known to nginx's 1 ms resolution.
+    pub coarse_tolerance_ns: i64,
+}
+
+impl TimeRule {
+    /// How far a kspan span may lie outside `want` and still overlap it.
+    pub fn slack(&self, want: &ExpectedSpan) -> i64 {
+        match want.timing {
+            Timing::Exact | Timing::Window => self.tolerance_ns,
+            Timing::Coarse => self.coarse_tolerance_ns,
+        }
+    }
+}
+
+/// Why the nearest kspan span on a missing true span's connection end was not taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Miss {
+    /// It lies this far (ns, after the clock offset) outside the true span's time, beyond
+    /// the tolerance.
+    TimeOff {
+        /// The distance between the two intervals.
+        gap_ns: i64,
+    },
+    /// It overlaps the true span, but stands for (is closest to, or was paired with) another
+    /// true span on the same connection end: this (request, span) one.
+    Other {
+        /// The (request, span) index pair of that true span.
+        of: (usize, usize),
+    },
+}
+
+/// The nearest kspan span on a missing true span's connection end, and why it was not taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NearMiss {
+    /// Index of the kspan span in the observed spans.
+    pub span: usize,
+    /// Why it does not stand for the true span.
+    pub why: Miss,
+}
 
 /// Which kspan span stands for which true span.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,16 +94,56 @@ pub struct Matching {
     pub of_observed: Vec<Option<(usize, usize)>>,
     /// kspan spans taken as further round trips of a true span already paired.
     pub round_trips: usize,
+    /// Per request, per true span left without a kspan span: the nearest kspan span on its
+    /// connection end (within [`NEAR_NS`]) and why it was refused, when there is one.
+    pub near_misses: Vec<Vec<Option<NearMiss>>>,
 }
 
-/// Pairs the spans; `aliases` maps kspan service names to the truth's, `tolerance_ns` widens
-/// every true span on both sides for the overlap test.
+/// A true span and a kspan span that could stand for it but for its time.
+#[derive(Clone, Copy)]
+struct Candidate {
+    /// Sum of the start and end differences (after the offset).
+    cost: i64,
+    /// How far the kspan span lies outside the true span (≤ 0: they overlap).
+    gap: i64,
+    /// Their intersection over their union, in millionths.
+    iou: i64,
+    r: usize,
+    s: usize,
+    o: usize,
+}
+
+impl Candidate {
+    /// How well the pair fits, best first: the most shared time, then the nearest, then the
+    /// closest in start and end.
+    fn closeness(&self) -> (std::cmp::Reverse<i64>, i64, i64) {
+        (std::cmp::Reverse(self.iou), self.gap.max(0), self.cost)
+    }
+}
+
+/// The intersection over the union of two intervals, in millionths.
+fn iou((a_start, a_end): (i64, i64), (b_start, b_end): (i64, i64)) -> i64 {
+    let inter = (a_end.min(b_end) - a_start.max(b_start)).max(0);
+    let union = a_end.max(b_end) - a_start.min(b_start);
+    if union <= 0 {
+        return i64::from(a_start == b_start) * 1_000_000;
+    }
+    (i128::from(inter) * 1_000_000 / i128::from(union)) as i64
+}
+
+/// Pairs the spans; `aliases` maps kspan service names to the truth's, `rule` says how times
+/// compare.
 pub fn match_spans(
     expected: &Expected,
     observed: &[ObservedSpan],
     aliases: &HashMap<String, String>,
-    tolerance_ns: i64,
+    rule: &TimeRule,
 ) -> Matching {
+    // kspan's times on the truth's clock.
+    let times: Vec<(i64, i64)> = observed
+        .iter()
+        .map(|o| (o.start - rule.offset_ns, o.end - rule.offset_ns))
+        .collect();
     let mut by_key: HashMap<(SpanKind, End, SocketAddr), Bucket> = HashMap::new();
     for (o, span) in observed.iter().enumerate() {
         let keys = match span.kind {
@@ -59,26 +163,42 @@ pub fn match_spans(
         }
     }
     for bucket in by_key.values_mut() {
-        bucket.index(observed);
+        bucket.index(&times);
     }
-    let mut pairs = Vec::new();
+    let mut candidates = Vec::new();
     for (r, request) in expected.requests.iter().enumerate() {
         for (s, want) in request.spans.iter().enumerate() {
             let (end, addr) = want.key();
             let Some(bucket) = by_key.get(&(want.kind, end, addr)) else {
                 continue;
             };
-            let window = (want.start - tolerance_ns, want.end + tolerance_ns);
-            for o in bucket.overlapping(window) {
-                let got = &observed[o];
-                if fits(want, got, aliases, tolerance_ns) {
-                    let cost = (got.start - want.start).abs() + (got.end - want.end).abs();
-                    pairs.push((cost, r, s, o));
+            let near = NEAR_NS.max(rule.slack(want));
+            for o in bucket.overlapping((want.start - near, want.end + near)) {
+                let (start, end) = times[o];
+                let gap = (want.start - end).max(start - want.end);
+                if gap <= near && fits(want, &observed[o], aliases) {
+                    let cost = (start - want.start).abs() + (end - want.end).abs();
+                    let iou = iou((start, end), (want.start, want.end));
+                    candidates.push(Candidate {
+                        cost,
+                        gap,
+                        iou,
+                        r,
+                        s,
+                        o,
+                    });
                 }
             }
         }
     }
-    pairs.sort_unstable();
+    candidates.sort_unstable_by_key(|c| (c.cost, c.r, c.s, c.o));
+    // Each kspan span's own true span: the one it fits best.
+    let mut closest: Vec<Option<Closest>> = vec![None; observed.len()];
+    for c in &candidates {
+        let fit = (c.closeness(), c.r, c.s);
+        let best = closest[c.o].get_or_insert(fit);
+        *best = (*best).min(fit);
+    }
     let mut matching = Matching {
         of_expected: expected
             .requests
@@ -87,28 +207,82 @@ pub fn match_spans(
             .collect(),
         of_observed: vec![None; observed.len()],
         round_trips: 0,
+        near_misses: expected
+            .requests
+            .iter()
+            .map(|r| vec![None; r.spans.len()])
+            .collect(),
     };
-    for (_, r, s, o) in pairs {
-        if matching.of_expected[r][s].is_none() && matching.of_observed[o].is_none() {
-            matching.of_expected[r][s] = Some(o);
-            matching.of_observed[o] = Some((r, s));
+    for c in &candidates {
+        let want = &expected.requests[c.r].spans[c.s];
+        let own = closest[c.o].is_some_and(|(best, _, _)| c.closeness() <= best);
+        if c.gap <= rule.slack(want)
+            && own
+            && matching.of_expected[c.r][c.s].is_none()
+            && matching.of_observed[c.o].is_none()
+        {
+            matching.of_expected[c.r][c.s] = Some(c.o);
+            matching.of_observed[c.o] = Some((c.r, c.s));
         }
     }
-    absorb_round_trips(expected, observed, &mut matching, tolerance_ns);
+    absorb_round_trips(expected, observed, &times, &mut matching, rule);
+    explain_misses(expected, &candidates, &closest, &mut matching, rule);
     matching
+}
+
+/// A kspan span's best fit among the true spans: how well, and which (request, span).
+type Closest = ((std::cmp::Reverse<i64>, i64, i64), usize, usize);
+
+/// Keeps, for every true span left without a kspan span, its nearest refused candidate: one
+/// that overlaps it (within the tolerance) but is another true span's first, else the nearest
+/// in time.
+fn explain_misses(
+    expected: &Expected,
+    candidates: &[Candidate],
+    closest: &[Option<Closest>],
+    matching: &mut Matching,
+    rule: &TimeRule,
+) {
+    let mut best: HashMap<(usize, usize), (bool, i64, i64, usize)> = HashMap::new();
+    for c in candidates {
+        if matching.of_expected[c.r][c.s].is_some() {
+            continue;
+        }
+        let fits_time = c.gap <= rule.slack(&expected.requests[c.r].spans[c.s]);
+        // Overlapping ones first, then the nearest, then the closest.
+        let rank = (!fits_time, c.gap.max(0), c.cost, c.o);
+        best.entry((c.r, c.s))
+            .and_modify(|b| *b = (*b).min(rank))
+            .or_insert(rank);
+    }
+    for ((r, s), (time_off, gap, _, o)) in best {
+        let why = if time_off {
+            Miss::TimeOff { gap_ns: gap }
+        } else {
+            match (matching.of_observed[o], closest[o]) {
+                (Some(of), _) => Miss::Other { of },
+                (None, Some((_, cr, cs))) if (cr, cs) != (r, s) => Miss::Other { of: (cr, cs) },
+                // Closest to this span and free, yet not taken: cannot happen; say nothing.
+                _ => continue,
+            }
+        };
+        matching.near_misses[r][s] = Some(NearMiss { span: o, why });
+    }
 }
 
 /// Takes each unpaired kspan span that is a further round trip of a paired one as standing
 /// for the same true span: same service, kind and connection (both ends), same trace, a parent
 /// that stands for the true span's parent, and a time inside the true span's window (within
-/// the tolerance). A callee's SERVER span of such a round trip then has the round trip as its
-/// parent, which stands for the true call: spans are taken in start order, and passes repeat
-/// until none is added, so such chains are followed whatever the order of the input.
+/// the tolerance, after the clock offset). A callee's SERVER span of such a round trip then
+/// has the round trip as its parent, which stands for the true call: spans are taken in start
+/// order, and passes repeat until none is added, so such chains are followed whatever the
+/// order of the input.
 fn absorb_round_trips(
     expected: &Expected,
     observed: &[ObservedSpan],
+    times: &[(i64, i64)],
     matching: &mut Matching,
-    tolerance_ns: i64,
+    rule: &TimeRule,
 ) {
     type Conn<'a> = (
         SpanKind,
@@ -156,8 +330,9 @@ fn absorb_round_trips(
                 candidates.iter().find_map(|&m| {
                     let (r, s) = matching.of_observed[m]?;
                     let want = &expected.requests[r].spans[s];
-                    let inside = got.start >= want.start - tolerance_ns
-                        && got.end <= want.end + tolerance_ns;
+                    let (start, end) = times[o];
+                    let slack = rule.slack(want);
+                    let inside = start >= want.start - slack && end <= want.end + slack;
                     let same_parent = want.parent.is_some_and(|wp| parent == Some((r, wp)));
                     (inside && same_parent).then_some((r, s))
                 })
@@ -186,16 +361,17 @@ struct Bucket {
 }
 
 impl Bucket {
-    /// Sorts the spans by start and computes the running maximum of their ends.
-    fn index(&mut self, observed: &[ObservedSpan]) {
-        self.spans.sort_by_key(|&o| (observed[o].start, o));
-        self.starts = self.spans.iter().map(|&o| observed[o].start).collect();
+    /// Sorts the spans by start and computes the running maximum of their ends (`times`:
+    /// every kspan span's start and end).
+    fn index(&mut self, times: &[(i64, i64)]) {
+        self.spans.sort_by_key(|&o| (times[o].0, o));
+        self.starts = self.spans.iter().map(|&o| times[o].0).collect();
         let mut max_end = i64::MIN;
         self.max_ends = self
             .spans
             .iter()
             .map(|&o| {
-                max_end = max_end.max(observed[o].end);
+                max_end = max_end.max(times[o].1);
                 max_end
             })
             .collect();
@@ -212,22 +388,15 @@ impl Bucket {
     }
 }
 
-/// Whether `got` can stand for `want` (the identifying end is already equal).
-fn fits(
-    want: &ExpectedSpan,
-    got: &ObservedSpan,
-    aliases: &HashMap<String, String>,
-    tolerance_ns: i64,
-) -> bool {
+/// Whether `got` can stand for `want` but for its time (the identifying end is already equal):
+/// same service and no contradicting other end.
+fn fits(want: &ExpectedSpan, got: &ObservedSpan, aliases: &HashMap<String, String>) -> bool {
     let service = aliases.get(&got.service).unwrap_or(&got.service);
     let far = match got.kind {
         SpanKind::Client => got.peer,
         _ => got.local,
     };
-    *service == want.service
-        && (far.is_none() || want.far().is_none() || far == want.far())
-        && got.start <= want.end + tolerance_ns
-        && got.end >= want.start - tolerance_ns
+    *service == want.service && (far.is_none() || want.far().is_none() || far == want.far())
 }
 
 #[cfg(test)]
@@ -245,7 +414,13 @@ mod tests {
             end,
             peer: None,
             local: None,
+            tid: None,
+            threads: vec![],
         }
+    }
+
+    fn times(spans: &[ObservedSpan]) -> Vec<(i64, i64)> {
+        spans.iter().map(|s| (s.start, s.end)).collect()
     }
 
     #[test]
@@ -255,7 +430,7 @@ mod tests {
             spans: vec![0, 1, 2, 3],
             ..Bucket::default()
         };
-        bucket.index(&observed);
+        bucket.index(&times(&observed));
         let found = |window| bucket.overlapping(window).collect::<Vec<_>>();
         // The long span keeps everything before the window's end in play.
         assert_eq!(found((50, 60)), [0, 2, 1]);
@@ -263,7 +438,7 @@ mod tests {
         assert_eq!(found((101, 200)), Vec::<usize>::new());
         // Without it, the scan stops at the first span that ends before the window.
         let sequential = [span(0, 10), span(20, 30), span(40, 50), span(60, 70)];
-        bucket.index(&sequential);
+        bucket.index(&times(&sequential));
         let found = |window| bucket.overlapping(window).collect::<Vec<_>>();
         assert_eq!(found((45, 65)), [3, 2]);
         assert_eq!(found((31, 39)), Vec::<usize>::new());

@@ -49,6 +49,22 @@ pub struct ObservedSpan {
     pub peer: Option<SocketAddr>,
     /// `network.local.address`:`network.local.port`, when both are present.
     pub local: Option<SocketAddr>,
+    /// `thread.id`: the thread that started the span, when exported.
+    pub tid: Option<i64>,
+    /// `kspan.threads`: every thread that worked in the span (empty when not exported).
+    pub threads: Vec<i64>,
+}
+
+impl ObservedSpan {
+    /// Whether the export says which threads worked in the span.
+    pub fn has_threads(&self) -> bool {
+        self.tid.is_some() || !self.threads.is_empty()
+    }
+
+    /// Whether `tid` is the span's thread or among its threads.
+    pub fn ran_on(&self, tid: i64) -> bool {
+        self.tid == Some(tid) || self.threads.contains(&tid)
+    }
 }
 
 #[derive(Deserialize)]
@@ -175,6 +191,16 @@ fn observed(raw: RawSpan, service: &str) -> ObservedSpan {
             3 => SpanKind::Client,
             _ => SpanKind::Other,
         },
+        tid: attr(&raw.attributes, "thread.id")
+            .and_then(|v| v.int_value.as_ref())
+            .map(|t| t.0),
+        threads: attr_str(&raw.attributes, "kspan.threads")
+            .map(|list| {
+                list.split(',')
+                    .filter_map(|t| t.trim().parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default(),
         parent_span_id: Some(raw.parent_span_id).filter(|p| !p.is_empty()),
         trace_id: raw.trace_id,
         span_id: raw.span_id,
@@ -211,6 +237,8 @@ mod tests {
                           {"key":"network.peer.port","value":{"intValue":80}},
                           {"key":"network.local.address","value":{"stringValue":"10.0.0.2"}},
                           {"key":"network.local.port","value":{"intValue":"40000"}},
+                          {"key":"thread.id","value":{"intValue":"77"}},
+                          {"key":"kspan.threads","value":{"stringValue":"77,78"}},
                           {"key":"kspan.partial","value":{"boolValue":true}}]}]}]}]}"#;
         assert_eq!(
             parse_otlp(text),
@@ -224,6 +252,8 @@ mod tests {
                 end: 1_764_431_234_000_000_002,
                 peer: Some("10.0.0.1:80".parse().unwrap()),
                 local: Some("10.0.0.2:40000".parse().unwrap()),
+                tid: Some(77),
+                threads: vec![77, 78],
             }])
         );
         assert!(parse_otlp(&text.replace("\"40000\"", "\"port\"")).is_err());

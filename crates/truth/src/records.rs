@@ -19,6 +19,10 @@ pub struct ServiceRecord {
     pub service: String,
     /// The service's design: thread, pool, epoll, prefork or tokio.
     pub design: String,
+    /// The OS thread that handled the request (read it), when the service can tell; absent,
+    /// `null` or 0 when it cannot (the thread check is then skipped, see [`known_tid`]).
+    #[serde(default)]
+    pub tid: Option<i64>,
     /// When the request was fully read, Unix ns.
     pub start_unix_ns: i64,
     /// When the last byte of the response was written, Unix ns.
@@ -49,6 +53,15 @@ pub struct CallRecord {
     pub end_unix_ns: i64,
     /// `ok` or `error: <what>`.
     pub status: String,
+    /// The OS thread that made the call, when the service can tell; absent, `null` or 0 when
+    /// it cannot (the thread check is then skipped, see [`known_tid`]).
+    #[serde(default)]
+    pub tid: Option<i64>,
+}
+
+/// A logged thread id that names a thread: positive (stacks that cannot tell log 0).
+pub fn known_tid(tid: Option<i64>) -> Option<i64> {
+    tid.filter(|&t| t > 0)
 }
 
 /// One request as nginx logged it (a line of `gateway.jsonl`); times have nginx's 1 ms resolution.

@@ -1,7 +1,8 @@
 //! Judging every request's kspan trace against its true tree, and the resulting report.
 
+use crate::clock::ClockOffset;
 use crate::expected::{Expected, ExpectedRequest, Timing};
-use crate::matching::Matching;
+use crate::matching::{Matching, Miss};
 use crate::otlp::{ObservedSpan, SpanKind};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -22,6 +23,11 @@ pub struct Report {
     pub exact_tree_accuracy_pct: f64,
     /// Span-level counts.
     pub spans: SpanCounts,
+    /// The offset between kspan's clock and the applications', estimated from the data and
+    /// removed from kspan's times before they are compared.
+    pub clock: ClockOffset,
+    /// Whether spans are their request's own: thread and time checks.
+    pub identity: IdentityCounts,
     /// Per requested path.
     pub by_endpoint: BTreeMap<String, Tally>,
     /// Per service design: the requests that went through a service of that design, and the
@@ -55,6 +61,29 @@ pub struct SpanCounts {
     /// kspan spans taken as further round trips of a true call or of its callee's span (a
     /// handshake before the query on a new connection), not counted in `matched`.
     pub round_trips: usize,
+}
+
+/// The identity checks: a kspan span counts only when it is its request's own, on the
+/// request's thread (when the truth names it) and at its time (after the clock offset).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct IdentityCounts {
+    /// Matched spans whose true thread the truth gives and whose threads kspan exported:
+    /// the thread was checked.
+    pub threads_checked: usize,
+    /// Of those, spans that did not run on the true thread (a failure of the request).
+    pub wrong_thread: usize,
+    /// Matched spans whose true thread the truth gives but kspan's export does not say which
+    /// threads worked in the span (not checked).
+    pub threads_unknown: usize,
+    /// Missing spans whose connection end holds a kspan span nearby (within 10 ms) but
+    /// outside the true span's time, beyond the tolerance (counted in `spans.missing`).
+    pub time_off: usize,
+    /// Missing spans whose connection end holds a kspan span at their time that is another
+    /// true span's (closer to a neighbouring request's span on the same keep-alive connection,
+    /// or paired with it; counted in `spans.missing`).
+    pub neighbour: usize,
+    /// Requests with at least one identity problem (wrong thread, time off, neighbour).
+    pub requests: usize,
 }
 
 /// Request counts of one group.
@@ -101,12 +130,54 @@ pub struct Failure {
     pub rid: String,
     /// Its first problem, in one line.
     pub reason: String,
+    /// What kind of problem that is.
+    pub kind: ProblemKind,
+    /// Every identity problem of the request (wrong thread, time off, neighbour), in one line
+    /// each, the first few.
+    pub identity: Vec<String>,
 }
+
+/// What is wrong with a span of a request's trace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemKind {
+    /// A true span kspan did not produce, with no kspan span nearby on its connection.
+    Missing,
+    /// A true span kspan did not produce, whose connection holds a kspan span nearby but
+    /// outside its time.
+    TimeOff,
+    /// A true span kspan did not produce, whose connection holds, at its time, a kspan span
+    /// that is another true span's (a neighbouring request's on a keep-alive connection).
+    Neighbour,
+    /// A kspan span that did not run on the thread the truth names.
+    WrongThread,
+    /// A kspan span in another request's trace.
+    WrongTrace,
+    /// A kspan span under the wrong parent.
+    WrongParent,
+    /// A kspan span in the request's trace that stands for no true span.
+    Extra,
+    /// The request's trace holds a span of another request.
+    ForeignSpan,
+}
+
+impl ProblemKind {
+    /// Whether the problem is one of the identity checks.
+    pub fn is_identity(self) -> bool {
+        matches!(
+            self,
+            ProblemKind::TimeOff | ProblemKind::Neighbour | ProblemKind::WrongThread
+        )
+    }
+}
+
+/// How many identity problems a failure lists.
+const MAX_IDENTITY_PROBLEMS: usize = 5;
 
 /// Per-request verdict, before aggregation.
 struct Verdict {
     traced: bool,
-    problems: Vec<String>,
+    problems: Vec<(ProblemKind, String)>,
 }
 
 /// Judges every request and aggregates the report, keeping the first `max_failures` failures.
@@ -115,6 +186,7 @@ pub fn judge(
     observed: &[ObservedSpan],
     matching: &Matching,
     requests_sent: Option<usize>,
+    clock: ClockOffset,
     max_failures: usize,
 ) -> Report {
     let mut by_trace: HashMap<&str, Vec<usize>> = HashMap::new();
@@ -127,7 +199,7 @@ pub fn judge(
         by_trace: &by_trace,
         by_id: &by_id,
     };
-    let mut counts = SpanCounts::default();
+    let mut counts = Counts::default();
     let mut request_traces = BTreeSet::new();
     let mut report = Report {
         requests_in_truth: expected.requests.len(),
@@ -136,6 +208,8 @@ pub fn judge(
         requests_exact: 0,
         exact_tree_accuracy_pct: 0.0,
         spans: SpanCounts::default(),
+        clock,
+        identity: IdentityCounts::default(),
         by_endpoint: BTreeMap::new(),
         by_design: BTreeMap::new(),
         failures: Vec::new(),
@@ -181,13 +255,25 @@ pub fn judge(
         }
         report.requests_traced += usize::from(verdict.traced);
         report.requests_exact += usize::from(exact);
-        if let (Some(reason), true) = (
+        let identity_problems: Vec<String> = verdict
+            .problems
+            .iter()
+            .filter(|(kind, _)| kind.is_identity())
+            .map(|(_, text)| text.clone())
+            .collect();
+        counts.identity.requests += usize::from(!identity_problems.is_empty());
+        if let (Some((kind, reason)), true) = (
             verdict.problems.first(),
             report.failures.len() < max_failures,
         ) {
             report.failures.push(Failure {
                 rid: request.rid.clone(),
                 reason: reason.clone(),
+                kind: *kind,
+                identity: identity_problems
+                    .into_iter()
+                    .take(MAX_IDENTITY_PROBLEMS)
+                    .collect(),
             });
         }
     }
@@ -197,19 +283,27 @@ pub fn judge(
             continue;
         }
         if request_traces.contains(span.trace_id.as_str()) {
-            counts.extra += 1;
+            counts.spans.extra += 1;
         } else {
-            counts.outside_requests += 1;
+            counts.spans.outside_requests += 1;
         }
     }
-    counts.round_trips = matching.round_trips;
-    report.spans = counts;
+    counts.spans.round_trips = matching.round_trips;
+    report.spans = counts.spans;
+    report.identity = counts.identity;
     if report.requests_in_truth > 0 {
         report.exact_tree_accuracy_pct =
             report.requests_exact as f64 * 100.0 / report.requests_in_truth as f64;
     }
     add_time_errors(&mut report.by_design, expected, observed, matching);
     report
+}
+
+/// The counts a judgement adds to.
+#[derive(Default)]
+struct Counts {
+    spans: SpanCounts,
+    identity: IdentityCounts,
 }
 
 /// The kspan spans by trace id and by span id.
@@ -227,7 +321,7 @@ fn judge_request<'a>(
     observed: &'a [ObservedSpan],
     matching: &Matching,
     index: &Index<'_>,
-    counts: &mut SpanCounts,
+    counts: &mut Counts,
 ) -> (Verdict, Option<&'a str>) {
     let found = &matching.of_expected[r];
     let trace = found
@@ -237,22 +331,51 @@ fn judge_request<'a>(
         .map(|&o| observed[o].trace_id.as_str());
     let mut problems = Vec::new();
     for (s, want) in request.spans.iter().enumerate() {
-        counts.expected += usize::from(want.required());
+        counts.spans.expected += usize::from(want.required());
         let Some(o) = found[s] else {
             if want.required() {
-                counts.missing += 1;
-                problems.push(format!("missing span {}", want.describe()));
+                counts.spans.missing += 1;
+                problems.push(missing(
+                    r,
+                    s,
+                    expected,
+                    observed,
+                    matching,
+                    &mut counts.identity,
+                ));
             }
             continue;
         };
-        counts.matched += usize::from(want.required());
+        counts.spans.matched += usize::from(want.required());
         let got = &observed[o];
+        if let Some(tid) = want.tid {
+            if !got.has_threads() {
+                counts.identity.threads_unknown += 1;
+            } else {
+                counts.identity.threads_checked += 1;
+                if !got.ran_on(tid) {
+                    counts.identity.wrong_thread += 1;
+                    problems.push((
+                        ProblemKind::WrongThread,
+                        format!(
+                            "span {} ran on threads {} (span id {}), not on the true thread {tid}",
+                            want.describe(),
+                            thread_list(got),
+                            got.span_id
+                        ),
+                    ));
+                }
+            }
+        }
         if Some(got.trace_id.as_str()) != trace {
-            counts.wrong_trace += 1;
-            problems.push(format!(
-                "span {} is in another trace ({})",
-                want.describe(),
-                got.trace_id
+            counts.spans.wrong_trace += 1;
+            problems.push((
+                ProblemKind::WrongTrace,
+                format!(
+                    "span {} is in another trace ({})",
+                    want.describe(),
+                    got.trace_id
+                ),
             ));
             continue;
         }
@@ -268,15 +391,18 @@ fn judge_request<'a>(
             Some(p) => got_parent == Some(Some((r, p))),
         };
         if !right_parent {
-            counts.wrong_parent += 1;
-            problems.push(match want.parent {
-                None => format!("root span {} has a parent", want.describe()),
-                Some(p) => format!(
-                    "span {} is not under {}",
-                    want.describe(),
-                    request.spans[p].describe()
-                ),
-            });
+            counts.spans.wrong_parent += 1;
+            problems.push((
+                ProblemKind::WrongParent,
+                match want.parent {
+                    None => format!("root span {} has a parent", want.describe()),
+                    Some(p) => format!(
+                        "span {} is not under {}",
+                        want.describe(),
+                        request.spans[p].describe()
+                    ),
+                },
+            ));
         }
     }
     if let Some(trace) = trace {
@@ -284,16 +410,22 @@ fn judge_request<'a>(
             match matching.of_observed[o] {
                 None => {
                     let got = &observed[o];
-                    problems.push(format!(
-                        "extra span {} {} (span id {})",
-                        got.service,
-                        got.kind.name(),
-                        got.span_id
+                    problems.push((
+                        ProblemKind::Extra,
+                        format!(
+                            "extra span {} {} (span id {})",
+                            got.service,
+                            got.kind.name(),
+                            got.span_id
+                        ),
                     ));
                 }
-                Some((other, _)) if other != r => problems.push(format!(
-                    "the trace holds a span of request {}",
-                    expected.requests[other].rid
+                Some((other, _)) if other != r => problems.push((
+                    ProblemKind::ForeignSpan,
+                    format!(
+                        "the trace holds a span of request {}",
+                        expected.requests[other].rid
+                    ),
                 )),
                 Some(_) => {}
             }
@@ -304,6 +436,72 @@ fn judge_request<'a>(
         problems,
     };
     (verdict, trace)
+}
+
+/// The problem of true span `s` of request `r`, which kspan did not produce: plainly missing,
+/// or (an identity failure) the kspan span on its connection nearby is not its request's own.
+fn missing(
+    r: usize,
+    s: usize,
+    expected: &Expected,
+    observed: &[ObservedSpan],
+    matching: &Matching,
+    identity: &mut IdentityCounts,
+) -> (ProblemKind, String) {
+    let want = &expected.requests[r].spans[s];
+    let Some(near) = matching.near_misses[r][s] else {
+        return (
+            ProblemKind::Missing,
+            format!("missing span {}", want.describe()),
+        );
+    };
+    let got = &observed[near.span];
+    match near.why {
+        Miss::TimeOff { gap_ns } => {
+            identity.time_off += 1;
+            (
+                ProblemKind::TimeOff,
+                format!(
+                    "span {}: kspan's span on its connection (span id {}) lies {} outside its \
+                     time (after the clock offset)",
+                    want.describe(),
+                    got.span_id,
+                    micros(gap_ns)
+                ),
+            )
+        }
+        Miss::Other { of: (r2, s2) } => {
+            identity.neighbour += 1;
+            let whose = if r2 == r {
+                "this request's other".to_string()
+            } else {
+                format!("request {}'s", expected.requests[r2].rid)
+            };
+            (
+                ProblemKind::Neighbour,
+                format!(
+                    "span {}: kspan's span on its connection at its time (span id {}) is {whose} \
+                     {}",
+                    want.describe(),
+                    got.span_id,
+                    expected.requests[r2].spans[s2].describe()
+                ),
+            )
+        }
+    }
+}
+
+/// A kspan span's threads for a failure reason: the listed ones, else its thread.
+fn thread_list(got: &ObservedSpan) -> String {
+    if got.threads.is_empty() {
+        got.tid.map_or_else(String::new, |t| t.to_string())
+    } else {
+        got.threads
+            .iter()
+            .map(|t| t.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
 }
 
 /// Start and duration errors of one design's spans of one kind.
@@ -402,6 +600,40 @@ impl fmt::Display for Report {
             write!(f, ", {} further round trips of a call", s.round_trips)?;
         }
         writeln!(f)?;
+        let c = &self.clock;
+        if c.pairs > 0 {
+            writeln!(
+                f,
+                "clock offset (kspan - truth): {}, removed before times are compared ({} of {} \
+                 unambiguous pairs on {} connections overlap under any offset from {} to {})",
+                micros(c.offset_ns),
+                c.agreeing,
+                c.pairs,
+                c.connections,
+                micros(c.low_ns),
+                micros(c.high_ns)
+            )?;
+        } else {
+            writeln!(
+                f,
+                "clock offset (kspan - truth): not estimated (no connection with as many kspan \
+                 spans as true ones); taken as 0"
+            )?;
+        }
+        let i = &self.identity;
+        writeln!(
+            f,
+            "identity: {} requests fail it; threads checked on {} spans, {} on the wrong thread, \
+             {} not checked (kspan gave no threads); {} missing spans have kspan's span on their \
+             connection outside their time, {} at their time but another span's (a neighbouring \
+             request's)",
+            i.requests,
+            i.threads_checked,
+            i.wrong_thread,
+            i.threads_unknown,
+            i.time_off,
+            i.neighbour
+        )?;
         writeln!(f, "per endpoint:")?;
         for (endpoint, t) in &self.by_endpoint {
             writeln!(f, "  {endpoint:<24} {}", tally_line(t))?;
@@ -428,6 +660,9 @@ impl fmt::Display for Report {
             writeln!(f, "first failing requests:")?;
             for failure in &self.failures {
                 writeln!(f, "  {}: {}", failure.rid, failure.reason)?;
+                for problem in failure.identity.iter().filter(|p| **p != failure.reason) {
+                    writeln!(f, "    identity: {problem}")?;
+                }
             }
         }
         for warning in &self.warnings {

@@ -139,6 +139,8 @@ requests in truth:   2
 requests traced:     2
 exact-tree accuracy: 100.0% (2/2 requests)
 spans: 12 expected, 12 matched, 0 missing, 0 extra, 0 in the wrong trace, 0 under the wrong parent, 0 outside any request
+clock offset (kspan - truth): -2.000 µs, removed before times are compared (6 of 6 unambiguous pairs on 6 connections overlap under any offset from -998.000 µs to 999.000 µs)
+identity: 0 requests fail it; threads checked on 0 spans, 0 on the wrong thread, 3 not checked (kspan gave no threads); 0 missing spans have kspan's span on their connection outside their time, 0 at their time but another span's (a neighbouring request's)
 per endpoint:
   /compose                 100.0% (1/1 exact, 1 traced)
   /home-timeline           100.0% (1/1 exact, 1 traced)
@@ -313,7 +315,7 @@ fn a_missing_root_leaves_the_request_untraced() {
 #[test]
 fn a_span_outside_the_tolerance_does_not_match() {
     let mut otlp = base_otlp();
-    // The redis span moved 2.2 ms after its call ended (tolerance 2 ms): missing and extra.
+    // The redis span moved 2.2 ms after its call ended (tolerance 0.1 ms): missing and extra.
     span_mut(&mut otlp, 12)["startTimeUnixNano"] = json!("1764431234027200000");
     span_mut(&mut otlp, 12)["endTimeUnixNano"] = json!("1764431234027300000");
     let report = run(&otlp, &CheckOptions::default());
@@ -456,13 +458,15 @@ fn a_call_that_could_not_connect_is_optional() {
 
 #[test]
 fn the_roots_window_is_the_load_generators_request() {
-    // r-000001's root moved to 10.2–10.4 ms: outside nginx's 1–10 ms (tolerance 0), inside
-    // the load generator's 0.5–10.5 ms.
+    // r-000001's root moved to 10.2–10.4 ms: outside nginx's 1–10 ms (tolerance 0; 10.202 ms
+    // once the estimated clock offset of -2 µs is removed), inside the load generator's
+    // 0.5–10.5 ms.
     let mut otlp = base_otlp();
     span_mut(&mut otlp, 1)["startTimeUnixNano"] = json!("1764431234010200000");
     span_mut(&mut otlp, 1)["endTimeUnixNano"] = json!("1764431234010400000");
     let exact = CheckOptions {
         tolerance_ns: 0,
+        coarse_tolerance_ns: 0,
         ..CheckOptions::default()
     };
     assert_eq!(outcome(&run(&otlp, &exact)), (2, 2, 2, vec![]));
@@ -477,10 +481,12 @@ fn the_roots_window_is_the_load_generators_request() {
             1,
             vec![failure(
                 "r-000001",
-                "missing span gateway SERVER 10.77.0.2:41000"
+                "span gateway SERVER 10.77.0.2:41000: kspan's span on its connection (span id \
+                 0000000000000001) lies 202.000 µs outside its time (after the clock offset)"
             )]
         )
     );
+    assert_eq!(report.identity.time_off, 1);
 }
 
 #[test]
@@ -588,7 +594,7 @@ fn a_second_round_trip_under_another_parent_is_extra() {
 
 #[test]
 fn a_second_round_trip_after_the_true_call_is_extra() {
-    // Ends 3 ms after the true call, beyond the 2 ms tolerance.
+    // Ends 3 ms after the true call, beyond the 0.1 ms tolerance.
     let report = run(
         &call_in_two_round_trips(3, 1764431234010006000),
         &CheckOptions::default(),
