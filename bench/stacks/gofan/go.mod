@@ -1,0 +1,3 @@
+module kst/gofan
+
+go 1.19
