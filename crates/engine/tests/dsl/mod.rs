@@ -172,6 +172,18 @@ impl Rec {
         self.ev(ts, tid, EventKind::SyscallEnter { call, arg: Some(3) })
     }
 
+    /// `tid` wakes `target` from inside `futex()` on word `addr`: enter, waking, exit at
+    /// ts..ts+2.
+    pub fn futex_wake(&mut self, ts: u64, tid: Tid, addr: i64, target: Tid) -> &mut Self {
+        let enter = EventKind::SyscallEnter {
+            call: Syscall::Futex,
+            arg: Some(addr),
+        };
+        self.ev(ts, tid, enter)
+            .waking(ts + 1, tid, target)
+            .exit(ts + 2, tid, Syscall::Futex)
+    }
+
     pub fn exit(&mut self, ts: u64, tid: Tid, call: Syscall) -> &mut Self {
         self.ev(ts, tid, EventKind::SyscallExit { call, ret: 0 })
     }

@@ -1,0 +1,164 @@
+//! How a call finds its request (docs/engine.md, "How a call finds its request"): one test
+//! per kind of evidence and per hard window, on synthetic event sequences, with each call's
+//! link evidence and candidate count in the expected tree.
+
+mod dsl;
+use dsl::*;
+use kspan_engine::*;
+
+const LG: Tid = 99; // an untraced load generator
+const FRONT: Tid = 10;
+const BACK: Tid = 20;
+
+/// front (pid 10: threads 10, 11, 12) with requests A (read by 10) and C (read by 11) from
+/// the load generator, and connections to back (pid 20) from 0xB1 and 0xD1.
+fn two_requests() -> Rec {
+    let mut r = Rec::new();
+    r.thread(FRONT, FRONT, "front")
+        .thread(11, FRONT, "front")
+        .thread(12, FRONT, "front")
+        .thread(BACK, BACK, "back");
+    r.connect(10, LG, 0xA1, sa(9, 5000), 0xA2, sa(1, 80))
+        .connect(14, LG, 0xC1, sa(9, 5001), 0xC2, sa(1, 80))
+        .connect(20, FRONT, 0xB1, sa(1, 6000), 0xB2, sa(2, 81))
+        .connect(24, FRONT, 0xD1, sa(1, 6001), 0xD2, sa(2, 81));
+    r.send(100, LG, 0xA1, 10)
+        .recv(105, FRONT, 0xA2, 10)
+        .send(110, LG, 0xC1, 10)
+        .recv(115, 11, 0xC2, 10);
+    r
+}
+
+/// `tid` calls back on `csk` (server end `ssk`) at `ts`, answered at ts+15.
+fn call(r: &mut Rec, ts: u64, tid: Tid, csk: u64, ssk: u64) {
+    r.send(ts, tid, csk, 5)
+        .recv(ts + 5, BACK, ssk, 5)
+        .send(ts + 10, BACK, ssk, 5)
+        .recv(ts + 15, tid, csk, 5);
+}
+
+#[test]
+fn a_thread_back_from_a_call_still_serves_the_request_it_read() {
+    let mut r = two_requests();
+    call(&mut r, 120, FRONT, 0xB1, 0xB2);
+    // The thread of request C wakes A's thread through a word it never waited on (not a
+    // lock): A's thread serves A all the same, its next call is A's.
+    r.futex_wake(140, 11, 0x60, FRONT);
+    call(&mut r, 150, FRONT, 0xD1, 0xD2);
+    r.send(170, FRONT, 0xA2, 5).send(175, 11, 0xC2, 5);
+    assert_eq!(
+        render_links(&r.run().0),
+        tree(
+            "
+            Server front tid=10 105..172
+              Client front tid=10 120..137 link=own-thread/2
+                Server back tid=20 125..132
+              Client front tid=10 150..167 link=own-thread/2
+                Server back tid=20 155..162
+            ---
+            Server front tid=11 115..177
+            ---"
+        )
+    );
+}
+
+#[test]
+fn a_wakeup_through_a_lock_the_waker_waited_for_hands_nothing_over() {
+    let mut r = two_requests();
+    // C's thread once waited on word 0x40 and A's thread released it to C's thread.
+    r.futex_wake(120, FRONT, 0x40, 11);
+    // A's thread hands A to worker 12 through a queue word.
+    r.futex_wake(130, FRONT, 0x50, 12);
+    // C's thread releases the lock to the worker: it passes a lock on, not request C.
+    r.futex_wake(140, 11, 0x40, 12);
+    call(&mut r, 150, 12, 0xB1, 0xB2);
+    r.send(170, FRONT, 0xA2, 5).send(175, 11, 0xC2, 5);
+    let with_lock_rule = tree(
+        "
+        Server front tid=10 105..172
+          Client front tid=12 150..167 link=wakeup/2
+            Server back tid=20 155..162
+        ---
+        Server front tid=11 115..177
+        ---",
+    );
+    assert_eq!(render_links(&r.run().0), with_lock_rule);
+
+    // The same wakeup through a word C's thread never waited on is a hand-off of C.
+    let mut r = two_requests();
+    r.futex_wake(120, FRONT, 0x40, 11);
+    r.futex_wake(130, FRONT, 0x50, 12);
+    r.futex_wake(140, 11, 0x70, 12);
+    call(&mut r, 150, 12, 0xB1, 0xB2);
+    r.send(170, FRONT, 0xA2, 5).send(175, 11, 0xC2, 5);
+    assert_ne!(render_links(&r.run().0), with_lock_rule);
+}
+
+#[test]
+fn a_call_written_after_its_request_was_answered_is_not_that_request_s() {
+    let mut r = two_requests();
+    r.send(120, FRONT, 0xA2, 5);
+    call(&mut r, 130, FRONT, 0xB1, 0xB2);
+    r.send(175, 11, 0xC2, 5);
+    assert_eq!(
+        render_links(&r.run().0),
+        tree(
+            "
+            Server front tid=10 105..122
+            ---
+            Server front tid=11 115..177
+            ---
+            Client front tid=10 130..147
+              Server back tid=20 135..142
+            ---"
+        )
+    );
+}
+
+#[test]
+fn a_call_with_no_evidence_is_linked_only_when_one_request_is_in_progress() {
+    // Two requests in progress: the worker's call (no hand-off seen) stays a root.
+    let mut r = two_requests();
+    call(&mut r, 130, 12, 0xB1, 0xB2);
+    r.send(170, FRONT, 0xA2, 5).send(175, 11, 0xC2, 5);
+    let (traces, summary) = r.run();
+    assert_eq!(
+        render_links(&traces),
+        tree(
+            "
+            Server front tid=10 105..172
+            ---
+            Server front tid=11 115..177
+            ---
+            Client front tid=12 130..147
+              Server back tid=20 135..142
+            ---"
+        )
+    );
+    assert_eq!(summary.links, vec![(Evidence::Bytes, 1, 0)]);
+
+    // C answered before the call: A is the only request in progress.
+    let mut r = two_requests();
+    r.send(120, 11, 0xC2, 5);
+    call(&mut r, 130, 12, 0xB1, 0xB2);
+    r.send(170, FRONT, 0xA2, 5);
+    let (traces, summary) = r.run();
+    assert_eq!(
+        render_links(&traces),
+        tree(
+            "
+            Server front tid=10 105..172
+              Client front tid=12 130..147 link=sole-request/1
+                Server back tid=20 135..142
+            ---
+            Server front tid=11 115..122
+            ---"
+        )
+    );
+    let confidence = traces[0].spans[1].link.expect("linked").confidence;
+    assert!(confidence >= 0.99, "one candidate: {confidence}");
+    assert_eq!(
+        summary.links,
+        vec![(Evidence::Bytes, 1, 0), (Evidence::SoleRequest, 1, 0)]
+    );
+}
