@@ -8,7 +8,8 @@ OUT/traces.otlp.json. Each kspan CLIENT span is paired with the true call on the
 connection end (the caller's local address) that overlaps it most in time; its kspan parent
 (a SERVER span) with the true request on the same client end overlapping it most. The link
 is right when that request is the call's own. Prints, per `kspan.link` evidence and number of
-candidates, how many links were right: the measured confidence (docs/engine.md, Confidence).
+candidates, how many links were right: the measured confidence (docs/engine.md, Confidence),
+and how many links reported with confidence >= 0.99 were wrong.
 Calls kspan left without a parent are counted as orphans, per true caller service.
 """
 import collections
@@ -94,6 +95,7 @@ def main():
 
     stats = collections.Counter()
     right = collections.Counter()
+    sure, sure_wrong = 0, 0
     orphans = collections.Counter()
     wrong_examples = []
     for s in spans.values():
@@ -111,6 +113,9 @@ def main():
         key = (a.get("kspan.link", "?"), min(int(a.get("kspan.link.candidates", 0)), 5))
         stats[key] += 1
         got = true_request(parent)
+        if float(a.get("kspan.link.confidence", 0)) >= 0.99:
+            sure += 1
+            sure_wrong += got != call[3]
         if got == call[3]:
             right[key] += 1
         elif len(wrong_examples) < show_wrong:
@@ -123,6 +128,8 @@ def main():
         print(f"{key[0]:<14} {cand:>4} {n:>7} {ok:>7} {100.0 * ok / n:>7.2f}%")
     ok = sum(right.values())
     print(f"{'all':<14} {'':>4} {total:>7} {ok:>7} {100.0 * ok / max(total, 1):>7.2f}%")
+    print(f"sure links (confidence >= 0.99): {sure}, wrong {sure_wrong} "
+          f"({1000.0 * sure_wrong / max(sure, 1):.2f} per 1,000)")
     print("orphan calls (no parent):", dict(orphans) or 0)
     for call, got, a, s in wrong_examples:
         print(f"WRONG call {call[4]} {call[0]} tid={call[5]} of {call[3]} linked to {got} "

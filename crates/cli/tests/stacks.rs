@@ -17,8 +17,9 @@ use std::sync::Mutex;
 /// `bench/stacks/run.sh` uses fixed namespace names: one run at a time.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-/// Runs one stack for 3 s at 50 req/s and returns (exact, requests).
-fn run(stack: &str) -> (u64, u64) {
+/// Runs one stack for 3 s under `load` (req/s, or `cN`: N clients in a closed loop) and
+/// returns (exact, requests).
+fn run(stack: &str, load: &str) -> (u64, u64) {
     let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let kspan = PathBuf::from(env!("CARGO_BIN_EXE_kspan"));
     let bin_dir = kspan.parent().expect("the binary's directory");
@@ -30,7 +31,7 @@ fn run(stack: &str) -> (u64, u64) {
     let out = std::env::temp_dir().join(format!("kspan-stacks-{stack}-{}", std::process::id()));
     let output = Command::new("bash")
         .arg(root.join("bench/stacks/run.sh"))
-        .args([stack, "50", "3"])
+        .args([stack, load, "3"])
         .env("KSPAN_BIN_DIR", bin_dir)
         .env("OUT", &out)
         .output()
@@ -56,8 +57,8 @@ fn run(stack: &str) -> (u64, u64) {
     (n.parse().unwrap(), m.parse().unwrap())
 }
 
-fn assert_at_least(stack: &str, percent: f64) {
-    let (exact, requests) = run(stack);
+fn assert_at_least(stack: &str, load: &str, percent: f64) {
+    let (exact, requests) = run(stack, load);
     assert!(requests >= 100, "{stack}: {requests} requests checked");
     let accuracy = 100.0 * exact as f64 / requests as f64;
     assert!(
@@ -68,20 +69,41 @@ fn assert_at_least(stack: &str, percent: f64) {
 
 #[test]
 fn node_http_with_a_keep_alive_agent_is_traced_at_least_99_percent() {
-    assert_at_least("node", 99.0);
+    assert_at_least("node", "50", 99.0);
 }
 
 #[test]
 fn go_net_http_is_traced_at_least_85_percent() {
-    assert_at_least("go", 85.0);
+    assert_at_least("go", "50", 85.0);
 }
 
 #[test]
 fn python_asyncio_is_traced_at_least_99_percent() {
-    assert_at_least("pyasync", 99.0);
+    assert_at_least("pyasync", "50", 99.0);
 }
 
 #[test]
 fn java_http_client_through_its_selector_is_traced_at_least_95_percent() {
-    assert_at_least("java", 95.0);
+    assert_at_least("java", "50", 95.0);
+}
+
+// Held-out CPython stacks, closed loop (every request answered before the client's next):
+// measured on fresh recordings with the evidence engine (b371744), previous engine in
+// brackets, same recordings: pythreads c4 84.8 % and 86.0 % (55.7 %, 52.5 %), pypool c1
+// 99.7 % and 96.6 % (33.5 %, 34.7 %), pykeep c4 99.7 % (42.7 %). Bars sit below the
+// measured spread on this shared 2-core machine.
+
+#[test]
+fn cpython_thread_per_connection_under_four_clients_is_traced_at_least_70_percent() {
+    assert_at_least("pythreads", "c4", 70.0);
+}
+
+#[test]
+fn cpython_thread_pool_feeding_asyncio_with_one_client_is_traced_at_least_90_percent() {
+    assert_at_least("pypool", "c1", 90.0);
+}
+
+#[test]
+fn cpython_threads_on_pooled_keep_alive_connections_under_four_clients_at_least_90_percent() {
+    assert_at_least("pykeep", "c4", 90.0);
 }
