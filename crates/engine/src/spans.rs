@@ -62,6 +62,11 @@ pub(crate) struct LiveSpan {
 }
 
 impl LiveSpan {
+    /// A request or call in progress: its answer has not started and it is not closed.
+    pub fn in_progress(&self) -> bool {
+        !self.answered && !self.closed
+    }
+
     /// Where activity accrued now goes: the tail once answered, else the span.
     pub fn sink(&mut self) -> &mut Acc {
         if self.answered {
@@ -92,6 +97,8 @@ pub(crate) struct Spans {
     pub ready: Vec<ReadyTrace>,
     /// Events that fell in discarded tails.
     pub dropped_tail_events: u64,
+    /// Per process: its server spans in progress (read, answer not started, not closed).
+    serving: FxHashMap<i32, u32>,
     /// Reused by [`Spans::close`]: answered open spans of the trace, with their parents.
     scratch_candidates: Vec<(SpanId, Option<SpanId>)>,
     /// Reused by [`Spans::close`]: the spans closing together.
@@ -138,17 +145,28 @@ impl Spans {
     }
 
     /// How many server spans of process `pid` are requests in progress (read, answer not
-    /// started), and the first found (scans the live spans; called once per call).
-    pub fn requests_in_progress(&self, pid: i32) -> (u32, Option<SpanId>) {
-        let mut n = 0;
-        let mut first = None;
-        for s in self.spans.values() {
-            if s.span.kind == SpanKind::Server && s.span.pid == pid && !s.answered && !s.closed {
-                n += 1;
-                first.get_or_insert(s.span.id);
+    /// started).
+    pub fn requests_in_progress(&self, pid: i32) -> u32 {
+        self.serving.get(&pid).copied().unwrap_or(0)
+    }
+
+    /// A request in progress of process `pid` (scans the live spans: only called when
+    /// [`Spans::requests_in_progress`] says there is exactly one).
+    pub fn some_request_in_progress(&self, pid: i32) -> Option<SpanId> {
+        self.spans
+            .values()
+            .find(|s| s.span.kind == SpanKind::Server && s.span.pid == pid && s.in_progress())
+            .map(|s| s.span.id)
+    }
+
+    /// The span's answer started (a server span's first response byte was written).
+    pub fn mark_answered(&mut self, id: SpanId) {
+        if let Some(s) = self.spans.get_mut(&id.0) {
+            if s.in_progress() && s.span.kind == SpanKind::Server {
+                self.serving.entry(s.span.pid).and_modify(|n| *n -= 1);
             }
+            s.answered = true;
         }
-        (n, first)
     }
 
     /// The earliest server span read by thread `reader` that is still waiting for its
@@ -169,6 +187,9 @@ impl Spans {
         self.next_span += 1;
         let id = SpanId(self.span_id(self.next_span));
         span.id = id;
+        if span.kind == SpanKind::Server {
+            *self.serving.entry(span.pid).or_default() += 1;
+        }
         let trace = match span.parent.and_then(|p| self.spans.get(&p.0)) {
             Some(parent) => parent.trace,
             None => {
@@ -315,6 +336,9 @@ impl Spans {
         }
         for c in closing.drain(..) {
             if let Some(s) = self.spans.get_mut(&c.0) {
+                if s.in_progress() && s.span.kind == SpanKind::Server {
+                    self.serving.entry(s.span.pid).and_modify(|n| *n -= 1);
+                }
                 s.closed = true;
                 self.dropped_tail_events += s.tail.events();
                 s.tail = Acc::default();

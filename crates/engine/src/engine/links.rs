@@ -47,12 +47,19 @@ impl Engine {
         });
         let chosen = chosen.filter(|&(id, _)| self.in_progress(id));
         let pid = self.threads.map[&tid].tgid;
-        let (candidates, sole) = self.spans.requests_in_progress(pid);
-        let (parent, evidence) = match (chosen, sole) {
-            (Some(c), _) => c,
+        let candidates = self.spans.requests_in_progress(pid);
+        let sole = || {
+            (candidates == 1 && !after_own)
+                .then(|| self.spans.some_request_in_progress(pid))
+                .flatten()
+        };
+        let (parent, evidence) = match chosen {
+            Some(c) => c,
             // No evidence left, and one request in progress in the process.
-            (None, Some(only)) if candidates == 1 && !after_own => (only, Evidence::SoleRequest),
-            (None, _) => return (None, None),
+            None => match sole() {
+                Some(only) => (only, Evidence::SoleRequest),
+                None => return (None, None),
+            },
         };
         let candidates = candidates.max(1);
         let link = Link {

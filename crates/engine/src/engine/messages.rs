@@ -33,8 +33,8 @@ impl Engine {
             return Origin::BeforeRecording;
         };
         ep.phase = Phase::Answer;
+        self.spans.mark_answered(id);
         if let Some(s) = self.spans.get_mut(id) {
-            s.answered = true;
             s.main.a.bytes_out += n;
         }
         self.batch_done(tid, id);

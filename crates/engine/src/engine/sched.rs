@@ -146,7 +146,7 @@ impl Engine {
         if current.is_some_and(|l| l.evidence < Evidence::Completion) {
             return;
         }
-        let (candidates, _) = self.spans.requests_in_progress(tgid);
+        let candidates = self.spans.requests_in_progress(tgid);
         let link = Link {
             evidence: Evidence::Completion,
             candidates: candidates.max(1),
