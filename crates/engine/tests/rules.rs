@@ -1702,3 +1702,49 @@ fn a_thread_with_a_call_in_flight_that_watches_another_request_s_connection_work
         )
     );
 }
+
+#[test]
+fn a_message_with_no_answer_ends_where_each_side_closes_its_end() {
+    let mut r = two_services();
+    front_conn(&mut r, 10);
+    back_conn(&mut r, 20);
+    let back = tuple(sa(1, 6000), sa(2, 81));
+    r.send(100, LG, 0xA1, 10)
+        .recv(105, FRONT, 0xA2, 10)
+        .send(110, FRONT, 0xB1, 5) // a message that expects no answer (Terminate)
+        .recv(115, BACK, 0xB2, 5)
+        // the caller closes its end (inside its close(): process context)
+        .ev(
+            120,
+            FRONT,
+            EventKind::SockState {
+                sk: 0xB1,
+                old: 1,
+                new: 4,
+                tuple: back,
+            },
+        )
+        // the callee reads the end of the stream and closes its end (inside its close())
+        .ev(
+            125,
+            BACK,
+            EventKind::SockState {
+                sk: 0xB2,
+                old: 8,
+                new: 9,
+                tuple: back.mirrored(),
+            },
+        )
+        .send(130, FRONT, 0xA2, 5)
+        .close(150, 0xB1, back); // the connection is gone, later
+    assert_eq!(
+        render(&r.run().0),
+        tree(
+            "
+            Server front tid=10 105..132
+              Client front tid=10 110..120
+                Server back tid=20 115..125
+            ---"
+        )
+    );
+}

@@ -51,6 +51,12 @@ impl Engine {
                 ep.side = side;
                 None
             }
+            (TCP_ESTABLISHED, TCP_FIN_WAIT1) | (TCP_CLOSE_WAIT, TCP_LAST_ACK)
+                if thread.is_some() =>
+            {
+                self.closed_unanswered(sk);
+                None
+            }
             (_, TCP_CLOSE) => {
                 // The connection is over and its current span ends here. A send already in
                 // its syscall when the peer's reset arrived still lands on the socket, and
@@ -169,6 +175,29 @@ impl Engine {
                 // It lasted until the failure was known: the connection seen closed.
                 s.span.end = s.span.end.max(now);
             }
+        }
+        self.spans.close(id);
+    }
+
+    /// A thread closed its end of a connection (ESTABLISHED → FIN_WAIT1, or CLOSE_WAIT →
+    /// LAST_ACK, fire inside its `close()`: process context) while the connection's last
+    /// message had no answer: a message that expects none (PostgreSQL's Terminate, a QUIT),
+    /// since the caller no longer waits for one and the callee will never send it. Its
+    /// spans end here, without an error, not when the other end closes too.
+    fn closed_unanswered(&mut self, sk: SockAddr) {
+        let Some(ep) = self.sockets.endpoints.get_mut(&sk) else {
+            return;
+        };
+        if ep.side == Side::Unknown || ep.phase != Phase::Request {
+            return;
+        }
+        let Some(id) = ep.span.take() else { return };
+        if self.in_progress(id) {
+            let now = self.now;
+            if let Some(s) = self.spans.get_mut(id) {
+                s.span.end = s.span.end.max(now);
+            }
+            self.spans.mark_answered(id);
         }
         self.spans.close(id);
     }
