@@ -100,6 +100,10 @@ pub enum Evidence {
     /// The thread woken after the call's answer was read is the one serving the request
     /// (a worker handing its result back).
     Completion,
+    /// The thread that read the call's answer wrote the request's response next, having
+    /// read nothing else since it last answered a request or went idle: the answer was what
+    /// the response waited for (an event loop resuming the handler the answer completed).
+    Response,
     /// A wakeup from the request's own thread handed the work over (a queue, a pool).
     Wakeup,
     /// The order in which an event loop read its requests and answers.
@@ -110,12 +114,13 @@ pub enum Evidence {
 
 impl Evidence {
     /// Every kind, strongest first (the order of the enum).
-    pub const ALL: [Evidence; 8] = [
+    pub const ALL: [Evidence; 9] = [
         Evidence::Bytes,
         Evidence::OwnThread,
         Evidence::Connection,
         Evidence::SoleRequest,
         Evidence::Completion,
+        Evidence::Response,
         Evidence::Wakeup,
         Evidence::EventLoop,
         Evidence::QueueOrder,
@@ -129,6 +134,7 @@ impl Evidence {
             Evidence::Connection => "connection",
             Evidence::SoleRequest => "sole-request",
             Evidence::Completion => "completion",
+            Evidence::Response => "response",
             Evidence::Wakeup => "wakeup",
             Evidence::EventLoop => "event-loop",
             Evidence::QueueOrder => "queue-order",

@@ -44,6 +44,29 @@ pub(crate) struct BatchRead {
     pub round: u32,
 }
 
+/// What a thread read since it last wrote a response or went idle: when it is only one
+/// call's answer, the next response it writes is the one that answer completed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReadSince {
+    /// Nothing.
+    Nothing,
+    /// Only (parts of) the answer of this call.
+    Answer(SpanId),
+    /// A request, several answers, or work handed over by another thread.
+    Several,
+}
+
+impl ReadSince {
+    /// After reading the answer of `call`.
+    pub fn answer(self, call: SpanId) -> ReadSince {
+        match self {
+            ReadSince::Nothing => ReadSince::Answer(call),
+            ReadSince::Answer(c) if c == call => self,
+            _ => ReadSince::Several,
+        }
+    }
+}
+
 /// One traced thread.
 #[derive(Debug, Clone)]
 pub(crate) struct Thread {
@@ -81,6 +104,8 @@ pub(crate) struct Thread {
     /// reading a request that it wakes next is the one it did the call for (a pool worker
     /// handing back its result).
     pub completion: Option<SpanId>,
+    /// What it read since it last wrote a response or went idle.
+    pub read_since: ReadSince,
     /// The syscall it is in, if any.
     pub sys: Option<Syscall>,
     /// Entry time of that syscall.
@@ -181,6 +206,7 @@ impl Threads {
                 batch_last: None,
                 call: None,
                 completion: None,
+                read_since: ReadSince::Nothing,
                 sys: None,
                 sys_enter: now,
                 sys_arg: None,

@@ -162,3 +162,65 @@ fn a_call_with_no_evidence_is_linked_only_when_one_request_is_in_progress() {
         vec![(Evidence::Bytes, 1, 0), (Evidence::SoleRequest, 1, 0)]
     );
 }
+
+/// An event loop (front, one thread) reads requests A and C in one round and writes a call
+/// (by read order, A's), goes idle, reads the call's answer, optionally reads request E,
+/// then writes C's response, then A's.
+fn loop_call_then_response(read_e_between: bool) -> Rec {
+    let mut r = Rec::new();
+    r.thread(FRONT, FRONT, "front").thread(BACK, BACK, "back");
+    r.connect(10, LG, 0xA1, sa(9, 5000), 0xA2, sa(1, 80))
+        .connect(14, LG, 0xC1, sa(9, 5001), 0xC2, sa(1, 80))
+        .connect(16, LG, 0xE1, sa(9, 5002), 0xE2, sa(1, 80))
+        .connect(20, FRONT, 0xB1, sa(1, 6000), 0xB2, sa(2, 81));
+    r.send(100, LG, 0xA1, 10)
+        .send(100, LG, 0xC1, 10)
+        .enter(103, FRONT, Syscall::Poll)
+        .exit(104, FRONT, Syscall::Poll)
+        .recv(105, FRONT, 0xA2, 10)
+        .recv(108, FRONT, 0xC2, 10);
+    r.send(120, FRONT, 0xB1, 5)
+        .recv(125, BACK, 0xB2, 5)
+        .enter(126, FRONT, Syscall::Poll)
+        .switch(127, FRONT, 1, 0)
+        .send(130, BACK, 0xB2, 5)
+        .switch(133, 0, 0, FRONT)
+        .exit(134, FRONT, Syscall::Poll)
+        .recv(135, FRONT, 0xB1, 5);
+    if read_e_between {
+        r.send(141, LG, 0xE1, 10).recv(145, FRONT, 0xE2, 10);
+    }
+    r.send(150, FRONT, 0xC2, 5).send(170, FRONT, 0xA2, 5);
+    r
+}
+
+#[test]
+fn the_response_written_right_after_a_call_s_answer_is_the_request_the_call_was_for() {
+    // Nothing read between the answer and C's response: the call was C's (evidence that
+    // comes after the call overrides the read order).
+    assert_eq!(
+        render_links(&loop_call_then_response(false).run().0),
+        tree(
+            "
+            Server front tid=10 105..172
+            ---
+            Server front tid=10 108..152
+              Client front tid=10 120..137 link=response/2
+                Server back tid=20 125..132
+            ---"
+        )
+    );
+    // Another message read in between (request E) could be what the response waited for:
+    // the call keeps its read-order link to A.
+    let traces = loop_call_then_response(true).run().0;
+    assert_eq!(
+        render_links(&traces[..1]),
+        tree(
+            "
+            Server front tid=10 105..172
+              Client front tid=10 120..137 link=event-loop/2
+                Server back tid=20 125..132
+            ---"
+        )
+    );
+}

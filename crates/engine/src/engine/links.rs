@@ -70,6 +70,30 @@ impl Engine {
         (Some(parent), Some(link))
     }
 
+    /// Later evidence says `call` (of process `pid`) was made for `request`: it moves there
+    /// (with its subtree), or keeps its parent with the new link, unless the evidence it was
+    /// linked by is stronger (a thread created for the request, or a connection opened for
+    /// it, says more than what happened after the answer).
+    pub(super) fn adopt(&mut self, call: SpanId, request: SpanId, pid: i32, evidence: Evidence) {
+        let candidates = self.spans.requests_in_progress(pid);
+        let Some(c) = self.spans.get_mut(call) else {
+            return;
+        };
+        if c.span.link.is_some_and(|l| l.evidence < evidence) {
+            return;
+        }
+        let link = Link {
+            evidence,
+            candidates: candidates.max(1),
+            confidence: confidence(evidence, candidates),
+        };
+        if c.span.parent == Some(request) {
+            c.span.link = Some(link);
+        } else {
+            self.spans.reparent(call, request, link);
+        }
+    }
+
     /// True while span `id` is a request in progress: live, its answer not started.
     pub(super) fn in_progress(&self, id: SpanId) -> bool {
         self.spans.get(id).is_some_and(|s| !s.answered && !s.closed)
@@ -92,7 +116,7 @@ pub(super) fn confidence(evidence: Evidence, candidates: u32) -> f32 {
         (Evidence::Bytes, _) => 1.0,
         (_, 0 | 1) => 0.999,
         (Evidence::OwnThread, _) => 0.99,
-        (Evidence::Connection | Evidence::Completion, _) => 0.98,
+        (Evidence::Connection | Evidence::Completion | Evidence::Response, _) => 0.98,
         (Evidence::SoleRequest, _) => 0.95,
         (Evidence::Wakeup, _) => 0.85,
         (Evidence::EventLoop | Evidence::QueueOrder, _) => 0.75,

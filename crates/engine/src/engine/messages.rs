@@ -33,6 +33,7 @@ impl Engine {
             return Origin::BeforeRecording;
         };
         ep.phase = Phase::Answer;
+        self.answered_after_read(tid, id);
         self.spans.mark_answered(id);
         if let Some(s) = self.spans.get_mut(id) {
             s.main.a.bytes_out += n;
@@ -47,6 +48,32 @@ impl Engine {
         // (telling the acceptor it is free, lock releases) are not completions.
         th.completion = None;
         Origin::Span(id)
+    }
+
+    /// Thread `tid` writes the response of `request`: if the first response byte comes after
+    /// it read only one call's answer (since it last answered a request or went idle), that
+    /// answer is what the response waited for, and the call was the request's.
+    fn answered_after_read(&mut self, tid: Tid, request: SpanId) {
+        let Some(th) = self.threads.map.get_mut(&tid) else {
+            return;
+        };
+        let read = std::mem::replace(&mut th.read_since, ReadSince::Nothing);
+        let pid = th.tgid;
+        let ReadSince::Answer(call) = read else {
+            return;
+        };
+        let Some(r) = self.spans.get(request).filter(|r| r.in_progress()) else {
+            return;
+        };
+        // A request read after the call was written cannot have made it.
+        let r_start = r.span.start;
+        if self
+            .spans
+            .get(call)
+            .is_some_and(|c| c.span.start >= r_start)
+        {
+            self.adopt(call, request, pid, Evidence::Response);
+        }
     }
 
     /// A traced thread writes on the client side: a call in its current context.
@@ -184,6 +211,7 @@ impl Engine {
         if let Some(th) = self.threads.map.get_mut(&tid) {
             th.end_on_exit = Some(id);
             th.completion = for_other.then_some(id);
+            th.read_since = th.read_since.answer(id);
         }
     }
 
@@ -248,6 +276,7 @@ impl Engine {
         );
         if let Some(th) = self.threads.map.get_mut(&tid) {
             th.own = Some(id);
+            th.read_since = ReadSince::Several;
         }
         self.batch_push(tid, Some(id), true);
     }

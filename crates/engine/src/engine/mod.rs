@@ -22,7 +22,7 @@ use crate::model::{Activity, EventNames, Evidence, Link, Span, SpanId, SpanKind,
 use crate::sockets::{Endpoint, Phase, Side, Sockets, StreamId};
 use crate::spans::Spans;
 use crate::stream::{Origin, PendingRead};
-use crate::threads::{BatchRead, CtxSource, Sched, Thread, Threads};
+use crate::threads::{BatchRead, CtxSource, ReadSince, Sched, Thread, Threads};
 use crate::world::World;
 use std::net::{SocketAddr, SocketAddrV6};
 

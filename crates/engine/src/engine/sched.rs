@@ -34,7 +34,10 @@ impl Engine {
         th.ctx_ev = ev;
         match src {
             CtxSource::Read => th.handed_by = None,
-            CtxSource::HandOff(by) => th.handed_by = Some(by),
+            CtxSource::HandOff(by) => {
+                th.handed_by = Some(by);
+                th.read_since = ReadSince::Several;
+            }
             CtxSource::Returned => {}
         }
         if let Some(s) = th.target().and_then(|id| self.spans.get_mut(id)) {
@@ -76,6 +79,7 @@ impl Engine {
                 if th.sys == Some(Syscall::Poll) {
                     // An event loop going idle: everything it read was acted on.
                     th.forget_batch();
+                    th.read_since = ReadSince::Nothing;
                 }
                 Sched::Blocked(th.block_bucket(prev_state))
             };
@@ -140,19 +144,7 @@ impl Engine {
         if let Some(w) = self.threads.map.get_mut(&waker) {
             w.completion = None;
         }
-        // Only weaker evidence gives way (a thread created for the request, or a connection
-        // opened for it, says more than whom the caller woke next).
-        let current = self.spans.get(call).and_then(|c| c.span.link);
-        if current.is_some_and(|l| l.evidence < Evidence::Completion) {
-            return;
-        }
-        let candidates = self.spans.requests_in_progress(tgid);
-        let link = Link {
-            evidence: Evidence::Completion,
-            candidates: candidates.max(1),
-            confidence: links::confidence(Evidence::Completion, candidates),
-        };
-        self.spans.reparent(call, request, link);
+        self.adopt(call, request, tgid, Evidence::Completion);
     }
 
     /// A wakeup from process context passes the waker's live request context to the woken
