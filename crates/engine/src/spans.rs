@@ -57,6 +57,9 @@ pub(crate) struct LiveSpan {
     pub answered: bool,
     /// The end is final.
     pub closed: bool,
+    /// Its trace waits for it though it is closed: an orphan call whose answer may still
+    /// name its request (see [`Spans::hold`]).
+    pub held: bool,
     /// Activity after the current (provisional) end.
     pub tail: Acc,
 }
@@ -81,6 +84,15 @@ impl LiveSpan {
 struct LiveTrace {
     spans: Vec<SpanId>,
     open: u32,
+    /// Its held spans: it is not emitted while any is.
+    held: u32,
+}
+
+impl LiveTrace {
+    /// Nothing in it can change any more: it can be emitted.
+    fn done(&self) -> bool {
+        self.open == 0 && self.held == 0
+    }
 }
 
 /// All live spans and traces, and traces ready to be emitted.
@@ -212,6 +224,7 @@ impl Spans {
                 trace,
                 answered: false,
                 closed: false,
+                held: false,
                 main: Acc::default(),
                 tail: Acc::default(),
             }),
@@ -250,14 +263,40 @@ impl Spans {
             c.span.parent = Some(parent);
             c.span.link = Some(link);
         }
-        if from == to {
-            return true;
+        if from != to {
+            self.move_subtree(subtree, from, to);
         }
-        let mut moved_open = 0;
+        true
+    }
+
+    /// Makes `child` (and everything under it) the root of a trace of its own: later
+    /// evidence showed its parent was not its request, and none other is known.
+    pub fn detach(&mut self, child: SpanId) {
+        let Some(c) = self.spans.get_mut(&child.0) else {
+            return;
+        };
+        if c.span.parent.is_none() {
+            return;
+        }
+        c.span.parent = None;
+        c.span.link = None;
+        let from = c.trace;
+        self.next_trace += 1;
+        let to = self.next_trace;
+        self.traces.insert(to, LiveTrace::default());
+        let subtree = self.subtree(from, child);
+        self.move_subtree(subtree, from, to);
+    }
+
+    /// Moves the spans of `subtree` from trace `from` to trace `to`; `from` is dropped when
+    /// empty and emitted when nothing in it is open any more.
+    fn move_subtree(&mut self, subtree: Vec<SpanId>, from: u64, to: u64) {
+        let (mut moved_open, mut moved_held) = (0, 0);
         for id in &subtree {
             if let Some(s) = self.spans.get_mut(&id.0) {
                 s.trace = to;
                 moved_open += u32::from(!s.closed);
+                moved_held += u32::from(s.held);
             }
         }
         let t = self
@@ -266,19 +305,39 @@ impl Spans {
             .expect("trace of a live span is live");
         t.spans.retain(|id| !subtree.contains(id));
         t.open -= moved_open;
-        let (empty, done) = (t.spans.is_empty(), t.open == 0);
+        t.held -= moved_held;
+        let (empty, done) = (t.spans.is_empty(), t.done());
         let t = self
             .traces
             .get_mut(&to)
             .expect("trace of a live span is live");
         t.spans.extend(subtree);
         t.open += moved_open;
+        t.held += moved_held;
         if empty {
             self.traces.remove(&from);
         } else if done {
             self.emit(from);
         }
-        true
+    }
+
+    /// The calls (client spans) of `parent` still waiting for their answer.
+    pub fn calls_in_flight(&self, parent: SpanId) -> Vec<SpanId> {
+        let Some(p) = self.spans.get(&parent.0) else {
+            return Vec::new();
+        };
+        self.traces[&p.trace]
+            .spans
+            .iter()
+            .filter(|id| {
+                self.spans.get(&id.0).is_some_and(|s| {
+                    s.span.kind == SpanKind::Client
+                        && s.span.parent == Some(parent)
+                        && s.in_progress()
+                })
+            })
+            .copied()
+            .collect()
     }
 
     /// `root` and every span under it, in trace `trace`.
@@ -345,11 +404,41 @@ impl Spans {
                 t.open -= 1;
             }
         }
-        let done = t.open == 0;
+        let done = t.done();
         candidates.clear();
         self.scratch_candidates = candidates;
         self.scratch_closing = closing;
         if done {
+            self.emit(trace);
+        }
+    }
+
+    /// Keeps span `id`'s trace from being emitted, even once everything in it is closed,
+    /// until [`Spans::release`]: an orphan call whose answer was read may still be adopted
+    /// by the request the reader answers next.
+    pub fn hold(&mut self, id: SpanId) {
+        if let Some(s) = self.spans.get_mut(&id.0).filter(|s| !s.held) {
+            s.held = true;
+            let trace = s.trace;
+            if let Some(t) = self.traces.get_mut(&trace) {
+                t.held += 1;
+            }
+        }
+    }
+
+    /// Ends a [`Spans::hold`]; emits the trace when nothing in it is open or held any more.
+    pub fn release(&mut self, id: SpanId) {
+        let Some(s) = self.spans.get_mut(&id.0).filter(|s| s.held) else {
+            return;
+        };
+        s.held = false;
+        let trace = s.trace;
+        let t = self
+            .traces
+            .get_mut(&trace)
+            .expect("trace of a live span is live");
+        t.held -= 1;
+        if t.done() {
             self.emit(trace);
         }
     }
@@ -365,6 +454,15 @@ impl Spans {
     /// Closes everything still open (end of input at `now`): spans whose answer never
     /// started are cut.
     pub fn finish(&mut self, now: u64) {
+        let held: Vec<SpanId> = self
+            .spans
+            .values()
+            .filter(|s| s.held)
+            .map(|s| s.span.id)
+            .collect();
+        for id in held {
+            self.release(id);
+        }
         let mut open: Vec<SpanId> = self
             .spans
             .values()

@@ -224,3 +224,60 @@ fn the_response_written_right_after_a_call_s_answer_is_the_request_the_call_was_
         )
     );
 }
+
+/// A's thread hands A to worker 12 (a wakeup: weak evidence), the worker writes a call, A
+/// is answered while the call is still waiting for its answer, and C's thread reads that
+/// answer (after going idle in a poll when `c_idles`), closes the connection, and writes
+/// C's response next.
+fn handed_call_answered_after_its_request(c_idles: bool) -> Rec {
+    let mut r = two_requests();
+    r.futex_wake(120, FRONT, 0x50, 12);
+    r.send(130, 12, 0xB1, 5)
+        .recv(135, BACK, 0xB2, 5)
+        .send(140, BACK, 0xB2, 5)
+        .send(145, FRONT, 0xA2, 5);
+    if c_idles {
+        r.enter(147, 11, Syscall::Poll)
+            .switch(148, 11, 1, 0)
+            .switch(150, 0, 0, 11)
+            .exit(151, 11, Syscall::Poll);
+    }
+    r.recv(155, 11, 0xB1, 5)
+        .close(160, 0xB1, tuple(sa(1, 6000), sa(2, 81)))
+        .send(165, 11, 0xC2, 5);
+    r
+}
+
+#[test]
+fn a_call_still_unanswered_when_its_request_answers_was_not_that_request_s() {
+    // A handler answers after its calls' answers: the call leaves A. Its answer is the only
+    // thing C's thread read before C's response: C adopts it (the orphan's trace waited,
+    // though its connection closed first).
+    assert_eq!(
+        render_links(&handed_call_answered_after_its_request(true).run().0),
+        tree(
+            "
+            Server front tid=10 105..147
+            ---
+            Server front tid=11 115..167
+              Client front tid=12 130..157 link=response/1
+                Server back tid=20 135..142
+            ---"
+        )
+    );
+    // Without that evidence (C's thread read its request, then the answer, with no idle
+    // between), the call stays an orphan rather than A's.
+    assert_eq!(
+        render_links(&handed_call_answered_after_its_request(false).run().0),
+        tree(
+            "
+            Server front tid=10 105..147
+            ---
+            Server front tid=11 115..167
+            ---
+            Client front tid=12 130..157
+              Server back tid=20 135..142
+            ---"
+        )
+    );
+}

@@ -1541,8 +1541,7 @@ fn a_worker_that_wrote_a_call_and_sleeps_on_a_futex_takes_the_next_hand_off() {
         .recv(150, BACK, 0xB2, 5)
         .send(155, BACK, 0xB2, 5)
         .recv(160, 13, 0xB1, 5)
-        .send(170, FRONT, 0xA2, 5)
-        .send(180, 12, 0xC2, 5);
+        .send(170, FRONT, 0xA2, 5); // C and its call never answered: cut by the end
     let (traces, _) = r.run();
     assert_eq!(
         render(&traces),
@@ -1552,8 +1551,8 @@ fn a_worker_that_wrote_a_call_and_sleeps_on_a_futex_takes_the_next_hand_off() {
               Client front tid=11 120..162
                 Server back tid=20 150..157
             ---
-            Server front tid=12 135..182
-              Client front tid=11 145..182 partial
+            Server front tid=12 135..172 partial
+              Client front tid=11 145..172 partial
             ---"
         )
     );
@@ -1610,8 +1609,7 @@ fn a_hand_off_replaces_what_an_event_loop_thread_acted_on_last() {
         .recv(125, BACK, 0xB2, 6)
         .send(130, BACK, 0xB2, 6)
         .recv(135, 11, 0xB1, 6)
-        .send(140, 12, 0xC2, 5)
-        .send(160, FRONT, 0xA2, 5); // A's call never answered: cut by the end
+        .send(140, 12, 0xC2, 5); // A and its call never answered: cut by the end
 
     let (traces, _) = r.run();
     assert_eq!(
@@ -1624,8 +1622,8 @@ fn a_hand_off_replaces_what_an_event_loop_thread_acted_on_last() {
               Client front tid=11 95..137
                 Server back tid=20 125..132
             ---
-            Server front tid=10 110..162
-              Client front tid=11 120..162 partial
+            Server front tid=10 110..142 partial
+              Client front tid=11 120..142 partial
             ---"
         )
     );

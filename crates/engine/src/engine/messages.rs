@@ -34,6 +34,7 @@ impl Engine {
         };
         ep.phase = Phase::Answer;
         self.answered_after_read(tid, id);
+        self.answered_before_calls(id);
         self.spans.mark_answered(id);
         if let Some(s) = self.spans.get_mut(id) {
             s.main.a.bytes_out += n;
@@ -54,25 +55,68 @@ impl Engine {
     /// it read only one call's answer (since it last answered a request or went idle), that
     /// answer is what the response waited for, and the call was the request's.
     fn answered_after_read(&mut self, tid: Tid, request: SpanId) {
+        let Some(th) = self.threads.map.get(&tid) else {
+            return;
+        };
+        let (read, pid) = (th.read_since, th.tgid);
+        if let (ReadSince::Answer(call), Some(r)) =
+            (read, self.spans.get(request).filter(|r| r.in_progress()))
+        {
+            // A request read after the call was written cannot have made it.
+            let r_start = r.span.start;
+            if self
+                .spans
+                .get(call)
+                .is_some_and(|c| c.span.start >= r_start)
+            {
+                self.adopt(call, request, pid, Evidence::Response);
+            }
+        }
+        self.set_read_since(tid, ReadSince::Nothing);
+    }
+
+    /// What thread `tid` read since it last answered a request or went idle becomes `next`.
+    /// An orphan call (no request linked yet) whose answer it read alone keeps its trace
+    /// from being emitted until then: the response the thread writes next may adopt it.
+    pub(super) fn set_read_since(&mut self, tid: Tid, next: ReadSince) {
         let Some(th) = self.threads.map.get_mut(&tid) else {
             return;
         };
-        let read = std::mem::replace(&mut th.read_since, ReadSince::Nothing);
-        let pid = th.tgid;
-        let ReadSince::Answer(call) = read else {
+        let prev = std::mem::replace(&mut th.read_since, next);
+        if prev == next {
             return;
-        };
-        let Some(r) = self.spans.get(request).filter(|r| r.in_progress()) else {
+        }
+        if let ReadSince::Answer(call) = prev {
+            self.spans.release(call);
+        }
+        if let ReadSince::Answer(call) = next {
+            if self
+                .spans
+                .get(call)
+                .is_some_and(|c| c.span.parent.is_none())
+            {
+                self.spans.hold(call);
+            }
+        }
+    }
+
+    /// `request` starts its response: a handler answers after its calls' answers, so a call
+    /// still waiting for its answer that was linked to it only by weak evidence (read order,
+    /// a wakeup, a queue) was another request's. With no better evidence yet it becomes an
+    /// orphan, which later evidence (the response its answer is followed by) may adopt.
+    fn answered_before_calls(&mut self, request: SpanId) {
+        if !self.in_progress(request) {
             return;
-        };
-        // A request read after the call was written cannot have made it.
-        let r_start = r.span.start;
-        if self
-            .spans
-            .get(call)
-            .is_some_and(|c| c.span.start >= r_start)
-        {
-            self.adopt(call, request, pid, Evidence::Response);
+        }
+        for call in self.spans.calls_in_flight(request) {
+            let weak = self
+                .spans
+                .get(call)
+                .and_then(|c| c.span.link)
+                .is_some_and(|l| l.evidence > Evidence::Response);
+            if weak {
+                self.spans.detach(call);
+            }
         }
     }
 
@@ -211,7 +255,8 @@ impl Engine {
         if let Some(th) = self.threads.map.get_mut(&tid) {
             th.end_on_exit = Some(id);
             th.completion = for_other.then_some(id);
-            th.read_since = th.read_since.answer(id);
+            let next = th.read_since.answer(id);
+            self.set_read_since(tid, next);
         }
     }
 
@@ -276,8 +321,8 @@ impl Engine {
         );
         if let Some(th) = self.threads.map.get_mut(&tid) {
             th.own = Some(id);
-            th.read_since = ReadSince::Several;
         }
+        self.set_read_since(tid, ReadSince::Several);
         self.batch_push(tid, Some(id), true);
     }
 

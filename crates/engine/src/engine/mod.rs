@@ -254,6 +254,7 @@ impl Engine {
             }
             EventKind::Exit if !ev.in_irq => {
                 self.attribute(ev);
+                self.set_read_since(ev.tid, ReadSince::Nothing);
                 self.flush(ev.tid, ts);
                 self.threads.map.remove(&ev.tid);
                 self.in_send.retain(|&t| t != ev.tid);

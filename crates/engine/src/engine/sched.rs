@@ -34,16 +34,16 @@ impl Engine {
         th.ctx_ev = ev;
         match src {
             CtxSource::Read => th.handed_by = None,
-            CtxSource::HandOff(by) => {
-                th.handed_by = Some(by);
-                th.read_since = ReadSince::Several;
-            }
+            CtxSource::HandOff(by) => th.handed_by = Some(by),
             CtxSource::Returned => {}
         }
         if let Some(s) = th.target().and_then(|id| self.spans.get_mut(id)) {
             if !s.span.threads.contains(&tid) {
                 s.span.threads.push(tid);
             }
+        }
+        if matches!(src, CtxSource::HandOff(_)) {
+            self.set_read_since(tid, ReadSince::Several);
         }
     }
 
@@ -72,6 +72,7 @@ impl Engine {
     }
 
     pub(super) fn on_switch(&mut self, prev: Tid, prev_state: i64, next: Tid, now: Timestamp) {
+        let mut idle = false;
         if let Some(th) = self.threads.map.get_mut(&prev) {
             let sched = if prev_state == 0 || prev_state & TASK_REPORT_MAX != 0 {
                 Sched::Runnable
@@ -79,12 +80,15 @@ impl Engine {
                 if th.sys == Some(Syscall::Poll) {
                     // An event loop going idle: everything it read was acted on.
                     th.forget_batch();
-                    th.read_since = ReadSince::Nothing;
+                    idle = true;
                 }
                 Sched::Blocked(th.block_bucket(prev_state))
             };
             charge_time(th, &mut self.spans, now);
             th.sched = sched;
+        }
+        if idle {
+            self.set_read_since(prev, ReadSince::Nothing);
         }
         self.set_sched(next, Sched::Running, now);
     }
