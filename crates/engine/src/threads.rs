@@ -84,6 +84,9 @@ pub(crate) struct Thread {
     /// event loop serves it (thread per request): wakeups from other threads are locks and
     /// interpreter-lock noise, not hand-offs.
     pub own: Option<SpanId>,
+    /// It read a new request while one it had read was still in progress: it serves several
+    /// requests at once (an event loop), not one at a time.
+    pub multiplexes: bool,
     /// The thread that last handed it a request (a pool's acceptor), until it reads a
     /// request itself: where its next job comes from.
     pub handed_by: Option<Tid>,
@@ -95,7 +98,7 @@ pub(crate) struct Thread {
     /// For an event loop: how many polls it entered (numbers its poll rounds).
     pub polls: u32,
     /// For an event loop: the read of its current batch it acted on last.
-    pub batch_last: Option<SpanId>,
+    pub batch_last: Option<(SpanId, u32)>,
     /// When it got its current context.
     pub ctx_since: Timestamp,
     /// A call it made whose answer it has not read yet: its time goes there.
@@ -198,6 +201,7 @@ impl Threads {
                 ctx_src: CtxSource::Returned,
                 ctx_ev: Evidence::OwnThread,
                 own: None,
+                multiplexes: false,
                 handed_by: None,
                 ctx_since: now,
                 loops: false,

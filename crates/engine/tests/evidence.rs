@@ -39,7 +39,21 @@ fn call(r: &mut Rec, ts: u64, tid: Tid, csk: u64, ssk: u64) {
 
 #[test]
 fn a_thread_back_from_a_call_still_serves_the_request_it_read() {
+    for polls in [false, true] {
+        thread_back_from_a_call(polls);
+    }
+}
+
+/// A's thread (polling its socket before reading, like CPython's socket timeouts, when
+/// `polls`: it still serves one request at a time) makes two calls.
+fn thread_back_from_a_call(polls: bool) {
     let mut r = two_requests();
+    if polls {
+        r.enter(101, FRONT, Syscall::Poll)
+            .exit(102, FRONT, Syscall::Poll)
+            .enter(140, FRONT, Syscall::Poll)
+            .exit(141, FRONT, Syscall::Poll);
+    }
     call(&mut r, 120, FRONT, 0xB1, 0xB2);
     // The thread of request C wakes A's thread through a word it never waited on (not a
     // lock): A's thread serves A all the same, its next call is A's.
@@ -277,6 +291,42 @@ fn a_call_still_unanswered_when_its_request_answers_was_not_that_request_s() {
             ---
             Client front tid=12 130..157
               Server back tid=20 135..142
+            ---"
+        )
+    );
+}
+
+#[test]
+fn an_event_loop_serving_its_process_alone_works_through_its_requests_in_order() {
+    // The only thread reading front's requests reads A then C, polls on (their handlers
+    // wait for something kspan does not see: a lock, a timer), then writes a call that no
+    // recent read explains: its requests are served first in, first out, so it is A's.
+    let mut r = Rec::new();
+    r.thread(FRONT, FRONT, "front").thread(BACK, BACK, "back");
+    r.connect(10, LG, 0xA1, sa(9, 5000), 0xA2, sa(1, 80))
+        .connect(14, LG, 0xC1, sa(9, 5001), 0xC2, sa(1, 80))
+        .connect(20, FRONT, 0xB1, sa(1, 6000), 0xB2, sa(2, 81));
+    r.send(100, LG, 0xA1, 10)
+        .send(100, LG, 0xC1, 10)
+        .enter(101, FRONT, Syscall::Poll)
+        .exit(102, FRONT, Syscall::Poll)
+        .recv(105, FRONT, 0xA2, 10)
+        .recv(108, FRONT, 0xC2, 10);
+    for round in 0..3 {
+        r.enter(110 + 2 * round, FRONT, Syscall::Poll)
+            .exit(111 + 2 * round, FRONT, Syscall::Poll);
+    }
+    call(&mut r, 120, FRONT, 0xB1, 0xB2);
+    r.send(150, FRONT, 0xA2, 5).send(170, FRONT, 0xC2, 5);
+    assert_eq!(
+        render_links(&r.run().0),
+        tree(
+            "
+            Server front tid=10 105..152
+              Client front tid=10 120..137 link=event-loop/2
+                Server back tid=20 125..132
+            ---
+            Server front tid=10 108..172
             ---"
         )
     );

@@ -27,13 +27,26 @@ impl Engine {
                 Some((id, Evidence::Connection))
             }
             None => match self.batch_take(tid) {
-                Some(id) => Some((id, Evidence::EventLoop)),
+                // A thread that never read a request while another it read was in progress
+                // serves one at a time: a poll does not make it an event loop.
+                Some(id) => {
+                    let th = &self.threads.map[&tid];
+                    let own = !th.multiplexes && th.own == Some(id);
+                    Some((
+                        id,
+                        if own {
+                            Evidence::OwnThread
+                        } else {
+                            Evidence::EventLoop
+                        },
+                    ))
+                }
                 None => {
                     // An event loop's last read is only the read it acted on last, not a
                     // request it serves alone.
                     let th = &self.threads.map[&tid];
                     let ev = match th.ctx_ev {
-                        Evidence::OwnThread if th.loops => Evidence::EventLoop,
+                        Evidence::OwnThread if th.multiplexes => Evidence::EventLoop,
                         ev => ev,
                     };
                     th.ctx.map(|id| (id, ev))

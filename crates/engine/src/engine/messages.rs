@@ -319,8 +319,12 @@ impl Engine {
             CtxSource::Read,
             Evidence::OwnThread,
         );
+        let previous = self.threads.map.get(&tid).and_then(|th| th.own);
+        let concurrent = previous.is_some_and(|p| p != id && self.in_progress(p));
+        self.readers.read_by(self.threads.map[&tid].tgid, tid);
         if let Some(th) = self.threads.map.get_mut(&tid) {
             th.own = Some(id);
+            th.multiplexes |= concurrent;
         }
         self.set_read_since(tid, ReadSince::Several);
         self.batch_push(tid, Some(id), true);

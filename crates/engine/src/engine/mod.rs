@@ -19,6 +19,7 @@ use crate::fds::FdTable;
 use crate::futexes::Futexes;
 use crate::handler::SpanHandler;
 use crate::model::{Activity, EventNames, Evidence, Link, Span, SpanId, SpanKind, Summary, Trace};
+use crate::readers::RequestReaders;
 use crate::sockets::{Endpoint, Phase, Side, Sockets, StreamId};
 use crate::spans::Spans;
 use crate::stream::{Origin, PendingRead};
@@ -86,6 +87,8 @@ pub struct Engine {
     fds: FdTable,
     /// Which futex words are locks and which carry work.
     futexes: Futexes,
+    /// Which threads of each process read requests.
+    readers: RequestReaders,
     caveats: [u64; Caveat::ALL],
     events: u64,
     /// Time of the last event.
@@ -114,6 +117,7 @@ impl Engine {
             pending: Vec::new(),
             fds: FdTable::default(),
             futexes: Futexes::default(),
+            readers: RequestReaders::default(),
             caveats: [0; Caveat::ALL],
             events: 0,
             now: 0,
