@@ -25,7 +25,9 @@
 //! read twice where the service logs one call. kspan is right that there were two exchanges, so
 //! a kspan span left unpaired is taken as a further round trip of a paired one (see
 //! [`absorb_round_trips`]) when it is on the same connection, in the same trace, under the
-//! same true parent and inside the true span's time window.
+//! same true parent and inside the true span's time window (a callee's SERVER round trip
+//! only has to start inside it: a message that expects no answer is handled while the caller
+//! has moved on).
 
 use crate::expected::{End, Expected, ExpectedSpan, Timing};
 use crate::otlp::{ObservedSpan, SpanKind};
@@ -332,7 +334,12 @@ fn absorb_round_trips(
                     let want = &expected.requests[r].spans[s];
                     let (start, end) = times[o];
                     let slack = rule.slack(want);
-                    let inside = start >= want.start - slack && end <= want.end + slack;
+                    // A callee may go on with a message after its caller stopped waiting
+                    // (one that expects no answer, like PostgreSQL's Terminate, is handled
+                    // while the callee shuts the connection down): a SERVER round trip must
+                    // start inside the window, its end is the callee's own.
+                    let ends_inside = got.kind == SpanKind::Server || end <= want.end + slack;
+                    let inside = start >= want.start - slack && ends_inside;
                     let same_parent = want.parent.is_some_and(|wp| parent == Some((r, wp)));
                     (inside && same_parent).then_some((r, s))
                 })

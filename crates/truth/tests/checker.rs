@@ -620,3 +620,26 @@ fn a_second_round_trip_after_the_true_call_is_extra() {
         }
     );
 }
+
+#[test]
+fn a_callee_still_handling_a_message_after_its_caller_moved_on_is_a_round_trip() {
+    // The callee's second SERVER span (a message that expects no answer, like PostgreSQL's
+    // Terminate) starts inside the call and ends 3 ms after it: the callee's own time.
+    let mut otlp = call_in_two_round_trips(3, 1764431234007006000);
+    let late_callee = resource_mut(&mut otlp, "memcached")["scopeSpans"][0]["spans"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|s| s["spanId"] == json!("0000000000000021"))
+        .expect("the second callee span");
+    late_callee["endTimeUnixNano"] = json!("1764431234010000000");
+    let report = run(&otlp, &CheckOptions::default());
+    assert_eq!(outcome(&report), (2, 2, 2, vec![]));
+    assert_eq!(
+        report.spans,
+        SpanCounts {
+            round_trips: 2,
+            ..counts(0, 0, 0, 0)
+        }
+    );
+}
