@@ -87,23 +87,42 @@ fn java_http_client_through_its_selector_is_traced_at_least_95_percent() {
     assert_at_least("java", "50", 95.0);
 }
 
-// Held-out CPython stacks, closed loop (every request answered before the client's next):
-// measured on fresh recordings with the evidence engine (b371744), previous engine in
-// brackets, same recordings: pythreads c4 84.8 % and 86.0 % (55.7 %, 52.5 %), pypool c1
-// 99.7 % and 96.6 % (33.5 %, 34.7 %), pykeep c4 99.7 % (42.7 %). Bars sit below the
-// measured spread on this shared 2-core machine.
+// Held-out stacks, closed loop (every request answered before the client's next), measured on
+// kept recordings with the engine of e851ea8 (in brackets: 9c734df, the evidence engine before
+// the response evidence, the answered-before-calls window and first-in-first-out resumption;
+// same recordings, same checker): pythreads c4 100 %, 100 %, 99.7 % (86.0, 92.3, 84.8); pypool
+// c1 100 %, 99.9 %, 100 % (99.4, 96.6, 99.7); pykeep c4 100 % (99.7); pypool c4 70.7 %,
+// 73.3 %, 83.0 % (15.4, 16.0, 5.5); nodefork c1 100 %, 100 %, 98.6 % (the same); nodefork c4
+// 33.2 %, 37.6 %, 32.0 % (18.5, 19.6, 17.4). Bars sit below the measured spread on this shared
+// 2-core machine; the low ones say what is not solved yet (issue 9), and fail on a regression.
 
 #[test]
-fn cpython_thread_per_connection_under_four_clients_is_traced_at_least_70_percent() {
-    assert_at_least("pythreads", "c4", 70.0);
+fn cpython_thread_per_connection_under_four_clients_is_traced_at_least_95_percent() {
+    assert_at_least("pythreads", "c4", 95.0);
 }
 
 #[test]
-fn cpython_thread_pool_feeding_asyncio_with_one_client_is_traced_at_least_90_percent() {
-    assert_at_least("pypool", "c1", 90.0);
+fn cpython_thread_pool_feeding_asyncio_with_one_client_is_traced_at_least_97_percent() {
+    assert_at_least("pypool", "c1", 97.0);
 }
 
 #[test]
-fn cpython_threads_on_pooled_keep_alive_connections_under_four_clients_at_least_90_percent() {
-    assert_at_least("pykeep", "c4", 90.0);
+fn cpython_pool_fan_out_to_asyncio_on_one_locked_connection_under_four_clients_at_least_60_percent()
+{
+    assert_at_least("pypool", "c4", 60.0);
+}
+
+#[test]
+fn cpython_threads_on_pooled_keep_alive_connections_under_four_clients_at_least_97_percent() {
+    assert_at_least("pykeep", "c4", 97.0);
+}
+
+#[test]
+fn node_agent_to_a_forking_server_that_execs_psql_with_one_client_at_least_95_percent() {
+    assert_at_least("nodefork", "c1", 95.0);
+}
+
+#[test]
+fn node_agent_saturated_by_four_clients_at_least_25_percent() {
+    assert_at_least("nodefork", "c4", 25.0);
 }
