@@ -331,3 +331,38 @@ fn an_event_loop_serving_its_process_alone_works_through_its_requests_in_order()
         )
     );
 }
+
+#[test]
+fn a_job_taken_from_a_queue_shared_by_threads_serving_one_request_each_is_not_the_submitter_s() {
+    // A's thread hands A to worker 12 (one request at a time: a ThreadPoolExecutor's
+    // submitter), then reads its next request A2. The worker, with no wakeup, takes the next
+    // job from the shared queue and calls: C's thread (11) submitted it. A thread that serves
+    // one request at a time has no queue of its own, so nothing says whose job it is: an
+    // orphan, not A2's.
+    let mut r = two_requests();
+    r.futex_wake(120, FRONT, 0x50, 12);
+    call(&mut r, 130, 12, 0xB1, 0xB2);
+    r.futex_wake(150, 12, 0x51, FRONT)
+        .send(155, FRONT, 0xA2, 5)
+        .send(160, LG, 0xA1, 10)
+        .recv(165, FRONT, 0xA2, 10);
+    call(&mut r, 170, 12, 0xD1, 0xD2);
+    r.send(195, 11, 0xC2, 5).send(200, FRONT, 0xA2, 5);
+    assert_eq!(
+        render_links(&r.run().0),
+        tree(
+            "
+            Server front tid=10 105..157
+              Client front tid=12 130..147 link=completion/2
+                Server back tid=20 135..142
+            ---
+            Server front tid=11 115..197
+            ---
+            Server front tid=10 165..202
+            ---
+            Client front tid=12 170..187
+              Server back tid=20 175..182
+            ---"
+        )
+    );
+}

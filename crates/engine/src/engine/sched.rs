@@ -251,7 +251,8 @@ impl Engine {
         }
     }
 
-    /// A worker last handed a request by thread `x`, whose context is over (answered,
+    /// A worker last handed a request by thread `x` (an acceptor: it reads many requests at
+    /// once), whose context is over (answered,
     /// closed or none) or was handed to another worker before it, starts a call with no
     /// hand-off since: it took its next job from a queue that was not empty
     /// (no one had to wake it). Jobs leave a queue in order, so that job is the earliest
@@ -264,6 +265,12 @@ impl Engine {
         let Some(reader) = th.handed_by else {
             return;
         };
+        // Only a thread that reads many requests at once (an acceptor feeding a queue) has a
+        // queue of its own; a thread serving one request at a time that submitted work shares
+        // the queue with every other such thread, so the next job is anyone's.
+        if !self.threads.map.get(&reader).is_some_and(|r| r.multiplexes) {
+            return;
+        }
         let over = th
             .ctx
             .and_then(|id| self.spans.get(id))
