@@ -8,6 +8,13 @@
 //! word carries wakeups one way: producers wake consumers, a thread's own parking word only
 //! ever wakes that thread. This holds whatever the language or runtime, and is measured per
 //! word on the recording itself, never assumed from a program's name.
+//!
+//! One lock is often several words: a condition variable and the mutex it is used with
+//! (CPython's GIL is both, in one struct), and glibc's condition variable alternates between
+//! two group words, so a thread released through one word may release the next waiter
+//! through another. Words are therefore grouped by the 64-byte line they lie in: the words
+//! of one synchronization object share it, while per-thread parking words and separate
+//! queues live in separate objects.
 
 use crate::event::Tid;
 use crate::fxhash::FxHashMap;
@@ -36,11 +43,14 @@ impl Word {
     }
 }
 
-/// Futex words by process and address.
+/// Futex words by process and 64-byte line (see the module's doc).
 #[derive(Debug, Default)]
 pub(crate) struct Futexes {
     words: FxHashMap<(i32, i64), Word>,
 }
+
+/// Bits of an address below its 64-byte line.
+const LINE_BITS: u32 = 6;
 
 impl Futexes {
     /// Records that `waker` (of process `tgid`) woke `target` through word `addr`, and says
@@ -49,10 +59,11 @@ impl Futexes {
     /// queue, or any thread unparking another through that thread's own word, was never
     /// woken through it.
     pub fn wake(&mut self, tgid: i32, addr: i64, waker: Tid, target: Tid) -> bool {
-        if self.words.len() >= MAX_WORDS && !self.words.contains_key(&(tgid, addr)) {
+        let key = (tgid, addr >> LINE_BITS);
+        if self.words.len() >= MAX_WORDS && !self.words.contains_key(&key) {
             self.words.clear();
         }
-        let word = self.words.entry((tgid, addr)).or_default();
+        let word = self.words.entry(key).or_default();
         let lock = word.woken.contains(&waker);
         word.woke(target);
         lock
@@ -83,6 +94,17 @@ mod tests {
         // A consumer passing the queue's wakeup on to another is not the producer: that
         // wakeup hands nothing over.
         assert!(f.wake(1, 0x20, 11, 12));
+    }
+
+    #[test]
+    fn the_words_of_one_lock_object_are_one_lock() {
+        let mut f = Futexes::default();
+        // 12 was released through a mutex word; it releases the next waiter through the
+        // condition variable beside it: the same lock.
+        assert!(!f.wake(1, 0x10f4, 11, 12));
+        assert!(f.wake(1, 0x10dc, 12, 13));
+        // A word in another line is another object.
+        assert!(!f.wake(1, 0x1100, 12, 14));
     }
 
     #[test]

@@ -57,7 +57,7 @@ fn thread_back_from_a_call(polls: bool) {
     call(&mut r, 120, FRONT, 0xB1, 0xB2);
     // The thread of request C wakes A's thread through a word it never waited on (not a
     // lock): A's thread serves A all the same, its next call is A's.
-    r.futex_wake(140, 11, 0x60, FRONT);
+    r.futex_wake(140, 11, 0x600, FRONT);
     call(&mut r, 150, FRONT, 0xD1, 0xD2);
     r.send(170, FRONT, 0xA2, 5).send(175, 11, 0xC2, 5);
     assert_eq!(
@@ -79,12 +79,12 @@ fn thread_back_from_a_call(polls: bool) {
 #[test]
 fn a_wakeup_through_a_lock_the_waker_waited_for_hands_nothing_over() {
     let mut r = two_requests();
-    // C's thread once waited on word 0x40 and A's thread released it to C's thread.
-    r.futex_wake(120, FRONT, 0x40, 11);
+    // C's thread once waited on word 0x400 and A's thread released it to C's thread.
+    r.futex_wake(120, FRONT, 0x400, 11);
     // A's thread hands A to worker 12 through a queue word.
-    r.futex_wake(130, FRONT, 0x50, 12);
+    r.futex_wake(130, FRONT, 0x500, 12);
     // C's thread releases the lock to the worker: it passes a lock on, not request C.
-    r.futex_wake(140, 11, 0x40, 12);
+    r.futex_wake(140, 11, 0x400, 12);
     call(&mut r, 150, 12, 0xB1, 0xB2);
     r.send(170, FRONT, 0xA2, 5).send(175, 11, 0xC2, 5);
     let with_lock_rule = tree(
@@ -100,9 +100,9 @@ fn a_wakeup_through_a_lock_the_waker_waited_for_hands_nothing_over() {
 
     // The same wakeup through a word C's thread never waited on is a hand-off of C.
     let mut r = two_requests();
-    r.futex_wake(120, FRONT, 0x40, 11);
-    r.futex_wake(130, FRONT, 0x50, 12);
-    r.futex_wake(140, 11, 0x70, 12);
+    r.futex_wake(120, FRONT, 0x400, 11);
+    r.futex_wake(130, FRONT, 0x500, 12);
+    r.futex_wake(140, 11, 0x700, 12);
     call(&mut r, 150, 12, 0xB1, 0xB2);
     r.send(170, FRONT, 0xA2, 5).send(175, 11, 0xC2, 5);
     assert_ne!(render_links(&r.run().0), with_lock_rule);
@@ -245,7 +245,7 @@ fn the_response_written_right_after_a_call_s_answer_is_the_request_the_call_was_
 /// C's response next.
 fn handed_call_answered_after_its_request(c_idles: bool) -> Rec {
     let mut r = two_requests();
-    r.futex_wake(120, FRONT, 0x50, 12);
+    r.futex_wake(120, FRONT, 0x500, 12);
     r.send(130, 12, 0xB1, 5)
         .recv(135, BACK, 0xB2, 5)
         .send(140, BACK, 0xB2, 5)
@@ -340,9 +340,9 @@ fn a_job_taken_from_a_queue_shared_by_threads_serving_one_request_each_is_not_th
     // one request at a time has no queue of its own, so nothing says whose job it is: an
     // orphan, not A2's.
     let mut r = two_requests();
-    r.futex_wake(120, FRONT, 0x50, 12);
+    r.futex_wake(120, FRONT, 0x500, 12);
     call(&mut r, 130, 12, 0xB1, 0xB2);
-    r.futex_wake(150, 12, 0x51, FRONT)
+    r.futex_wake(150, 12, 0x540, FRONT)
         .send(155, FRONT, 0xA2, 5)
         .send(160, LG, 0xA1, 10)
         .recv(165, FRONT, 0xA2, 10);
