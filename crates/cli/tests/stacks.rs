@@ -87,14 +87,14 @@ fn java_http_client_through_its_selector_is_traced_at_least_95_percent() {
     assert_at_least("java", "50", 95.0);
 }
 
-// Held-out stacks, closed loop (every request answered before the client's next), measured on
-// kept recordings with the engine of e851ea8 (in brackets: 9c734df, the evidence engine before
-// the response evidence, the answered-before-calls window and first-in-first-out resumption;
-// same recordings, same checker): pythreads c4 100 %, 100 %, 99.7 % (86.0, 92.3, 84.8); pypool
-// c1 100 %, 99.9 %, 100 % (99.4, 96.6, 99.7); pykeep c4 100 % (99.7); pypool c4 70.7 %,
-// 73.3 %, 83.0 % (15.4, 16.0, 5.5); nodefork c1 100 %, 100 %, 98.6 % (the same); nodefork c4
-// 33.2 %, 37.6 %, 32.0 % (18.5, 19.6, 17.4). Bars sit below the measured spread on this shared
-// 2-core machine; the low ones say what is not solved yet (issue 9), and fail on a regression.
+// Held-out stacks, closed loop (every request answered before the client's next), measured with
+// the engine of 5d0e72d on kept recordings and on 14 fresh ones (in brackets: 9c734df, the
+// evidence engine before this session's changes; same recordings, same checker): pythreads c4
+// 100 % on four recordings (78.8–92.3); pypool c1 99.9–100 % on three (96.6–99.7); pykeep c4
+// 100 % on two (99.7, 99.8); pypool c4 65.3–83.3 % on four (5.5–16.7); nodefork c1 98.6–100 %
+// on four; nodefork c4 32.0–37.6 % on four (17.3–19.6). Bars sit below the measured spread on
+// this shared 2-core machine; the low ones say what is not solved yet (issue 9), and fail on a
+// regression.
 
 #[test]
 fn cpython_thread_per_connection_under_four_clients_is_traced_at_least_95_percent() {
