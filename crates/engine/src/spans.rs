@@ -171,6 +171,19 @@ impl Spans {
             .map(|s| s.span.id)
     }
 
+    /// The only request of process `pid` in progress that started before `before`, if
+    /// exactly one (scans the live spans: only called for orphan calls).
+    pub fn only_request_since(&self, pid: i32, before: u64) -> Option<SpanId> {
+        let mut found = self.spans.values().filter(|s| {
+            s.span.kind == SpanKind::Server
+                && s.span.pid == pid
+                && s.in_progress()
+                && s.span.start <= before
+        });
+        let first = found.next()?;
+        found.next().is_none().then_some(first.span.id)
+    }
+
     /// The span's answer started (a server span's first response byte was written).
     pub fn mark_answered(&mut self, id: SpanId) {
         if let Some(s) = self.spans.get_mut(&id.0) {

@@ -366,3 +366,46 @@ fn a_job_taken_from_a_queue_shared_by_threads_serving_one_request_each_is_not_th
         )
     );
 }
+
+#[test]
+fn an_event_loop_s_orphan_call_goes_to_the_only_request_left_that_could_have_made_it() {
+    // The loop reads A and C, writes a call (by read order A's), and answers A while the call
+    // is still waiting: the call was not A's. When its answer comes, C is the only request in
+    // progress that started before the call: by elimination, C's. (Request E, read after the
+    // call, could not have made it.)
+    let mut r = Rec::new();
+    r.thread(FRONT, FRONT, "front").thread(BACK, BACK, "back");
+    r.connect(10, LG, 0xA1, sa(9, 5000), 0xA2, sa(1, 80))
+        .connect(14, LG, 0xC1, sa(9, 5001), 0xC2, sa(1, 80))
+        .connect(16, LG, 0xE1, sa(9, 5002), 0xE2, sa(1, 80))
+        .connect(20, FRONT, 0xB1, sa(1, 6000), 0xB2, sa(2, 81));
+    r.send(100, LG, 0xA1, 10)
+        .send(100, LG, 0xC1, 10)
+        .enter(101, FRONT, Syscall::Poll)
+        .exit(102, FRONT, Syscall::Poll)
+        .recv(105, FRONT, 0xA2, 10)
+        .recv(108, FRONT, 0xC2, 10)
+        .send(120, FRONT, 0xB1, 5)
+        .send(125, FRONT, 0xA2, 5)
+        .recv(127, BACK, 0xB2, 5)
+        .send(130, LG, 0xE1, 10)
+        .send(131, BACK, 0xB2, 5)
+        .recv(133, FRONT, 0xE2, 10)
+        .recv(137, FRONT, 0xB1, 5)
+        .send(150, FRONT, 0xC2, 5)
+        .send(160, FRONT, 0xE2, 5);
+    assert_eq!(
+        render_links(&r.run().0),
+        tree(
+            "
+            Server front tid=10 105..127
+            ---
+            Server front tid=10 108..152
+              Client front tid=10 120..139 link=sole-request/2
+                Server back tid=20 127..133
+            ---
+            Server front tid=10 133..162
+            ---"
+        )
+    );
+}

@@ -244,6 +244,21 @@ impl Engine {
         s.answered = true;
         s.main.a.bytes_in += n;
         let parent = s.span.parent;
+        let writer = s.span.tid;
+        let loops = self.threads.map.get(&writer).is_some_and(|t| t.multiplexes);
+        let Some(s) = self.spans.get_mut(id) else {
+            return;
+        };
+        if parent.is_none() && s.span.kind == SpanKind::Client && loops {
+            let (pid, start) = (s.span.pid, s.span.start);
+            if let Some(only) = self.spans.only_request_since(pid, start) {
+                self.adopt(id, only, pid, Evidence::SoleRequest);
+            }
+        }
+        let Some(s) = self.spans.get_mut(id) else {
+            return;
+        };
+        let parent = s.span.parent;
         let ev = s.span.link.map_or(Evidence::OwnThread, |l| l.evidence);
         // Made with no context, or for a request another thread read: a completion
         // wakeup may say which request it was for.
