@@ -59,10 +59,22 @@ impl TraceInstance {
     }
 }
 
+/// `errno` for a resource in use.
+const EBUSY: i32 = 16;
+
 impl Drop for TraceInstance {
     fn drop(&mut self) {
         let _ = std::fs::write(self.dir.join("tracing_on"), "0");
         let _ = std::fs::write(self.dir.join("events/enable"), "0");
-        let _ = std::fs::remove_dir(&self.dir);
+        // The kernel refuses to remove an instance while something still holds it (EBUSY:
+        // an event file or buffer reference being released): retry for up to a second.
+        for _ in 0..100 {
+            match std::fs::remove_dir(&self.dir) {
+                Err(e) if e.raw_os_error() == Some(EBUSY) => {
+                    std::thread::sleep(std::time::Duration::from_millis(10))
+                }
+                _ => break,
+            }
+        }
     }
 }
