@@ -162,23 +162,15 @@ impl Spans {
         self.serving.get(&pid).copied().unwrap_or(0)
     }
 
-    /// A request in progress of process `pid` (scans the live spans: only called when
-    /// [`Spans::requests_in_progress`] says there is exactly one).
-    pub fn some_request_in_progress(&self, pid: i32) -> Option<SpanId> {
-        self.spans
-            .values()
-            .find(|s| s.span.kind == SpanKind::Server && s.span.pid == pid && s.in_progress())
-            .map(|s| s.span.id)
-    }
-
-    /// The only request of process `pid` in progress that started before `before`, if
-    /// exactly one (scans the live spans: only called for orphan calls).
-    pub fn only_request_since(&self, pid: i32, before: u64) -> Option<SpanId> {
+    /// The only request of process `pid` in progress that started at or before `at`, if
+    /// exactly one (scans the live spans: only called when [`Spans::requests_in_progress`]
+    /// says there is one, or for an orphan call).
+    pub fn only_request_started_by(&self, pid: i32, at: u64) -> Option<SpanId> {
         let mut found = self.spans.values().filter(|s| {
             s.span.kind == SpanKind::Server
                 && s.span.pid == pid
                 && s.in_progress()
-                && s.span.start <= before
+                && s.span.start <= at
         });
         let first = found.next()?;
         found.next().is_none().then_some(first.span.id)

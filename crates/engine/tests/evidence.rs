@@ -177,10 +177,9 @@ fn a_call_with_no_evidence_is_linked_only_when_one_request_is_in_progress() {
     );
 }
 
-/// An event loop (front, one thread) reads requests A and C in one round and writes a call
-/// (by read order, A's), goes idle, reads the call's answer, optionally reads request E,
-/// then writes C's response, then A's.
-fn loop_call_then_response(read_e_between: bool) -> Rec {
+/// An event loop (front, one thread) that read requests A (at 105) and C (at 108) in one
+/// round; connections for a third request E and to back (0xB1) are ready.
+fn event_loop_read_a_and_c() -> Rec {
     let mut r = Rec::new();
     r.thread(FRONT, FRONT, "front").thread(BACK, BACK, "back");
     r.connect(10, LG, 0xA1, sa(9, 5000), 0xA2, sa(1, 80))
@@ -189,10 +188,18 @@ fn loop_call_then_response(read_e_between: bool) -> Rec {
         .connect(20, FRONT, 0xB1, sa(1, 6000), 0xB2, sa(2, 81));
     r.send(100, LG, 0xA1, 10)
         .send(100, LG, 0xC1, 10)
-        .enter(103, FRONT, Syscall::Poll)
-        .exit(104, FRONT, Syscall::Poll)
+        .enter(101, FRONT, Syscall::Poll)
+        .exit(102, FRONT, Syscall::Poll)
         .recv(105, FRONT, 0xA2, 10)
         .recv(108, FRONT, 0xC2, 10);
+    r
+}
+
+/// An event loop (front, one thread) reads requests A and C in one round and writes a call
+/// (by read order, A's), goes idle, reads the call's answer, optionally reads request E,
+/// then writes C's response, then A's.
+fn loop_call_then_response(read_e_between: bool) -> Rec {
+    let mut r = event_loop_read_a_and_c();
     r.send(120, FRONT, 0xB1, 5)
         .recv(125, BACK, 0xB2, 5)
         .enter(126, FRONT, Syscall::Poll)
@@ -301,17 +308,7 @@ fn an_event_loop_serving_its_process_alone_works_through_its_requests_in_order()
     // The only thread reading front's requests reads A then C, polls on (their handlers
     // wait for something kspan does not see: a lock, a timer), then writes a call that no
     // recent read explains: its requests are served first in, first out, so it is A's.
-    let mut r = Rec::new();
-    r.thread(FRONT, FRONT, "front").thread(BACK, BACK, "back");
-    r.connect(10, LG, 0xA1, sa(9, 5000), 0xA2, sa(1, 80))
-        .connect(14, LG, 0xC1, sa(9, 5001), 0xC2, sa(1, 80))
-        .connect(20, FRONT, 0xB1, sa(1, 6000), 0xB2, sa(2, 81));
-    r.send(100, LG, 0xA1, 10)
-        .send(100, LG, 0xC1, 10)
-        .enter(101, FRONT, Syscall::Poll)
-        .exit(102, FRONT, Syscall::Poll)
-        .recv(105, FRONT, 0xA2, 10)
-        .recv(108, FRONT, 0xC2, 10);
+    let mut r = event_loop_read_a_and_c();
     for round in 0..3 {
         r.enter(110 + 2 * round, FRONT, Syscall::Poll)
             .exit(111 + 2 * round, FRONT, Syscall::Poll);
@@ -373,19 +370,8 @@ fn an_event_loop_s_orphan_call_goes_to_the_only_request_left_that_could_have_mad
     // is still waiting: the call was not A's. When its answer comes, C is the only request in
     // progress that started before the call: by elimination, C's. (Request E, read after the
     // call, could not have made it.)
-    let mut r = Rec::new();
-    r.thread(FRONT, FRONT, "front").thread(BACK, BACK, "back");
-    r.connect(10, LG, 0xA1, sa(9, 5000), 0xA2, sa(1, 80))
-        .connect(14, LG, 0xC1, sa(9, 5001), 0xC2, sa(1, 80))
-        .connect(16, LG, 0xE1, sa(9, 5002), 0xE2, sa(1, 80))
-        .connect(20, FRONT, 0xB1, sa(1, 6000), 0xB2, sa(2, 81));
-    r.send(100, LG, 0xA1, 10)
-        .send(100, LG, 0xC1, 10)
-        .enter(101, FRONT, Syscall::Poll)
-        .exit(102, FRONT, Syscall::Poll)
-        .recv(105, FRONT, 0xA2, 10)
-        .recv(108, FRONT, 0xC2, 10)
-        .send(120, FRONT, 0xB1, 5)
+    let mut r = event_loop_read_a_and_c();
+    r.send(120, FRONT, 0xB1, 5)
         .send(125, FRONT, 0xA2, 5)
         .recv(127, BACK, 0xB2, 5)
         .send(130, LG, 0xE1, 10)

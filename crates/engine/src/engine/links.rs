@@ -31,15 +31,12 @@ impl Engine {
                 // serves one at a time: a poll does not make it an event loop.
                 Some(id) => {
                     let th = &self.threads.map[&tid];
-                    let own = !th.multiplexes && th.own == Some(id);
-                    Some((
-                        id,
-                        if own {
-                            Evidence::OwnThread
-                        } else {
-                            Evidence::EventLoop
-                        },
-                    ))
+                    let ev = if !th.multiplexes && th.own == Some(id) {
+                        Evidence::OwnThread
+                    } else {
+                        Evidence::EventLoop
+                    };
+                    Some((id, ev))
                 }
                 None => {
                     // An event loop's last read is only the read it acted on last, not a
@@ -63,7 +60,7 @@ impl Engine {
         let candidates = self.spans.requests_in_progress(pid);
         let sole = || {
             (candidates == 1 && !after_own)
-                .then(|| self.spans.some_request_in_progress(pid))
+                .then(|| self.spans.only_request_started_by(pid, Timestamp::MAX))
                 .flatten()
         };
         let (parent, evidence) = match chosen {

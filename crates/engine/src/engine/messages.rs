@@ -243,19 +243,11 @@ impl Engine {
         };
         s.answered = true;
         s.main.a.bytes_in += n;
-        let parent = s.span.parent;
-        let writer = s.span.tid;
-        let loops = self.threads.map.get(&writer).is_some_and(|t| t.multiplexes);
-        let Some(s) = self.spans.get_mut(id) else {
-            return;
-        };
-        if parent.is_none() && s.span.kind == SpanKind::Client && loops {
-            let (pid, start) = (s.span.pid, s.span.start);
-            if let Some(only) = self.spans.only_request_since(pid, start) {
-                self.adopt(id, only, pid, Evidence::SoleRequest);
-            }
+        if s.span.parent.is_none() {
+            let (writer, pid, start) = (s.span.tid, s.span.pid, s.span.start);
+            self.adopt_by_elimination(id, writer, pid, start);
         }
-        let Some(s) = self.spans.get_mut(id) else {
+        let Some(s) = self.spans.get(id) else {
             return;
         };
         let parent = s.span.parent;
@@ -272,6 +264,21 @@ impl Engine {
             th.completion = for_other.then_some(id);
             let next = th.read_since.answer(id);
             self.set_read_since(tid, next);
+        }
+    }
+
+    /// The answer of orphan call `call` (written by thread `writer` of process `pid` at
+    /// `start`) is read. For a thread that serves several requests at once (an event loop, a
+    /// runtime thread), the call was one of the requests in progress when it was written; if
+    /// exactly one of them is still in progress (the others answered before the call did),
+    /// it is that one's. Not for a thread serving one request at a time (measured wrong on
+    /// pool workers, docs/engine.md).
+    fn adopt_by_elimination(&mut self, call: SpanId, writer: Tid, pid: i32, start: Timestamp) {
+        if !self.threads.map.get(&writer).is_some_and(|t| t.multiplexes) {
+            return;
+        }
+        if let Some(only) = self.spans.only_request_started_by(pid, start) {
+            self.adopt(call, only, pid, Evidence::SoleRequest);
         }
     }
 

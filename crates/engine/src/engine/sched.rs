@@ -342,9 +342,6 @@ impl Engine {
     /// last (a handler calling several services in a row).
     pub(super) fn batch_take(&mut self, tid: Tid) -> Option<SpanId> {
         let th = self.threads.map.get_mut(&tid).filter(|th| th.loops)?;
-        // Its work follows its own reads in order: it serves one request at a time, or it
-        // is the only thread serving its process's requests.
-        let fifo = !th.multiplexes || self.readers.only_reader(th.tgid, tid);
         let spans = &self.spans;
         let live = |id: SpanId| spans.get(id).is_some_and(|s| !s.answered && !s.closed);
         th.batch.retain(|r| live(r.ctx));
@@ -365,7 +362,11 @@ impl Engine {
             }
             None => match th.batch_last.filter(|&(id, _)| live(id)) {
                 Some((id, r)) if r == round => Some(id),
-                _ if fifo => spans.oldest_waiting(tid, |_| false),
+                // Its work follows its own reads in order: it serves one request at a
+                // time, or it is the only thread serving its process's requests.
+                _ if !th.multiplexes || self.readers.only_reader(th.tgid, tid) => {
+                    spans.oldest_waiting(tid, |_| false)
+                }
                 last => last.map(|(id, _)| id),
             },
         }
