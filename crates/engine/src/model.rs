@@ -104,6 +104,10 @@ pub enum Evidence {
     /// read nothing else since it last answered a request or went idle: the answer was what
     /// the response waited for (an event loop resuming the handler the answer completed).
     Response,
+    /// The thread that read the call's answer wrote the request's response within the next
+    /// poll rounds, and of everything it read in those rounds that answer is the only one
+    /// that can be the request's: a response resumes one of the request's own reads.
+    Resumed,
     /// A wakeup from the request's own thread handed the work over (a queue, a pool).
     Wakeup,
     /// The order in which an event loop read its requests and answers.
@@ -114,13 +118,14 @@ pub enum Evidence {
 
 impl Evidence {
     /// Every kind, strongest first (the order of the enum).
-    pub const ALL: [Evidence; 9] = [
+    pub const ALL: [Evidence; 10] = [
         Evidence::Bytes,
         Evidence::OwnThread,
         Evidence::Connection,
         Evidence::SoleRequest,
         Evidence::Completion,
         Evidence::Response,
+        Evidence::Resumed,
         Evidence::Wakeup,
         Evidence::EventLoop,
         Evidence::QueueOrder,
@@ -135,6 +140,7 @@ impl Evidence {
             Evidence::SoleRequest => "sole-request",
             Evidence::Completion => "completion",
             Evidence::Response => "response",
+            Evidence::Resumed => "resumed",
             Evidence::Wakeup => "wakeup",
             Evidence::EventLoop => "event-loop",
             Evidence::QueueOrder => "queue-order",

@@ -57,9 +57,9 @@ pub(crate) struct LiveSpan {
     pub answered: bool,
     /// The end is final.
     pub closed: bool,
-    /// Its trace waits for it though it is closed: an orphan call whose answer may still
-    /// name its request (see [`Spans::hold`]).
-    pub held: bool,
+    /// How many holders its trace waits for though it is closed: an orphan call whose
+    /// answer may still name its request (see [`Spans::hold`]).
+    pub holds: u8,
     /// Activity after the current (provisional) end.
     pub tail: Acc,
 }
@@ -148,11 +148,13 @@ impl Spans {
         self.spans.get(&id.0).map(|s| &**s)
     }
 
-    /// True when span `id` has a call whose answer has not started (scans the live spans;
-    /// only called for an event loop's batch of reads).
-    pub fn has_call_in_flight(&self, id: SpanId) -> bool {
+    /// True when span `id` has a call, one whose answer has not started if `in_flight`
+    /// (scans the live spans; only called for an event loop's reads).
+    pub fn has_call(&self, id: SpanId, in_flight: bool) -> bool {
         self.spans.values().any(|s| {
-            s.span.kind == SpanKind::Client && s.span.parent == Some(id) && !s.answered && !s.closed
+            s.span.kind == SpanKind::Client
+                && s.span.parent == Some(id)
+                && !(in_flight && (s.answered || s.closed))
         })
     }
 
@@ -229,7 +231,7 @@ impl Spans {
                 trace,
                 answered: false,
                 closed: false,
-                held: false,
+                holds: 0,
                 main: Acc::default(),
                 tail: Acc::default(),
             }),
@@ -301,7 +303,7 @@ impl Spans {
             if let Some(s) = self.spans.get_mut(&id.0) {
                 s.trace = to;
                 moved_open += u32::from(!s.closed);
-                moved_held += u32::from(s.held);
+                moved_held += u32::from(s.holds > 0);
             }
         }
         let t = self
@@ -419,24 +421,29 @@ impl Spans {
     }
 
     /// Keeps span `id`'s trace from being emitted, even once everything in it is closed,
-    /// until [`Spans::release`]: an orphan call whose answer was read may still be adopted
-    /// by the request the reader answers next.
+    /// until as many [`Spans::release`]s: an orphan call whose answer was read may still be
+    /// adopted by the request the reader answers next. Each holder holds once.
     pub fn hold(&mut self, id: SpanId) {
-        if let Some(s) = self.spans.get_mut(&id.0).filter(|s| !s.held) {
-            s.held = true;
+        if let Some(s) = self.spans.get_mut(&id.0) {
+            s.holds += 1;
             let trace = s.trace;
-            if let Some(t) = self.traces.get_mut(&trace) {
-                t.held += 1;
+            if s.holds == 1 {
+                if let Some(t) = self.traces.get_mut(&trace) {
+                    t.held += 1;
+                }
             }
         }
     }
 
-    /// Ends a [`Spans::hold`]; emits the trace when nothing in it is open or held any more.
+    /// Ends one [`Spans::hold`]; emits the trace when nothing in it is open or held any more.
     pub fn release(&mut self, id: SpanId) {
-        let Some(s) = self.spans.get_mut(&id.0).filter(|s| s.held) else {
+        let Some(s) = self.spans.get_mut(&id.0).filter(|s| s.holds > 0) else {
             return;
         };
-        s.held = false;
+        s.holds -= 1;
+        if s.holds > 0 {
+            return;
+        }
         let trace = s.trace;
         let t = self
             .traces
@@ -462,11 +469,13 @@ impl Spans {
         let held: Vec<SpanId> = self
             .spans
             .values()
-            .filter(|s| s.held)
+            .filter(|s| s.holds > 0)
             .map(|s| s.span.id)
             .collect();
         for id in held {
-            self.release(id);
+            while self.spans.get(&id.0).is_some_and(|s| s.holds > 0) {
+                self.release(id);
+            }
         }
         let mut open: Vec<SpanId> = self
             .spans

@@ -44,6 +44,22 @@ pub(crate) struct BatchRead {
     pub round: u32,
 }
 
+/// A message an event loop read in its current or previous poll round: the work a response
+/// it writes resumes (a handler runs in the round that read its request or the next).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RecentRead {
+    /// The request read, or the call whose answer was read.
+    pub span: SpanId,
+    /// A request (else an answer).
+    pub request: bool,
+    /// The poll round it was read in ([`Thread::polls`] then).
+    pub round: u32,
+    /// It holds its call's trace (an orphan's: the response may still adopt it).
+    pub held: bool,
+    /// The answer of a call that had no link, or only a weak one, when it was read.
+    pub weak: bool,
+}
+
 /// What a thread read since it last wrote a response or went idle: when it is only one
 /// call's answer, the next response it writes is the one that answer completed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +111,9 @@ pub(crate) struct Thread {
     /// For an event loop: the messages it read since it last went idle (blocked in a poll)
     /// that no call or response has acted on yet, oldest first.
     pub batch: Vec<BatchRead>,
+    /// For an event loop: what it read in its current and previous poll round, oldest first
+    /// (orphan calls among them are held, see [`crate::spans::Spans::hold`]).
+    pub recent: Vec<RecentRead>,
     /// For an event loop: how many polls it entered (numbers its poll rounds).
     pub polls: u32,
     /// For an event loop: the read of its current batch it acted on last.
@@ -206,6 +225,7 @@ impl Threads {
                 ctx_since: now,
                 loops: false,
                 batch: Vec::new(),
+                recent: Vec::new(),
                 polls: 0,
                 batch_last: None,
                 call: None,

@@ -231,16 +231,66 @@ fn the_response_written_right_after_a_call_s_answer_is_the_request_the_call_was_
             ---"
         )
     );
-    // Another message read in between (request E) could be what the response waited for:
-    // the call keeps its read-order link to A.
+    // Another message read in between (request E) could be what C's response waited for
+    // (C made no call: it may be answered on a timer): the call keeps its read-order link
+    // to A, which A's response confirms (the answer is the only read since the loop went
+    // idle that can be A's).
     let traces = loop_call_then_response(true).run().0;
     assert_eq!(
-        render_links(&traces[..1]),
+        render_links(&traces),
         tree(
             "
             Server front tid=10 105..172
-              Client front tid=10 120..137 link=event-loop/2
+              Client front tid=10 120..137 link=resumed/2
                 Server back tid=20 125..132
+            ---
+            Server front tid=10 108..152
+            ---
+            Server front tid=10 145..172 partial
+            ---"
+        )
+    );
+}
+
+#[test]
+fn a_response_resumes_the_only_answer_of_its_rounds_that_can_be_its_request_s() {
+    // The loop reads A and C in one round and writes two calls, X (0xB1) and Y (0xD1): by
+    // read order X is A's and Y is C's. It goes idle, reads Y's answer and request E, and
+    // writes A's response: of what it read since going idle only Y's answer can be A's (E
+    // is E's), so Y was A's, though read order said C (evidence after the call). X, still
+    // unanswered when A answers, leaves A; when its answer is read, C is the only request
+    // still in progress that started before it.
+    let mut r = event_loop_read_a_and_c();
+    r.connect(24, FRONT, 0xD1, sa(1, 6001), 0xD2, sa(2, 81));
+    r.send(120, FRONT, 0xB1, 5)
+        .recv(121, BACK, 0xB2, 5)
+        .send(122, FRONT, 0xD1, 5)
+        .recv(123, BACK, 0xD2, 5)
+        .send(125, BACK, 0xD2, 5)
+        .enter(126, FRONT, Syscall::Poll)
+        .switch(127, FRONT, 1, 0)
+        .switch(133, 0, 0, FRONT)
+        .exit(134, FRONT, Syscall::Poll)
+        .recv(135, FRONT, 0xD1, 5)
+        .send(141, LG, 0xE1, 10)
+        .recv(145, FRONT, 0xE2, 10)
+        .send(150, FRONT, 0xA2, 5)
+        .send(155, BACK, 0xB2, 5)
+        .recv(160, FRONT, 0xB1, 5)
+        .send(170, FRONT, 0xC2, 5);
+    assert_eq!(
+        render_links(&r.run().0),
+        tree(
+            "
+            Server front tid=10 105..152
+              Client front tid=10 122..137 link=resumed/3
+                Server back tid=20 123..127
+            ---
+            Server front tid=10 108..172
+              Client front tid=10 120..162 link=sole-request/2
+                Server back tid=20 121..157
+            ---
+            Server front tid=10 145..172 partial
             ---"
         )
     );

@@ -71,6 +71,8 @@ impl Engine {
             {
                 self.adopt(call, request, pid, Evidence::Response);
             }
+        } else {
+            self.resumed_read(tid, request);
         }
         self.set_read_since(tid, ReadSince::Nothing);
     }
@@ -259,6 +261,7 @@ impl Engine {
             .is_none_or(|p| p.span.tid != tid);
         self.retarget(tid, now, parent, None, CtxSource::Returned, ev);
         self.batch_push(tid, parent, false);
+        self.recent_push(tid, id, false);
         if let Some(th) = self.threads.map.get_mut(&tid) {
             th.end_on_exit = Some(id);
             th.completion = for_other.then_some(id);
@@ -350,6 +353,7 @@ impl Engine {
         }
         self.set_read_since(tid, ReadSince::Several);
         self.batch_push(tid, Some(id), true);
+        self.recent_push(tid, id, true);
     }
 
     /// A new request's first byte was not sent yet in event order: wait for the traced

@@ -10,6 +10,7 @@ mod connections;
 mod fallback;
 mod links;
 mod messages;
+mod resumed;
 mod sched;
 
 use crate::activity::{Bucket, Layout};
@@ -23,7 +24,7 @@ use crate::readers::RequestReaders;
 use crate::sockets::{Endpoint, Phase, Side, Sockets, StreamId};
 use crate::spans::Spans;
 use crate::stream::{Origin, PendingRead};
-use crate::threads::{BatchRead, CtxSource, ReadSince, Sched, Thread, Threads};
+use crate::threads::{BatchRead, CtxSource, ReadSince, RecentRead, Sched, Thread, Threads};
 use crate::world::World;
 use std::net::{SocketAddr, SocketAddrV6};
 
@@ -259,6 +260,7 @@ impl Engine {
             EventKind::Exit if !ev.in_irq => {
                 self.attribute(ev);
                 self.set_read_since(ev.tid, ReadSince::Nothing);
+                self.recent_forget(ev.tid);
                 self.flush(ev.tid, ts);
                 self.threads.map.remove(&ev.tid);
                 self.in_send.retain(|&t| t != ev.tid);

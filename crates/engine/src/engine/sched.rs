@@ -89,6 +89,7 @@ impl Engine {
         }
         if idle {
             self.set_read_since(prev, ReadSince::Nothing);
+            self.recent_forget(prev);
         }
         self.set_sched(next, Sched::Running, now);
     }
@@ -235,6 +236,7 @@ impl Engine {
             if let Some(t) = self.threads.map.get_mut(&target) {
                 t.forget_batch();
             }
+            self.recent_forget(target);
             self.retarget(
                 target,
                 now,
@@ -345,7 +347,7 @@ impl Engine {
         let spans = &self.spans;
         let live = |id: SpanId| spans.get(id).is_some_and(|s| !s.answered && !s.closed);
         th.batch.retain(|r| live(r.ctx));
-        let ready = |r: &BatchRead| r.request || !spans.has_call_in_flight(r.ctx);
+        let ready = |r: &BatchRead| r.request || !spans.has_call(r.ctx, true);
         let round = th.polls;
         let queued = th.batch.iter().position(|r| r.round < round && ready(r));
         let at = queued.or_else(|| {
@@ -403,6 +405,9 @@ impl Engine {
         th.avail = Some(now);
         if call == Syscall::Send {
             self.in_send.push(tid);
+        }
+        if call == Syscall::Poll {
+            self.recent_prune(tid);
         }
     }
 
@@ -500,6 +505,7 @@ impl Engine {
             th.forget_batch();
             th.unacted = true;
         }
+        self.recent_forget(tid);
     }
 
     /// A `sock_*_length` event of a traced thread: its current syscall moved socket bytes,
