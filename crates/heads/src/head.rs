@@ -95,6 +95,26 @@ pub struct Head {
     pub bytes: Vec<u8>,
 }
 
+impl Head {
+    /// The bytes as printable text: ASCII as is, `\r` `\n` `\t` `\\` `\"` escaped, anything
+    /// else as `\xNN` (for `kspan dump`).
+    pub fn escaped(&self) -> String {
+        let mut out = String::with_capacity(self.bytes.len() + 8);
+        for &b in &self.bytes {
+            match b {
+                b'\r' => out.push_str("\\r"),
+                b'\n' => out.push_str("\\n"),
+                b'\t' => out.push_str("\\t"),
+                b'\\' => out.push_str("\\\\"),
+                b'"' => out.push_str("\\\""),
+                0x20..=0x7e => out.push(char::from(b)),
+                _ => out.push_str(&format!("\\x{b:02x}")),
+            }
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,5 +129,20 @@ mod tests {
         assert_eq!(SyscallKind::Sendmsg.direction(), Direction::Send);
         assert_eq!(SyscallKind::Read.direction(), Direction::Recv);
         assert_eq!(SyscallKind::Recvmsg.name(), "recvmsg");
+    }
+
+    #[test]
+    fn bytes_are_escaped_for_one_line() {
+        let head = Head {
+            enter_ns: 0,
+            exit_ns: 0,
+            ret: 9,
+            tgid: 1,
+            tid: 1,
+            fd: 3,
+            kind: SyscallKind::Write,
+            bytes: b"Q\x00\"a\\\r\n\xff".to_vec(),
+        };
+        assert_eq!(head.escaped(), r#"Q\x00\"a\\\r\n\xff"#);
     }
 }
