@@ -1,10 +1,12 @@
-//! The payload heads of a recording as `kspan dump` lines, merged by time into the ftrace
-//! events: `heads: COMM-TID [---] SECONDS: payload_head: tgid=… fd=… call=… ret=…
-//! bytes="…"`, stamped at the syscall's exit (when the bytes were copied).
+//! The payload heads of a recording: read from its trace.dat option, as the analysis's
+//! lookup table, and as `kspan dump` lines merged by time into the ftrace events:
+//! `heads: COMM-TID [---] SECONDS: payload_head: tgid=… fd=… call=… ret=… bytes="…"`,
+//! stamped at the syscall's exit (when the bytes were copied).
 
-use kspan_heads::{Head, StoredHeads, HEADS_OPTION};
+use kspan_heads::{Head, HeadTable, StoredHeads, HEADS_OPTION};
 use kspan_tracedat::Metadata;
 use std::fmt::Write;
+use std::sync::Arc;
 
 /// The event name `--event` selects heads by (also as `kspan:payload_head`).
 pub const EVENT: &str = "payload_head";
@@ -15,19 +17,30 @@ pub struct HeadLines {
     next: usize,
 }
 
+/// The heads of the recording with metadata `meta` (none when it has none; a damaged
+/// section is reported on stderr and skipped).
+fn load(meta: &Metadata) -> Vec<Head> {
+    match meta.option(HEADS_OPTION).map(StoredHeads::from_option) {
+        Some(Ok(stored)) => stored.heads,
+        Some(Err(e)) => {
+            eprintln!("kspan: warning: {e}");
+            Vec::new()
+        }
+        None => Vec::new(),
+    }
+}
+
+/// The heads of the recording with metadata `meta` indexed for naming spans; `None` when it
+/// has none.
+pub fn head_table(meta: &Metadata) -> Option<Arc<HeadTable>> {
+    let heads = load(meta);
+    (!heads.is_empty()).then(|| Arc::new(HeadTable::new(heads)))
+}
+
 impl HeadLines {
-    /// The heads of the recording with metadata `meta` (none when it has none; a damaged
-    /// section is reported on stderr and skipped).
+    /// The heads of the recording with metadata `meta`, for `kspan dump`.
     pub fn load(meta: &Metadata) -> HeadLines {
-        let stored = match meta.option(HEADS_OPTION).map(StoredHeads::from_option) {
-            Some(Ok(stored)) => stored,
-            Some(Err(e)) => {
-                eprintln!("kspan: warning: {e}");
-                StoredHeads::default()
-            }
-            None => StoredHeads::default(),
-        };
-        let mut heads = stored.heads;
+        let mut heads = load(meta);
         heads.sort_by_key(|h| (h.exit_ns, h.tid));
         HeadLines { heads, next: 0 }
     }
