@@ -4,7 +4,8 @@
 set -euo pipefail
 
 packages=(trace-cmd bpftrace nginx-light redis-server memcached postgresql wrk hyperfine iproute2 curl procps
-  golang-go nodejs openjdk-17-jdk-headless)  # the last three: bench/stacks and its test
+  golang-go nodejs openjdk-17-jdk-headless  # these three: bench/stacks and its test
+  clang libbpf-dev libelf-dev zlib1g-dev pkg-config)  # these: building crates/bpf (clang, libbpf headers, libbpf-sys)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

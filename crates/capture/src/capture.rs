@@ -153,6 +153,9 @@ pub struct Capture {
     /// What the `--bpftrace` scripts printed (stored in the trace.dat option
     /// [`kspan_bpftrace::BPFTRACE_OPTION`]); `None` when none ran.
     pub bpftrace: Option<kspan_bpftrace::BpftraceRecording>,
+    /// The payload heads (their chunk file is in `dir`; stored in the trace.dat option
+    /// [`kspan_heads::HEADS_OPTION`]); `None` when recorded with `--payload-bytes 0`.
+    pub heads: Option<kspan_bpf::HeadsRecorded>,
     /// Holds the page files.
     pub dir: TempDir,
 }

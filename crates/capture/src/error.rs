@@ -114,6 +114,9 @@ pub enum CaptureError {
     /// A `--bpftrace` script could not be run (its message names the fix).
     #[error(transparent)]
     Bpftrace(#[from] kspan_bpftrace::BpftraceError),
+    /// Payload-head capture could not start or finish (its message names the fix).
+    #[error(transparent)]
+    Heads(#[from] kspan_bpf::BpfError),
 }
 
 /// Formats the "did you mean" part of [`CaptureError::UnknownEvent`].

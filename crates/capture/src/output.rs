@@ -6,9 +6,23 @@ use crate::capture::Capture;
 use crate::clock::TRACE_CLOCK;
 use crate::error::{CaptureError, Result};
 use crate::meta::MAIN_BUFFER;
+use kspan_heads::{StoredHeads, HEADS_OPTION};
 use kspan_tracedat::{BufferSpec, Compression, TraceWriter, WriteOptions};
 use std::fs::File;
 use std::path::Path;
+
+/// The payload-heads option of `capture`, if it recorded heads.
+fn heads_option(capture: &Capture) -> Result<Option<(u16, Vec<u8>)>> {
+    let Some(heads) = &capture.heads else {
+        return Ok(None);
+    };
+    let chunks = std::fs::read(&heads.chunks_path).map_err(|source| CaptureError::Drain {
+        path: heads.chunks_path.clone(),
+        cause: source,
+    })?;
+    let bytes = StoredHeads::option_bytes(heads.head_bytes, heads.lost, &chunks);
+    Ok(Some((HEADS_OPTION, bytes)))
+}
 
 /// trace.dat layout choices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +72,7 @@ pub fn write_trace_dat(capture: &Capture, out: &Path, version: FileVersion) -> R
             .bpftrace
             .iter()
             .map(|b| (kspan_bpftrace::BPFTRACE_OPTION, b.to_bytes()))
+            .chain(heads_option(capture)?)
             .collect(),
         ..WriteOptions::default()
     };

@@ -21,6 +21,7 @@ use crate::stats::CpuLoss;
 use crate::target::TargetSpec;
 use crate::tracefs::{self, Instance};
 use crate::world::{self, WorldSnapshot};
+use kspan_bpf::{HeadCapture, HeadOptions, TracedProcesses};
 use kspan_bpftrace::{BpftraceRecording, BpftraceRun};
 use kspan_tracedat::HeaderPage;
 use std::collections::BTreeSet;
@@ -64,6 +65,9 @@ pub struct RecordOptions {
     /// bpftrace scripts to run beside the capture, told the target processes (see
     /// `kspan_bpftrace::script`); each is attached before the command starts.
     pub bpftrace_scripts: Vec<PathBuf>,
+    /// Bytes of each TCP message of the traced processes to keep (`--payload-bytes`);
+    /// 0: none, and no BPF program is loaded.
+    pub payload_bytes: u32,
 }
 
 /// Progress figures of a running recording.
@@ -105,6 +109,7 @@ pub struct Recording {
     target: String,
     command_line: Vec<String>,
     bpftrace: Vec<BpftraceRun>,
+    heads: Option<HeadCapture>,
 }
 
 impl Recording {
@@ -153,6 +158,7 @@ impl Recording {
             target: options.targets.describe(&options.command),
             command_line: options.command_line.clone(),
             bpftrace: Vec::new(),
+            heads: None,
         };
         let mut processes = if pid_filtered {
             options.targets.current_processes()?
@@ -203,6 +209,14 @@ impl Recording {
         for script in &options.bpftrace_scripts {
             let run = BpftraceRun::start(script, &processes, &temp_path, &recording.root)?;
             recording.bpftrace.push(run);
+        }
+        if options.payload_bytes > 0 {
+            recording.heads = Some(HeadCapture::start(&HeadOptions {
+                head_bytes: options.payload_bytes,
+                trace_all: !pid_filtered,
+                processes: processes.clone(),
+                chunk_path: temp_path.join("heads.chunks"),
+            })?);
         }
         if let Some(child) = recording.child.as_mut() {
             child.release()?;
@@ -289,6 +303,7 @@ impl Recording {
             .map(BpftraceRun::stop)
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let bpftrace = (!scripts.is_empty()).then_some(BpftraceRecording { scripts });
+        let heads = self.heads.take().map(HeadCapture::finish).transpose()?;
         for buffer in &self.buffers {
             buffer.instance.write("tracing_on", "0")?;
         }
@@ -359,6 +374,7 @@ impl Recording {
                 world: std::mem::take(&mut self.world),
             },
             bpftrace,
+            heads,
             dir: self.temp.take().expect("temp dir present until finish"),
         })
     }
@@ -545,13 +561,14 @@ impl Controller {
             .collect();
         let pid_file = recording.buffers[0].instance.dir().join("set_event_pid");
         let announce = !recording.bpftrace.is_empty();
+        let heads = recording.heads.as_ref().map(HeadCapture::traced);
         let flag = stop.clone();
         let handle = std::thread::spawn(move || {
             let mut known: BTreeSet<i32> = known.into_iter().collect();
             while !flag.load(Ordering::SeqCst) {
                 std::thread::sleep(TICK);
                 if let Some(spec) = &dynamic {
-                    add_late_joiners(spec, &mut known, &pid_file, announce);
+                    add_late_joiners(spec, &mut known, &pid_file, announce, heads.as_ref());
                 }
                 for w in &watched {
                     grow_if_pressed(w);
@@ -575,8 +592,14 @@ impl Drop for Controller {
 }
 
 /// Appends the threads of processes that entered a target cgroup/namespace; with `announce`,
-/// adds them to the bpftrace scripts' process map too.
-fn add_late_joiners(spec: &TargetSpec, known: &mut BTreeSet<i32>, pid_file: &Path, announce: bool) {
+/// adds them to the bpftrace scripts' process map too, and to the payload-head filter.
+fn add_late_joiners(
+    spec: &TargetSpec,
+    known: &mut BTreeSet<i32>,
+    pid_file: &Path,
+    announce: bool,
+    heads: Option<&TracedProcesses>,
+) {
     let Ok(now) = spec.current_processes() else {
         return;
     };
@@ -585,6 +608,12 @@ fn add_late_joiners(spec: &TargetSpec, known: &mut BTreeSet<i32>, pid_file: &Pat
         new.iter()
             .copied()
             .for_each(kspan_bpftrace::script::announce);
+    }
+    if let Some(heads) = heads {
+        for &pid in &new {
+            // A process that exited meanwhile cannot be added, and needs not be.
+            let _ = heads.add(pid);
+        }
     }
     let tids: Vec<i32> = new.iter().flat_map(|&p| procfs::threads(p)).collect();
     if !tids.is_empty() {

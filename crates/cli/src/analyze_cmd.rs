@@ -4,6 +4,7 @@
 use anyhow::Context;
 use kspan_capture::meta::{read_meta, RecordingMeta};
 use kspan_engine::{ByteSource, Config, Engine, EventNames, Summary, Trace, World};
+use kspan_heads::HeadTable;
 use kspan_ingest::bpftrace::{bpftrace_events, split_sums, BpftraceEvents, BPFTRACE_OPTION};
 use kspan_ingest::{world_from_meta, Decoder, ExtraEvents, SumRequest};
 use kspan_output::filter::FilteredSink;
@@ -15,6 +16,7 @@ use kspan_tracedat::TraceFile;
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Output formats of `kspan analyze`.
@@ -147,6 +149,7 @@ pub struct Recording {
     meta: Option<RecordingMeta>,
     decoder: Decoder,
     bpftrace: BpftraceEvents,
+    heads: Option<Arc<HeadTable>>,
 }
 
 /// What an analysis produced besides its traces.
@@ -179,12 +182,14 @@ impl Recording {
         let stored = file.metadata().option(BPFTRACE_OPTION);
         let bpftrace = bpftrace_events(stored, &bpftrace_sums)?;
         decoder.add_names(bpftrace.events.names());
+        let heads = crate::heads_lines::head_table(file.metadata());
         Ok(Recording {
             path: path.to_path_buf(),
             file,
             meta,
             decoder,
             bpftrace,
+            heads,
         })
     }
 
@@ -217,6 +222,7 @@ impl Recording {
         let clock_to_unix_ns = self.meta.as_ref().map_or(0, |m| m.clock_to_unix_ns);
         let mut context = OutputContext::new(self.decoder.names(), clock_to_unix_ns);
         context.count_only = count_filter(count, self.decoder.names())?;
+        context.heads = self.heads.clone();
         Ok(context)
     }
 

@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
+use crate::heads_lines::{format_head, HeadLines};
 use anyhow::Context;
 use kspan_tracedat::{text, TraceFile};
 
@@ -19,7 +20,7 @@ pub struct DumpArgs {
     #[arg(long = "tid", value_name = "TID")]
     pub tids: Vec<i32>,
     /// Only events of this type, as EVENT or SYSTEM:EVENT (e.g. sched_switch,
-    /// sock:sock_send_length); repeatable.
+    /// sock:sock_send_length, payload_head for the payload heads); repeatable.
     #[arg(long = "event", value_name = "NAME")]
     pub events: Vec<String>,
     /// Only events at or after this time, in seconds on the recording's clock (as printed).
@@ -49,6 +50,16 @@ impl Filter {
         }
     }
 
+    fn keeps_head(&self, head: &kspan_heads::Head) -> bool {
+        (self.from..=self.to).contains(&head.exit_ns)
+            && (self.tids.is_empty() || self.tids.contains(&head.tid))
+            && (self.events.is_empty()
+                || self
+                    .events
+                    .iter()
+                    .any(|e| e.strip_prefix("kspan:").unwrap_or(e) == crate::heads_lines::EVENT))
+    }
+
     fn keeps(&self, rec: &kspan_tracedat::Record<'_>) -> bool {
         if rec.timestamp < self.from || rec.timestamp > self.to {
             return false;
@@ -75,9 +86,26 @@ pub fn run(args: DumpArgs) -> anyhow::Result<()> {
     let mut line = String::new();
     let filter = Filter::new(&args);
     let mut events = file.events();
+    let mut heads = HeadLines::load(file.metadata());
     let mut failed = false;
     loop {
-        match events.next_event() {
+        let next = events.next_event();
+        let until = match &next {
+            Ok(Some(rec)) => rec.timestamp,
+            _ => u64::MAX,
+        };
+        for head in heads.before(until).iter().filter(|h| filter.keeps_head(h)) {
+            line.clear();
+            format_head(&mut line, head, file.metadata())?;
+            line.push('\n');
+            if let Err(e) = out.write_all(line.as_bytes()) {
+                if e.kind() == std::io::ErrorKind::BrokenPipe {
+                    return Ok(());
+                }
+                return Err(e.into());
+            }
+        }
+        match next {
             Ok(Some(rec)) if !filter.keeps(&rec) => {}
             Ok(Some(rec)) => {
                 line.clear();

@@ -7,6 +7,7 @@ mod analyze_cmd;
 mod check_cmd;
 mod demo_cmd;
 mod dump_cmd;
+mod heads_lines;
 mod import_psv_cmd;
 mod info_cmd;
 mod loss;

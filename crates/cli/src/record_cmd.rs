@@ -66,6 +66,12 @@ pub struct RecordArgs {
     /// docs/bpftrace.md.
     #[arg(long = "bpftrace", value_name = "FILE.bt")]
     bpftrace: Vec<PathBuf>,
+    /// Keep the first N bytes (at most 256) of every message the traced processes send or
+    /// read on a TCP socket, to name spans by protocol (`GET /path`, `SET`, `SELECT`); these
+    /// heads are the only payload bytes kspan stores. 0: keep none and load no BPF program.
+    #[arg(long, value_name = "N", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(0..=256))]
+    payload_bytes: u32,
     /// Only remove kspan instances left behind by killed recorders, then exit.
     #[arg(long)]
     cleanup_only: bool,
@@ -118,6 +124,7 @@ pub fn run(args: RecordArgs) -> anyhow::Result<()> {
         command_line: argv,
         tracefs_root: root,
         bpftrace_scripts: args.bpftrace,
+        payload_bytes: args.payload_bytes,
     };
     let mut recording = Recording::start(options)?;
     eprintln!(
@@ -261,6 +268,12 @@ fn print_summary(
                 parsed.lost
             );
         }
+    }
+    if let Some(heads) = &capture.heads {
+        eprintln!(
+            "  payload heads (first {} bytes of each TCP message): {}; lost: {}",
+            heads.head_bytes, heads.heads, heads.lost
+        );
     }
     let bpftrace_lost = capture.bpftrace.as_ref().map_or(0, |b| b.lost_events());
     if bpftrace_lost > 0 {

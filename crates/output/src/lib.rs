@@ -4,6 +4,7 @@
 pub mod filter;
 pub mod names;
 pub mod otlp;
+pub mod protocol;
 pub mod summary;
 pub mod tree;
 

@@ -1,7 +1,10 @@
 //! What sinks need to know besides the traces: event names and the clock offset.
 
+use crate::protocol::{span_protocol, SpanProtocol};
 use kspan_engine::{EventNames, EventTypeId, Span, SpanKind, Trace};
+use kspan_heads::HeadTable;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Names of event types and aggregated fields, and the trace clock's offset to Unix time.
 #[derive(Debug, Clone, Default)]
@@ -13,6 +16,8 @@ pub struct OutputContext {
     pub clock_to_unix_ns: i64,
     /// When set (`--count`), people see only these events' counts, with per-trace totals.
     pub count_only: Option<Vec<EventTypeId>>,
+    /// The recording's payload heads, when it has some: spans are named by protocol.
+    pub heads: Option<Arc<HeadTable>>,
 }
 
 impl OutputContext {
@@ -27,6 +32,7 @@ impl OutputContext {
                 .collect(),
             clock_to_unix_ns,
             count_only: None,
+            heads: None,
         }
     }
 
@@ -41,6 +47,12 @@ impl OutputContext {
             .get(&id)
             .cloned()
             .unwrap_or_else(|| format!("event#{id}"))
+    }
+
+    /// What the payload heads say about `span` (`None` without heads or when its first
+    /// message is of no known protocol).
+    pub fn protocol(&self, trace: &Trace, span: &Span) -> Option<SpanProtocol> {
+        span_protocol(self.heads.as_deref()?, trace, span)
     }
 
     /// Unix nanoseconds of a trace-clock timestamp (saturating at 0).

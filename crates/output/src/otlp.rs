@@ -5,6 +5,7 @@
 use crate::names::{span_name, OutputContext};
 use crate::TraceSink;
 use kspan_engine::{Span, SpanKind, Summary, Trace};
+use kspan_protocol::AttributeValue;
 use serde::Serialize;
 use std::io::{self, Write};
 
@@ -179,21 +180,39 @@ impl<W: Write> OtlpJsonSink<W> {
     }
 
     fn otlp_span(&self, trace: &Trace, span: &Span) -> OtlpSpan {
+        let protocol = self.context.protocol(trace, span);
+        let mut attributes = self.span_attributes(span);
+        attributes.extend(
+            protocol
+                .iter()
+                .flat_map(|p| p.attributes())
+                .map(|(key, value)| match value {
+                    AttributeValue::Str(s) => string_kv(key, s),
+                    AttributeValue::Int(i) => int_kv(key, i),
+                }),
+        );
+        let error = span
+            .error
+            .clone()
+            .or_else(|| protocol.as_ref()?.status_error(span.kind));
         OtlpSpan {
             trace_id: format!("{:032x}", trace.id.0),
             span_id: format!("{:016x}", span.id.0),
             parent_span_id: span.parent.map(|p| format!("{:016x}", p.0)),
-            name: span_name(trace, span),
+            name: protocol
+                .as_ref()
+                .and_then(|p| p.name())
+                .unwrap_or_else(|| span_name(trace, span)),
             kind: match span.kind {
                 SpanKind::Server => KIND_SERVER,
                 SpanKind::Client => KIND_CLIENT,
             },
             start_time_unix_nano: self.context.unix_ns(span.start).to_string(),
             end_time_unix_nano: self.context.unix_ns(span.end).to_string(),
-            attributes: self.span_attributes(span),
-            status: span.error.as_ref().map(|message| Status {
+            attributes,
+            status: error.map(|message| Status {
                 code: STATUS_ERROR,
-                message: message.clone(),
+                message,
             }),
         }
     }

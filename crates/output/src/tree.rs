@@ -2,8 +2,10 @@
 //! kernel activity on the line below. ANSI colour when asked to.
 
 use crate::names::{span_name, OutputContext};
+use crate::protocol::SpanProtocol;
 use crate::TraceSink;
 use kspan_engine::{Link, Span, SpanKind, Summary, Trace};
+use kspan_protocol::Message;
 use std::io::{self, Write};
 
 /// Writes each trace as an indented tree.
@@ -19,6 +21,19 @@ const CYAN: &str = "\x1b[36m";
 const RED: &str = "\x1b[31m";
 const YELLOW: &str = "\x1b[33m";
 const RESET: &str = "\x1b[0m";
+
+/// `GET /compose → 200 (gateway → compose-post)`: the protocol name, the HTTP status when
+/// the answer had one, and the generic name.
+fn protocol_name(protocol: &SpanProtocol, generic: &str) -> String {
+    let status = match protocol.response {
+        Some(Message::HttpResponse { status }) => format!(" → {status}"),
+        _ => String::new(),
+    };
+    match protocol.name() {
+        Some(name) => format!("{name}{status} ({generic})"),
+        None => generic.to_string(),
+    }
+}
 
 /// `1.234ms`-style duration with a unit suited to its size.
 pub fn human_ns(ns: u64) -> String {
@@ -158,9 +173,13 @@ impl<W: Write> TreeSink<W> {
             flags.push_str(&self.paint(colour, &text));
         }
         let peer = span.peer.map(|p| format!(" peer {p}")).unwrap_or_default();
+        let name = match self.context.protocol(trace, span) {
+            Some(protocol) => protocol_name(&protocol, &span_name(trace, span)),
+            None => span_name(trace, span),
+        };
         let line = format!(
             "{prefix}{branch}{} {} pid {} tid {} +{} {}{peer}{flags}\n",
-            self.paint(CYAN, &span_name(trace, span)),
+            self.paint(CYAN, &name),
             self.paint(DIM, kind),
             span.pid,
             span.tid,

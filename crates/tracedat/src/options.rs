@@ -43,3 +43,6 @@ pub const KSPAN_TGIDS: u16 = 0x4b54;
 /// kspan's bpftrace option: JSON of the bpftrace scripts run beside the recording and their
 /// output (written by `kspan record --bpftrace`, read by `kspan-bpftrace`).
 pub const KSPAN_BPFTRACE: u16 = 0x4b55;
+/// kspan's payload-heads option: the first bytes of each message traced processes sent or
+/// read on TCP sockets (written by `kspan record --payload-bytes N`, read by `kspan-heads`).
+pub const KSPAN_HEADS: u16 = 0x4b56;

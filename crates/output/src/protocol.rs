@@ -1,0 +1,162 @@
+//! Spans named by protocol: the payload heads of the message that opened a span and of the
+//! answer that followed on its socket, parsed by kspan-protocol into OpenTelemetry names
+//! (`GET /compose`, `SET`, `SELECT`) and attributes (`http.request.method`, `url.path`,
+//! `http.response.status_code`, `db.system`, `db.operation.name`, `db.query.text`).
+//!
+//! A client span's head is what its thread sent first at or after the span's start; a
+//! server span's is what its thread read first (else, when its parent is a client span
+//! linked by bytes, that parent's: the same bytes). The answer is the first message the
+//! other way on the same descriptor of the same process before the span ends.
+
+use kspan_engine::{Evidence, Span, SpanKind, Trace};
+use kspan_heads::{Direction, Head, HeadTable};
+use kspan_protocol::{AttributeValue, Message};
+
+/// What the heads say about one span.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpanProtocol {
+    /// The request that opened the span.
+    pub request: Message,
+    /// The answer, when it parsed (an HTTP status line).
+    pub response: Option<Message>,
+}
+
+impl SpanProtocol {
+    /// The span's name per the conventions (`GET /compose`).
+    pub fn name(&self) -> Option<String> {
+        self.request.span_name()
+    }
+
+    /// The attributes of the request and of the answer.
+    pub fn attributes(&self) -> Vec<(&'static str, AttributeValue)> {
+        let mut attributes = self.request.attributes();
+        attributes.extend(self.response.iter().flat_map(Message::attributes));
+        attributes
+    }
+
+    /// The error an HTTP status means for a span of `kind` (OpenTelemetry: 5xx for a
+    /// server, 4xx and 5xx for a client), as the span status message.
+    pub fn status_error(&self, kind: SpanKind) -> Option<String> {
+        let Some(Message::HttpResponse { status }) = self.response else {
+            return None;
+        };
+        let floor = match kind {
+            SpanKind::Server => 500,
+            SpanKind::Client => 400,
+        };
+        (status >= floor).then(|| format!("HTTP status {status}"))
+    }
+}
+
+/// The head that opened `span`, by its own thread.
+fn opening_head<'h>(heads: &'h HeadTable, span: &Span) -> Option<&'h Head> {
+    let dir = match span.kind {
+        SpanKind::Client => Direction::Send,
+        SpanKind::Server => Direction::Recv,
+    };
+    heads.first_of_thread(span.tid, dir, span.start, span.end)
+}
+
+/// The protocol of `span` of `trace`, when its opening message's head parses as a request.
+pub fn span_protocol(heads: &HeadTable, trace: &Trace, span: &Span) -> Option<SpanProtocol> {
+    let own = opening_head(heads, span);
+    let request_head = own.or_else(|| {
+        // A server span whose own read was not captured: its caller's send is the same bytes.
+        span.link.filter(|l| l.evidence == Evidence::Bytes)?;
+        let parent = trace.spans.iter().find(|s| Some(s.id) == span.parent)?;
+        (parent.kind == SpanKind::Client)
+            .then(|| opening_head(heads, parent))
+            .flatten()
+    })?;
+    let request = kspan_protocol::parse(&request_head.bytes).filter(Message::is_request)?;
+    let response = own.and_then(|head| {
+        let answer_dir = match head.kind.direction() {
+            Direction::Send => Direction::Recv,
+            Direction::Recv => Direction::Send,
+        };
+        let answer =
+            heads.next_on_socket(head.tgid, head.fd, answer_dir, head.exit_ns, span.end)?;
+        kspan_protocol::parse(&answer.bytes).filter(|m| !m.is_request())
+    });
+    Some(SpanProtocol { request, response })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kspan_engine::{Activity, Link, SpanId, TraceId};
+    use kspan_heads::SyscallKind;
+
+    fn head(tid: i32, fd: i32, enter_ns: u64, kind: SyscallKind, bytes: &[u8]) -> Head {
+        Head {
+            enter_ns,
+            exit_ns: enter_ns + 2,
+            ret: bytes.len() as i64,
+            tgid: tid,
+            tid,
+            fd,
+            kind,
+            bytes: bytes.to_vec(),
+        }
+    }
+
+    fn span(id: u64, parent: Option<u64>, kind: SpanKind, tid: i32, start: u64, end: u64) -> Span {
+        Span {
+            id: SpanId(id),
+            parent: parent.map(SpanId),
+            kind,
+            service: "svc".into(),
+            pid: tid,
+            tid,
+            threads: vec![tid],
+            start,
+            end,
+            local: None,
+            peer: None,
+            partial: false,
+            error: None,
+            link: parent.map(|_| Link {
+                evidence: Evidence::Bytes,
+                candidates: 1,
+                confidence: 1.0,
+            }),
+            activity: Activity::default(),
+        }
+    }
+
+    #[test]
+    fn client_and_server_spans_get_request_and_status() {
+        let heads = HeadTable::new(vec![
+            head(
+                1,
+                5,
+                100,
+                SyscallKind::Sendto,
+                b"GET /compose?u=1 HTTP/1.1\r\n",
+            ),
+            head(1, 5, 400, SyscallKind::Recvfrom, b"HTTP/1.1 503 Busy\r\n"),
+            head(2, 9, 150, SyscallKind::Sendto, b"HTTP/1.1 503 Busy\r\n"),
+        ]);
+        let trace = Trace {
+            id: TraceId(1),
+            spans: vec![
+                span(1, None, SpanKind::Client, 1, 100, 410),
+                span(2, Some(1), SpanKind::Server, 2, 120, 160),
+            ],
+        };
+        let client = span_protocol(&heads, &trace, &trace.spans[0]).unwrap();
+        assert_eq!(client.name().as_deref(), Some("GET /compose"));
+        assert_eq!(client.response, Some(Message::HttpResponse { status: 503 }));
+        assert_eq!(
+            client.status_error(SpanKind::Client).as_deref(),
+            Some("HTTP status 503")
+        );
+        // The server's read was not captured: it takes its caller's bytes, without status.
+        let server = span_protocol(&heads, &trace, &trace.spans[1]).unwrap();
+        assert_eq!(server.request, client.request);
+        assert_eq!(server.response, None);
+        // No head at all: no protocol.
+        let lone = span(3, None, SpanKind::Server, 7, 0, 1000);
+        assert_eq!(span_protocol(&heads, &trace, &lone), None);
+    }
+}

@@ -1,0 +1,8 @@
+//! Fuzzes the http parser of kspan-protocol: any bytes give a summary or None, never a panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    std::hint::black_box((kspan_protocol::http::parse_request(data), kspan_protocol::http::parse_response(data)));
+});
