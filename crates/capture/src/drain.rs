@@ -15,6 +15,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+/// Name of the page file of buffer `prefix`, CPU `cpu` in a recording's temporary
+/// directory (also what a salvage looks for).
+pub fn pages_file_name(prefix: &str, cpu: u32) -> String {
+    format!("{prefix}-cpu{cpu}.pages")
+}
+
 /// Longest wait between two drain passes of an idle CPU.
 pub const POLL_MS: i32 = 200;
 
@@ -81,7 +87,7 @@ impl Drainer {
                 .custom_flags(libc::O_NONBLOCK)
                 .open(&src)
                 .map_err(|e| crate::tracefs::tracefs_error("opening", &src, e))?;
-            let path = out_dir.join(format!("{prefix}-cpu{cpu}.pages"));
+            let path = out_dir.join(pages_file_name(prefix, cpu));
             let output = File::create(&path).map_err(|source| CaptureError::Drain {
                 path: path.clone(),
                 cause: source,
@@ -189,13 +195,15 @@ impl Worker {
             let last = self.stop.load(Ordering::SeqCst);
             self.drain_pass(&mut page)?;
             if last {
-                return self.output.flush();
+                return Ok(());
             }
             self.wait_readable();
         }
     }
 
-    /// Reads pages until the buffer reports empty.
+    /// Reads pages until the buffer reports empty, then hands them to the file system: a
+    /// recorder killed after a pass leaves every page of it, whole and in order, in its
+    /// file (see `salvage`).
     fn drain_pass(&mut self, page: &mut [u8]) -> io::Result<()> {
         let mut pages = 0u64;
         loop {
@@ -215,6 +223,9 @@ impl Worker {
         self.counters
             .max_pass_pages
             .fetch_max(pages, Ordering::Relaxed);
+        if pages > 0 {
+            self.output.flush()?;
+        }
         Ok(())
     }
 

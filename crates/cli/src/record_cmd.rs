@@ -1,11 +1,11 @@
 //! `kspan record`: records the kernel events of a command, processes, cgroups or network
 //! namespaces into a trace.dat file, with progress and a loss report.
 
-use anyhow::bail;
+use anyhow::{bail, Context};
 use kspan_capture::meta::RecordingMeta;
 use kspan_capture::signals;
 use kspan_capture::{
-    remove_stale_instances, write_trace_dat, Capture, EventRequest, FileVersion, Progress,
+    remove_stale_instances, write_trace_dat, Capture, EventRequest, FileVersion, Guardian, Progress,
     RecordOptions, Recording, TargetSpec, TRACEFS_ROOT,
 };
 use std::io::{IsTerminal, Write};
@@ -97,12 +97,12 @@ pub fn run(args: RecordArgs) -> anyhow::Result<()> {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    for dir in kspan_capture::remove_stale_temp_dirs(&out_dir) {
-        eprintln!(
-            "kspan: removed {} left behind by a recorder that is gone",
-            dir.display()
-        );
+    for salvage in kspan_capture::salvage_stale_temp_dirs(&out_dir, None) {
+        eprintln!("kspan: {salvage}");
     }
+    // Declared before the recording so that it is dropped (told "finished") after it.
+    let _guardian = Guardian::spawn(crate::guard_cmd::command(&root, &out_dir))
+        .context("cannot start the recorder's guardian process")?;
     let options = RecordOptions {
         targets: TargetSpec {
             pids: args.pids,
@@ -114,6 +114,7 @@ pub fn run(args: RecordArgs) -> anyhow::Result<()> {
         default_events: !args.no_default_events,
         events,
         temp_parent: out_dir,
+        output: args.output.clone(),
         buffer_kb: args.buffer_kb,
         command_line: argv,
         tracefs_root: root,
@@ -133,7 +134,17 @@ pub fn run(args: RecordArgs) -> anyhow::Result<()> {
         6 => FileVersion::V6,
         _ => FileVersion::V7Zstd,
     };
-    let size = write_trace_dat(&capture, &args.output, version)?;
+    let size = match write_trace_dat(&capture, &args.output, version) {
+        Ok(size) => size,
+        Err(e) => {
+            let kept = capture.dir.keep();
+            bail!(
+                "{e}; the recorded pages are kept in {} and the next `kspan record` writing \
+                 into that directory turns them into a trace.dat",
+                kept.display()
+            )
+        }
+    };
     let cpu = CpuUse {
         recording_ns: recording_cpu_ns,
         writing_ns: kspan_capture::clock::process_cpu_ns() - recording_cpu_ns,
