@@ -6,9 +6,7 @@
 //! ([`crate::guardian`]), or else the next `kspan record` writing into the same directory.
 //! A directory whose lock is held (a live recording, or another salvage) is left alone.
 
-use crate::capture::{
-    temp_dir_owner, BufferCapture, Capture, CpuCapture, KernelTexts, TempDir,
-};
+use crate::capture::{temp_dir_owner, BufferCapture, Capture, CpuCapture, KernelTexts, TempDir};
 use crate::drain::pages_file_name;
 use crate::meta::RecordingMeta;
 use crate::output::{write_trace_dat, FileVersion};
@@ -151,7 +149,10 @@ fn salvage_one(temp: TempDir, pid: u32) -> Salvage {
     let to = salvaged_name(&manifest.output, temp.path(), pid);
     if to.exists() {
         return Salvage::Kept {
-            reason: format!("{} already exists; move it away and record again", to.display()),
+            reason: format!(
+                "{} already exists; move it away and record again",
+                to.display()
+            ),
             dir: temp.keep(),
         };
     }
@@ -201,9 +202,7 @@ fn capture_from(manifest: Manifest, dir: TempDir) -> Capture {
         .collect();
     let mut meta = manifest.meta;
     if let Some(unix_ns) = last_write.and_then(unix_ns) {
-        meta.stop_clock_ns = meta
-            .start_clock_ns
-            .max(unix_ns - meta.clock_to_unix_ns);
+        meta.stop_clock_ns = meta.start_clock_ns.max(unix_ns - meta.clock_to_unix_ns);
     }
     Capture {
         kernel: manifest.kernel,

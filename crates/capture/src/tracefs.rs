@@ -247,7 +247,10 @@ mod tests {
         while !process_gone(pid) && std::time::Instant::now() < deadline {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        assert!(process_gone(pid), "the exited, unreaped child counts as gone");
+        assert!(
+            process_gone(pid),
+            "the exited, unreaped child counts as gone"
+        );
         child.wait().unwrap();
         assert!(process_gone(pid));
     }

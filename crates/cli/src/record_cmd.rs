@@ -5,8 +5,8 @@ use anyhow::{bail, Context};
 use kspan_capture::meta::RecordingMeta;
 use kspan_capture::signals;
 use kspan_capture::{
-    remove_stale_instances, write_trace_dat, Capture, EventRequest, FileVersion, Guardian, Progress,
-    RecordOptions, Recording, TargetSpec, TRACEFS_ROOT,
+    remove_stale_instances, write_trace_dat, Capture, EventRequest, FileVersion, Guardian,
+    Progress, RecordOptions, Recording, TargetSpec, TRACEFS_ROOT,
 };
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
