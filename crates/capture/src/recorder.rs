@@ -287,8 +287,18 @@ impl Recording {
     }
 
     /// Stops tracing, drains the rest, reads loss statistics and formats, and returns the
-    /// capture. The instances are removed when this returns, whatever the outcome.
+    /// capture. The instances are removed when this returns, whatever the outcome; on an
+    /// error the page files are kept for a later salvage ([`crate::salvage`]).
     pub fn finish(mut self) -> Result<Capture> {
+        let capture = self.collect();
+        if capture.is_err() {
+            self.temp.take().map(TempDir::keep);
+        }
+        capture
+    }
+
+    /// [`Recording::finish`] up to the capture.
+    fn collect(&mut self) -> Result<Capture> {
         drop(self.controller.take());
         let scripts = std::mem::take(&mut self.bpftrace)
             .into_iter()

@@ -66,7 +66,8 @@ pub struct RecordArgs {
     /// docs/bpftrace.md.
     #[arg(long = "bpftrace", value_name = "FILE.bt")]
     bpftrace: Vec<PathBuf>,
-    /// Only remove kspan instances left behind by killed recorders, then exit.
+    /// Only clean up after killed recorders, then exit: remove the kspan instances they
+    /// left, and turn their page files in the -o file's directory into trace.dat files.
     #[arg(long)]
     cleanup_only: bool,
     /// Command to start and trace (with everything it spawns), after `--`.
@@ -82,6 +83,13 @@ pub fn run(args: RecordArgs) -> anyhow::Result<()> {
     for name in remove_stale_instances(&root)? {
         eprintln!("kspan: removed instance {name} left behind by a recorder that is gone");
     }
+    let out_dir = match args.output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    for salvage in kspan_capture::salvage_stale_temp_dirs(&out_dir, None) {
+        eprintln!("kspan: {salvage}");
+    }
     if args.cleanup_only {
         return Ok(());
     }
@@ -93,13 +101,6 @@ pub fn run(args: RecordArgs) -> anyhow::Result<()> {
         }
         other => other.map(Duration::from_secs_f64),
     };
-    let out_dir = match args.output.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    for salvage in kspan_capture::salvage_stale_temp_dirs(&out_dir, None) {
-        eprintln!("kspan: {salvage}");
-    }
     // Declared before the recording so that it is dropped (told "finished") after it.
     let _guardian = Guardian::spawn(crate::guard_cmd::command(&root, &out_dir))
         .context("cannot start the recorder's guardian process")?;
