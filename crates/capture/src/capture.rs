@@ -88,14 +88,13 @@ pub fn temp_dir_name(pid: u32, serial: u32) -> String {
     format!(".kspan-{pid}-{serial}.tmp")
 }
 
-/// The recorder pid in a temporary directory's name, if `name` is one.
-pub fn temp_dir_owner(name: &str) -> Option<u32> {
+/// The recorder pid and recording serial in a temporary directory's name, if `name` is one.
+pub fn temp_dir_owner(name: &str) -> Option<(u32, u32)> {
     let (pid, serial) = name
         .strip_prefix(".kspan-")?
         .strip_suffix(".tmp")?
         .split_once('-')?;
-    serial.parse::<u32>().ok()?;
-    pid.parse().ok()
+    Some((pid.parse().ok()?, serial.parse().ok()?))
 }
 
 /// What the kernel told about itself for a recording: everything a trace.dat needs besides

@@ -205,21 +205,12 @@ impl Worker {
     /// recorder killed after a pass leaves every page of it, whole and in order, in its
     /// file (see `salvage`).
     fn drain_pass(&mut self, page: &mut [u8]) -> io::Result<()> {
-        let mut pages = 0u64;
-        loop {
-            match self.input.read(page) {
-                Ok(0) => break,
-                Ok(n) => {
-                    page[n..].fill(0);
-                    self.account(page);
-                    self.output.write_all(page)?;
-                    pages += 1;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-        }
+        let (input, output) = (&mut self.input, &mut self.output);
+        let (layout, counters) = (&self.layout, &self.counters);
+        let pages = read_pages(input, page, |page| {
+            account(page, layout, counters);
+            output.write_all(page)
+        })?;
         self.counters
             .max_pass_pages
             .fetch_max(pages, Ordering::Relaxed);
@@ -227,24 +218,6 @@ impl Worker {
             self.output.flush()?;
         }
         Ok(())
-    }
-
-    fn account(&self, page: &[u8]) {
-        // Pages come from this machine's kernel: native byte order. A page the parser
-        // rejects is still written out (the reader reports it); it counts no events here.
-        let (events, missed) = match Page::parse(page, &self.layout, Endian::NATIVE) {
-            Ok(p) => (
-                p.events().take_while(|e| e.is_ok()).count() as u64,
-                p.missed != Missed::None,
-            ),
-            Err(_) => (0, false),
-        };
-        let c = &self.counters;
-        c.pages.fetch_add(1, Ordering::Relaxed);
-        c.events.fetch_add(events, Ordering::Relaxed);
-        if missed {
-            c.missed_pages.fetch_add(1, Ordering::Relaxed);
-        }
     }
 
     /// Sleeps until the kernel reports the buffer fill threshold reached, or [`POLL_MS`].
@@ -256,5 +229,46 @@ impl Worker {
         };
         // SAFETY: `fds` is one valid pollfd for the duration of the call; the fd is open.
         unsafe { libc::poll(&mut fds, 1, POLL_MS) };
+    }
+}
+
+/// Counts a page read from the kernel in `c`.
+fn account(page: &[u8], layout: &HeaderPage, c: &CpuCounters) {
+    // Pages come from this machine's kernel: native byte order. A page the parser
+    // rejects is still written out (the reader reports it); it counts no events here.
+    let (events, missed) = match Page::parse(page, layout, Endian::NATIVE) {
+        Ok(p) => (
+            p.events().take_while(|e| e.is_ok()).count() as u64,
+            p.missed != Missed::None,
+        ),
+        Err(_) => (0, false),
+    };
+    c.pages.fetch_add(1, Ordering::Relaxed);
+    c.events.fetch_add(events, Ordering::Relaxed);
+    if missed {
+        c.missed_pages.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Reads page-sized chunks from `input` (a non-blocking `trace_pipe_raw`) until it is
+/// empty, hands each to `each` zero-filled to the page size, and returns how many there were.
+pub fn read_pages(
+    input: &mut File,
+    page: &mut [u8],
+    mut each: impl FnMut(&[u8]) -> io::Result<()>,
+) -> io::Result<u64> {
+    let mut pages = 0;
+    loop {
+        match input.read(page) {
+            Ok(0) => return Ok(pages),
+            Ok(n) => {
+                page[n..].fill(0);
+                each(page)?;
+                pages += 1;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(pages),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
 }

@@ -9,7 +9,7 @@
 //! call async-signal-safe functions. It runs in its own process group so that a Ctrl-C
 //! meant for the recorder (which then finishes cleanly) does not reach it.
 
-use crate::salvage::{salvage_stale_temp_dirs, Salvage};
+use crate::salvage::{adopt_stale_temp_dirs, Salvage, Stale};
 use crate::tracefs::remove_instances_of;
 use std::io::{self, Read, Write};
 use std::os::unix::process::CommandExt;
@@ -35,11 +35,6 @@ impl Guardian {
         let pipe = child.stdin.take();
         Ok(Guardian { pipe, child })
     }
-
-    /// The guardian's pid.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
 }
 
 impl Drop for Guardian {
@@ -56,6 +51,8 @@ impl Drop for Guardian {
 pub struct Cleanup {
     /// Instances switched off and removed.
     pub instances: Vec<String>,
+    /// Pages moved from those instances' buffers into the page files before that.
+    pub rescued: u64,
     /// What became of the recorder's temporary directories.
     pub salvaged: Vec<Salvage>,
     /// An instance that could not be removed, as one sentence.
@@ -63,8 +60,9 @@ pub struct Cleanup {
 }
 
 /// The guardian's side: blocks until recorder `recorder` closes the pipe on stdin. When it
-/// said it finished, returns `None`; otherwise removes its instances under `tracefs_root`
-/// and salvages its temporary directories in `dir`, and says what it did.
+/// said it finished, returns `None`; otherwise moves what its instances under
+/// `tracefs_root` still hold into its page files in `dir` ([`crate::rescue`]), removes the
+/// instances, salvages the page files, and says what it did.
 pub fn watch(recorder: u32, tracefs_root: &Path, dir: &Path) -> Option<Cleanup> {
     ignore_hangups();
     let mut stdin = io::stdin().lock();
@@ -82,11 +80,16 @@ pub fn watch(recorder: u32, tracefs_root: &Path, dir: &Path) -> Option<Cleanup> 
         return None;
     }
     let mut cleanup = Cleanup::default();
+    let (stale, kept) = adopt_stale_temp_dirs(dir, Some(recorder));
+    cleanup.rescued = stale.iter().map(|s| s.rescue_pages(tracefs_root)).sum();
     match remove_instances_of(tracefs_root, recorder as i32) {
         Ok(names) => cleanup.instances = names,
         Err(e) => cleanup.error = Some(e.to_string()),
     }
-    cleanup.salvaged = salvage_stale_temp_dirs(dir, Some(recorder));
+    cleanup.salvaged = kept;
+    cleanup
+        .salvaged
+        .extend(stale.into_iter().map(Stale::salvage));
     Some(cleanup)
 }
 

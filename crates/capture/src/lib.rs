@@ -19,6 +19,7 @@ pub mod meta;
 pub mod output;
 pub mod procfs;
 pub mod recorder;
+pub mod rescue;
 pub mod salvage;
 pub mod signals;
 pub mod sockdiag;

@@ -17,7 +17,9 @@ use crate::clock::{self, ClockOffset, TRACE_CLOCK};
 use crate::drain::{CpuCounters, Drainer};
 use crate::error::{CaptureError, Result};
 use crate::events::{self, EventRequest, EventSpec, NET_EVENTS};
-use crate::meta::{BufferMeta, RecordingMeta, MAIN_BUFFER, META_VERSION, NET_BUFFER};
+use crate::meta::{
+    instance_suffix, BufferMeta, RecordingMeta, MAIN_BUFFER, META_VERSION, NET_BUFFER,
+};
 use crate::procfs;
 use crate::salvage::Manifest;
 use crate::stats::CpuLoss;
@@ -448,7 +450,7 @@ fn main_instance(
     buffer_kb: u64,
     options: &RecordOptions,
 ) -> Result<(Instance, Vec<EventSpec>)> {
-    let main = Instance::create(root, serial, "")?;
+    let main = Instance::create(root, serial, instance_suffix(MAIN_BUFFER))?;
     configure(&main, buffer_kb)?;
     let available = events::list_events(&main.dir().join("events"))?;
     let mut requests = if options.default_events {
@@ -466,7 +468,7 @@ fn main_instance(
 
 /// Creates and configures the unfiltered instance of TCP state changes.
 fn net_instance(root: &Path, serial: u32) -> Result<(Instance, Vec<EventSpec>)> {
-    let net = Instance::create(root, serial, "-net")?;
+    let net = Instance::create(root, serial, instance_suffix(NET_BUFFER))?;
     configure(&net, NET_BUFFER_KB)?;
     let specs: Vec<EventSpec> = NET_EVENTS
         .iter()

@@ -3,7 +3,8 @@
 //! start) becomes a trace.dat beside the file the user asked for.
 //!
 //! Who salvages: the recorder's guardian at once when the recorder dies
-//! ([`crate::guardian`]), or else the next `kspan record` writing into the same directory.
+//! ([`crate::guardian`], which first moves what the kernel still holds into the page files,
+//! [`crate::rescue`]), or else the next `kspan record` writing into the same directory.
 //! A directory whose lock is held (a live recording, or another salvage) is left alone.
 
 use crate::capture::{temp_dir_owner, BufferCapture, Capture, CpuCapture, KernelTexts, TempDir};
@@ -100,75 +101,111 @@ impl fmt::Display for Salvage {
     }
 }
 
-/// Salvages the temporary directories in `dir` whose recorder is gone (only those of
-/// recorder `owner` when given), oldest name first.
-pub fn salvage_stale_temp_dirs(dir: &Path, owner: Option<u32>) -> Vec<Salvage> {
-    let mut found: Vec<(u32, PathBuf)> = fs::read_dir(dir)
+/// A dead recorder's temporary directory, locked by this process, with its manifest.
+#[derive(Debug)]
+pub struct Stale {
+    /// The dead recorder's pid.
+    pub pid: u32,
+    /// Its recording's serial (in its instance names).
+    pub serial: u32,
+    /// The directory.
+    pub dir: TempDir,
+    /// Its manifest, if readable.
+    pub manifest: io::Result<Manifest>,
+}
+
+/// Locks the temporary directories in `dir` whose recorder is gone (only those of recorder
+/// `owner` when given), oldest name first. Directories that cannot be opened are reported
+/// as [`Salvage::Kept`].
+pub fn adopt_stale_temp_dirs(dir: &Path, owner: Option<u32>) -> (Vec<Stale>, Vec<Salvage>) {
+    let mut found: Vec<((u32, u32), PathBuf)> = fs::read_dir(dir)
         .into_iter()
         .flatten()
         .flatten()
         .filter_map(|e| {
-            let pid = temp_dir_owner(&e.file_name().to_string_lossy())?;
-            (owner.is_none() || owner == Some(pid)).then(|| (pid, e.path()))
+            let id = temp_dir_owner(&e.file_name().to_string_lossy())?;
+            (owner.is_none() || owner == Some(id.0)).then(|| (id, e.path()))
         })
         .collect();
     found.sort();
-    found
-        .into_iter()
-        .filter_map(|(pid, path)| match TempDir::adopt(path.clone()) {
-            Ok(Some(temp)) => Some(salvage_one(temp, pid)),
-            Ok(None) => None,
-            Err(e) => Some(Salvage::Kept {
+    let (mut stale, mut kept) = (Vec::new(), Vec::new());
+    for ((pid, serial), path) in found {
+        match TempDir::adopt(path.clone()) {
+            Ok(Some(dir)) => stale.push(Stale {
+                pid,
+                serial,
+                manifest: Manifest::load(dir.path()),
+                dir,
+            }),
+            Ok(None) => {}
+            Err(e) => kept.push(Salvage::Kept {
                 dir: path,
                 reason: format!("it cannot be opened ({e}); check its permissions"),
             }),
-        })
-        .collect()
+        }
+    }
+    (stale, kept)
 }
 
-/// Turns one adopted directory into a trace.dat (or removes it when it holds nothing).
-fn salvage_one(temp: TempDir, pid: u32) -> Salvage {
-    let manifest = match Manifest::load(temp.path()) {
-        Ok(m) => m,
-        Err(_) if holds_no_data(temp.path()) => {
-            return Salvage::Empty {
-                dir: temp.path().to_path_buf(),
+/// Salvages the temporary directories in `dir` whose recorder is gone (only those of
+/// recorder `owner` when given), oldest name first.
+pub fn salvage_stale_temp_dirs(dir: &Path, owner: Option<u32>) -> Vec<Salvage> {
+    let (stale, mut done) = adopt_stale_temp_dirs(dir, owner);
+    done.extend(stale.into_iter().map(Stale::salvage));
+    done
+}
+
+impl Stale {
+    /// Turns the directory into a trace.dat (or removes it when it holds nothing).
+    pub fn salvage(self) -> Salvage {
+        let Stale {
+            pid,
+            dir: temp,
+            manifest,
+            ..
+        } = self;
+        let manifest = match manifest {
+            Ok(m) => m,
+            Err(_) if holds_no_data(temp.path()) => {
+                return Salvage::Empty {
+                    dir: temp.path().to_path_buf(),
+                }
             }
-        }
-        Err(e) => {
+            Err(e) => {
+                return Salvage::Kept {
+                    reason: format!(
+                        "its manifest is unreadable ({e}), so its pages cannot become a \
+                         trace.dat; it was written by an older kspan, delete it when you no \
+                         longer need it"
+                    ),
+                    dir: temp.keep(),
+                }
+            }
+        };
+        let to = salvaged_name(&manifest.output, temp.path(), pid);
+        if to.exists() {
             return Salvage::Kept {
                 reason: format!(
-                    "its manifest is unreadable ({e}), so its pages cannot become a \
-                     trace.dat; it was written by an older kspan, delete it when you no \
-                     longer need it"
+                    "{} already exists; move it away and run `kspan record --cleanup-only` there",
+                    to.display()
                 ),
                 dir: temp.keep(),
-            }
+            };
         }
-    };
-    let to = salvaged_name(&manifest.output, temp.path(), pid);
-    if to.exists() {
-        return Salvage::Kept {
-            reason: format!(
-                "{} already exists; move it away and record again",
-                to.display()
-            ),
-            dir: temp.keep(),
-        };
-    }
-    let capture = capture_from(manifest, temp);
-    let pages = capture
-        .buffers
-        .iter()
-        .flat_map(|b| &b.cpus)
-        .map(|c| c.pages)
-        .sum();
-    match write_trace_dat(&capture, &to, FileVersion::V7Zstd) {
-        Ok(_) => Salvage::Saved { pid, to, pages },
-        Err(e) => Salvage::Kept {
-            reason: e.to_string(),
-            dir: capture.dir.keep(),
-        },
+        let capture = capture_from(manifest, temp);
+        let pages = capture
+            .buffers
+            .iter()
+            .flat_map(|b| &b.cpus)
+            .map(|c| c.pages)
+            .sum();
+        match write_trace_dat(&capture, &to, FileVersion::V7Zstd) {
+            Ok(_) => Salvage::Saved { pid, to, pages },
+            Err(e) => Salvage::Kept {
+                reason: e.to_string(),
+                dir: capture.dir.keep(),
+            },
+        }
     }
 }
 

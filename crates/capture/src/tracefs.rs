@@ -105,8 +105,7 @@ impl Instance {
     /// Creates a fresh instance `<prefix><pid>-<n><suffix>` under `root/instances`, with
     /// tracing off. `suffix` distinguishes sibling instances of one recording.
     pub fn create(root: &Path, serial: u32, suffix: &str) -> Result<Instance> {
-        let name = format!("{INSTANCE_PREFIX}{}-{serial}{suffix}", std::process::id());
-        let dir = root.join("instances").join(name);
+        let dir = instance_dir(root, std::process::id(), serial, suffix);
         fs::create_dir(&dir).map_err(|e| tracefs_error("creating instance", &dir, e))?;
         let instance = Instance { dir };
         instance.write("tracing_on", "0")?;
@@ -159,6 +158,12 @@ fn remove_instance_dir(dir: &Path) -> io::Result<()> {
         }
     }
     last
+}
+
+/// The directory of instance `<prefix><pid>-<serial><suffix>` under `root/instances`.
+pub fn instance_dir(root: &Path, pid: u32, serial: u32, suffix: &str) -> PathBuf {
+    root.join("instances")
+        .join(format!("{INSTANCE_PREFIX}{pid}-{serial}{suffix}"))
 }
 
 /// Hands out per-process unique serial numbers for instance names.

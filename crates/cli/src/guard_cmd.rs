@@ -40,9 +40,11 @@ pub fn run(args: GuardArgs) -> anyhow::Result<()> {
     };
     if !cleanup.instances.is_empty() {
         eprintln!(
-            "kspan: the recorder (pid {}) died; its guardian switched off and removed \
+            "kspan: the recorder (pid {}) died; its guardian moved the {} pages its \
+             instances still held into its recording, then switched off and removed \
              instances {}",
             args.recorder,
+            cleanup.rescued,
             cleanup.instances.join(", ")
         );
     }

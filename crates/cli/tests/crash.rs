@@ -1,6 +1,7 @@
 //! Nothing lost when the recorder dies: after a SIGKILL of `kspan record` its guardian
-//! removes its ftrace instances within a second and salvages what it recorded into a
-//! readable trace.dat beside the requested file; when the guardian was killed too, the
+//! removes its ftrace instances within a second and salvages what it recorded (up to the
+//! events its buffers held when tracing was switched off) into a readable trace.dat beside
+//! the requested file; when the guardian was killed too, the
 //! next `kspan record` does both on its first run. Real kernel, the built `kspan` binary
 //! (needs root and tracefs).
 
@@ -44,21 +45,22 @@ fn children(pid: u32) -> Vec<i32> {
         .collect()
 }
 
-/// A running `kspan record -- sleep 30` and what it started; on drop (also when the test
+/// A running `kspan record -- COMMAND` and what it started; on drop (also when the test
 /// fails) kills the processes it started that are still there and removes its instances.
 struct Recorder {
     child: ChildGuard,
-    /// (pid, command line) of the traced `sleep` and of the guardian.
+    /// (pid, command line) of the traced command and of the guardian.
     started: Vec<(i32, String)>,
     stderr: PathBuf,
 }
 
 impl Recorder {
-    /// Starts the recorder writing `dir/kill.dat` and waits until it records.
-    fn start(dir: &Path) -> Recorder {
+    /// Starts the recorder of `command` writing `dir/kill.dat` and waits until it records.
+    fn start(dir: &Path, command: &[&str]) -> Recorder {
         let stderr = dir.join("record.err");
         let child = Command::new(env!("CARGO_BIN_EXE_kspan"))
-            .args(["record", "-o", "kill.dat", "--", "sleep", "30"])
+            .args(["record", "-o", "kill.dat", "--"])
+            .args(command)
             .current_dir(dir)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&stderr).unwrap())
@@ -75,7 +77,7 @@ impl Recorder {
         let recording = wait_until(Duration::from_secs(20), || {
             let lines: Vec<String> = children(pid).into_iter().map(cmdline).collect();
             instances_of(pid).len() == 2
-                && lines.iter().any(|l| l.starts_with("sleep 30"))
+                && lines.iter().any(|l| l.starts_with(command[0]))
                 && lines.iter().any(|l| l.contains(" guard "))
         });
         recorder.started = children(pid).into_iter().map(|p| (p, cmdline(p))).collect();
@@ -127,33 +129,54 @@ fn sigkill(pid: i32) {
     assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
 }
 
-/// Events in `path`, and how many of them are `sched_process_exec` of thread `tid`.
-fn events_of(path: &Path, tid: i32) -> (u64, u64) {
+/// Events in `path`, how many of them are `sched_process_exec` of thread `tid`, and the
+/// last one's timestamp.
+fn events_of(path: &Path, tid: i32) -> (u64, u64, u64) {
     let file = TraceFile::open(path).expect("the salvaged file is readable");
     let mut events = file.events();
-    let (mut all, mut exec) = (0, 0);
+    let (mut all, mut exec, mut last) = (0, 0, 0);
     while let Some(rec) = events.next_event().expect("whole pages only") {
         all += 1;
         let is_exec = rec.format.is_some_and(|f| f.name == "sched_process_exec");
         exec += u64::from(is_exec && rec.pid() == tid);
+        last = last.max(rec.timestamp);
     }
-    (all, exec)
+    (all, exec, last)
 }
 
-/// A scratch directory with a recorder in it that recorded for `secs`, its pid and the
-/// traced `sleep`'s.
-fn recorded_for(tag: &str, secs: f64) -> (Scratch, Recorder, u32, i32) {
+/// Now on CLOCK_BOOTTIME, the recordings' trace clock (ns).
+fn boot_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec for the call to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// A traced command that makes events until it is killed.
+const BUSY: [&str; 3] = [
+    "sh",
+    "-c",
+    "while :; do cat /proc/version > /dev/null; done",
+];
+
+/// A scratch directory with a recorder of `command` in it that recorded for `secs`, its
+/// pid and the traced command's.
+fn recorded_for(tag: &str, command: &[&str], secs: f64) -> (Scratch, Recorder, u32, i32) {
     let scratch = Scratch::new(tag);
-    let recorder = Recorder::start(scratch.path());
-    let (pid, sleep) = (recorder.pid(), recorder.started("sleep 30 "));
+    let recorder = Recorder::start(scratch.path(), command);
+    let (pid, traced) = (recorder.pid(), recorder.started(&command.join(" ")));
     std::thread::sleep(Duration::from_secs_f64(secs));
-    (scratch, recorder, pid, sleep)
+    (scratch, recorder, pid, traced)
 }
 
 #[test]
 fn sigkill_of_the_recorder_leaves_no_instance_and_keeps_its_data() {
-    let (scratch, mut recorder, pid, sleep) = recorded_for("crash-kill", 2.0);
+    let (scratch, mut recorder, pid, traced) = recorded_for("crash-kill", &BUSY, 2.0);
     let guardian = recorder.started(" guard ");
+    let killed_at = boot_ns();
     sigkill(pid as i32);
     let gone = wait_until(Duration::from_secs(1), || instances_of(pid).is_empty());
     assert!(
@@ -170,9 +193,14 @@ fn sigkill_of_the_recorder_leaves_no_instance_and_keeps_its_data() {
         message.contains(&format!("is kept as ./kill-salvaged-{pid}.dat")),
         "{message}"
     );
-    let (all, exec) = events_of(&salvaged, sleep);
+    let (all, exec, last) = events_of(&salvaged, traced);
     assert_eq!(exec, 1, "the traced command's exec is in the salvaged file");
-    assert!(all > 1, "{all} events");
+    assert!(all > 1000, "{all} events");
+    assert!(
+        last > killed_at,
+        "events after the kill, still in the kernel's buffers then, are in the file too: \
+         last at {last}, kill at {killed_at}; {message}"
+    );
     let left: Vec<String> = std::fs::read_dir(scratch.path())
         .unwrap()
         .flatten()
@@ -188,7 +216,7 @@ fn sigkill_of_the_recorder_leaves_no_instance_and_keeps_its_data() {
 
 #[test]
 fn the_first_rerun_cleans_up_after_a_recorder_killed_with_its_guardian() {
-    let (scratch, mut recorder, pid, sleep) = recorded_for("crash-rerun", 1.5);
+    let (scratch, mut recorder, pid, sleep) = recorded_for("crash-rerun", &["sleep", "30"], 1.5);
     sigkill(recorder.started(" guard "));
     sigkill(pid as i32);
     recorder.child.wait().unwrap();
@@ -209,6 +237,6 @@ fn the_first_rerun_cleans_up_after_a_recorder_killed_with_its_guardian() {
         message.contains(&format!("is kept as ./kill-salvaged-{pid}.dat")),
         "{message}"
     );
-    let (_, exec) = events_of(&scratch.join(format!("kill-salvaged-{pid}.dat")), sleep);
+    let (_, exec, _) = events_of(&scratch.join(format!("kill-salvaged-{pid}.dat")), sleep);
     assert_eq!(exec, 1);
 }

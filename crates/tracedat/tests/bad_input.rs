@@ -153,6 +153,26 @@ fn every_cut_reads_the_whole_pages_before_it_or_fails_in_one_sentence() {
 }
 
 #[test]
+fn an_absurd_cpu_data_size_is_a_torn_file_not_an_overflow() {
+    let mut bytes = tick_file(7, Compression::Zstd);
+    // The BUFFER option: …, clock "local", page size 4096, 1 CPU: number 0, offset, size.
+    let mut option = b"local\0".to_vec();
+    option.extend(4096u32.to_le_bytes());
+    option.extend(1u32.to_le_bytes());
+    option.extend(0u32.to_le_bytes());
+    let at = bytes
+        .windows(option.len())
+        .position(|w| w == option)
+        .unwrap()
+        + option.len()
+        + 8;
+    bytes[at..at + 8].copy_from_slice(&u64::MAX.to_le_bytes());
+    let (seqs, errors, warnings) = read_all(bytes);
+    assert_eq!((seqs, errors), ((0..6).collect(), vec![]));
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+}
+
+#[test]
 fn garbage_commit_word_is_a_corrupt_page_error() {
     let mut bytes = tick_file(6, Compression::None);
     let second_page = bytes.len() - 2 * 4096;

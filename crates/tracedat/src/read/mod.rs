@@ -213,11 +213,12 @@ fn torn(len: u64, buffers: &[BufferInfo]) -> Option<Torn> {
     for b in buffers {
         for c in &b.cpus {
             // The size of compressed data leaves out its 4-byte chunk count.
-            let size = c.size + if b.compressed { 4 } else { 0 };
+            let size = c.size.saturating_add(if b.compressed { 4 } else { 0 });
             let end = c.offset.saturating_add(size);
             torn.expected = torn.expected.max(end);
-            torn.total += size;
-            torn.missing += end.saturating_sub(len.max(c.offset)).min(size);
+            torn.total = torn.total.saturating_add(size);
+            let missing = end.saturating_sub(len.max(c.offset)).min(size);
+            torn.missing = torn.missing.saturating_add(missing);
         }
     }
     (torn.expected > len).then_some(torn)
