@@ -148,9 +148,21 @@ pub fn adopt_stale_temp_dirs(dir: &Path, owner: Option<u32>) -> (Vec<Stale>, Vec
 }
 
 /// Salvages the temporary directories in `dir` whose recorder is gone (only those of
-/// recorder `owner` when given), oldest name first.
-pub fn salvage_stale_temp_dirs(dir: &Path, owner: Option<u32>) -> Vec<Salvage> {
+/// recorder `owner` when given), oldest name first. With `rescue_from` (the tracefs
+/// root), the pages the recorders' instances still hold are moved in first
+/// ([`Stale::rescue_pages`]); the instances themselves are left for
+/// [`crate::tracefs::remove_stale_instances`].
+pub fn salvage_stale_temp_dirs(
+    dir: &Path,
+    owner: Option<u32>,
+    rescue_from: Option<&Path>,
+) -> Vec<Salvage> {
     let (stale, mut done) = adopt_stale_temp_dirs(dir, owner);
+    if let Some(root) = rescue_from {
+        stale.iter().for_each(|s| {
+            s.rescue_pages(root);
+        });
+    }
     done.extend(stale.into_iter().map(Stale::salvage));
     done
 }

@@ -115,6 +115,8 @@ fn instances_of_a_killed_recorder_are_removed_by_the_next_one() {
         names,
         "SIGKILL leaves the instances behind"
     );
+    // The salvage moves in what the instances still hold, then they are removed.
+    let salvaged = salvage_stale_temp_dirs(scratch.path(), None, Some(Path::new(TRACEFS_ROOT)));
     let removed = remove_stale_instances(Path::new(TRACEFS_ROOT)).unwrap();
     let ours: Vec<String> = removed
         .into_iter()
@@ -122,7 +124,6 @@ fn instances_of_a_killed_recorder_are_removed_by_the_next_one() {
         .collect();
     assert_eq!(ours, names);
     assert_eq!(instances_of(pid), Vec::<String>::new());
-    let salvaged = salvage_stale_temp_dirs(scratch.path(), None);
     let [Salvage::Saved {
         pid: owner,
         to,
@@ -135,7 +136,10 @@ fn instances_of_a_killed_recorder_are_removed_by_the_next_one() {
         (*owner, to),
         (pid, &scratch.join(format!("kill-salvaged-{pid}.dat")))
     );
-    assert!(*pages > 0, "the recorder's own activity filled pages");
+    assert!(
+        *pages > 0,
+        "the recorder's own activity filled pages, rescued if need be"
+    );
     let file = TraceFile::open(to).unwrap();
     let mut events = file.events();
     let mut count = 0;

@@ -80,15 +80,16 @@ pub fn run(args: RecordArgs) -> anyhow::Result<()> {
     signals::install_stop_handlers();
     let root = PathBuf::from(TRACEFS_ROOT);
     kspan_capture::tracefs::ensure_mounted(&root)?;
-    for name in remove_stale_instances(&root)? {
-        eprintln!("kspan: removed instance {name} left behind by a recorder that is gone");
-    }
     let out_dir = match args.output.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    for salvage in kspan_capture::salvage_stale_temp_dirs(&out_dir, None) {
+    // Salvage first: what a dead recorder's instances still hold joins its pages.
+    for salvage in kspan_capture::salvage_stale_temp_dirs(&out_dir, None, Some(&root)) {
         eprintln!("kspan: {salvage}");
+    }
+    for name in remove_stale_instances(&root)? {
+        eprintln!("kspan: removed instance {name} left behind by a recorder that is gone");
     }
     if args.cleanup_only {
         return Ok(());
