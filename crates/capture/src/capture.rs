@@ -3,29 +3,83 @@
 //! cmdlines/tgids, and the kspan metadata.
 
 use crate::meta::RecordingMeta;
-use std::fs;
+use serde::{Deserialize, Serialize};
+use std::fs::{self, File};
+use std::io;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
-/// A directory removed with its content on drop (the per-CPU page files).
+/// A directory removed with its content on drop (the per-CPU page files). Its owner holds
+/// an exclusive `flock` on it for as long as it lives, released by the kernel when the
+/// owner dies however it dies: a sweep by another process tells a live recording's
+/// directory from a dead recorder's by trying the lock, without trusting pids.
 #[derive(Debug)]
-pub struct TempDir(PathBuf);
+pub struct TempDir {
+    path: PathBuf,
+    lock: Option<File>,
+}
 
 impl TempDir {
-    /// Creates the directory `path` (which must not exist).
-    pub fn create(path: PathBuf) -> std::io::Result<TempDir> {
+    /// Creates the directory `path` (which must not exist) and locks it.
+    pub fn create(path: PathBuf) -> io::Result<TempDir> {
         fs::create_dir(&path)?;
-        Ok(TempDir(path))
+        match lock(&path) {
+            Ok(Some(lock)) => Ok(TempDir {
+                path,
+                lock: Some(lock),
+            }),
+            other => {
+                let _ = fs::remove_dir(&path);
+                Err(other
+                    .err()
+                    .unwrap_or_else(|| io::Error::from_raw_os_error(libc::EWOULDBLOCK)))
+            }
+        }
+    }
+
+    /// Takes over the directory of a recorder that is gone: `None` while another process
+    /// (its recorder, or a sweep salvaging it) holds its lock.
+    pub fn adopt(path: PathBuf) -> io::Result<Option<TempDir>> {
+        Ok(lock(&path)?.map(|lock| TempDir {
+            path,
+            lock: Some(lock),
+        }))
     }
 
     /// The directory.
     pub fn path(&self) -> &Path {
-        &self.0
+        &self.path
+    }
+
+    /// Unlocks the directory and keeps it (with its content) instead of removing it: for
+    /// data that could not be turned into a file and must not be lost.
+    pub fn keep(mut self) -> PathBuf {
+        self.lock = None;
+        std::mem::take(&mut self.path)
     }
 }
 
 impl Drop for TempDir {
     fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
+        if self.lock.is_some() {
+            let _ = fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// An exclusive, non-blocking `flock` on directory `dir`: `None` when another open file
+/// description holds it.
+fn lock(dir: &Path) -> io::Result<Option<File>> {
+    let file = File::open(dir)?;
+    // SAFETY: flock on an fd this function owns; no memory is passed.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc == 0 {
+        return Ok(Some(file));
+    }
+    let err = io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(libc::EWOULDBLOCK) => Ok(None),
+        _ => Err(err),
     }
 }
 
@@ -34,35 +88,39 @@ pub fn temp_dir_name(pid: u32, serial: u32) -> String {
     format!(".kspan-{pid}-{serial}.tmp")
 }
 
-/// Removes the temporary directories in `dir` left by recorders that are gone (killed
-/// with SIGKILL) and returns them.
-pub fn remove_stale_temp_dirs(dir: &Path) -> Vec<PathBuf> {
-    let owner = |name: &str| -> Option<u32> {
-        let (pid, serial) = name
-            .strip_prefix(".kspan-")?
-            .strip_suffix(".tmp")?
-            .split_once('-')?;
-        serial.parse::<u32>().ok()?;
-        pid.parse().ok()
-    };
-    let mut removed: Vec<PathBuf> = fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| {
-            let name = e.file_name();
-            owner(&name.to_string_lossy())
-                .is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists())
-        })
-        .map(|e| e.path())
-        .filter(|p| fs::remove_dir_all(p).is_ok())
-        .collect();
-    removed.sort();
-    removed
+/// The recorder pid and recording serial in a temporary directory's name, if `name` is one.
+pub fn temp_dir_owner(name: &str) -> Option<(u32, u32)> {
+    let (pid, serial) = name
+        .strip_prefix(".kspan-")?
+        .strip_suffix(".tmp")?
+        .split_once('-')?;
+    Some((pid.parse().ok()?, serial.parse().ok()?))
+}
+
+/// What the kernel told about itself for a recording: everything a trace.dat needs besides
+/// the pages. Read at the start (for the salvage manifest) and again at the end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KernelTexts {
+    /// Sub-buffer page size in bytes.
+    pub page_size: usize,
+    /// Text of `events/header_page`.
+    pub header_page: String,
+    /// Text of `events/header_event`.
+    pub header_event: String,
+    /// Formats of every enabled event, both buffers.
+    pub formats: Vec<EventFormat>,
+    /// Formats of ftrace's own events (`events/ftrace/*/format`).
+    pub ftrace_formats: Vec<String>,
+    /// Text of `printk_formats`.
+    pub printk_formats: String,
+    /// Text of `saved_cmdlines` (pid → comm).
+    pub saved_cmdlines: String,
+    /// Text of `saved_tgids` (tid → tgid).
+    pub saved_tgids: String,
 }
 
 /// The `format` file of one event.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventFormat {
     /// Event system.
     pub system: String,
@@ -130,22 +188,8 @@ pub struct BufferCapture {
 /// when it is dropped.
 #[derive(Debug)]
 pub struct Capture {
-    /// Sub-buffer page size in bytes.
-    pub page_size: usize,
-    /// Text of `events/header_page`.
-    pub header_page: String,
-    /// Text of `events/header_event`.
-    pub header_event: String,
-    /// Formats of every enabled event, both buffers.
-    pub formats: Vec<EventFormat>,
-    /// Formats of ftrace's own events (`events/ftrace/*/format`).
-    pub ftrace_formats: Vec<String>,
-    /// Text of `printk_formats`.
-    pub printk_formats: String,
-    /// Text of `saved_cmdlines` (pid → comm).
-    pub saved_cmdlines: String,
-    /// Text of `saved_tgids` (tid → tgid).
-    pub saved_tgids: String,
+    /// Page size, event formats and the other kernel texts.
+    pub kernel: KernelTexts,
     /// The buffers, main first.
     pub buffers: Vec<BufferCapture>,
     /// The kspan metadata (store as JSON: [`RecordingMeta::to_bytes`]).
@@ -163,12 +207,13 @@ pub struct Capture {
 impl Capture {
     /// The format of the event with type id `id`.
     pub fn format_by_id(&self, id: u16) -> Option<&EventFormat> {
-        self.formats.iter().find(|f| f.id == id)
+        self.kernel.formats.iter().find(|f| f.id == id)
     }
 
     /// The format of `system:name`.
     pub fn format(&self, system: &str, name: &str) -> Option<&EventFormat> {
-        self.formats
+        self.kernel
+            .formats
             .iter()
             .find(|f| f.system == system && f.name == name)
     }
@@ -181,7 +226,7 @@ impl Capture {
             .flat_map(|b| &b.cpus)
             .map(|c| c.pages)
             .sum();
-        pages * self.page_size as u64
+        pages * self.kernel.page_size as u64
     }
 }
 

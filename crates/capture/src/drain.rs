@@ -15,6 +15,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+/// Name of the page file of buffer `prefix`, CPU `cpu` in a recording's temporary
+/// directory (also what a salvage looks for).
+pub fn pages_file_name(prefix: &str, cpu: u32) -> String {
+    format!("{prefix}-cpu{cpu}.pages")
+}
+
 /// Longest wait between two drain passes of an idle CPU.
 pub const POLL_MS: i32 = 200;
 
@@ -81,7 +87,7 @@ impl Drainer {
                 .custom_flags(libc::O_NONBLOCK)
                 .open(&src)
                 .map_err(|e| crate::tracefs::tracefs_error("opening", &src, e))?;
-            let path = out_dir.join(format!("{prefix}-cpu{cpu}.pages"));
+            let path = out_dir.join(pages_file_name(prefix, cpu));
             let output = File::create(&path).map_err(|source| CaptureError::Drain {
                 path: path.clone(),
                 cause: source,
@@ -189,51 +195,29 @@ impl Worker {
             let last = self.stop.load(Ordering::SeqCst);
             self.drain_pass(&mut page)?;
             if last {
-                return self.output.flush();
+                return Ok(());
             }
             self.wait_readable();
         }
     }
 
-    /// Reads pages until the buffer reports empty.
+    /// Reads pages until the buffer reports empty, then hands them to the file system: a
+    /// recorder killed after a pass leaves every page of it, whole and in order, in its
+    /// file (see `salvage`).
     fn drain_pass(&mut self, page: &mut [u8]) -> io::Result<()> {
-        let mut pages = 0u64;
-        loop {
-            match self.input.read(page) {
-                Ok(0) => break,
-                Ok(n) => {
-                    page[n..].fill(0);
-                    self.account(page);
-                    self.output.write_all(page)?;
-                    pages += 1;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-        }
+        let (input, output) = (&mut self.input, &mut self.output);
+        let (layout, counters) = (&self.layout, &self.counters);
+        let pages = read_pages(input, page, |page| {
+            account(page, layout, counters);
+            output.write_all(page)
+        })?;
         self.counters
             .max_pass_pages
             .fetch_max(pages, Ordering::Relaxed);
-        Ok(())
-    }
-
-    fn account(&self, page: &[u8]) {
-        // Pages come from this machine's kernel: native byte order. A page the parser
-        // rejects is still written out (the reader reports it); it counts no events here.
-        let (events, missed) = match Page::parse(page, &self.layout, Endian::NATIVE) {
-            Ok(p) => (
-                p.events().take_while(|e| e.is_ok()).count() as u64,
-                p.missed != Missed::None,
-            ),
-            Err(_) => (0, false),
-        };
-        let c = &self.counters;
-        c.pages.fetch_add(1, Ordering::Relaxed);
-        c.events.fetch_add(events, Ordering::Relaxed);
-        if missed {
-            c.missed_pages.fetch_add(1, Ordering::Relaxed);
+        if pages > 0 {
+            self.output.flush()?;
         }
+        Ok(())
     }
 
     /// Sleeps until the kernel reports the buffer fill threshold reached, or [`POLL_MS`].
@@ -245,5 +229,46 @@ impl Worker {
         };
         // SAFETY: `fds` is one valid pollfd for the duration of the call; the fd is open.
         unsafe { libc::poll(&mut fds, 1, POLL_MS) };
+    }
+}
+
+/// Counts a page read from the kernel in `c`.
+fn account(page: &[u8], layout: &HeaderPage, c: &CpuCounters) {
+    // Pages come from this machine's kernel: native byte order. A page the parser
+    // rejects is still written out (the reader reports it); it counts no events here.
+    let (events, missed) = match Page::parse(page, layout, Endian::NATIVE) {
+        Ok(p) => (
+            p.events().take_while(|e| e.is_ok()).count() as u64,
+            p.missed != Missed::None,
+        ),
+        Err(_) => (0, false),
+    };
+    c.pages.fetch_add(1, Ordering::Relaxed);
+    c.events.fetch_add(events, Ordering::Relaxed);
+    if missed {
+        c.missed_pages.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Reads page-sized chunks from `input` (a non-blocking `trace_pipe_raw`) until it is
+/// empty, hands each to `each` zero-filled to the page size, and returns how many there were.
+pub fn read_pages(
+    input: &mut File,
+    page: &mut [u8],
+    mut each: impl FnMut(&[u8]) -> io::Result<()>,
+) -> io::Result<u64> {
+    let mut pages = 0;
+    loop {
+        match input.read(page) {
+            Ok(0) => return Ok(pages),
+            Ok(n) => {
+                page[n..].fill(0);
+                each(page)?;
+                pages += 1;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(pages),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
 }

@@ -16,6 +16,15 @@ pub const MAIN_BUFFER: &str = "main";
 /// Name of the unfiltered buffer holding TCP state changes of every socket.
 pub const NET_BUFFER: &str = "net";
 
+/// The suffix of the ftrace instance name of buffer `name` (main: none, net: `-net`).
+pub fn instance_suffix(name: &str) -> &'static str {
+    if name == NET_BUFFER {
+        "-net"
+    } else {
+        ""
+    }
+}
+
 /// Everything a recording knows besides its events.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordingMeta {

@@ -9,6 +9,7 @@ use crate::meta::MAIN_BUFFER;
 use kspan_heads::{StoredHeads, HEADS_OPTION};
 use kspan_tracedat::{BufferSpec, Compression, TraceWriter, WriteOptions};
 use std::fs::File;
+use std::io::Read;
 use std::path::Path;
 
 /// The payload-heads option of `capture`, if it recorded heads.
@@ -37,7 +38,8 @@ pub enum FileVersion {
 /// name, then renamed) and returns the file's size in bytes.
 pub fn write_trace_dat(capture: &Capture, out: &Path, version: FileVersion) -> Result<u64> {
     let mut event_formats: Vec<(String, Vec<String>)> = Vec::new();
-    for f in &capture.formats {
+    let kernel = &capture.kernel;
+    for f in &kernel.formats {
         match event_formats.iter_mut().find(|(s, _)| *s == f.system) {
             Some((_, texts)) => texts.push(f.text.clone()),
             None => event_formats.push((f.system.clone(), vec![f.text.clone()])),
@@ -57,14 +59,14 @@ pub fn write_trace_dat(capture: &Capture, out: &Path, version: FileVersion) -> R
     let options = WriteOptions {
         version,
         compression,
-        page_size: capture.page_size as u32,
-        header_page: capture.header_page.clone(),
-        header_event: capture.header_event.clone(),
-        ftrace_formats: capture.ftrace_formats.clone(),
+        page_size: kernel.page_size as u32,
+        header_page: kernel.header_page.clone(),
+        header_event: kernel.header_event.clone(),
+        ftrace_formats: kernel.ftrace_formats.clone(),
         event_formats,
-        printk_formats: capture.printk_formats.clone(),
-        cmdlines: capture.saved_cmdlines.clone(),
-        tgids: capture.saved_tgids.clone(),
+        printk_formats: kernel.printk_formats.clone(),
+        cmdlines: kernel.saved_cmdlines.clone(),
+        tgids: kernel.saved_tgids.clone(),
         trace_clock: TRACE_CLOCK.to_string(),
         cpu_count,
         kspan_metadata: Some(capture.meta.to_bytes()),
@@ -88,7 +90,8 @@ pub fn write_trace_dat(capture: &Capture, out: &Path, version: FileVersion) -> R
                 path: c.pages_path.clone(),
                 cause: source,
             })?;
-            cpus.push((c.cpu, file));
+            // Only the counted whole pages: a salvaged file may end in a torn one.
+            cpus.push((c.cpu, file.take(c.pages * kernel.page_size as u64)));
         }
         buffers.push(BufferSpec {
             name: if buffer.name == MAIN_BUFFER {
@@ -97,7 +100,7 @@ pub fn write_trace_dat(capture: &Capture, out: &Path, version: FileVersion) -> R
                 buffer.name.clone()
             },
             clock: TRACE_CLOCK.to_string(),
-            page_size: capture.page_size as u32,
+            page_size: kernel.page_size as u32,
             cpus,
             stats: buffer.cpus.iter().map(|c| c.stats_text.clone()).collect(),
         });

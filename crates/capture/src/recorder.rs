@@ -9,14 +9,19 @@
 //! factor two of being overtaken and the per-CPU size doubles, up to [`MAX_BUFFER_KB`].
 //! Buffers only grow: the kernel grows a live buffer without pausing writers.
 
-use crate::capture::{temp_dir_name, BufferCapture, Capture, CpuCapture, EventFormat, TempDir};
+use crate::capture::{
+    temp_dir_name, BufferCapture, Capture, CpuCapture, EventFormat, KernelTexts, TempDir,
+};
 use crate::child::GatedChild;
 use crate::clock::{self, ClockOffset, TRACE_CLOCK};
 use crate::drain::{CpuCounters, Drainer};
 use crate::error::{CaptureError, Result};
 use crate::events::{self, EventRequest, EventSpec, NET_EVENTS};
-use crate::meta::{BufferMeta, RecordingMeta, MAIN_BUFFER, META_VERSION, NET_BUFFER};
+use crate::meta::{
+    instance_suffix, BufferMeta, RecordingMeta, MAIN_BUFFER, META_VERSION, NET_BUFFER,
+};
 use crate::procfs;
+use crate::salvage::Manifest;
 use crate::stats::CpuLoss;
 use crate::target::TargetSpec;
 use crate::tracefs::{self, Instance};
@@ -56,6 +61,8 @@ pub struct RecordOptions {
     pub events: Vec<EventRequest>,
     /// Directory for the temporary page files (the output file's directory).
     pub temp_parent: PathBuf,
+    /// The trace.dat file asked for: a dead recorder's data is salvaged beside it.
+    pub output: PathBuf,
     /// Initial per-CPU main buffer size (KiB); `None`: [`MAIN_BUFFER_KB`].
     pub buffer_kb: Option<u64>,
     /// The recorder's command line, stored in the metadata.
@@ -206,6 +213,7 @@ impl Recording {
                 .world
                 .describe_command(child.pid(), &options.command);
         }
+        recording.store_manifest(&options.output)?;
         for script in &options.bpftrace_scripts {
             let run = BpftraceRun::start(script, &processes, &temp_path, &recording.root)?;
             recording.bpftrace.push(run);
@@ -295,8 +303,18 @@ impl Recording {
     }
 
     /// Stops tracing, drains the rest, reads loss statistics and formats, and returns the
-    /// capture. The instances are removed when this returns, whatever the outcome.
+    /// capture. The instances are removed when this returns, whatever the outcome; on an
+    /// error the page files are kept for a later salvage ([`crate::salvage`]).
     pub fn finish(mut self) -> Result<Capture> {
+        let capture = self.collect();
+        if capture.is_err() {
+            self.temp.take().map(TempDir::keep);
+        }
+        capture
+    }
+
+    /// [`Recording::finish`] up to the capture.
+    fn collect(&mut self) -> Result<Capture> {
         drop(self.controller.take());
         let scripts = std::mem::take(&mut self.bpftrace)
             .into_iter()
@@ -310,7 +328,6 @@ impl Recording {
         let stop_clock_ns = clock::now_ns(libc::CLOCK_BOOTTIME);
         let mut captures = Vec::new();
         let mut metas = Vec::new();
-        let mut formats = Vec::new();
         for buffer in &mut self.buffers {
             let drained = buffer
                 .drainer
@@ -331,25 +348,34 @@ impl Recording {
                     stats_text,
                 });
             }
-            for spec in &buffer.events {
-                let rel = format!("events/{}/{}/format", spec.system, spec.name);
-                let text = buffer.instance.read(&rel)?;
-                formats.extend(EventFormat::parse(&spec.system, &spec.name, text));
-            }
-            metas.push(BufferMeta {
-                name: buffer.name.to_string(),
-                pid_filtered: buffer.pid_filtered,
-                events: buffer.events.clone(),
-                buffer_size_kb: buffer.size_kb.load(Ordering::Relaxed),
-                loss,
-            });
+            metas.push(buffer.meta(loss));
             captures.push(BufferCapture {
                 name: buffer.name.to_string(),
                 cpus,
             });
         }
-        let read_root = |rel: &str| tracefs::read_text(&self.root.join(rel));
         Ok(Capture {
+            kernel: self.kernel_texts()?,
+            buffers: captures,
+            meta: self.meta(stop_clock_ns, metas),
+            bpftrace,
+            heads,
+            dir: self.temp.take().expect("temp dir present until finish"),
+        })
+    }
+
+    /// Page size, event formats, cmdlines and the other kernel texts, read now.
+    fn kernel_texts(&self) -> Result<KernelTexts> {
+        let read_root = |rel: &str| tracefs::read_text(&self.root.join(rel));
+        let mut formats = Vec::new();
+        for buffer in &self.buffers {
+            for spec in &buffer.events {
+                let rel = format!("events/{}/{}/format", spec.system, spec.name);
+                let text = buffer.instance.read(&rel)?;
+                formats.extend(EventFormat::parse(&spec.system, &spec.name, text));
+            }
+        }
+        Ok(KernelTexts {
             page_size: self.page_size,
             header_page: read_root("events/header_page")?,
             header_event: read_root("events/header_event")?,
@@ -358,25 +384,65 @@ impl Recording {
             printk_formats: read_root("printk_formats")?,
             saved_cmdlines: read_root("saved_cmdlines")?,
             saved_tgids: read_root("saved_tgids")?,
-            buffers: captures,
-            meta: RecordingMeta {
-                meta_version: META_VERSION,
-                kspan_version: env!("CARGO_PKG_VERSION").to_string(),
-                command_line: self.command_line.clone(),
-                clock: TRACE_CLOCK.to_string(),
-                clock_to_unix_ns: self.offset.clock_to_unix_ns,
-                clock_offset_uncertainty_ns: self.offset.uncertainty_ns,
-                start_clock_ns: self.start_clock_ns,
-                stop_clock_ns,
-                target: self.target.clone(),
-                target_following: FOLLOWING.to_string(),
-                buffers: metas,
-                world: std::mem::take(&mut self.world),
-            },
-            bpftrace,
-            heads,
-            dir: self.temp.take().expect("temp dir present until finish"),
         })
+    }
+
+    /// The recording's metadata, with the buffers' `metas` and the stop time.
+    fn meta(&self, stop_clock_ns: i64, metas: Vec<BufferMeta>) -> RecordingMeta {
+        RecordingMeta {
+            meta_version: META_VERSION,
+            kspan_version: env!("CARGO_PKG_VERSION").to_string(),
+            command_line: self.command_line.clone(),
+            clock: TRACE_CLOCK.to_string(),
+            clock_to_unix_ns: self.offset.clock_to_unix_ns,
+            clock_offset_uncertainty_ns: self.offset.uncertainty_ns,
+            start_clock_ns: self.start_clock_ns,
+            stop_clock_ns,
+            target: self.target.clone(),
+            target_following: FOLLOWING.to_string(),
+            buffers: metas,
+            world: self.world.clone(),
+        }
+    }
+
+    /// Writes what a salvage needs to turn the page files into a trace.dat (everything but
+    /// the pages and the final loss figures) into the temporary directory.
+    fn store_manifest(&self, output: &Path) -> Result<()> {
+        let Some(temp) = &self.temp else {
+            return Ok(());
+        };
+        let manifest = Manifest {
+            output: output.to_path_buf(),
+            kernel: self.kernel_texts()?,
+            buffers: self
+                .buffers
+                .iter()
+                .map(|b| (b.name.to_string(), self.cpus.clone()))
+                .collect(),
+            meta: self.meta(
+                self.start_clock_ns,
+                self.buffers.iter().map(|b| b.meta(Vec::new())).collect(),
+            ),
+        };
+        manifest
+            .store(temp.path())
+            .map_err(|cause| CaptureError::Drain {
+                path: temp.path().to_path_buf(),
+                cause,
+            })
+    }
+}
+
+impl Buffer {
+    /// This buffer's metadata, with the per-CPU `loss` figures.
+    fn meta(&self, loss: Vec<CpuLoss>) -> BufferMeta {
+        BufferMeta {
+            name: self.name.to_string(),
+            pid_filtered: self.pid_filtered,
+            events: self.events.clone(),
+            buffer_size_kb: self.size_kb.load(Ordering::Relaxed),
+            loss,
+        }
     }
 }
 
@@ -400,7 +466,7 @@ fn main_instance(
     buffer_kb: u64,
     options: &RecordOptions,
 ) -> Result<(Instance, Vec<EventSpec>)> {
-    let main = Instance::create(root, serial, "")?;
+    let main = Instance::create(root, serial, instance_suffix(MAIN_BUFFER))?;
     configure(&main, buffer_kb)?;
     let available = events::list_events(&main.dir().join("events"))?;
     let mut requests = if options.default_events {
@@ -418,7 +484,7 @@ fn main_instance(
 
 /// Creates and configures the unfiltered instance of TCP state changes.
 fn net_instance(root: &Path, serial: u32) -> Result<(Instance, Vec<EventSpec>)> {
-    let net = Instance::create(root, serial, "-net")?;
+    let net = Instance::create(root, serial, instance_suffix(NET_BUFFER))?;
     configure(&net, NET_BUFFER_KB)?;
     let specs: Vec<EventSpec> = NET_EVENTS
         .iter()

@@ -105,8 +105,7 @@ impl Instance {
     /// Creates a fresh instance `<prefix><pid>-<n><suffix>` under `root/instances`, with
     /// tracing off. `suffix` distinguishes sibling instances of one recording.
     pub fn create(root: &Path, serial: u32, suffix: &str) -> Result<Instance> {
-        let name = format!("{INSTANCE_PREFIX}{}-{serial}{suffix}", std::process::id());
-        let dir = root.join("instances").join(name);
+        let dir = instance_dir(root, std::process::id(), serial, suffix);
         fs::create_dir(&dir).map_err(|e| tracefs_error("creating instance", &dir, e))?;
         let instance = Instance { dir };
         instance.write("tracing_on", "0")?;
@@ -145,11 +144,11 @@ impl Drop for Instance {
     }
 }
 
-/// Removes an instance directory, retrying while the kernel reports it busy (a reader
-/// that is closing its file).
+/// Removes an instance directory, retrying for up to 3 s while the kernel reports it busy
+/// (a reader that is closing its file, such as a killed recorder still being torn down).
 fn remove_instance_dir(dir: &Path) -> io::Result<()> {
     let mut last = Ok(());
-    for _ in 0..50 {
+    for _ in 0..150 {
         last = fs::remove_dir(dir);
         match &last {
             Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
@@ -159,6 +158,12 @@ fn remove_instance_dir(dir: &Path) -> io::Result<()> {
         }
     }
     last
+}
+
+/// The directory of instance `<prefix><pid>-<serial><suffix>` under `root/instances`.
+pub fn instance_dir(root: &Path, pid: u32, serial: u32, suffix: &str) -> PathBuf {
+    root.join("instances")
+        .join(format!("{INSTANCE_PREFIX}{pid}-{serial}{suffix}"))
 }
 
 /// Hands out per-process unique serial numbers for instance names.
@@ -176,24 +181,48 @@ fn owner_pid(name: &str) -> Option<i32> {
     pid.parse().ok()
 }
 
+/// True when process `pid` has ended: no longer in /proc, or a zombie (dead, its files
+/// closed, only waiting for its parent to collect its status).
+pub fn process_gone(pid: i32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command name, which is in parentheses and may hold any
+        // character: look after the last ')'.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state == "Z" || state == "X"),
+        Err(_) => true,
+    }
+}
+
 /// Removes the kspan instances whose recorder process is gone (killed with SIGKILL, or
 /// crashed) and returns their names.
 pub fn remove_stale_instances(root: &Path) -> Result<Vec<String>> {
+    remove_instances(root, process_gone)
+}
+
+/// Switches off and removes the instances of recorder `pid` (its guardian's job once it
+/// died) and returns their names.
+pub fn remove_instances_of(root: &Path, pid: i32) -> Result<Vec<String>> {
+    remove_instances(root, |owner| owner == pid)
+}
+
+/// Switches off and removes the kspan instances whose recorder pid `take` accepts.
+fn remove_instances(root: &Path, take: impl Fn(i32) -> bool) -> Result<Vec<String>> {
     let dir = root.join("instances");
     let entries = fs::read_dir(&dir).map_err(|e| tracefs_error("listing", &dir, e))?;
     let mut removed = Vec::new();
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = owner_pid(&name) else {
-            continue;
-        };
-        if Path::new(&format!("/proc/{pid}")).exists() {
+        if !owner_pid(&name).is_some_and(&take) {
             continue;
         }
         let path = entry.path();
         let _ = write_text(&path.join("tracing_on"), "0");
-        remove_instance_dir(&path)
-            .map_err(|e| tracefs_error("removing stale instance", &path, e))?;
+        match remove_instance_dir(&path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            other => other.map_err(|e| tracefs_error("removing stale instance", &path, e))?,
+        }
         removed.push(name);
     }
     removed.sort();
@@ -202,7 +231,7 @@ pub fn remove_stale_instances(root: &Path) -> Result<Vec<String>> {
 
 #[cfg(test)]
 mod tests {
-    use super::owner_pid;
+    use super::{owner_pid, process_gone};
 
     #[test]
     fn owner_pid_parses_only_kspan_instance_names() {
@@ -211,5 +240,23 @@ mod tests {
         assert_eq!(owner_pid("kspan-test-foo"), None);
         assert_eq!(owner_pid("kspan-123-x"), None);
         assert_eq!(owner_pid("other-123-0"), None);
+    }
+
+    #[test]
+    fn a_zombie_is_gone_and_a_live_process_is_not() {
+        assert!(!process_gone(std::process::id() as i32));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id() as i32;
+        // Not waited for yet: once it has exited it stays a zombie.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !process_gone(pid) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(
+            process_gone(pid),
+            "the exited, unreaped child counts as gone"
+        );
+        child.wait().unwrap();
+        assert!(process_gone(pid));
     }
 }

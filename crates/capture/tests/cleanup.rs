@@ -1,14 +1,14 @@
 //! Instances never outlive a recorder: SIGINT ends a recording cleanly (complete file, no
 //! instance left, global buffer untouched); after SIGKILL the leftovers are found and
-//! removed by the next recorder.
+//! removed by the next recorder, which salvages the recorded pages into a readable file.
 
 mod common;
 
 use common::*;
 use kspan_capture::signals;
 use kspan_capture::{
-    remove_stale_instances, remove_stale_temp_dirs, write_trace_dat, FileVersion, RecordOptions,
-    Recording, TargetSpec, TRACEFS_ROOT,
+    remove_stale_instances, salvage_stale_temp_dirs, write_trace_dat, FileVersion, RecordOptions,
+    Recording, Salvage, TargetSpec, TRACEFS_ROOT,
 };
 use kspan_tracedat::TraceFile;
 use std::path::{Path, PathBuf};
@@ -32,6 +32,7 @@ fn role_entry() {
         },
         default_events: true,
         temp_parent: out.parent().unwrap().to_path_buf(),
+        output: out.clone(),
         tracefs_root: TRACEFS_ROOT.into(),
         ..RecordOptions::default()
     })
@@ -95,14 +96,9 @@ fn sigint_finishes_the_file_and_removes_the_instances() {
         .map(|b| b.name.as_str())
         .collect();
     assert_eq!(buffers, vec!["", "net"]);
-    let leftovers: Vec<_> = std::fs::read_dir(scratch.path())
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name())
-        .collect();
     assert_eq!(
-        leftovers,
-        vec![std::ffi::OsString::from("int.dat")],
+        scratch.file_names(),
+        vec!["int.dat".to_string()],
         "temporary page files are gone"
     );
 }
@@ -119,6 +115,8 @@ fn instances_of_a_killed_recorder_are_removed_by_the_next_one() {
         names,
         "SIGKILL leaves the instances behind"
     );
+    // The salvage moves in what the instances still hold, then they are removed.
+    let salvaged = salvage_stale_temp_dirs(scratch.path(), None, Some(Path::new(TRACEFS_ROOT)));
     let removed = remove_stale_instances(Path::new(TRACEFS_ROOT)).unwrap();
     let ours: Vec<String> = removed
         .into_iter()
@@ -126,10 +124,38 @@ fn instances_of_a_killed_recorder_are_removed_by_the_next_one() {
         .collect();
     assert_eq!(ours, names);
     assert_eq!(instances_of(pid), Vec::<String>::new());
+    let [Salvage::Saved {
+        pid: owner,
+        to,
+        pages,
+    }] = salvaged.as_slice()
+    else {
+        panic!("one directory salvaged, not {salvaged:?}");
+    };
     assert_eq!(
-        remove_stale_temp_dirs(scratch.path()),
-        vec![scratch.join(format!(".kspan-{pid}-0.tmp"))],
-        "the killed recorder's page files are found and removed"
+        (*owner, to),
+        (pid, &scratch.join(format!("kill-salvaged-{pid}.dat")))
     );
-    assert_eq!(std::fs::read_dir(scratch.path()).unwrap().count(), 0);
+    assert!(
+        *pages > 0,
+        "the recorder's own activity filled pages, rescued if need be"
+    );
+    let file = TraceFile::open(to).unwrap();
+    let mut events = file.events();
+    let mut count = 0;
+    while events.next_event().unwrap().is_some() {
+        count += 1;
+    }
+    assert!(count > 0);
+    let meta = kspan_capture::read_meta(file.metadata().kspan_metadata().unwrap()).unwrap();
+    assert_eq!(meta.target, format!("pid {pid}"));
+    let names: Vec<_> = std::fs::read_dir(scratch.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(
+        names,
+        vec![std::ffi::OsString::from(format!("kill-salvaged-{pid}.dat"))]
+    );
 }

@@ -7,6 +7,7 @@ mod analyze_cmd;
 mod check_cmd;
 mod demo_cmd;
 mod dump_cmd;
+mod guard_cmd;
 mod heads_lines;
 mod import_psv_cmd;
 mod info_cmd;
@@ -53,6 +54,9 @@ enum Command {
     /// Analyse a recording of the original MiSeRTrace system (its pipe-separated
     /// `comm|tid|nsecs|cpu|probe|details` lines) like `kspan analyze` (less precise fallback).
     ImportPsv(import_psv_cmd::ImportPsvArgs),
+    /// The guardian of a running `kspan record` (started by it; not for direct use).
+    #[command(hide = true)]
+    Guard(guard_cmd::GuardArgs),
 }
 
 fn main() {
@@ -71,6 +75,7 @@ fn main() {
         Command::Check(args) => check_cmd::run(args),
         Command::Demo(args) => demo_cmd::run(args),
         Command::ImportPsv(args) => import_psv_cmd::run(args),
+        Command::Guard(args) => guard_cmd::run(args),
     };
     if let Err(err) = result {
         eprintln!("kspan: error: {}", one_sentence(&err));

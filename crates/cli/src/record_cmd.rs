@@ -1,12 +1,12 @@
 //! `kspan record`: records the kernel events of a command, processes, cgroups or network
 //! namespaces into a trace.dat file, with progress and a loss report.
 
-use anyhow::bail;
+use anyhow::{bail, Context};
 use kspan_capture::meta::RecordingMeta;
 use kspan_capture::signals;
 use kspan_capture::{
-    remove_stale_instances, write_trace_dat, Capture, EventRequest, FileVersion, Progress,
-    RecordOptions, Recording, TargetSpec, TRACEFS_ROOT,
+    remove_stale_instances, write_trace_dat, Capture, EventRequest, FileVersion, Guardian,
+    Progress, RecordOptions, Recording, TargetSpec, TRACEFS_ROOT,
 };
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -72,7 +72,8 @@ pub struct RecordArgs {
     #[arg(long, value_name = "N", default_value_t = 64,
           value_parser = clap::value_parser!(u32).range(0..=256))]
     payload_bytes: u32,
-    /// Only remove kspan instances left behind by killed recorders, then exit.
+    /// Only clean up after killed recorders, then exit: remove the kspan instances they
+    /// left, and turn their page files in the -o file's directory into trace.dat files.
     #[arg(long)]
     cleanup_only: bool,
     /// Command to start and trace (with everything it spawns), after `--`.
@@ -85,6 +86,14 @@ pub fn run(args: RecordArgs) -> anyhow::Result<()> {
     signals::install_stop_handlers();
     let root = PathBuf::from(TRACEFS_ROOT);
     kspan_capture::tracefs::ensure_mounted(&root)?;
+    let out_dir = match args.output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    // Salvage first: what a dead recorder's instances still hold joins its pages.
+    for salvage in kspan_capture::salvage_stale_temp_dirs(&out_dir, None, Some(&root)) {
+        eprintln!("kspan: {salvage}");
+    }
     for name in remove_stale_instances(&root)? {
         eprintln!("kspan: removed instance {name} left behind by a recorder that is gone");
     }
@@ -99,16 +108,9 @@ pub fn run(args: RecordArgs) -> anyhow::Result<()> {
         }
         other => other.map(Duration::from_secs_f64),
     };
-    let out_dir = match args.output.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    for dir in kspan_capture::remove_stale_temp_dirs(&out_dir) {
-        eprintln!(
-            "kspan: removed {} left behind by a recorder that is gone",
-            dir.display()
-        );
-    }
+    // Declared before the recording so that it is dropped (told "finished") after it.
+    let _guardian = Guardian::spawn(crate::guard_cmd::command(&root, &out_dir))
+        .context("cannot start the recorder's guardian process")?;
     let options = RecordOptions {
         targets: TargetSpec {
             pids: args.pids,
@@ -120,6 +122,7 @@ pub fn run(args: RecordArgs) -> anyhow::Result<()> {
         default_events: !args.no_default_events,
         events,
         temp_parent: out_dir,
+        output: args.output.clone(),
         buffer_kb: args.buffer_kb,
         command_line: argv,
         tracefs_root: root,
@@ -140,7 +143,17 @@ pub fn run(args: RecordArgs) -> anyhow::Result<()> {
         6 => FileVersion::V6,
         _ => FileVersion::V7Zstd,
     };
-    let size = write_trace_dat(&capture, &args.output, version)?;
+    let size = match write_trace_dat(&capture, &args.output, version) {
+        Ok(size) => size,
+        Err(e) => {
+            let kept = capture.dir.keep();
+            bail!(
+                "{e}; the recorded pages are kept in {} and the next `kspan record` writing \
+                 into that directory turns them into a trace.dat",
+                kept.display()
+            )
+        }
+    };
     let cpu = CpuUse {
         recording_ns: recording_cpu_ns,
         writing_ns: kspan_capture::clock::process_cpu_ns() - recording_cpu_ns,

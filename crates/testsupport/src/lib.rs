@@ -25,7 +25,7 @@ pub use child::ChildGuard;
 pub use command::{ip, run};
 pub use netns::Netns;
 pub use scratch::Scratch;
-pub use trace_instance::{TraceInstance, TRACEFS};
+pub use trace_instance::{kspan_instances_of, TraceInstance, TRACEFS};
 
 /// `kspan-test-<tag>-<pid>-<n>`: a name no other fixture of any running test has.
 ///

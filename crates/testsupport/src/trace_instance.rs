@@ -59,6 +59,23 @@ impl TraceInstance {
     }
 }
 
+/// Names of the instances of a `kspan` recorder with pid `pid` (`kspan-<pid>-…`), sorted.
+///
+/// Why: tests of the recorder check that its instances exist while it records and are gone
+/// after it ended, however it ended.
+pub fn kspan_instances_of(pid: u32) -> Vec<String> {
+    let prefix = format!("kspan-{pid}-");
+    let mut names: Vec<String> = std::fs::read_dir(Path::new(TRACEFS).join("instances"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(&prefix))
+        .collect();
+    names.sort();
+    names
+}
+
 /// `errno` for a resource in use.
 const EBUSY: i32 = 16;
 

@@ -41,7 +41,7 @@ pub mod write;
 
 pub use bytes::Endian;
 pub use compress::Compression;
-pub use error::{Error, Result};
+pub use error::{Error, Result, Torn};
 pub use format::{EventFormat, EventFormats, Field, FieldKind, HeaderPage};
 pub use read::{BufferInfo, CpuData, Events, LostEvents, Metadata, TraceFile, TraceOption};
 pub use record::{FieldHandle, Record, Value};

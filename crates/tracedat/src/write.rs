@@ -260,6 +260,11 @@ impl TraceWriter {
         opts
     }
 
+    /// Version 7, laid out so that a file cut anywhere is readable up to its last whole
+    /// page (or compressed chunk): the metadata sections, then the options section with
+    /// every option (each BUFFER option holding zeroed offsets and sizes) and the strings
+    /// section, and only then the per-CPU data, whose offsets and sizes are patched into
+    /// the (uncompressed) options section as each CPU is written.
     fn write_v7<R: Read>(&self, out: &mut Out, buffers: Vec<BufferSpec<R>>) -> Result<()> {
         let comp = self.opts.compression;
         self.initial_header(out)?;
@@ -296,18 +301,44 @@ impl TraceWriter {
             opts.push((id, e.put_u64(at).to_vec()));
         }
         opts.extend(self.plain_options(&buffers));
-        for b in buffers {
+        let descriptions: Vec<u32> = buffers
+            .iter()
+            .map(|b| strings.add(&format!("buffer flyrecord {}", b.name)))
+            .collect();
+        let mut tables = Vec::new();
+        for b in &buffers {
+            let (data, table) = buffer_option(e, b);
+            tables.push((opts.len(), table));
+            opts.push((options::BUFFER, data));
+        }
+        let (options_id, strings_id) = (strings.add("options"), strings.add("strings"));
+        let options_at = out.pos;
+        let mut body = Body::new(e);
+        let mut option_data_at = Vec::new();
+        for (id, data) in &opts {
+            body.u16(*id);
+            body.u32(data.len() as u32);
+            option_data_at.push(options_at + SECTION_HEADER + body.0.len() as u64);
+            body.bytes(data);
+        }
+        body.u16(options::DONE);
+        body.u32(8);
+        body.u64(0);
+        out.section(options::DONE, options_id, &body.0, Compression::None)?;
+        out.section(options::STRINGS, strings_id, &strings.0, comp)?;
+        out.patch_u64(first_options_at, options_at)?;
+        for ((b, description), (index, table)) in buffers.into_iter().zip(descriptions).zip(tables)
+        {
+            let option_at = option_data_at[index];
             let at = out.pos;
-            let flags = u16::from(comp != Compression::None);
+            out.patch_u64(option_at, at)?;
             out.u16(options::BUFFER)?;
-            out.u16(flags)?;
-            out.u32(strings.add(&format!("buffer flyrecord {}", b.name)))?;
+            out.u16(u16::from(comp != Compression::None))?;
+            out.u32(description)?;
             let size_at = out.pos;
             out.u64(0)?;
-            let page = u64::from(b.page_size);
-            let mut cpus = Vec::new();
-            for (cpu, reader) in b.cpus {
-                out.pad_to(page)?;
+            for ((_, reader), cpu_at) in b.cpus.into_iter().zip(table) {
+                out.pad_to(u64::from(b.page_size))?;
                 let start = out.pos;
                 // Like trace-cmd, the size of compressed data leaves out the chunk count.
                 let size = match comp {
@@ -320,42 +351,12 @@ impl TraceWriter {
                         out.pos - start - 4
                     }
                 };
-                cpus.push((cpu, start, size));
+                out.patch_u64(option_at + cpu_at, start)?;
+                out.patch_u64(option_at + cpu_at + 8, size)?;
             }
             out.patch_u64(size_at, out.pos - size_at - 8)?;
-            let mut data = Body::new(e);
-            data.u64(at);
-            data.cstr(&b.name);
-            data.cstr(&b.clock);
-            data.u32(b.page_size);
-            data.u32(cpus.len() as u32);
-            for (cpu, off, size) in cpus {
-                data.u32(cpu);
-                data.u64(off);
-                data.u64(size);
-            }
-            opts.push((options::BUFFER, data.0));
         }
-        let options_at = out.pos;
-        let mut body = Body::new(e);
-        for (id, data) in &opts {
-            body.u16(*id);
-            body.u32(data.len() as u32);
-            body.bytes(data);
-        }
-        body.u16(options::DONE);
-        body.u32(8);
-        body.u64(0);
-        out.section(
-            options::DONE,
-            strings.add("options"),
-            &body.0,
-            Compression::None,
-        )?;
-        // Section descriptions, as trace-cmd writes them after the last options section.
-        let id = strings.add("strings");
-        out.section(options::STRINGS, id, &strings.0, comp)?;
-        out.patch_u64(first_options_at, options_at)
+        Ok(())
     }
 
     fn write_v6<R: Read>(&self, out: &mut Out, mut buffers: Vec<BufferSpec<R>>) -> Result<()> {
@@ -432,6 +433,28 @@ impl TraceWriter {
         }
         Ok(())
     }
+}
+
+/// Size of a v7 section header: u16 id, u16 flags, u32 description, u64 size.
+const SECTION_HEADER: u64 = 16;
+
+/// The data of a v7 BUFFER option with zeroed section offset and per-CPU (offset, size),
+/// and where each CPU's (offset, size) pair is in it.
+fn buffer_option<R>(e: Endian, b: &BufferSpec<R>) -> (Vec<u8>, Vec<u64>) {
+    let mut data = Body::new(e);
+    data.u64(0);
+    data.cstr(&b.name);
+    data.cstr(&b.clock);
+    data.u32(b.page_size);
+    data.u32(b.cpus.len() as u32);
+    let mut table = Vec::new();
+    for (cpu, _) in &b.cpus {
+        data.u32(*cpu);
+        table.push(data.0.len() as u64);
+        data.u64(0);
+        data.u64(0);
+    }
+    (data.0, table)
 }
 
 fn temp_name(path: &Path) -> PathBuf {

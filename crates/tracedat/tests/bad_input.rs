@@ -1,5 +1,6 @@
-//! Bad input: each kind of damage gives one clear typed error (or, for a torn last page, a
-//! warning plus every complete event before it), never a panic.
+//! Bad input: each kind of damage gives one clear typed error (or, for a file cut short
+//! after its metadata, one warning plus every event of the whole pages before the cut),
+//! never a panic.
 
 mod common;
 
@@ -88,36 +89,87 @@ fn unknown_compression_is_named() {
 }
 
 #[test]
-fn truncated_v7_file_is_truncated() {
-    for c in [Compression::Zstd, Compression::None] {
-        let mut bytes = tick_file(7, c);
-        bytes.truncate(bytes.len() / 2);
-        let err = TraceFile::from_bytes(bytes).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::Truncated {
-                    what: "section header",
-                    ..
-                }
-            ),
-            "{err}"
+fn file_cut_in_the_middle_of_a_page_warns_once_and_keeps_complete_pages() {
+    for (v, c) in [(7, Compression::None), (6, Compression::None)] {
+        let mut bytes = tick_file(v, c);
+        let len = bytes.len();
+        bytes.truncate(len - 2048);
+        let (seqs, errors, warnings) = read_all(bytes);
+        assert_eq!((seqs, errors), (vec![0, 1, 2, 3], vec![]));
+        assert_eq!(
+            warnings,
+            [format!(
+                "the file ends at byte {} but its event data runs to byte {len}: it was cut \
+                 short (an interrupted copy, a full disk, or a recorder that died), so 2048 of \
+                 its 12288 bytes of event data (16.7%) are missing; the events of every whole \
+                 page before the cut are read",
+                len - 2048
+            )]
         );
     }
 }
 
+/// Every cut of a file: a clear error while the cut is inside the metadata, else the
+/// events of the whole pages before the cut (of whole chunks when compressed) and exactly
+/// one warning; never a panic.
 #[test]
-fn file_cut_in_the_middle_of_a_page_warns_and_keeps_complete_pages() {
-    let mut bytes = tick_file(6, Compression::None);
-    bytes.truncate(bytes.len() - 2048);
+fn every_cut_reads_the_whole_pages_before_it_or_fails_in_one_sentence() {
+    for (v, c) in [
+        (7, Compression::Zstd),
+        (7, Compression::None),
+        (6, Compression::None),
+    ] {
+        let whole = tick_file(v, c);
+        let file = TraceFile::from_bytes(whole.clone()).unwrap();
+        let data = file.metadata().buffers[0].cpus[0].offset as usize;
+        let mut last = 0;
+        for cut in 0..whole.len() {
+            match TraceFile::from_bytes(whole[..cut].to_vec()) {
+                Err(e) => {
+                    assert!(cut < data, "v{v} {c:?} cut at {cut} (data at {data}): {e}");
+                    let text = e.to_string();
+                    assert!(!text.contains('\n'), "{text}");
+                    assert!(
+                        matches!(e, Error::TornHeader { .. } | Error::BadMagic),
+                        "{text}"
+                    );
+                }
+                Ok(_) => {
+                    let (seqs, errors, warnings) = read_all(whole[..cut].to_vec());
+                    assert_eq!(errors, Vec::<String>::new(), "v{v} {c:?} cut at {cut}");
+                    assert_eq!(warnings.len(), 1, "v{v} {c:?} cut at {cut}: {warnings:?}");
+                    let pages = cut.saturating_sub(data) / 4096;
+                    if c == Compression::None {
+                        assert_eq!(seqs.len(), 2 * pages, "v{v} cut at {cut}");
+                    }
+                    assert!(seqs.len() >= last, "v{v} {c:?} cut at {cut}");
+                    assert_eq!(seqs, (0..seqs.len() as i32).collect::<Vec<_>>());
+                    last = seqs.len();
+                }
+            }
+        }
+        assert_eq!(read_all(whole).0.len(), 6);
+    }
+}
+
+#[test]
+fn an_absurd_cpu_data_size_is_a_torn_file_not_an_overflow() {
+    let mut bytes = tick_file(7, Compression::Zstd);
+    // The BUFFER option: …, clock "local", page size 4096, 1 CPU: number 0, offset, size.
+    let mut option = b"local\0".to_vec();
+    option.extend(4096u32.to_le_bytes());
+    option.extend(1u32.to_le_bytes());
+    option.extend(0u32.to_le_bytes());
+    let at = bytes
+        .windows(option.len())
+        .position(|w| w == option)
+        .unwrap()
+        + option.len()
+        + 8;
+    bytes[at..at + 8].copy_from_slice(&u64::MAX.to_le_bytes());
     let (seqs, errors, warnings) = read_all(bytes);
-    assert_eq!((seqs, errors), (vec![0, 1, 2, 3], vec![]));
-    assert_eq!(warnings.len(), 1);
-    assert!(
-        warnings[0].starts_with("file is truncated: CPU data at offset "),
-        "{}",
-        warnings[0]
-    );
+    assert_eq!((seqs, errors), ((0..6).collect(), vec![]));
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
 }
 
 #[test]

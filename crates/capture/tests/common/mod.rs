@@ -107,13 +107,5 @@ pub fn global_tracing_state() -> Vec<(String, String)> {
 
 /// Names of the kspan instances of process `pid`.
 pub fn instances_of(pid: u32) -> Vec<String> {
-    let prefix = format!("kspan-{pid}-");
-    let mut names: Vec<String> = std::fs::read_dir("/sys/kernel/tracing/instances")
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(&prefix))
-        .collect();
-    names.sort();
-    names
+    kspan_testsupport::kspan_instances_of(pid)
 }

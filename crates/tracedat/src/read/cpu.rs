@@ -44,8 +44,11 @@ pub struct CpuCursor<'f> {
     pub rec: Range<usize>,
     /// Events the kernel reported lost on this CPU, and whether some counts were unknown.
     pub lost: (u64, bool),
-    /// A torn final page, reported once as a warning.
+    /// A partial final page in a file that is not torn, reported once as a warning.
     pub warning: Option<Error>,
+    /// The file was cut short ([`crate::Metadata::torn`]): the data ends at the cut, after
+    /// the last whole page or chunk, without an error.
+    torn: bool,
     release: Option<Release<'f>>,
 }
 
@@ -89,8 +92,8 @@ impl Release<'_> {
 }
 
 impl<'f> CpuCursor<'f> {
-    /// A cursor over the pages of `data` of buffer number `buffer` of `file`. Uncompressed data
-    /// is clamped to the file: a short region ends with a torn-page warning.
+    /// A cursor over the pages of `data` of buffer number `buffer` of `file`. Data is clamped
+    /// to the file: in a torn file it ends at the cut.
     pub fn new(file: &'f TraceFile, buffer: usize, data: &CpuData) -> Result<Self> {
         let meta = file.metadata();
         let info = &meta.buffers[buffer];
@@ -99,7 +102,7 @@ impl<'f> CpuCursor<'f> {
         let map = file.mapping();
         let file = file.bytes();
         let available = (file.len() as u64).saturating_sub(offset);
-        let mut warning = None;
+        let torn = meta.torn.is_some();
         // trace-cmd's size of compressed data leaves out the 4-byte chunk count, so compressed
         // data is bounded by its chunk headers and the end of the file instead.
         let len = if compressed.is_some() {
@@ -107,23 +110,15 @@ impl<'f> CpuCursor<'f> {
         } else {
             size.min(available)
         };
-        if compressed.is_none() && size > available {
-            warning = Some(Error::Truncated {
-                what: "CPU data",
-                offset,
-                needed: size,
-                available,
-            });
-        }
         let region = slice(file, offset.min(file.len() as u64), len, "CPU data")?;
         let source = match compressed {
             None => Source::Plain { region, pos: 0 },
             Some((comp, endian)) => {
                 let mut reader = Cursor::new(region, offset, endian);
-                let left = if region.is_empty() {
-                    0
-                } else {
-                    reader.u32("chunk count")?
+                let left = match reader.u32("chunk count") {
+                    Ok(count) => count,
+                    Err(_) if torn || region.is_empty() => 0,
+                    Err(e) => return Err(e),
                 };
                 Source::Chunks {
                     comp,
@@ -145,7 +140,8 @@ impl<'f> CpuCursor<'f> {
             ts: 0,
             rec: 0..0,
             lost: (0, false),
-            warning,
+            warning: None,
+            torn,
             release: map.map(|map| Release {
                 map,
                 region_start: offset as usize,
@@ -260,12 +256,14 @@ impl<'f> CpuCursor<'f> {
                     return Ok(None);
                 }
                 if left < page_size {
-                    self.warning.get_or_insert(Error::Truncated {
-                        what: "last page",
-                        offset: *pos as u64,
-                        needed: page_size as u64,
-                        available: left as u64,
-                    });
+                    if !self.torn {
+                        self.warning.get_or_insert(Error::Truncated {
+                            what: "last page",
+                            offset: *pos as u64,
+                            needed: page_size as u64,
+                            available: left as u64,
+                        });
+                    }
                     *pos = region.len();
                     return Ok(None);
                 }
@@ -286,9 +284,17 @@ impl<'f> CpuCursor<'f> {
                     }
                     *left -= 1;
                     let at = reader.offset();
-                    let csize = reader.u32("chunk compressed size")?;
-                    let size = reader.u32("chunk size")?;
-                    let packed = reader.bytes(u64::from(csize), "compressed chunk")?;
+                    let chunk = (|| {
+                        let csize = reader.u32("chunk compressed size")?;
+                        let size = reader.u32("chunk size")?;
+                        Ok((size, reader.bytes(u64::from(csize), "compressed chunk")?))
+                    })();
+                    let (size, packed) = match chunk {
+                        Ok(chunk) => chunk,
+                        // A torn file ends inside its last chunk: the data ends there.
+                        Err(Error::Truncated { .. }) if self.torn => return Ok(None),
+                        Err(e) => return Err(e),
+                    };
                     dec.run(*comp, packed, size as usize, buf, "trace data chunk", at)?;
                     *pos = 0;
                 }

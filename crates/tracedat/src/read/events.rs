@@ -55,6 +55,8 @@ pub struct Events<'f> {
     /// `tree[0]`'s event was yielded last: its cursor must advance before the next one.
     top_yielded: bool,
     setup_errors: Vec<Error>,
+    /// The file was cut short: the one warning that says where and how much is missing.
+    torn: Option<Error>,
 }
 
 /// Key of a leaf without a next event: above every event's key.
@@ -104,6 +106,7 @@ impl<'f> Events<'f> {
             started: false,
             top_yielded: false,
             setup_errors,
+            torn: meta.torn.map(Error::Torn),
         }
     }
 
@@ -260,10 +263,13 @@ impl<'f> Events<'f> {
             .collect()
     }
 
-    /// Warnings about torn final pages met so far (each CPU's events before the tear were yielded).
+    /// Warnings: first, for a file cut short, the one that says where it ends and how much
+    /// is missing; then partial final pages met so far (each CPU's events before them were
+    /// yielded).
     pub fn warnings(&self) -> Vec<&Error> {
-        self.in_meta_order()
-            .filter_map(|c| c.warning.as_ref())
+        self.torn
+            .iter()
+            .chain(self.in_meta_order().filter_map(|c| c.warning.as_ref()))
             .collect()
     }
 

@@ -79,6 +79,8 @@ pub struct Metadata {
     pub options: Vec<TraceOption>,
     /// The buffers with event data, top buffer first when present.
     pub buffers: Vec<BufferInfo>,
+    /// Set when the file was cut short before the end of its event data.
+    pub torn: Option<crate::error::Torn>,
     /// CPUs of the traced machine (CPUCOUNT option, else the largest per-buffer count).
     pub cpu_count: u32,
     /// Trace clock of the top buffer (selected entry of the TRACECLOCK option, else of the first buffer).

@@ -17,7 +17,7 @@ pub use sections::MAGIC;
 
 use crate::bytes::{Cursor, Endian};
 use crate::compress::Compression;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Torn};
 use crate::format::{EventFormats, HeaderPage};
 use crate::options;
 
@@ -74,7 +74,16 @@ impl TraceFile {
             path: path.to_path_buf(),
             source,
         };
-        let file = std::fs::File::open(path).map_err(io)?;
+        let file = std::fs::File::open(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::NoSuchFile,
+            std::io::ErrorKind::PermissionDenied => Error::Unreadable,
+            _ => io(e),
+        })?;
+        match file.metadata().map_err(io)? {
+            m if m.is_dir() => return Err(Error::IsDirectory),
+            m if m.is_file() && m.len() == 0 => return Err(Error::Empty),
+            _ => {}
+        }
         // SAFETY: the mapping is read-only and private to this process; trace files are not
         // modified while being read (kspan and trace-cmd write to a temporary name and rename).
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
@@ -87,7 +96,15 @@ impl TraceFile {
     }
 
     fn from_bytes_inner(bytes: Bytes) -> Result<Self> {
-        let meta = parse_metadata(&bytes)?;
+        let len = bytes.len() as u64;
+        let torn_header = |what, offset| Error::TornHeader { len, what, offset };
+        if len > 0 && len < MAGIC.len() as u64 && MAGIC.starts_with(&bytes) {
+            return Err(torn_header("file magic", 0));
+        }
+        let meta = parse_metadata(&bytes).map_err(|e| match e {
+            Error::Truncated { what, offset, .. } => torn_header(what, offset),
+            e => e,
+        })?;
         Ok(TraceFile { bytes, meta })
     }
 
@@ -137,6 +154,7 @@ fn parse_metadata(data: &[u8]) -> Result<Metadata> {
     }
     buffers.retain(|b| !(b.name.is_empty() && b.cpus.is_empty()));
     meta::assign_stats(&parts.options, &mut buffers);
+    let torn = torn(data.len() as u64, &buffers);
     let find = |id| {
         parts
             .options
@@ -178,7 +196,30 @@ fn parse_metadata(data: &[u8]) -> Result<Metadata> {
         tgids,
         options: parts.options,
         buffers,
+        torn,
         cpu_count,
         clock,
     })
+}
+
+/// How a file of `len` bytes falls short of the event data `buffers` describe, if it does.
+fn torn(len: u64, buffers: &[BufferInfo]) -> Option<Torn> {
+    let mut torn = Torn {
+        len,
+        expected: 0,
+        missing: 0,
+        total: 0,
+    };
+    for b in buffers {
+        for c in &b.cpus {
+            // The size of compressed data leaves out its 4-byte chunk count.
+            let size = c.size.saturating_add(if b.compressed { 4 } else { 0 });
+            let end = c.offset.saturating_add(size);
+            torn.expected = torn.expected.max(end);
+            torn.total = torn.total.saturating_add(size);
+            let missing = end.saturating_sub(len.max(c.offset)).min(size);
+            torn.missing = torn.missing.saturating_add(missing);
+        }
+    }
+    (torn.expected > len).then_some(torn)
 }

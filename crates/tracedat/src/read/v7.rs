@@ -98,14 +98,17 @@ fn read_pointed_section(
             parts.cmdlines_text =
                 sections::text64(&mut Cursor::new(&body, 0, endian), "saved cmdlines")?;
         }
-        options::BUFFER => parts.buffers.push(buffer_option(data, endian, &opt.data)?),
+        options::BUFFER => parts
+            .buffers
+            .push(buffer_option(data, endian, comp, &opt.data)?),
         _ => {}
     }
     Ok(())
 }
 
 /// Parses a BUFFER option: section offset, name, clock, page size, per-CPU (id, offset, size).
-fn buffer_option(data: &[u8], endian: Endian, opt: &[u8]) -> Result<BufferInfo> {
+/// In a file cut before the buffer's section, its data is compressed when the file is.
+fn buffer_option(data: &[u8], endian: Endian, comp: Compression, opt: &[u8]) -> Result<BufferInfo> {
     let mut c = Cursor::new(opt, 0, endian);
     let section_offset = c.u64("buffer section offset")?;
     let name = c.cstr("buffer name")?;
@@ -126,24 +129,20 @@ fn buffer_option(data: &[u8], endian: Endian, opt: &[u8]) -> Result<BufferInfo> 
         let size = c.u64("CPU data size")?;
         cpus.push(CpuData { cpu, offset, size });
     }
-    let mut h = Cursor::new(
-        slice(
-            data,
-            section_offset,
-            SECTION_HEADER,
-            "buffer section header",
-        )?,
-        section_offset,
-        endian,
-    );
-    let _id = h.u16("section id")?;
-    let flags = h.u16("section flags")?;
+    let compressed = match slice(data, section_offset, SECTION_HEADER, "buffer section") {
+        Ok(header) => {
+            let mut h = Cursor::new(header, section_offset, endian);
+            let _id = h.u16("section id")?;
+            h.u16("section flags")? & SECTION_COMPRESSED != 0
+        }
+        Err(_) => comp != Compression::None,
+    };
     Ok(BufferInfo {
         name,
         clock,
         page_size,
         cpus,
-        compressed: flags & SECTION_COMPRESSED != 0,
+        compressed,
         stats: Vec::new(),
     })
 }

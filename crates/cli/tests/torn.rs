@@ -1,0 +1,238 @@
+//! Torn files and bad paths: a real recording cut at many byte offsets reads the events of
+//! its whole pages before the cut with one warning (or, cut inside its header, fails in one
+//! sentence), never panics; `info`, `dump` and `analyze` say so; a directory, a missing, an
+//! empty and an unreadable file each give one sentence. Records with the built `kspan`
+//! (needs root and tracefs).
+
+use kspan_testsupport::Scratch;
+use kspan_tracedat::page::Page;
+use kspan_tracedat::{Error, TraceFile};
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn kspan(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kspan"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("kspan runs")
+}
+
+/// Records a shell loop of a few thousand events into `dir/name` as trace.dat `version`.
+fn record(dir: &Path, name: &str, version: &str) -> Vec<u8> {
+    let out = kspan(
+        dir,
+        &[
+            "record",
+            "-o",
+            name,
+            "--file-version",
+            version,
+            "--",
+            "sh",
+            "-c",
+            "for i in $(seq 200); do cat /proc/version > /dev/null; done",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read(dir.join(name)).unwrap()
+}
+
+/// Events read from `bytes`, with the warnings; panics on a read error.
+fn read(bytes: &[u8]) -> Result<(u64, Vec<String>), Error> {
+    let file = TraceFile::from_bytes(bytes.to_vec())?;
+    let mut events = file.events();
+    let mut count = 0;
+    while events.next_event().expect("no damaged page").is_some() {
+        count += 1;
+    }
+    Ok((
+        count,
+        events.warnings().iter().map(|w| w.to_string()).collect(),
+    ))
+}
+
+/// For each page of an uncompressed file: (the byte after it, its events), from the uncut
+/// file.
+fn pages(whole: &[u8]) -> Vec<(usize, u64)> {
+    let file = TraceFile::from_bytes(whole.to_vec()).unwrap();
+    let meta = file.metadata();
+    let mut pages = Vec::new();
+    for b in &meta.buffers {
+        let page = b.page_size as usize;
+        for c in &b.cpus {
+            let (start, end) = (c.offset as usize, (c.offset + c.size) as usize);
+            for at in (start..end).step_by(page) {
+                let parsed = Page::parse(&whole[at..at + page], &meta.header_page, meta.endian);
+                pages.push((at + page, parsed.unwrap().events().count() as u64));
+            }
+        }
+    }
+    pages
+}
+
+/// The byte offsets to cut at: every 97th, and around the header's end, the first pages,
+/// the middle and the end.
+fn cuts(whole: &[u8]) -> Vec<usize> {
+    let file = TraceFile::from_bytes(whole.to_vec()).unwrap();
+    let data = file
+        .metadata()
+        .buffers
+        .iter()
+        .flat_map(|b| &b.cpus)
+        .map(|c| c.offset as usize)
+        .min()
+        .unwrap();
+    let (len, page) = (whole.len(), file.metadata().buffers[0].page_size as usize);
+    let mut cuts: Vec<usize> = (0..len).step_by(97).collect();
+    cuts.extend([
+        1,
+        10,
+        100,
+        data - 1,
+        data,
+        data + 1,
+        data + page - 1,
+        data + page,
+    ]);
+    cuts.extend([len / 2, len - page - 1, len - page, len - 1, len]);
+    cuts.sort_unstable();
+    cuts.dedup();
+    cuts
+}
+
+#[test]
+fn a_real_recording_cut_anywhere_reads_its_whole_pages_or_fails_in_one_sentence() {
+    let scratch = Scratch::new("torn-cuts");
+    for version in ["6", "7"] {
+        let whole = record(scratch.path(), &format!("v{version}.dat"), version);
+        let (total, warnings) = read(&whole).unwrap();
+        assert!(total > 1000, "{total} events");
+        assert_eq!(warnings, Vec::<String>::new());
+        let pages = if version == "6" {
+            pages(&whole)
+        } else {
+            Vec::new()
+        };
+        let (mut last, mut first_read) = (0, None);
+        for cut in cuts(&whole) {
+            match read(&whole[..cut]) {
+                Err(e) => {
+                    assert!(
+                        first_read.is_none(),
+                        "v{version}: cut at {cut} fails after a read"
+                    );
+                    let text = e.to_string();
+                    assert!(
+                        matches!(e, Error::TornHeader { .. } | Error::BadMagic),
+                        "v{version} cut at {cut}: {text}"
+                    );
+                    assert!(!text.contains('\n'), "{text}");
+                }
+                Ok((events, warnings)) => {
+                    first_read.get_or_insert(cut);
+                    // One warning whenever events are missing (a cut that only drops the
+                    // chunk count of an empty CPU loses nothing).
+                    let warned = usize::from(events < total);
+                    assert!(
+                        warnings.len() <= 1 && warnings.len() >= warned,
+                        "cut at {cut}"
+                    );
+                    assert!(
+                        events >= last,
+                        "v{version}: {events} events at {cut}, {last} before"
+                    );
+                    if version == "6" {
+                        let before = pages.iter().filter(|(end, _)| *end <= cut);
+                        assert_eq!(events, before.map(|(_, n)| n).sum(), "cut at {cut}");
+                    }
+                    last = events;
+                }
+            }
+        }
+        assert_eq!(last, total, "v{version}: the uncut file reads every event");
+        assert!(
+            first_read.is_some_and(|at| at < whole.len() / 2),
+            "v{version}: the metadata is at the front ({first_read:?} of {})",
+            whole.len()
+        );
+    }
+}
+
+#[test]
+fn info_dump_and_analyze_read_a_file_cut_in_half_with_one_warning() {
+    let scratch = Scratch::new("torn-cli");
+    let whole = record(scratch.path(), "whole.dat", "7");
+    std::fs::write(scratch.join("half.dat"), &whole[..whole.len() / 2]).unwrap();
+    for command in ["info", "dump", "analyze"] {
+        let out = kspan(scratch.path(), &[command, "half.dat"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{command}: {stderr}");
+        let all = format!("{}{stderr}", String::from_utf8_lossy(&out.stdout));
+        let warnings: Vec<&str> = all.lines().filter(|l| l.contains("cut short")).collect();
+        assert_eq!(warnings.len(), 1, "{command}: {all}");
+        assert!(
+            warnings[0].contains(&format!("the file ends at byte {}", whole.len() / 2)),
+            "{}",
+            warnings[0]
+        );
+    }
+}
+
+#[test]
+fn bad_paths_fail_in_one_sentence_each() {
+    let scratch = Scratch::new("torn-paths");
+    let whole = record(scratch.path(), "whole.dat", "7");
+    std::fs::write(scratch.join("h100.dat"), &whole[..100]).unwrap();
+    std::fs::write(scratch.join("empty.dat"), b"").unwrap();
+    let dir = scratch.path().to_str().unwrap().to_string();
+    let cases = [
+        (dir.as_str(), "it is a directory, not a trace file; give the path of a trace.dat written by `kspan record`"),
+        ("missing.dat", "no such file; give the path of a trace.dat written by `kspan record`"),
+        ("empty.dat", "the file is empty, so it holds no recording"),
+        ("h100.dat", "the file ends at byte 100, before the end of its header"),
+    ];
+    for (path, says) in cases {
+        for command in ["info", "dump", "analyze"] {
+            let out = kspan(scratch.path(), &[command, path]);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{command} {path}");
+            assert_eq!(stderr.lines().count(), 1, "{command} {path}: {stderr}");
+            assert!(
+                stderr.starts_with(&format!("kspan: error: cannot read {path}: {says}")),
+                "{command} {path}: {stderr}"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_unreadable_file_says_permission_denied() {
+    let scratch = Scratch::new("torn-perm");
+    std::fs::write(scratch.join("secret.dat"), b"x").unwrap();
+    let program = scratch.join("kspan");
+    std::fs::copy(env!("CARGO_BIN_EXE_kspan"), &program).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(scratch.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(
+        scratch.join("secret.dat"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&program)
+        .args(["info", "secret.dat"])
+        .current_dir(scratch.path())
+        .output()
+        .expect("setpriv runs");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "kspan: error: cannot read secret.dat: permission denied; read it as a user allowed to \
+         (e.g. with sudo), or make it readable with chmod\n"
+    );
+}
