@@ -27,6 +27,8 @@
 # svc ROLE CMD… (one command in kst-ROLE, stderr to OUT/ROLE.log).
 #
 # Env: MIX (default STACK_MIX), CONNS (open-loop connections, 8), WARMUP (s, 2),
+#      QUIET (s, 0: a recorded phase of one connection before the main load, whose requests
+#      do not overlap: where kspan learns each endpoint's calls, as in traffic whose load varies),
 #      LOCK_WAIT (s to wait for another run's lock, 0 = fail at once),
 #      OUT (output dir, kept), KSPAN_BIN_DIR (default /work/targets/stacks/release).
 # Everything (namespaces, processes, stores, cgroups, the PostgreSQL cluster) is removed on
@@ -44,6 +46,7 @@ KSPAN=$BIN/kspan
 LOADGEN=$BIN/kspan-loadgen
 CONNS=${CONNS:-8}
 WARMUP=${WARMUP:-2}
+QUIET=${QUIET:-0}
 OUT=${OUT:-$HERE/out/$STACK-$LOAD-$SECS-$(date +%Y%m%d-%H%M%S)}
 P=kst
 NET=10.78.0
@@ -249,8 +252,13 @@ NETNS=(--netns $P-gateway --netns $P-front --netns $P-back)
 REC_PID=$!
 for _ in $(seq 1 300); do grep -q "recording into" "$OUT/record.log" && break; sleep 0.1; done
 grep -q "recording into" "$OUT/record.log" || { cat "$OUT/record.log" >&2; echo "kspan record did not start" >&2; exit 1; }
+if [[ $QUIET != 0 ]]; then
+  ip netns exec $P-client "$LOADGEN" --target ${IP[gateway]}:80 --mix "$MIX" --connections 1 \
+    --duration "${QUIET}s" --rid-prefix q- --out "$OUT/quiet.jsonl" >"$OUT/quiet.txt"
+fi
 ip netns exec $P-client "$LOADGEN" --target ${IP[gateway]}:80 --mix "$MIX" "${LOADARGS[@]}" \
   --duration "${SECS}s" --out "$TRUTH/loadgen.jsonl" | tee "$OUT/loadgen.txt"
+[[ -f $OUT/quiet.jsonl ]] && cat "$OUT/quiet.jsonl" >>"$TRUTH/loadgen.jsonl"
 sleep 0.3
 kill -INT $REC_PID
 wait $REC_PID || { cat "$OUT/record.log" >&2; echo "kspan record failed" >&2; exit 1; }
@@ -261,6 +269,7 @@ REC_PID=
   echo "stack=$STACK"
   echo "load=$LOAD"
   echo "secs=$SECS"
+  echo "quiet=$QUIET"
   echo "mix=$MIX"
   echo "stores=${STACK_STORES[*]}"
   echo "aliases=$P-gateway=gateway $P-front=front $P-back=back ${STACK_ALIASES[*]}"

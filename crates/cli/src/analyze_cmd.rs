@@ -6,7 +6,7 @@ use kspan_capture::meta::{read_meta, RecordingMeta};
 use kspan_engine::{ByteSource, Config, Engine, EventNames, Summary, Trace, World};
 use kspan_heads::HeadTable;
 use kspan_ingest::bpftrace::{bpftrace_events, split_sums, BpftraceEvents, BPFTRACE_OPTION};
-use kspan_ingest::{world_from_meta, Decoder, ExtraEvents, SumRequest};
+use kspan_ingest::{head_events, world_from_meta, Decoder, ExtraEvents, SumRequest};
 use kspan_output::filter::FilteredSink;
 use kspan_output::otlp::OtlpJsonSink;
 use kspan_output::summary::write_summary;
@@ -240,7 +240,8 @@ impl Recording {
             ..config
         };
         let mut engine = Engine::new(self.world(), self.decoder.names().clone(), config);
-        let mut extra = self.bpftrace.events.clone();
+        let heads = self.heads.as_deref().map(|t| head_events(t.heads()));
+        let mut extra = self.bpftrace.events.clone().with(heads.unwrap_or_default());
         let report = drive(&self.file, &self.decoder, &mut extra, &mut engine, sink)?;
         let lost_in_pages = report.lost_in_pages;
         let summary = finish(engine, sink, report)?;

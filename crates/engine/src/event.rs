@@ -140,6 +140,11 @@ pub enum EventKind {
     },
     /// `tcp:tcp_destroy_sock`: `sk` is gone (its address may be reused afterwards).
     SockDestroy { sk: SockAddr },
+    /// A payload head (`kspan record --payload-bytes`): the bytes a send (`send`) or read
+    /// syscall of the thread moved on descriptor `fd` start a request whose endpoint
+    /// signature is `sig` (a hash of what they say it is: `GET /par`, `SET`); stamped at
+    /// the syscall's exit. Evidence only, not kernel activity.
+    Head { fd: i64, send: bool, sig: u64 },
     /// Any other event (user-enabled ones included): counted per span under `type_id`;
     /// `values` holds the numeric fields a source was asked to keep for aggregation
     /// (see [`EventNames::field_names`](crate::EventNames)), in that order.

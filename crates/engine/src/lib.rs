@@ -21,6 +21,7 @@ mod futexes;
 mod fxhash;
 mod handler;
 pub mod model;
+mod patterns;
 mod readers;
 mod sockets;
 mod spans;

@@ -108,6 +108,10 @@ pub enum Evidence {
     /// poll rounds, and of everything it read in those rounds that answer is the only one
     /// that can be the request's: a response resumes one of the request's own reads.
     Resumed,
+    /// The only request in progress that started before the call and, by the calls its
+    /// endpoint was seen making in this recording, still has one of the call's kind to
+    /// make (payload heads name both).
+    Pattern,
     /// A wakeup from the request's own thread handed the work over (a queue, a pool).
     Wakeup,
     /// The order in which an event loop read its requests and answers.
@@ -118,7 +122,7 @@ pub enum Evidence {
 
 impl Evidence {
     /// Every kind, strongest first (the order of the enum).
-    pub const ALL: [Evidence; 10] = [
+    pub const ALL: [Evidence; 11] = [
         Evidence::Bytes,
         Evidence::OwnThread,
         Evidence::Connection,
@@ -126,6 +130,7 @@ impl Evidence {
         Evidence::Completion,
         Evidence::Response,
         Evidence::Resumed,
+        Evidence::Pattern,
         Evidence::Wakeup,
         Evidence::EventLoop,
         Evidence::QueueOrder,
@@ -141,6 +146,7 @@ impl Evidence {
             Evidence::Completion => "completion",
             Evidence::Response => "response",
             Evidence::Resumed => "resumed",
+            Evidence::Pattern => "pattern",
             Evidence::Wakeup => "wakeup",
             Evidence::EventLoop => "event-loop",
             Evidence::QueueOrder => "queue-order",

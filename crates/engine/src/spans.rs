@@ -62,6 +62,12 @@ pub(crate) struct LiveSpan {
     pub holds: u8,
     /// Activity after the current (provisional) end.
     pub tail: Acc,
+    /// Its request's endpoint signature (what its first bytes say it is), when the
+    /// recording has payload heads.
+    pub sig: Option<u64>,
+    /// A request that no other request of its process overlapped so far: every call the
+    /// process makes meanwhile is its own.
+    pub alone: bool,
 }
 
 impl LiveSpan {
@@ -148,14 +154,9 @@ impl Spans {
         self.spans.get(&id.0).map(|s| &**s)
     }
 
-    /// True when span `id` has a call, one whose answer has not started if `in_flight`
-    /// (scans the live spans; only called for an event loop's reads).
+    /// True when span `id` has a call, one whose answer has not started if `in_flight`.
     pub fn has_call(&self, id: SpanId, in_flight: bool) -> bool {
-        self.spans.values().any(|s| {
-            s.span.kind == SpanKind::Client
-                && s.span.parent == Some(id)
-                && !(in_flight && (s.answered || s.closed))
-        })
+        self.calls_of(id).any(|s| !in_flight || s.in_progress())
     }
 
     /// How many server spans of process `pid` are requests in progress (read, answer not
@@ -168,14 +169,20 @@ impl Spans {
     /// exactly one (scans the live spans: only called when [`Spans::requests_in_progress`]
     /// says there is one, or for an orphan call).
     pub fn only_request_started_by(&self, pid: i32, at: u64) -> Option<SpanId> {
-        let mut found = self.spans.values().filter(|s| {
+        let mut found = self.requests_started_by(pid, at);
+        let first = found.next()?;
+        found.next().is_none().then_some(first.span.id)
+    }
+
+    /// The requests (server spans) of process `pid` in progress that started at or before
+    /// `at` (scans the live spans).
+    pub fn requests_started_by(&self, pid: i32, at: u64) -> impl Iterator<Item = &LiveSpan> {
+        self.spans.values().map(|s| &**s).filter(move |s| {
             s.span.kind == SpanKind::Server
                 && s.span.pid == pid
                 && s.in_progress()
                 && s.span.start <= at
-        });
-        let first = found.next()?;
-        found.next().is_none().then_some(first.span.id)
+        })
     }
 
     /// The span's answer started (a server span's first response byte was written).
@@ -232,6 +239,8 @@ impl Spans {
                 answered: false,
                 closed: false,
                 holds: 0,
+                sig: None,
+                alone: false,
                 main: Acc::default(),
                 tail: Acc::default(),
             }),
@@ -330,21 +339,22 @@ impl Spans {
 
     /// The calls (client spans) of `parent` still waiting for their answer.
     pub fn calls_in_flight(&self, parent: SpanId) -> Vec<SpanId> {
-        let Some(p) = self.spans.get(&parent.0) else {
-            return Vec::new();
-        };
-        self.traces[&p.trace]
-            .spans
-            .iter()
-            .filter(|id| {
-                self.spans.get(&id.0).is_some_and(|s| {
-                    s.span.kind == SpanKind::Client
-                        && s.span.parent == Some(parent)
-                        && s.in_progress()
-                })
-            })
-            .copied()
+        self.calls_of(parent)
+            .filter(|s| s.in_progress())
+            .map(|s| s.span.id)
             .collect()
+    }
+
+    /// The calls (client spans) whose parent is `parent`, from its trace's spans.
+    pub fn calls_of(&self, parent: SpanId) -> impl Iterator<Item = &LiveSpan> {
+        let ids = self
+            .spans
+            .get(&parent.0)
+            .map(|p| self.traces[&p.trace].spans.as_slice());
+        ids.into_iter()
+            .flatten()
+            .filter_map(|id| self.spans.get(&id.0).map(|s| &**s))
+            .filter(move |s| s.span.kind == SpanKind::Client && s.span.parent == Some(parent))
     }
 
     /// `root` and every span under it, in trace `trace`.

@@ -1,7 +1,7 @@
 //! Traced threads: their service, request context, current syscall and scheduler state.
 
 use crate::activity::Bucket;
-use crate::event::{Syscall, Tid, Timestamp};
+use crate::event::{SockAddr, Syscall, Tid, Timestamp};
 use crate::fxhash::FxHashMap;
 use crate::model::{Evidence, SpanId};
 
@@ -128,6 +128,9 @@ pub(crate) struct Thread {
     pub completion: Option<SpanId>,
     /// What it read since it last wrote a response or went idle.
     pub read_since: ReadSince,
+    /// The descriptor and socket of its last socket send or read (a payload head names the
+    /// message by descriptor).
+    pub last_sock: Option<(i64, SockAddr)>,
     /// The syscall it is in, if any.
     pub sys: Option<Syscall>,
     /// Entry time of that syscall.
@@ -231,6 +234,7 @@ impl Threads {
                 call: None,
                 completion: None,
                 read_since: ReadSince::Nothing,
+                last_sock: None,
                 sys: None,
                 sys_enter: now,
                 sys_arg: None,

@@ -29,6 +29,11 @@ impl HeadTable {
         }
     }
 
+    /// Every head, by syscall exit.
+    pub fn heads(&self) -> &[Head] {
+        &self.heads
+    }
+
     /// Number of heads.
     pub fn len(&self) -> usize {
         self.heads.len()

@@ -6,11 +6,13 @@
 //! - [`syscalls`]: which syscall tracepoints mean what to the engine.
 //! - [`merge`]: a second time-ordered source (bpftrace, imported files) merged into the stream.
 //! - [`bpftrace`]: bpftrace output stored in a recording → engine events.
+//! - [`heads`]: payload heads (`kspan record --payload-bytes`) → endpoint-signature events.
 //! - [`psv`]: the original MiSeRTrace's pipe-separated lines → engine events.
 //! - [`world`]: a recording's metadata → the engine's start-of-recording [`World`](kspan_engine::World).
 
 pub mod bpftrace;
 pub mod decode;
+pub mod heads;
 pub mod merge;
 pub mod psv;
 pub mod syscalls;
@@ -18,5 +20,6 @@ pub mod world;
 
 pub use bpftrace::{bpftrace_events, BpftraceEvents};
 pub use decode::{Decoder, SumRequest};
+pub use heads::head_events;
 pub use merge::ExtraEvents;
 pub use world::{service_name, world_from_meta};

@@ -26,6 +26,13 @@ impl ExtraEvents {
         }
     }
 
+    /// These events and `more` (in any order), queued together.
+    pub fn with(self, more: Vec<Event>) -> ExtraEvents {
+        let mut events = self.events;
+        events.extend(more);
+        ExtraEvents::new(events, self.names)
+    }
+
     /// Names of the queued events' types and summed fields.
     pub fn names(&self) -> &EventNames {
         &self.names

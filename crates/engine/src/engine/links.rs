@@ -130,8 +130,10 @@ pub(super) fn confidence(evidence: Evidence, candidates: u32) -> f32 {
         (Evidence::Connection | Evidence::Response, _) => 0.98,
         (Evidence::SoleRequest, _) => 0.95,
         (Evidence::Completion, _) => 0.93,
-        (Evidence::Wakeup | Evidence::Resumed, _) => 0.9,
+        (Evidence::Wakeup, _) => 0.9,
+        (Evidence::Resumed, _) => 0.99,
         (Evidence::EventLoop, _) => 0.75,
+        (Evidence::Pattern, _) => 0.7,
         (Evidence::QueueOrder, _) => 0.35,
     }
 }

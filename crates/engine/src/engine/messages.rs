@@ -35,6 +35,7 @@ impl Engine {
         ep.phase = Phase::Answer;
         self.answered_after_read(tid, id);
         self.answered_before_calls(id);
+        self.learn_pattern(id);
         self.spans.mark_answered(id);
         if let Some(s) = self.spans.get_mut(id) {
             s.main.a.bytes_out += n;
@@ -249,6 +250,7 @@ impl Engine {
             let (writer, pid, start) = (s.span.tid, s.span.pid, s.span.start);
             self.adopt_by_elimination(id, writer, pid, start);
         }
+        self.place_by_pattern(id);
         let Some(s) = self.spans.get(id) else {
             return;
         };
@@ -326,6 +328,7 @@ impl Engine {
                     self.caveat(Caveat::ParentGone);
                 }
                 let id = self.spans.open(span);
+                self.note_overlap(id);
                 self.sockets.endpoint(sk).span = Some(id);
                 if let (None, Some((inp, at))) = (origin, first) {
                     self.wait_for_sender(tid, inp, at, id, suspect);

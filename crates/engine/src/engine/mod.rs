@@ -7,6 +7,7 @@
 
 mod caveat;
 mod connections;
+mod endpoints;
 mod fallback;
 mod links;
 mod messages;
@@ -20,6 +21,7 @@ use crate::fds::FdTable;
 use crate::futexes::Futexes;
 use crate::handler::SpanHandler;
 use crate::model::{Activity, EventNames, Evidence, Link, Span, SpanId, SpanKind, Summary, Trace};
+use crate::patterns::CallPatterns;
 use crate::readers::RequestReaders;
 use crate::sockets::{Endpoint, Phase, Side, Sockets, StreamId};
 use crate::spans::Spans;
@@ -90,6 +92,8 @@ pub struct Engine {
     futexes: Futexes,
     /// Which threads of each process read requests.
     readers: RequestReaders,
+    /// The calls each endpoint was seen making (from payload heads).
+    patterns: CallPatterns,
     caveats: [u64; Caveat::ALL],
     events: u64,
     /// Time of the last event.
@@ -119,6 +123,7 @@ impl Engine {
             fds: FdTable::default(),
             futexes: Futexes::default(),
             readers: RequestReaders::default(),
+            patterns: CallPatterns::default(),
             caveats: [0; Caveat::ALL],
             events: 0,
             now: 0,
@@ -237,7 +242,7 @@ impl Engine {
                 flags,
                 ..
             } if !ev.in_irq && self.sock_bytes(*protocol, *ret, *flags) => {
-                self.socket_io(ev.tid);
+                self.socket_io(ev.tid, *sk);
                 self.on_send(ev.tid, *sk, *ret as u64, ts)
             }
             EventKind::SockRecv {
@@ -247,7 +252,7 @@ impl Engine {
                 flags,
                 ..
             } if !ev.in_irq && self.sock_bytes(*protocol, *ret, *flags) => {
-                self.socket_io(ev.tid);
+                self.socket_io(ev.tid, *sk);
                 self.on_recv(ev.tid, *sk, *ret as u64, ts)
             }
             EventKind::SockRecv { sk, ret, .. }
@@ -256,6 +261,10 @@ impl Engine {
                     && self.config.bytes_from == ByteSource::SockEvents =>
             {
                 self.empty_read(ev.tid, *sk, ts)
+            }
+            EventKind::Head { fd, send, sig } => {
+                self.on_head(ev.tid, *fd, *send, *sig);
+                return;
             }
             EventKind::Exit if !ev.in_irq => {
                 self.attribute(ev);

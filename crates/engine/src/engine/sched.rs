@@ -508,10 +508,11 @@ impl Engine {
         self.recent_forget(tid);
     }
 
-    /// A `sock_*_length` event of a traced thread: its current syscall moved socket bytes,
-    /// and a context it was relaying is now acted on.
-    pub(super) fn socket_io(&mut self, tid: Tid) {
+    /// A `sock_*_length` event of a traced thread on socket `sk`: its current syscall moved
+    /// socket bytes, and a context it was relaying is now acted on.
+    pub(super) fn socket_io(&mut self, tid: Tid, sk: SockAddr) {
         if let Some(th) = self.threads.map.get_mut(&tid) {
+            th.last_sock = th.sys_arg.map(|fd| (fd, sk));
             th.sock_io = true;
             th.relay = false;
             th.unacted = false;

@@ -55,7 +55,7 @@ fn type_of(kind: &EventKind) -> u32 {
         EventKind::NewTask { .. } | EventKind::Fork { .. } | EventKind::Exec { .. } => ty::TASK,
         EventKind::SockDestroy { .. } => ty::DESTROY,
         EventKind::Exit => ty::PROC_EXIT,
-        EventKind::Other { .. } => ty::OTHER,
+        EventKind::Other { .. } | EventKind::Head { .. } => ty::OTHER,
     }
 }
 
@@ -223,6 +223,12 @@ impl Rec {
             .exit(ts + 2, tid, Syscall::Send)
     }
 
+    /// A payload head at ts: the message `tid`'s last send (`send`) or read on descriptor 3
+    /// (every syscall here acts on 3) starts a request with endpoint signature `sig`.
+    pub fn head(&mut self, ts: u64, tid: Tid, send: bool, sig: u64) -> &mut Self {
+        self.ev(ts, tid, EventKind::Head { fd: 3, send, sig })
+    }
+
     /// A whole recv syscall: entry at ts, sock_recv_length at ts+1, exit at ts+2.
     pub fn recv(&mut self, ts: u64, tid: Tid, sk: u64, n: i32) -> &mut Self {
         self.enter(ts, tid, Syscall::Recv)
@@ -248,6 +254,12 @@ impl Rec {
 
     /// Runs the engine over the events (stably sorted by time) and returns the traces
     /// sorted by their root's start, and the summary.
+    /// Drops the events after `ts`: the state evidence so far leaves.
+    pub fn until(&mut self, ts: u64) -> &mut Self {
+        self.events.retain(|e| e.ts <= ts);
+        self
+    }
+
     pub fn run(&self) -> (Vec<Trace>, Summary) {
         self.run_with(Config::default())
     }

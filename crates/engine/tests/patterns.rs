@@ -1,0 +1,169 @@
+//! Endpoint signatures (payload heads) as evidence (docs/engine.md, "Endpoint patterns"):
+//! the calls each endpoint makes, learnt from requests no other request overlapped, place a
+//! call its read order put under a request that has already made all calls of its kind.
+
+mod dsl;
+use dsl::*;
+use kspan_engine::*;
+
+const LG: Tid = 99; // an untraced load generator
+const FRONT: Tid = 10; // a single-threaded event loop
+const BACK: Tid = 20;
+
+/// Endpoint signatures: requests `P` (calls X then Y) and `Q` (calls Y).
+const P: u64 = 1;
+const Q: u64 = 2;
+const X: u64 = 11;
+const Y: u64 = 12;
+
+/// Client connections of the load generator (A, C) and of front to back (B for X, D and
+/// F for Y).
+fn connections() -> Rec {
+    let mut r = Rec::new();
+    r.thread(FRONT, FRONT, "front").thread(BACK, BACK, "back");
+    r.connect(10, LG, 0xA1, sa(9, 5000), 0xA2, sa(1, 80))
+        .connect(14, LG, 0xC1, sa(9, 5001), 0xC2, sa(1, 80))
+        .connect(20, FRONT, 0xB1, sa(1, 6000), 0xB2, sa(2, 81))
+        .connect(24, FRONT, 0xD1, sa(1, 6001), 0xD2, sa(2, 81))
+        .connect(28, FRONT, 0xF1, sa(1, 6002), 0xF2, sa(2, 81));
+    r
+}
+
+/// Front writes a call with signature `sig` on `csk` at `ts`; back answers it at ts+10;
+/// front reads the answer at ts+15.
+fn typed_call(r: &mut Rec, ts: u64, csk: u64, ssk: u64, sig: u64) {
+    r.send(ts, FRONT, csk, 5)
+        .head(ts + 2, FRONT, true, sig)
+        .recv(ts + 5, BACK, ssk, 5)
+        .send(ts + 10, BACK, ssk, 5)
+        .recv(ts + 15, FRONT, csk, 5);
+}
+
+/// `n` requests of each endpoint, one at a time on connection A: P's calls X (on B) and Y
+/// (on D), Q's call Y (on D). Ends before 100 + 200·n·2.
+fn quiet_phase(r: &mut Rec, n: u64) {
+    for i in 0..2 * n {
+        let t = 100 + 200 * i;
+        let sig = if i < n { P } else { Q };
+        r.enter(t, FRONT, Syscall::Poll)
+            .exit(t + 1, FRONT, Syscall::Poll)
+            .send(t + 5, LG, 0xA1, 10)
+            .recv(t + 10, FRONT, 0xA2, 10)
+            .head(t + 12, FRONT, false, sig);
+        if sig == P {
+            typed_call(r, t + 20, 0xB1, 0xB2, X);
+        }
+        typed_call(r, t + 60, 0xD1, 0xD2, Y);
+        r.send(t + 100, FRONT, 0xA2, 5).recv(t + 110, LG, 0xA1, 5);
+    }
+}
+
+/// After the quiet phase, the loop reads A (a P) and writes its X and Y (its handler runs
+/// inline), then reads C (a Q), whose Y waits for a free connection (a client's queue). A's
+/// Y answer frees D (the loop was idle meanwhile), and the loop writes the waiting Y on D
+/// right after reading it: read order says A's.
+fn queued_call(n: u64) -> Rec {
+    let mut r = connections();
+    quiet_phase(&mut r, n);
+    let t = 100 + 400 * n;
+    r.enter(t, FRONT, Syscall::Poll)
+        .exit(t + 1, FRONT, Syscall::Poll)
+        .send(t + 2, LG, 0xA1, 10)
+        .send(t + 3, LG, 0xC1, 10)
+        .recv(t + 10, FRONT, 0xA2, 10)
+        .head(t + 12, FRONT, false, P)
+        .send(t + 14, FRONT, 0xB1, 5)
+        .head(t + 16, FRONT, true, X)
+        .send(t + 18, FRONT, 0xD1, 5)
+        .head(t + 20, FRONT, true, Y)
+        .recv(t + 24, FRONT, 0xC2, 10)
+        .head(t + 26, FRONT, false, Q)
+        .recv(t + 30, BACK, 0xB2, 5)
+        .recv(t + 32, BACK, 0xD2, 5)
+        .enter(t + 34, FRONT, Syscall::Poll)
+        .switch(t + 35, FRONT, 1, 0)
+        .send(t + 40, BACK, 0xD2, 5)
+        .switch(t + 45, 0, 0, FRONT)
+        .exit(t + 46, FRONT, Syscall::Poll)
+        .recv(t + 50, FRONT, 0xD1, 5)
+        .send(t + 55, FRONT, 0xD1, 5)
+        .head(t + 57, FRONT, true, Y)
+        .recv(t + 60, BACK, 0xD2, 5)
+        .send(t + 70, BACK, 0xB2, 5)
+        .recv(t + 75, FRONT, 0xB1, 5)
+        .send(t + 80, FRONT, 0xA2, 5)
+        .send(t + 90, BACK, 0xD2, 5)
+        .recv(t + 95, FRONT, 0xD1, 5)
+        .send(t + 100, FRONT, 0xC2, 5);
+    r
+}
+
+/// The links of the last two traces (A's and C's) after `n` quiet requests of each
+/// endpoint, up to just after the waiting Y's head (`head_only`) or to the end.
+fn contended_links(n: u64, head_only: bool) -> String {
+    let mut r = queued_call(n);
+    if head_only {
+        r.until(100 + 400 * n + 60);
+    }
+    let traces = r.run().0;
+    render_links(&traces[traces.len() - 2..])
+}
+
+#[test]
+fn a_call_goes_to_the_only_request_whose_endpoint_still_makes_one_of_its_kind() {
+    // A (P) has made its Y; C (Q) has made none: the waiting Y is C's, decided when its
+    // head is read.
+    assert_eq!(
+        contended_links(8, true),
+        tree(
+            "
+            Server front tid=10 3310..3360 partial
+              Client front tid=10 3314..3360 partial link=own-thread/1
+                Server back tid=20 3330..3360 partial
+              Client front tid=10 3318..3352 link=own-thread/1
+                Server back tid=20 3332..3342
+            ---
+            Server front tid=10 3324..3360 partial
+              Client front tid=10 3355..3360 partial link=pattern/2
+            ---"
+        )
+    );
+    // C's response, written after that call's answer alone, confirms it.
+    assert_eq!(
+        contended_links(8, false),
+        tree(
+            "
+            Server front tid=10 3310..3382
+              Client front tid=10 3314..3377 link=own-thread/1
+                Server back tid=20 3330..3372
+              Client front tid=10 3318..3352 link=own-thread/1
+                Server back tid=20 3332..3342
+            ---
+            Server front tid=10 3324..3402
+              Client front tid=10 3355..3397 link=response/1
+                Server back tid=20 3360..3392
+            ---"
+        )
+    );
+}
+
+#[test]
+fn no_pattern_is_used_before_its_endpoint_was_seen_often_enough() {
+    // Seven quiet requests of each endpoint are not enough: read order keeps the waiting
+    // Y with A, the request whose answer the loop read last.
+    assert_eq!(
+        contended_links(7, true),
+        tree(
+            "
+            Server front tid=10 2910..2960 partial
+              Client front tid=10 2914..2960 partial link=own-thread/1
+                Server back tid=20 2930..2960 partial
+              Client front tid=10 2918..2952 link=own-thread/1
+                Server back tid=20 2932..2942
+              Client front tid=10 2955..2960 partial link=event-loop/2
+            ---
+            Server front tid=10 2924..2960 partial
+            ---"
+        )
+    );
+}
