@@ -65,9 +65,10 @@ pub(crate) struct LiveSpan {
     /// Its request's endpoint signature (what its first bytes say it is), when the
     /// recording has payload heads.
     pub sig: Option<u64>,
-    /// A request that no other request of its process overlapped so far: every call the
-    /// process makes meanwhile is its own.
-    pub alone: bool,
+    /// For a request opened while no other request of its process was in progress: how
+    /// many requests the process had opened then (itself included). While that count has
+    /// not moved, no other request overlapped it: every call the process made is its own.
+    pub opened_alone: Option<u64>,
 }
 
 impl LiveSpan {
@@ -240,7 +241,7 @@ impl Spans {
                 closed: false,
                 holds: 0,
                 sig: None,
-                alone: false,
+                opened_alone: None,
                 main: Acc::default(),
                 tail: Acc::default(),
             }),

@@ -47,35 +47,32 @@ impl Engine {
         }
     }
 
-    /// Request `request` was just opened: it is alone in its process unless another
-    /// request is in progress there, which then is not alone either.
+    /// Request `request` was just opened: one more request of its process, and the first
+    /// of an overlap-free run when it is the only one in progress.
     pub(super) fn note_overlap(&mut self, request: SpanId) {
         let Some(pid) = self.spans.get(request).map(|r| r.span.pid) else {
             return;
         };
-        let others: Vec<SpanId> = self
-            .spans
-            .requests_started_by(pid, Timestamp::MAX)
-            .map(|r| r.span.id)
-            .filter(|&id| id != request)
-            .collect();
-        for id in &others {
-            if let Some(r) = self.spans.get_mut(*id) {
-                r.alone = false;
-            }
-        }
+        let opened = self.requests_opened.entry(pid).or_default();
+        *opened += 1;
+        let seq = *opened;
+        let alone = self.spans.requests_in_progress(pid) == 1;
         if let Some(r) = self.spans.get_mut(request) {
-            r.alone = others.is_empty();
+            r.opened_alone = alone.then_some(seq);
         }
     }
 
     /// Request `request` starts its response: if no other request of its process
-    /// overlapped it, its typed calls are one observation of its endpoint.
+    /// overlapped it (none in progress when it was opened, none opened since), its typed
+    /// calls are one observation of its endpoint.
     pub(super) fn learn_pattern(&mut self, request: SpanId) {
         let Some((pid, sig)) = self
             .spans
             .get(request)
-            .filter(|r| r.alone)
+            .filter(|r| {
+                r.opened_alone.is_some()
+                    && r.opened_alone == self.requests_opened.get(&r.span.pid).copied()
+            })
             .and_then(|r| Some((r.span.pid, r.sig?)))
         else {
             return;

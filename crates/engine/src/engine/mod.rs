@@ -19,6 +19,7 @@ use crate::config::{ByteSource, Config};
 use crate::event::{Event, EventKind, FourTuple, SockAddr, Syscall, TcpState, Tid, Timestamp};
 use crate::fds::FdTable;
 use crate::futexes::Futexes;
+use crate::fxhash::FxHashMap;
 use crate::handler::SpanHandler;
 use crate::model::{Activity, EventNames, Evidence, Link, Span, SpanId, SpanKind, Summary, Trace};
 use crate::patterns::CallPatterns;
@@ -94,6 +95,8 @@ pub struct Engine {
     readers: RequestReaders,
     /// The calls each endpoint was seen making (from payload heads).
     patterns: CallPatterns,
+    /// Requests opened so far, per process (tells requests no other overlapped).
+    requests_opened: FxHashMap<i32, u64>,
     caveats: [u64; Caveat::ALL],
     events: u64,
     /// Time of the last event.
@@ -124,6 +127,7 @@ impl Engine {
             futexes: Futexes::default(),
             readers: RequestReaders::default(),
             patterns: CallPatterns::default(),
+            requests_opened: FxHashMap::default(),
             caveats: [0; Caveat::ALL],
             events: 0,
             now: 0,
