@@ -19,6 +19,32 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 /// The byte a recorder sends its guardian when it finished cleanly.
 const FINISHED: u8 = b'f';
 
+/// The subcommand and flag a guardian's command line starts with, before the recorder's
+/// pid: how [`guarded`] finds a live guardian.
+pub const GUARD_ARGS: [&str; 2] = ["guard", "--recorder"];
+
+/// True while a guardian of recorder `recorder` runs: the recorder's instances and files
+/// are its to clean up, not a rerun's (two cleaners would race on the same instances).
+pub fn guarded(recorder: i32) -> bool {
+    let pid = recorder.to_string();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    procs.flatten().any(|entry| {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            return false;
+        };
+        let mut args = cmdline.split(|&b| b == 0).skip(1);
+        GUARD_ARGS.iter().all(|a| args.next() == Some(a.as_bytes()))
+            && args.next() == Some(pid.as_bytes())
+            && entry
+                .file_name()
+                .to_str()
+                .and_then(|p| p.parse().ok())
+                .is_some_and(|p| !crate::tracefs::process_gone(p))
+    })
+}
+
 /// The recorder's handle on its guardian. Dropping it tells the guardian the recorder
 /// finished cleanly, so keep it until everything the recorder made is removed.
 #[derive(Debug)]

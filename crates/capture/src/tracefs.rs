@@ -196,9 +196,11 @@ pub fn process_gone(pid: i32) -> bool {
 }
 
 /// Removes the kspan instances whose recorder process is gone (killed with SIGKILL, or
-/// crashed) and returns their names.
+/// crashed) and that no live guardian is cleaning up, and returns their names.
 pub fn remove_stale_instances(root: &Path) -> Result<Vec<String>> {
-    remove_instances(root, process_gone)
+    remove_instances(root, |pid| {
+        process_gone(pid) && !crate::guardian::guarded(pid)
+    })
 }
 
 /// Switches off and removes the instances of recorder `pid` (its guardian's job once it
@@ -220,7 +222,13 @@ fn remove_instances(root: &Path, take: impl Fn(i32) -> bool) -> Result<Vec<Strin
         let path = entry.path();
         let _ = write_text(&path.join("tracing_on"), "0");
         match remove_instance_dir(&path) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            // Removed meanwhile by another cleaner (ENODEV: tracefs is tearing it down).
+            Err(e)
+                if e.kind() == io::ErrorKind::NotFound
+                    || e.raw_os_error() == Some(libc::ENODEV) =>
+            {
+                continue
+            }
             other => other.map_err(|e| tracefs_error("removing stale instance", &path, e))?,
         }
         removed.push(name);

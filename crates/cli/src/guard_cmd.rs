@@ -23,8 +23,7 @@ pub struct GuardArgs {
 pub fn command(tracefs: &std::path::Path, dir: &std::path::Path) -> std::process::Command {
     // /proc/self/exe runs this very binary even if its file was replaced meanwhile.
     let mut cmd = std::process::Command::new("/proc/self/exe");
-    cmd.arg("guard")
-        .arg("--recorder")
+    cmd.args(guardian::GUARD_ARGS)
         .arg(std::process::id().to_string())
         .arg("--tracefs")
         .arg(tracefs)
