@@ -21,12 +21,24 @@ fn kspan(dir: &Path) -> Command {
     cmd
 }
 
-/// The built `kspan` binary run as `nobody`, with no group and no capability.
-fn kspan_as_nobody(dir: &Path) -> Command {
+/// The built `kspan` binary run as `nobody`, with no group and no capability, in `scratch`.
+/// It runs a copy in `scratch` (made readable to all): the build directory may lie where
+/// `nobody` cannot enter (under /root). `install` makes the copy, so that no process forked
+/// by another test thread inherits a descriptor open for writing on it, which would make
+/// running it fail ("text file busy").
+fn kspan_as_nobody(scratch: &Scratch) -> Command {
+    use std::os::unix::fs::PermissionsExt;
+    let copy = scratch.join("kspan");
+    if !copy.exists() {
+        run(Command::new("install")
+            .args(["-m", "755", env!("CARGO_BIN_EXE_kspan")])
+            .arg(&copy));
+    }
+    std::fs::set_permissions(scratch.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let mut cmd = Command::new("setpriv");
     cmd.args(["--reuid", "nobody", "--regid", "nogroup", "--clear-groups"])
-        .arg(env!("CARGO_BIN_EXE_kspan"))
-        .current_dir(dir);
+        .arg(copy)
+        .current_dir(scratch.path());
     cmd
 }
 
@@ -90,7 +102,7 @@ fn under_sudo_the_recording_belongs_to_the_invoking_user_who_can_read_it() {
     assert_eq!(instances_of(pid), Vec::<String>::new());
     let meta = std::fs::metadata(scratch.join("sudo.dat")).unwrap();
     assert_eq!((meta.uid(), meta.gid()), (NOBODY, NOBODY));
-    let info = run(kspan_as_nobody(scratch.path()).args(["info", "sudo.dat"]));
+    let info = run(kspan_as_nobody(&scratch).args(["info", "sudo.dat"]));
     let text = String::from_utf8_lossy(&info.stdout);
     assert!(text.contains("events:"), "{text}");
 }
@@ -98,7 +110,7 @@ fn under_sudo_the_recording_belongs_to_the_invoking_user_who_can_read_it() {
 #[test]
 fn unprivileged_record_says_in_one_sentence_what_it_needs() {
     let scratch = Scratch::new("faults-unprivileged");
-    let out = kspan_as_nobody(scratch.path())
+    let out = kspan_as_nobody(&scratch)
         .args(["record", "-o", "nobody.dat", "--", "true"])
         .output()
         .expect("setpriv runs");
@@ -108,8 +120,8 @@ fn unprivileged_record_says_in_one_sentence_what_it_needs() {
     }
     assert_eq!(
         scratch.file_names(),
-        Vec::<String>::new(),
-        "nothing written"
+        ["kspan"],
+        "nothing written beside the binary"
     );
 }
 
