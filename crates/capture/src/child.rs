@@ -122,13 +122,16 @@ impl GatedChild {
         }
     }
 
-    /// The exit code of an ended command (128 + signal when killed by a signal).
-    pub fn exit_code(status: i32) -> i32 {
+    /// How an ended command ended: "exited with status N" or "died of signal N (name)".
+    pub fn describe_end(status: i32) -> String {
         if libc::WIFEXITED(status) {
-            libc::WEXITSTATUS(status)
-        } else {
-            128 + libc::WTERMSIG(status)
+            return format!("exited with status {}", libc::WEXITSTATUS(status));
         }
+        let signal = libc::WTERMSIG(status);
+        // SAFETY: strsignal returns a NUL-terminated string (static, or in a buffer valid
+        // until the next call); it is copied at once.
+        let name = unsafe { std::ffi::CStr::from_ptr(libc::strsignal(signal)) };
+        format!("died of signal {signal} ({})", name.to_string_lossy())
     }
 }
 

@@ -123,6 +123,12 @@ impl Drainer {
         self.threads.iter().map(|t| t.counters.clone()).collect()
     }
 
+    /// Whether a thread stopped before being told to, which only a failure does (a full
+    /// disk): the recording should then stop and [`Drainer::finish`] says why.
+    pub fn failed(&self) -> bool {
+        self.threads.iter().any(|t| t.handle.is_finished())
+    }
+
     /// Tells the threads to do a last pass and waits for them. Call it after tracing was
     /// turned off so that the last pass empties the buffers, partial pages included.
     pub fn finish(mut self) -> Result<Vec<DrainedCpu>> {
@@ -138,9 +144,14 @@ impl Drainer {
             let outcome = handle
                 .join()
                 .unwrap_or_else(|_| Err(io::Error::other("drainer thread panicked")));
-            outcome.map_err(|source| CaptureError::Drain {
-                path: path.clone(),
-                cause: source,
+            outcome.map_err(|source| match source.raw_os_error() {
+                Some(libc::ENOSPC) => CaptureError::DiskFull {
+                    dir: path.parent().unwrap_or(&path).to_path_buf(),
+                },
+                _ => CaptureError::Drain {
+                    path: path.clone(),
+                    cause: source,
+                },
             })?;
             drained.push(DrainedCpu {
                 cpu,

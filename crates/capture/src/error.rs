@@ -14,6 +14,24 @@ pub enum CaptureError {
         /// The refusal.
         cause: io::Error,
     },
+    /// The process lacks the privileges recording needs (checked before anything starts).
+    #[error("kspan record needs root, or CAP_SYS_ADMIN (or CAP_PERFMON with CAP_BPF) and write access to tracefs ({path}), but this process {lacking}; run it with sudo")]
+    Unprivileged {
+        /// The tracefs mount point.
+        path: PathBuf,
+        /// What is missing, as the end of a clause ("has none of these capabilities").
+        lacking: &'static str,
+    },
+    /// A written trace.dat could not be handed to the user that ran sudo.
+    #[error("{path} was written but cannot be given to user {uid} (SUDO_UID): {cause}; run `sudo chown {uid} {path}` to read it without root")]
+    Owner {
+        /// The written file.
+        path: PathBuf,
+        /// The invoking user.
+        uid: u32,
+        /// Why chown failed.
+        cause: io::Error,
+    },
     /// tracefs is not mounted and mounting it failed.
     #[error("tracefs is not mounted at {path} and mounting it failed: {cause}; mount it with `mount -t tracefs nodev {path}`")]
     Mount {
@@ -96,6 +114,12 @@ pub enum CaptureError {
         path: PathBuf,
         /// The failure.
         cause: io::Error,
+    },
+    /// The file system of the output directory filled up while recording.
+    #[error("the file system holding {dir} is full, so kspan stopped recording and kept what it had recorded in that directory; free space there and run `kspan record --cleanup-only` with the same -o to turn it into a trace.dat")]
+    DiskFull {
+        /// The recording's temporary directory, kept with its page files.
+        dir: PathBuf,
     },
     /// The trace.dat writer failed.
     #[error("writing {path} failed: {message}; check free space and permissions there")]

@@ -17,6 +17,8 @@ pub mod events;
 pub mod guardian;
 pub mod meta;
 pub mod output;
+pub mod owner;
+pub mod privilege;
 pub mod procfs;
 pub mod recorder;
 pub mod rescue;

@@ -35,7 +35,8 @@ pub enum FileVersion {
 }
 
 /// Writes the capture as a trace.dat file at `out` (atomically: written under a temporary
-/// name, then renamed) and returns the file's size in bytes.
+/// name, then renamed), gives it to the user that ran sudo ([`crate::owner`]) and returns
+/// the file's size in bytes.
 pub fn write_trace_dat(capture: &Capture, out: &Path, version: FileVersion) -> Result<u64> {
     let mut event_formats: Vec<(String, Vec<String>)> = Vec::new();
     let kernel = &capture.kernel;
@@ -108,6 +109,7 @@ pub fn write_trace_dat(capture: &Capture, out: &Path, version: FileVersion) -> R
     TraceWriter::new(options)
         .write(out, buffers)
         .map_err(write_err)?;
+    crate::owner::give_to_sudo_user(out)?;
     std::fs::metadata(out)
         .map(|m| m.len())
         .map_err(|source| CaptureError::OutputDir {

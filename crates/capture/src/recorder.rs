@@ -297,6 +297,15 @@ impl Recording {
         self.child.as_mut().and_then(GatedChild::try_wait)
     }
 
+    /// Whether moving pages out of the kernel failed (a full disk): the recording cannot go
+    /// on, and [`Recording::finish`] returns the failure.
+    pub fn drain_failed(&self) -> bool {
+        self.buffers
+            .iter()
+            .filter_map(|b| b.drainer.as_ref())
+            .any(Drainer::failed)
+    }
+
     /// Names of the instances this recording uses.
     pub fn instance_names(&self) -> Vec<String> {
         self.buffers.iter().map(|b| b.instance.name()).collect()

@@ -83,8 +83,9 @@ impl fmt::Display for Salvage {
         match self {
             Salvage::Saved { pid, to, pages } => write!(
                 f,
-                "the recorder with pid {pid} died before writing its file; what it had \
-                 recorded ({pages} whole pages) is kept as {}",
+                "the recorder with pid {pid} stopped before writing its file (it died, or \
+                 its disk was full); what it had recorded ({pages} whole pages) is kept \
+                 as {}",
                 to.display()
             ),
             Salvage::Empty { dir } => write!(

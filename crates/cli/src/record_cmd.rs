@@ -5,8 +5,8 @@ use anyhow::{bail, Context};
 use kspan_capture::meta::RecordingMeta;
 use kspan_capture::signals;
 use kspan_capture::{
-    remove_stale_instances, write_trace_dat, Capture, EventRequest, FileVersion, Guardian,
-    Progress, RecordOptions, Recording, TargetSpec, TRACEFS_ROOT,
+    remove_stale_instances, write_trace_dat, Capture, CaptureError, EventRequest, FileVersion,
+    Guardian, Progress, RecordOptions, Recording, TargetSpec, TRACEFS_ROOT,
 };
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -85,6 +85,7 @@ pub struct RecordArgs {
 pub fn run(args: RecordArgs) -> anyhow::Result<()> {
     signals::install_stop_handlers();
     let root = PathBuf::from(TRACEFS_ROOT);
+    kspan_capture::privilege::check(&root)?;
     kspan_capture::tracefs::ensure_mounted(&root)?;
     let out_dir = match args.output.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -145,6 +146,7 @@ pub fn run(args: RecordArgs) -> anyhow::Result<()> {
     };
     let size = match write_trace_dat(&capture, &args.output, version) {
         Ok(size) => size,
+        Err(e @ CaptureError::Owner { .. }) => bail!(e),
         Err(e) => {
             let kept = capture.dir.keep();
             bail!(
@@ -181,8 +183,11 @@ fn wait_for_stop(
             break "duration reached".to_string();
         }
         if let Some(status) = recording.command_status() {
-            let code = kspan_capture::child::GatedChild::exit_code(status);
-            break format!("command exited with status {code}");
+            let end = kspan_capture::child::GatedChild::describe_end(status);
+            break format!("the command {end}");
+        }
+        if recording.drain_failed() {
+            break "moving trace data out of the kernel failed".to_string();
         }
         if tty && last_print.elapsed() >= PROGRESS_EVERY {
             let now = recording.progress();
