@@ -69,6 +69,8 @@ pub(crate) struct LiveSpan {
     /// many requests the process had opened then (itself included). While that count has
     /// not moved, no other request overlapped it: every call the process made is its own.
     pub opened_alone: Option<u64>,
+    /// For a request read by an event loop: the loop's poll round that read it.
+    pub read_round: Option<u32>,
 }
 
 impl LiveSpan {
@@ -242,6 +244,7 @@ impl Spans {
                 holds: 0,
                 sig: None,
                 opened_alone: None,
+                read_round: None,
                 main: Acc::default(),
                 tail: Acc::default(),
             }),

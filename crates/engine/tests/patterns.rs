@@ -167,3 +167,89 @@ fn no_pattern_is_used_before_its_endpoint_was_seen_often_enough() {
         )
     );
 }
+
+/// Endpoints of a loop that runs handlers a round after their read (asyncio): `G` starts
+/// two sub-tasks that call a round later still (`gather`), `O` calls in its own step.
+const G: u64 = 3;
+const O: u64 = 4;
+
+/// A poll that returns at once (the loop has work queued): a new round.
+fn round(r: &mut Rec, ts: u64) {
+    r.enter(ts, FRONT, Syscall::Poll)
+        .exit(ts + 1, FRONT, Syscall::Poll);
+}
+
+/// `n` requests of `G` then `n` of `O`, one at a time on connection A, each call on D
+/// answered at once; `G` calls twice, two rounds after its read, `O` once, one round after.
+fn quiet_loop(r: &mut Rec, n: u64) {
+    for i in 0..2 * n {
+        let t = 100 + 300 * i;
+        let sig = if i < n { G } else { O };
+        round(r, t);
+        r.send(t + 5, LG, 0xA1, 10)
+            .recv(t + 10, FRONT, 0xA2, 10)
+            .head(t + 12, FRONT, false, sig);
+        round(r, t + 20);
+        if sig == G {
+            round(r, t + 40);
+            typed_call(r, t + 60, 0xD1, 0xD2, Y);
+            typed_call(r, t + 100, 0xF1, 0xF2, Y);
+        } else {
+            typed_call(r, t + 60, 0xD1, 0xD2, Y);
+        }
+        round(r, t + 140);
+        r.send(t + 200, FRONT, 0xA2, 5).recv(t + 210, LG, 0xA1, 5);
+    }
+}
+
+/// After the quiet phase the loop reads A (a `G`) and C (an `O`) in one round; the next
+/// round writes C's call (A's step only starts its sub-tasks), the one after A's two.
+fn gather_after(n: u64) -> Vec<Trace> {
+    let mut r = connections();
+    quiet_loop(&mut r, n);
+    let t = 100 + 600 * n;
+    round(&mut r, t);
+    r.send(t + 2, LG, 0xA1, 10)
+        .send(t + 3, LG, 0xC1, 10)
+        .recv(t + 10, FRONT, 0xA2, 10)
+        .head(t + 12, FRONT, false, G)
+        .recv(t + 14, FRONT, 0xC2, 10)
+        .head(t + 16, FRONT, false, O);
+    round(&mut r, t + 20);
+    r.send(t + 25, FRONT, 0xB1, 5).head(t + 27, FRONT, true, Y);
+    round(&mut r, t + 30);
+    r.send(t + 35, FRONT, 0xD1, 5)
+        .head(t + 37, FRONT, true, Y)
+        .send(t + 40, FRONT, 0xF1, 5)
+        .head(t + 42, FRONT, true, Y);
+    r.until(t + 45);
+    let traces = r.run().0;
+    traces[traces.len() - 2..].to_vec()
+}
+
+#[test]
+fn a_request_whose_endpoint_calls_later_does_not_take_this_round_s_call() {
+    // Learnt: G's first call comes two rounds after its read, O's one. The first write
+    // after the read round is C's, not the older A's; the next round's two are A's.
+    assert_eq!(
+        render_links(&gather_after(8)),
+        tree(
+            "
+            Server front tid=10 4910..4942 partial
+              Client front tid=10 4935..4942 partial link=event-loop/2
+              Client front tid=10 4940..4942 partial link=event-loop/2
+            ---
+            Server front tid=10 4914..4942 partial
+              Client front tid=10 4925..4942 partial link=event-loop/2
+            ---"
+        )
+    );
+    // Not learnt yet (seven of each): first in, first out gives A the first write.
+    let unlearnt = render_links(&gather_after(7));
+    assert!(
+        unlearnt.starts_with(
+            "Server front tid=10 4310..4342 partial\n  Client front tid=10 4325..4342"
+        ),
+        "{unlearnt}"
+    );
+}

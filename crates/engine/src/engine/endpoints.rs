@@ -62,6 +62,35 @@ impl Engine {
         }
     }
 
+    /// Event loop `tid` writes a call of `request`: if it is the first call of a request no
+    /// other request overlapped, how many poll rounds after its read it came is one
+    /// observation of its endpoint.
+    pub(super) fn learn_first_call_lag(&mut self, tid: Tid, request: SpanId) {
+        let Some(round) = self
+            .threads
+            .map
+            .get(&tid)
+            .filter(|th| th.loops)
+            .map(|th| th.polls)
+        else {
+            return;
+        };
+        let Some(r) = self.spans.get(request).filter(|r| self.alone(r)) else {
+            return;
+        };
+        let (Some(sig), Some(read), pid) = (r.sig, r.read_round, r.span.pid) else {
+            return;
+        };
+        if self.spans.calls_of(request).next().is_none() {
+            self.patterns.learn_lag(pid, sig, round.wrapping_sub(read));
+        }
+    }
+
+    /// True when no other request of its process overlapped request `r` so far.
+    fn alone(&self, r: &crate::spans::LiveSpan) -> bool {
+        r.opened_alone.is_some() && r.opened_alone == self.requests_opened.get(&r.span.pid).copied()
+    }
+
     /// Request `request` starts its response: if no other request of its process
     /// overlapped it (none in progress when it was opened, none opened since), its typed
     /// calls are one observation of its endpoint.
@@ -69,10 +98,7 @@ impl Engine {
         let Some((pid, sig)) = self
             .spans
             .get(request)
-            .filter(|r| {
-                r.opened_alone.is_some()
-                    && r.opened_alone == self.requests_opened.get(&r.span.pid).copied()
-            })
+            .filter(|r| self.alone(r))
             .and_then(|r| Some((r.span.pid, r.sig?)))
         else {
             return;

@@ -144,6 +144,9 @@ impl Engine {
                 }
                 self.claim_queued_job(tid, now);
                 let (parent, link) = self.link_call(tid, opened_for);
+                if let Some(p) = parent {
+                    self.learn_first_call_lag(tid, p);
+                }
                 let th = &self.threads.map[&tid];
                 let start = if th.sys == Some(Syscall::Send) {
                     th.sys_enter
@@ -357,6 +360,15 @@ impl Engine {
         self.set_read_since(tid, ReadSince::Several);
         self.batch_push(tid, Some(id), true);
         self.recent_push(tid, id, true);
+        let round = self
+            .threads
+            .map
+            .get(&tid)
+            .filter(|th| th.loops)
+            .map(|th| th.polls);
+        if let Some(s) = self.spans.get_mut(id).filter(|s| s.read_round.is_none()) {
+            s.read_round = round;
+        }
     }
 
     /// A new request's first byte was not sent yet in event order: wait for the traced

@@ -344,16 +344,25 @@ impl Engine {
     /// last (a handler calling several services in a row).
     pub(super) fn batch_take(&mut self, tid: Tid) -> Option<SpanId> {
         let th = self.threads.map.get_mut(&tid).filter(|th| th.loops)?;
-        let spans = &self.spans;
+        let (spans, patterns, pid) = (&self.spans, &self.patterns, th.tgid);
         let live = |id: SpanId| spans.get(id).is_some_and(|s| !s.answered && !s.closed);
         th.batch.retain(|r| live(r.ctx));
-        let ready = |r: &BatchRead| r.request || !spans.has_call(r.ctx, true);
         let round = th.polls;
+        // A request whose endpoint makes its first call later than this round (learnt from
+        // requests no other overlapped) does not act on this call.
+        let early = |r: &BatchRead| {
+            r.request
+                && spans
+                    .get(r.ctx)
+                    .and_then(|s| patterns.first_call_lag(pid, s.sig?))
+                    .is_some_and(|lag| round.wrapping_sub(r.round) < lag)
+        };
+        let ready = |r: &BatchRead| (r.request || !spans.has_call(r.ctx, true)) && !early(r);
         let queued = th.batch.iter().position(|r| r.round < round && ready(r));
         let at = queued.or_else(|| {
             th.batch
                 .iter()
-                .position(|r| r.request)
+                .position(|r| r.request && !early(r))
                 .or_else(|| th.batch.iter().position(ready))
         });
         match at {
