@@ -33,9 +33,18 @@ const MAX_LAG: usize = 4;
 #[derive(Debug, Default)]
 pub(crate) struct CallPatterns {
     by_endpoint: FxHashMap<(i32, u64), Observed>,
-    /// Per endpoint of an event loop's process: how many requests made their first call
-    /// 0, 1, 2, … poll rounds after the round that read them.
-    first_call_lags: FxHashMap<(i32, u64), [u32; MAX_LAG]>,
+    /// Per (process, endpoint, [`Lag`]) of an event loop: how many requests showed a lag
+    /// of 0, 1, 2, … poll rounds.
+    lags: FxHashMap<(i32, u64, Lag), [u32; MAX_LAG]>,
+}
+
+/// What a lag of an event loop's request counts, in poll rounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Lag {
+    /// From the round that read the request to its first call.
+    FirstCall,
+    /// From the round that read its last call's answer to its response.
+    Response,
 }
 
 impl CallPatterns {
@@ -53,12 +62,12 @@ impl CallPatterns {
         }
     }
 
-    /// A request of process `pid` with signature `request`, read by an event loop, made its
-    /// first call `lag` poll rounds after the round that read it.
-    pub fn learn_lag(&mut self, pid: i32, request: u64, lag: u32) {
+    /// A request of process `pid` with signature `request`, served by an event loop, showed
+    /// lag `lag` of kind `kind`.
+    pub fn learn_lag(&mut self, pid: i32, request: u64, kind: Lag, lag: u32) {
         if let Some(n) = self
-            .first_call_lags
-            .entry((pid, request))
+            .lags
+            .entry((pid, request, kind))
             .or_default()
             .get_mut(lag as usize)
         {
@@ -66,12 +75,12 @@ impl CallPatterns {
         }
     }
 
-    /// How many poll rounds after its read a request of process `pid` with signature
-    /// `request` makes its first call: the lag of at least 95 % of at least [`MIN_SEEN`]
-    /// requests (a handler run inline: 0; a task woken by the read: 1; a task that only
-    /// starts sub-tasks, which call a round later: 2).
-    pub fn first_call_lag(&self, pid: i32, request: u64) -> Option<u32> {
-        let lags = self.first_call_lags.get(&(pid, request))?;
+    /// The lag of kind `kind` of at least 95 % of at least [`MIN_SEEN`] requests of process
+    /// `pid` with signature `request`. First call: 0 for a handler run inline, 1 for a task
+    /// woken by the read, 2 for a task that only starts sub-tasks which call a round later.
+    /// Response: 1 for a task woken by its last answer, more when it waits for sub-tasks.
+    pub fn lag(&self, pid: i32, request: u64, kind: Lag) -> Option<u32> {
+        let lags = self.lags.get(&(pid, request, kind))?;
         let seen: u32 = lags.iter().sum();
         let (lag, n) = lags.iter().enumerate().max_by_key(|(_, n)| **n)?;
         (seen >= MIN_SEEN && u64::from(*n) * 20 >= u64::from(seen) * 19).then_some(lag as u32)
@@ -103,15 +112,16 @@ mod tests {
     fn a_first_call_lag_needs_enough_agreeing_requests() {
         let mut p = CallPatterns::default();
         for _ in 0..MIN_SEEN - 1 {
-            p.learn_lag(1, 10, 2);
+            p.learn_lag(1, 10, Lag::FirstCall, 2);
         }
-        assert_eq!(p.first_call_lag(1, 10), None);
-        p.learn_lag(1, 10, 2);
-        assert_eq!(p.first_call_lag(1, 10), Some(2));
-        p.learn_lag(1, 10, 1);
-        assert_eq!(p.first_call_lag(1, 10), None, "8 of 9 is below 95 %");
-        p.learn_lag(1, 10, 9);
-        assert_eq!(p.first_call_lag(2, 10), None);
+        assert_eq!(p.lag(1, 10, Lag::FirstCall), None);
+        p.learn_lag(1, 10, Lag::FirstCall, 2);
+        assert_eq!(p.lag(1, 10, Lag::FirstCall), Some(2));
+        assert_eq!(p.lag(1, 10, Lag::Response), None);
+        p.learn_lag(1, 10, Lag::FirstCall, 1);
+        assert_eq!(p.lag(1, 10, Lag::FirstCall), None, "8 of 9 is below 95 %");
+        p.learn_lag(1, 10, Lag::FirstCall, 9);
+        assert_eq!(p.lag(2, 10, Lag::FirstCall), None);
     }
 
     #[test]

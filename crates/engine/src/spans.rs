@@ -71,6 +71,8 @@ pub(crate) struct LiveSpan {
     pub opened_alone: Option<u64>,
     /// For a request read by an event loop: the loop's poll round that read it.
     pub read_round: Option<u32>,
+    /// For a call whose answer an event loop read: that loop's poll round then.
+    pub answer_round: Option<u32>,
 }
 
 impl LiveSpan {
@@ -245,6 +247,7 @@ impl Spans {
                 sig: None,
                 opened_alone: None,
                 read_round: None,
+                answer_round: None,
                 main: Acc::default(),
                 tail: Acc::default(),
             }),

@@ -82,8 +82,44 @@ impl Engine {
             return;
         };
         if self.spans.calls_of(request).next().is_none() {
-            self.patterns.learn_lag(pid, sig, round.wrapping_sub(read));
+            self.patterns
+                .learn_lag(pid, sig, Lag::FirstCall, round.wrapping_sub(read));
         }
+    }
+
+    /// Event loop `tid` writes the response of `request`: if no other request overlapped
+    /// it, how many poll rounds after its last call's answer the response came is one
+    /// observation of its endpoint.
+    pub(super) fn learn_response_lag(&mut self, tid: Tid, request: SpanId) {
+        let Some(round) = self
+            .threads
+            .map
+            .get(&tid)
+            .filter(|th| th.loops)
+            .map(|th| th.polls)
+        else {
+            return;
+        };
+        let Some(r) = self.spans.get(request).filter(|r| self.alone(r)) else {
+            return;
+        };
+        let (Some(sig), pid) = (r.sig, r.span.pid) else {
+            return;
+        };
+        let last = self.spans.calls_of(request).map(|c| c.answer_round).max();
+        if let Some(Some(answered)) = last {
+            self.patterns
+                .learn_lag(pid, sig, Lag::Response, round.wrapping_sub(answered));
+        }
+    }
+
+    /// The poll round of loop `tid` in which a response of `request` resumes its last
+    /// call's answer, when its endpoint's response lag is known.
+    pub(super) fn resume_round(&self, tid: Tid, request: SpanId) -> Option<u32> {
+        let th = self.threads.map.get(&tid).filter(|th| th.loops)?;
+        let r = self.spans.get(request)?;
+        let lag = self.patterns.lag(r.span.pid, r.sig?, Lag::Response)?;
+        Some(th.polls.wrapping_sub(lag))
     }
 
     /// True when no other request of its process overlapped request `r` so far.

@@ -33,6 +33,7 @@ impl Engine {
             return Origin::BeforeRecording;
         };
         ep.phase = Phase::Answer;
+        self.learn_response_lag(tid, id);
         self.answered_after_read(tid, id);
         self.answered_before_calls(id);
         self.learn_pattern(id);
@@ -60,6 +61,16 @@ impl Engine {
             return;
         };
         let (read, pid) = (th.read_since, th.tgid);
+        // A response whose endpoint resumes its last answer a known number of rounds later
+        // resumed no answer read in another round.
+        let read = match (read, self.resume_round(tid, request)) {
+            (ReadSince::Answer(call), Some(round))
+                if self.spans.get(call).and_then(|c| c.answer_round) != Some(round) =>
+            {
+                ReadSince::Several
+            }
+            (read, _) => read,
+        };
         if let (ReadSince::Answer(call), Some(r)) =
             (read, self.spans.get(request).filter(|r| r.in_progress()))
         {
@@ -267,6 +278,15 @@ impl Engine {
         self.retarget(tid, now, parent, None, CtxSource::Returned, ev);
         self.batch_push(tid, parent, false);
         self.recent_push(tid, id, false);
+        let round = self
+            .threads
+            .map
+            .get(&tid)
+            .filter(|th| th.loops)
+            .map(|th| th.polls);
+        if let Some(c) = self.spans.get_mut(id).filter(|c| c.answer_round.is_none()) {
+            c.answer_round = round;
+        }
         if let Some(th) = self.threads.map.get_mut(&tid) {
             th.end_on_exit = Some(id);
             th.completion = for_other.then_some(id);

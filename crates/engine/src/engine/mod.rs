@@ -22,7 +22,7 @@ use crate::futexes::Futexes;
 use crate::fxhash::FxHashMap;
 use crate::handler::SpanHandler;
 use crate::model::{Activity, EventNames, Evidence, Link, Span, SpanId, SpanKind, Summary, Trace};
-use crate::patterns::CallPatterns;
+use crate::patterns::{CallPatterns, Lag};
 use crate::readers::RequestReaders;
 use crate::sockets::{Endpoint, Phase, Side, Sockets, StreamId};
 use crate::spans::Spans;

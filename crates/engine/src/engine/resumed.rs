@@ -94,8 +94,15 @@ impl Engine {
             return;
         }
         let (r_start, pid) = (r.span.start, th.tgid);
+        // With its endpoint's response lag known, only the reads of that round can be what
+        // the response resumed.
+        let round = self.resume_round(tid, request);
         let mut only = None;
-        for read in &th.recent {
+        for read in th
+            .recent
+            .iter()
+            .filter(|r| round.is_none_or(|n| r.round == n))
+        {
             if read.request {
                 if read.span == request {
                     return;

@@ -354,7 +354,7 @@ impl Engine {
             r.request
                 && spans
                     .get(r.ctx)
-                    .and_then(|s| patterns.first_call_lag(pid, s.sig?))
+                    .and_then(|s| patterns.lag(pid, s.sig?, Lag::FirstCall))
                     .is_some_and(|lag| round.wrapping_sub(r.round) < lag)
         };
         let ready = |r: &BatchRead| (r.request || !spans.has_call(r.ctx, true)) && !early(r);
