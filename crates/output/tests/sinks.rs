@@ -138,6 +138,16 @@ fn empty_otlp_document_is_valid_json() {
     assert_eq!(String::from_utf8(out).unwrap(), "{\"resourceSpans\":[]}\n");
 }
 
+/// Every row `sql` selects, as tuples.
+fn rows<T>(db: &rusqlite::Connection, sql: &str) -> Vec<T>
+where
+    T: for<'a> TryFrom<&'a rusqlite::Row<'a>, Error = rusqlite::Error>,
+{
+    let mut statement = db.prepare(sql).unwrap();
+    let found = statement.query_map([], |row| T::try_from(row)).unwrap();
+    found.collect::<Result<_, _>>().unwrap()
+}
+
 #[test]
 fn sqlite_has_exact_rows_parent_joins_and_activity() {
     let path = std::env::temp_dir().join(format!("kspan-sinks-{}.db", std::process::id()));
@@ -172,26 +182,11 @@ fn sqlite_has_exact_rows_parent_joins_and_activity() {
         .map(count),
         [2, 6, 12, 6, 0, 0]
     );
-    let traces: Vec<(String, String, String, i64, i64, i64, bool)> = db
-        .prepare(
-            "SELECT trace_id, root_service, root_name, start_unix_ns, duration_ns, span_count, \
+    let traces: Vec<(String, String, String, i64, i64, i64, bool)> = rows(
+        &db,
+        "SELECT trace_id, root_service, root_name, start_unix_ns, duration_ns, span_count, \
              partial FROM traces ORDER BY trace_id",
-        )
-        .unwrap()
-        .query_map([], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-            ))
-        })
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    );
     assert_eq!(
         traces,
         [
@@ -216,26 +211,12 @@ fn sqlite_has_exact_rows_parent_joins_and_activity() {
         ]
     );
     // Each server callee joined to the client span that called it, and that span's request.
-    let calls: Vec<(String, String, String, String, f64, i64)> = db
-        .prepare(
-            "SELECT p.name, p.kind, c.service, c.link_evidence, c.link_confidence, \
+    let calls: Vec<(String, String, String, String, f64, i64)> = rows(
+        &db,
+        "SELECT p.name, p.kind, c.service, c.link_evidence, c.link_confidence, \
              c.blocked_io_ns FROM spans c JOIN spans p ON c.parent_id = p.span_id \
              WHERE c.kind = 'server' ORDER BY c.span_id",
-        )
-        .unwrap()
-        .query_map([], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-            ))
-        })
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    );
     let call = |io| {
         (
             "front → back".to_string(),
@@ -247,36 +228,21 @@ fn sqlite_has_exact_rows_parent_joins_and_activity() {
         )
     };
     assert_eq!(calls, [call(0), call(700)]);
-    let root: (i64, i64, Option<String>, String, i64, String) = db
-        .query_row(
-            "SELECT cpu_ns, bytes_in, parent_id, peer_address, peer_port, \
+    let root: Vec<(i64, i64, Option<String>, String, i64, String)> = rows(
+        &db,
+        "SELECT cpu_ns, bytes_in, parent_id, peer_address, peer_port, \
              (SELECT group_concat(tid) FROM span_threads t WHERE t.span_id = s.span_id) \
              FROM spans s WHERE span_id = '0000000000000001'",
-            [],
-            |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
-            },
-        )
-        .unwrap();
+    );
     assert_eq!(
         root,
-        (1500, 100, None, "10.0.0.2".into(), 5000, "11,12".into())
+        [(1500, 100, None, "10.0.0.2".into(), 5000, "11,12".into())]
     );
-    let events: (String, i64) = db
-        .query_row(
-            "SELECT event, count FROM span_events WHERE span_id = '0000000000000002'",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
-    assert_eq!(events, ("exceptions:page_fault_user".into(), 3));
+    let events: Vec<(String, i64)> = rows(
+        &db,
+        "SELECT event, count FROM span_events WHERE span_id = '0000000000000002'",
+    );
+    assert_eq!(events, [("exceptions:page_fault_user".into(), 3)]);
     drop(db);
     std::fs::remove_file(&path).unwrap();
 }
