@@ -1,5 +1,6 @@
 //! `kspan analyze`: reads a recording, runs the engine over its events in time order, and
-//! writes the traces through the chosen sink (tree text or OTLP JSON), then the summary.
+//! writes the traces through the chosen sink (tree text, OTLP JSON or SQLite), then the
+//! summary.
 
 use anyhow::Context;
 use kspan_capture::meta::{read_meta, RecordingMeta};
@@ -9,6 +10,7 @@ use kspan_ingest::bpftrace::{bpftrace_events, split_sums, BpftraceEvents, BPFTRA
 use kspan_ingest::{head_events, world_from_meta, Decoder, ExtraEvents, SumRequest};
 use kspan_output::filter::FilteredSink;
 use kspan_output::otlp::OtlpJsonSink;
+use kspan_output::sqlite::SqliteSink;
 use kspan_output::summary::write_summary;
 use kspan_output::tree::TreeSink;
 use kspan_output::{OutputContext, TraceFilter, TraceSink};
@@ -27,6 +29,9 @@ pub enum Format {
     /// OpenTelemetry OTLP/JSON ExportTraceServiceRequest (for Jaeger, collectors, scripts;
     /// see docs/otlp.md).
     OtlpJson,
+    /// A SQLite database of traces, spans, threads and events, for SQL (needs -o; see
+    /// docs/sqlite.md).
+    Sqlite,
     /// Only the summary: traces, spans, caveats.
     Summary,
 }
@@ -48,6 +53,7 @@ pub enum Colour {
   kspan analyze app.dat --slowest 5
   kspan analyze app.dat --service compose-post --min-duration 2ms
   kspan analyze app.dat --format otlp-json -o traces.json
+  kspan analyze app.dat --format sqlite -o spans.db
   kspan analyze app.dat --sum block:block_rq_issue:bytes")]
 pub struct AnalyzeArgs {
     /// The recording (trace.dat from `kspan record`, or from `trace-cmd extract`).
@@ -55,7 +61,7 @@ pub struct AnalyzeArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "tree")]
     pub format: Format,
-    /// Write the traces to this file instead of standard output.
+    /// Write the traces to this file instead of standard output (replacing it).
     #[arg(short, long)]
     pub output: Option<PathBuf>,
     /// Only the trace whose id starts with this hex prefix.
@@ -283,18 +289,32 @@ pub fn sink_for(
         slowest: args.slowest,
         min_confidence: args.min_confidence,
     };
-    let out = open_output(args.output.as_deref())?;
     let colour = match args.colour {
         Colour::Always => true,
         Colour::Never => false,
         Colour::Auto => args.output.is_none() && io::stdout().is_terminal(),
     };
     let sink: Box<dyn TraceSink> = match args.format {
-        Format::Tree => Box::new(TreeSink::new(out, context, colour)),
-        Format::OtlpJson => Box::new(OtlpJsonSink::new(out, context)),
+        Format::Tree => Box::new(TreeSink::new(
+            open_output(args.output.as_deref())?,
+            context,
+            colour,
+        )),
+        Format::OtlpJson => Box::new(OtlpJsonSink::new(
+            open_output(args.output.as_deref())?,
+            context,
+        )),
+        Format::Sqlite => Box::new(sqlite_sink(args.output.as_deref(), context)?),
         Format::Summary => Box::new(NoTraces),
     };
     Ok(FilteredSink::new(sink, filter))
+}
+
+/// The SQLite database `-o` names (a database cannot go to standard output).
+fn sqlite_sink(path: Option<&Path>, context: OutputContext) -> anyhow::Result<SqliteSink> {
+    let path = path.context("--format sqlite writes a database file: name it with -o FILE")?;
+    SqliteSink::create(path, context)
+        .with_context(|| format!("cannot create the database {}", path.display()))
 }
 
 /// What the reader met besides events: warnings (torn pages) and losses flagged in pages.

@@ -5,6 +5,7 @@ pub mod filter;
 pub mod names;
 pub mod otlp;
 pub mod protocol;
+pub mod sqlite;
 pub mod summary;
 pub mod tree;
 

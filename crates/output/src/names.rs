@@ -1,7 +1,7 @@
 //! What sinks need to know besides the traces: event names and the clock offset.
 
 use crate::protocol::{span_protocol, SpanProtocol};
-use kspan_engine::{EventNames, EventTypeId, Span, SpanKind, Trace};
+use kspan_engine::{EventNames, EventTypeId, Link, Span, SpanId, SpanKind, Trace, TraceId};
 use kspan_heads::HeadTable;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -59,6 +59,38 @@ impl OutputContext {
     pub fn unix_ns(&self, ts: u64) -> u64 {
         (ts as i128 + self.clock_to_unix_ns as i128).max(0) as u64
     }
+}
+
+/// A trace id as tools write it: 32 lowercase hex digits.
+pub fn trace_id_hex(id: TraceId) -> String {
+    format!("{:032x}", id.0)
+}
+
+/// A span id as tools write it: 16 lowercase hex digits.
+pub fn span_id_hex(id: SpanId) -> String {
+    format!("{:016x}", id.0)
+}
+
+/// A span's name for tools: the protocol's (`GET /compose`) when the payload heads give
+/// one, else [`span_name`].
+pub fn tool_span_name(protocol: Option<&SpanProtocol>, trace: &Trace, span: &Span) -> String {
+    protocol
+        .and_then(SpanProtocol::name)
+        .unwrap_or_else(|| span_name(trace, span))
+}
+
+/// Why a span failed: the engine's reason, else the HTTP status its protocol says is an
+/// error for its kind.
+pub fn span_error(protocol: Option<&SpanProtocol>, span: &Span) -> Option<String> {
+    span.error
+        .clone()
+        .or_else(|| protocol?.status_error(span.kind))
+}
+
+/// A link's confidence as tools write it: the f32 it is, to three decimals (0.99, not
+/// 0.9900000095367432).
+pub fn link_confidence(link: &Link) -> f64 {
+    (f64::from(link.confidence) * 1000.0).round() / 1000.0
 }
 
 /// A span's display name: `<service> server`, or `<service> → <callee>` for a client span,

@@ -2,7 +2,9 @@
 //! `docs/otlp.md`. Written as a stream: each trace becomes one `ResourceSpans` entry per
 //! service it touches, so memory does not grow with the number of traces.
 
-use crate::names::{span_name, OutputContext};
+use crate::names::{
+    link_confidence, span_error, span_id_hex, tool_span_name, trace_id_hex, OutputContext,
+};
 use crate::TraceSink;
 use kspan_engine::{Span, SpanKind, Summary, Trace};
 use kspan_protocol::AttributeValue;
@@ -165,8 +167,7 @@ impl<W: Write> OtlpJsonSink<W> {
             attrs.push(string_kv("kspan.link", link.evidence.name()));
             attrs.push(KeyValue {
                 key: "kspan.link.confidence".into(),
-                // Printed as the f32 it is (0.99, not 0.9900000095367432).
-                value: AnyValue::Double(f64::from(link.confidence * 1000.0).round() / 1000.0),
+                value: AnyValue::Double(link_confidence(&link)),
             });
             attrs.push(int_kv("kspan.link.candidates", link.candidates));
         }
@@ -191,18 +192,12 @@ impl<W: Write> OtlpJsonSink<W> {
                     AttributeValue::Int(i) => int_kv(key, i),
                 }),
         );
-        let error = span
-            .error
-            .clone()
-            .or_else(|| protocol.as_ref()?.status_error(span.kind));
+        let error = span_error(protocol.as_ref(), span);
         OtlpSpan {
-            trace_id: format!("{:032x}", trace.id.0),
-            span_id: format!("{:016x}", span.id.0),
-            parent_span_id: span.parent.map(|p| format!("{:016x}", p.0)),
-            name: protocol
-                .as_ref()
-                .and_then(|p| p.name())
-                .unwrap_or_else(|| span_name(trace, span)),
+            trace_id: trace_id_hex(trace.id),
+            span_id: span_id_hex(span.id),
+            parent_span_id: span.parent.map(span_id_hex),
+            name: tool_span_name(protocol.as_ref(), trace, span),
             kind: match span.kind {
                 SpanKind::Server => KIND_SERVER,
                 SpanKind::Client => KIND_CLIENT,

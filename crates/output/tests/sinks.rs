@@ -1,10 +1,12 @@
-//! The sinks on a hand-built two-service trace: exact OTLP JSON fields and exact tree text.
+//! The sinks on a hand-built two-service trace: exact OTLP JSON fields, exact tree text and
+//! exact SQLite rows.
 
 use kspan_engine::{
     Activity, EventNames, Evidence, Link, Span, SpanId, SpanKind, Summary, Trace, TraceId,
 };
 use kspan_output::filter::FilteredSink;
 use kspan_output::otlp::OtlpJsonSink;
+use kspan_output::sqlite::SqliteSink;
 use kspan_output::tree::TreeSink;
 use kspan_output::{OutputContext, TraceFilter, TraceSink};
 
@@ -134,6 +136,115 @@ fn empty_otlp_document_is_valid_json() {
         .finish(&Summary::default())
         .unwrap();
     assert_eq!(String::from_utf8(out).unwrap(), "{\"resourceSpans\":[]}\n");
+}
+
+/// Every row `sql` selects, as tuples.
+fn rows<T>(db: &rusqlite::Connection, sql: &str) -> Vec<T>
+where
+    T: for<'a> TryFrom<&'a rusqlite::Row<'a>, Error = rusqlite::Error>,
+{
+    let mut statement = db.prepare(sql).unwrap();
+    let found = statement.query_map([], |row| T::try_from(row)).unwrap();
+    found.collect::<Result<_, _>>().unwrap()
+}
+
+#[test]
+fn sqlite_has_exact_rows_parent_joins_and_activity() {
+    let path = std::env::temp_dir().join(format!("kspan-sinks-{}.db", std::process::id()));
+    std::fs::write(&path, "an older file, replaced").unwrap();
+    let mut second = sample_trace(0xdef, 2000);
+    for span in &mut second.spans {
+        span.id.0 += 10;
+        span.parent = span.parent.map(|p| SpanId(p.0 + 10));
+    }
+    second.spans[2].partial = true;
+    second.spans[2].activity.blocked_io_ns = 700;
+    let mut sink = SqliteSink::create(&path, context()).unwrap();
+    sink.trace(&sample_trace(0xabc, 1000)).unwrap();
+    sink.trace(&second).unwrap();
+    sink.finish(&Summary::default()).unwrap();
+    drop(sink);
+
+    let db = rusqlite::Connection::open(&path).unwrap();
+    let count = |table: &str| -> i64 {
+        db.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(
+        [
+            "traces",
+            "spans",
+            "span_threads",
+            "span_events",
+            "span_sums",
+            "span_attributes"
+        ]
+        .map(count),
+        [2, 6, 12, 6, 0, 0]
+    );
+    let traces: Vec<(String, String, String, i64, i64, i64, bool)> = rows(
+        &db,
+        "SELECT trace_id, root_service, root_name, start_unix_ns, duration_ns, span_count, \
+             partial FROM traces ORDER BY trace_id",
+    );
+    assert_eq!(
+        traces,
+        [
+            (
+                "00000000000000000000000000000abc".into(),
+                "front".into(),
+                "front server".into(),
+                1_001_000,
+                1000,
+                3,
+                false
+            ),
+            (
+                "00000000000000000000000000000def".into(),
+                "front".into(),
+                "front server".into(),
+                1_001_000,
+                2000,
+                3,
+                true
+            ),
+        ]
+    );
+    // Each server callee joined to the client span that called it, and that span's request.
+    let calls: Vec<(String, String, String, String, f64, i64)> = rows(
+        &db,
+        "SELECT p.name, p.kind, c.service, c.link_evidence, c.link_confidence, \
+             c.blocked_io_ns FROM spans c JOIN spans p ON c.parent_id = p.span_id \
+             WHERE c.kind = 'server' ORDER BY c.span_id",
+    );
+    let call = |io| {
+        (
+            "front → back".to_string(),
+            "client".to_string(),
+            "back".to_string(),
+            "wakeup".to_string(),
+            0.8,
+            io,
+        )
+    };
+    assert_eq!(calls, [call(0), call(700)]);
+    let root: Vec<(i64, i64, Option<String>, String, i64, String)> = rows(
+        &db,
+        "SELECT cpu_ns, bytes_in, parent_id, peer_address, peer_port, \
+             (SELECT group_concat(tid) FROM span_threads t WHERE t.span_id = s.span_id) \
+             FROM spans s WHERE span_id = '0000000000000001'",
+    );
+    assert_eq!(
+        root,
+        [(1500, 100, None, "10.0.0.2".into(), 5000, "11,12".into())]
+    );
+    let events: Vec<(String, i64)> = rows(
+        &db,
+        "SELECT event, count FROM span_events WHERE span_id = '0000000000000002'",
+    );
+    assert_eq!(events, [("exceptions:page_fault_user".into(), 3)]);
+    drop(db);
+    std::fs::remove_file(&path).unwrap();
 }
 
 #[test]
