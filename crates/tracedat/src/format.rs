@@ -276,7 +276,7 @@ impl EventFormats {
         };
         self.formats
             .iter()
-            .find(|f| f.name == name && system.map_or(true, |s| s == f.system))
+            .find(|f| f.name == name && system.is_none_or(|s| s == f.system))
     }
 
     /// All formats in insertion order.

@@ -248,7 +248,7 @@ impl<'f> Events<'f> {
             node /= 2;
         }
         self.limit = limit;
-        self.done = self.keys.get(self.winner).map_or(true, |&k| k == DONE);
+        self.done = self.keys.get(self.winner).is_none_or(|&k| k == DONE);
     }
 
     /// Lost events per (buffer, CPU) counted so far (complete once the stream has ended).
