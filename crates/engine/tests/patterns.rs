@@ -98,6 +98,15 @@ fn queued_call(n: u64) -> Rec {
     r
 }
 
+/// A's trace once answered in `queued_call`: its own X and Y.
+const A_ANSWERED: &str = "
+            Server front tid=10 3310..3382
+              Client front tid=10 3314..3377 link=own-thread/1
+                Server back tid=20 3330..3372
+              Client front tid=10 3318..3352 link=own-thread/1
+                Server back tid=20 3332..3342
+            ---";
+
 /// The links of the last two traces (A's and C's) after `n` quiet requests of each
 /// endpoint, up to just after the waiting Y's head (`head_only`) or to the end.
 fn contended_links(n: u64, head_only: bool) -> String {
@@ -131,19 +140,13 @@ fn a_call_goes_to_the_only_request_whose_endpoint_still_makes_one_of_its_kind() 
     // C's response, written after that call's answer alone, confirms it.
     assert_eq!(
         contended_links(8, false),
-        tree(
-            "
-            Server front tid=10 3310..3382
-              Client front tid=10 3314..3377 link=own-thread/1
-                Server back tid=20 3330..3372
-              Client front tid=10 3318..3352 link=own-thread/1
-                Server back tid=20 3332..3342
-            ---
+        tree(&format!(
+            "{A_ANSWERED}
             Server front tid=10 3324..3402
               Client front tid=10 3355..3397 link=response/1
                 Server back tid=20 3360..3392
             ---"
-        )
+        ))
     );
 }
 
@@ -251,5 +254,34 @@ fn a_request_whose_endpoint_calls_later_does_not_take_this_round_s_call() {
             "Server front tid=10 4310..4342 partial\n  Client front tid=10 4325..4342"
         ),
         "{unlearnt}"
+    );
+}
+
+#[test]
+fn an_orphan_goes_to_the_oldest_request_with_room_when_several_have() {
+    // As `queued_call`, with a second Q request E read after C: the waiting Y could be C's
+    // or E's, so it stays with A until A answers without its answer (an orphan); when its
+    // answer is read it goes to C, the older of the two with room (a queue is served first
+    // in, first out).
+    let mut r = queued_call(8);
+    let t = 100 + 400 * 8;
+    r.connect(t - 50, LG, 0xE1, sa(9, 5002), 0xE2, sa(1, 80))
+        .send(t + 4, LG, 0xE1, 10)
+        .recv(t + 28, FRONT, 0xE2, 10)
+        .head(t + 30, FRONT, false, Q)
+        .until(t + 98);
+    let traces = r.run().0;
+    let links = render_links(&traces[traces.len() - 3..]);
+    assert_eq!(
+        links,
+        tree(&format!(
+            "{A_ANSWERED}
+            Server front tid=10 3324..3397 partial
+              Client front tid=10 3355..3397 link=queue-order/2
+                Server back tid=20 3360..3392
+            ---
+            Server front tid=10 3328..3397 partial
+            ---"
+        ))
     );
 }

@@ -5,9 +5,10 @@
 //! signature is known and when its current parent has no room for it, to the one request
 //! in progress that started before it and still has room for a call of that signature
 //! (its endpoint's pattern expects more such calls than it has made). Every candidate's
-//! endpoint must have a pattern: a request kspan cannot type might be the one. Taking the
-//! oldest of several with room (queues are first in, first out) was measured and dropped:
-//! nodefork c4 70.8 → 78.1 %, pyasync c4 69.2 → 64.2 % (BENCHMARKS.md).
+//! endpoint must have a pattern: a request kspan cannot type might be the one. An orphan
+//! goes to the oldest of several with room (`queue-order`: queues are first in, first out);
+//! moving a linked call that way was measured and dropped (pyasync c16 59.3 → 44.9 %,
+//! BENCHMARKS.md).
 
 use super::*;
 
@@ -144,7 +145,8 @@ impl Engine {
     }
 
     /// Call `call`'s signature is known, or its answer read: if its parent has no room for
-    /// it and exactly one other candidate has, it moves there.
+    /// it and exactly one other candidate has, it moves there; an orphan goes to the oldest
+    /// candidate with room.
     pub(super) fn place_by_pattern(&mut self, call: SpanId) {
         let Some(c) = self.spans.get(call) else {
             return;
@@ -170,17 +172,30 @@ impl Engine {
                 return;
             }
         }
-        let mut only = None;
+        // An orphan goes to the oldest of several with room (queues are first in, first
+        // out); a linked call moves only to the one with room.
+        let (mut oldest, mut with_room): (Option<(Timestamp, SpanId)>, u32) = (None, 0);
         for r in self.spans.requests_started_by(pid, start) {
             match room(r) {
                 None => return,
                 Some(false) => {}
-                Some(true) if only.is_some() => return,
-                Some(true) => only = Some(r.span.id),
+                Some(true) if with_room > 0 && parent.is_some() => return,
+                Some(true) => {
+                    with_room += 1;
+                    let key = (r.span.start, r.span.id);
+                    if oldest.is_none_or(|o| key < o) {
+                        oldest = Some(key);
+                    }
+                }
             }
         }
-        if let Some(r) = only.filter(|&r| Some(r) != parent) {
-            self.adopt(call, r, pid, Evidence::Pattern);
+        let evidence = if with_room == 1 {
+            Evidence::Pattern
+        } else {
+            Evidence::QueueOrder
+        };
+        if let Some(r) = oldest.map(|(_, r)| r).filter(|&r| Some(r) != parent) {
+            self.adopt(call, r, pid, evidence);
         }
     }
 }
