@@ -9,7 +9,7 @@
 # (default bench/stacks/out/matrix-<time>/<stack>-<load>/); OUTDIR/matrix.md gets the table
 # (stack | load | exact/requests | %) and OUTDIR/results.txt the RESULT lines.
 # Env: SECS (per cell, default 3), KSPAN_BIN_DIR, LOCK_WAIT (default 600: waits for other runs),
-#      DRY=1 (list the cells only), and run.sh's (MIX, CONNS, WARMUP). A failing cell is tabulated as failed; the rest go on.
+#      DRY=1 (list the cells only), and run.sh's (MIX, CONNS, WARMUP, QUIET). A failing cell is tabulated as failed; the rest go on.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 SECS=${SECS:-3}
