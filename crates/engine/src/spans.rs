@@ -69,10 +69,9 @@ pub(crate) struct LiveSpan {
     /// many requests the process had opened then (itself included). While that count has
     /// not moved, no other request overlapped it: every call the process made is its own.
     pub opened_alone: Option<u64>,
-    /// For a request read by an event loop: the loop's poll round that read it.
+    /// The poll round of the event loop that first read this span's incoming bytes: a
+    /// request's, or a call's answer.
     pub read_round: Option<u32>,
-    /// For a call whose answer an event loop read: that loop's poll round then.
-    pub answer_round: Option<u32>,
 }
 
 impl LiveSpan {
@@ -247,7 +246,6 @@ impl Spans {
                 sig: None,
                 opened_alone: None,
                 read_round: None,
-                answer_round: None,
                 main: Acc::default(),
                 tail: Acc::default(),
             }),

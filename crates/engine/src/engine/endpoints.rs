@@ -63,64 +63,49 @@ impl Engine {
         }
     }
 
-    /// Event loop `tid` writes a call of `request`: if it is the first call of a request no
-    /// other request overlapped, how many poll rounds after its read it came is one
-    /// observation of its endpoint.
-    pub(super) fn learn_first_call_lag(&mut self, tid: Tid, request: SpanId) {
-        let Some(round) = self
-            .threads
-            .map
-            .get(&tid)
-            .filter(|th| th.loops)
-            .map(|th| th.polls)
-        else {
+    /// Event loop `tid` writes `request`'s first call (`Lag::FirstCall`) or its response
+    /// (`Lag::Response`): if no other request overlapped it, the poll rounds since the one
+    /// that read it (first call) or its last call's answer (response) are one observation
+    /// of its endpoint.
+    pub(super) fn learn_endpoint_lag(&mut self, tid: Tid, request: SpanId, kind: Lag) {
+        let Some(round) = self.loop_round(tid) else {
             return;
         };
         let Some(r) = self.spans.get(request).filter(|r| self.alone(r)) else {
             return;
         };
-        let (Some(sig), Some(read), pid) = (r.sig, r.read_round, r.span.pid) else {
+        let Some(sig) = r.sig else {
             return;
         };
-        if self.spans.calls_of(request).next().is_none() {
+        let mut calls = self.spans.calls_of(request);
+        let since = match kind {
+            Lag::FirstCall if calls.next().is_some() => return,
+            Lag::FirstCall => r.read_round,
+            Lag::Response => calls.filter_map(|c| c.read_round).max(),
+        };
+        if let Some(since) = since {
+            let pid = r.span.pid;
             self.patterns
-                .learn_lag(pid, sig, Lag::FirstCall, round.wrapping_sub(read));
+                .learn_lag(pid, sig, kind, round.wrapping_sub(since));
         }
     }
 
-    /// Event loop `tid` writes the response of `request`: if no other request overlapped
-    /// it, how many poll rounds after its last call's answer the response came is one
-    /// observation of its endpoint.
-    pub(super) fn learn_response_lag(&mut self, tid: Tid, request: SpanId) {
-        let Some(round) = self
-            .threads
+    /// The current poll round of thread `tid`, if it is an event loop.
+    fn loop_round(&self, tid: Tid) -> Option<u32> {
+        self.threads
             .map
             .get(&tid)
             .filter(|th| th.loops)
             .map(|th| th.polls)
-        else {
-            return;
-        };
-        let Some(r) = self.spans.get(request).filter(|r| self.alone(r)) else {
-            return;
-        };
-        let (Some(sig), pid) = (r.sig, r.span.pid) else {
-            return;
-        };
-        let last = self.spans.calls_of(request).map(|c| c.answer_round).max();
-        if let Some(Some(answered)) = last {
-            self.patterns
-                .learn_lag(pid, sig, Lag::Response, round.wrapping_sub(answered));
-        }
     }
 
     /// The poll round of loop `tid` in which a response of `request` resumes its last
     /// call's answer, when its endpoint's response lag is known.
     pub(super) fn resume_round(&self, tid: Tid, request: SpanId) -> Option<u32> {
-        let th = self.threads.map.get(&tid).filter(|th| th.loops)?;
+        let round = self.loop_round(tid)?;
         let r = self.spans.get(request)?;
         let lag = self.patterns.lag(r.span.pid, r.sig?, Lag::Response)?;
-        Some(th.polls.wrapping_sub(lag))
+        Some(round.wrapping_sub(lag))
     }
 
     /// True when no other request of its process overlapped request `r` so far.

@@ -33,7 +33,7 @@ impl Engine {
             return Origin::BeforeRecording;
         };
         ep.phase = Phase::Answer;
-        self.learn_response_lag(tid, id);
+        self.learn_endpoint_lag(tid, id, Lag::Response);
         self.answered_after_read(tid, id);
         self.answered_before_calls(id);
         self.learn_pattern(id);
@@ -65,7 +65,7 @@ impl Engine {
         // resumed no answer read in another round.
         let read = match (read, self.resume_round(tid, request)) {
             (ReadSince::Answer(call), Some(round))
-                if self.spans.get(call).and_then(|c| c.answer_round) != Some(round) =>
+                if self.spans.get(call).and_then(|c| c.read_round) != Some(round) =>
             {
                 ReadSince::Several
             }
@@ -156,7 +156,7 @@ impl Engine {
                 self.claim_queued_job(tid, now);
                 let (parent, link) = self.link_call(tid, opened_for);
                 if let Some(p) = parent {
-                    self.learn_first_call_lag(tid, p);
+                    self.learn_endpoint_lag(tid, p, Lag::FirstCall);
                 }
                 let th = &self.threads.map[&tid];
                 let start = if th.sys == Some(Syscall::Send) {
@@ -278,15 +278,6 @@ impl Engine {
         self.retarget(tid, now, parent, None, CtxSource::Returned, ev);
         self.batch_push(tid, parent, false);
         self.recent_push(tid, id, false);
-        let round = self
-            .threads
-            .map
-            .get(&tid)
-            .filter(|th| th.loops)
-            .map(|th| th.polls);
-        if let Some(c) = self.spans.get_mut(id).filter(|c| c.answer_round.is_none()) {
-            c.answer_round = round;
-        }
         if let Some(th) = self.threads.map.get_mut(&tid) {
             th.end_on_exit = Some(id);
             th.completion = for_other.then_some(id);
@@ -380,15 +371,6 @@ impl Engine {
         self.set_read_since(tid, ReadSince::Several);
         self.batch_push(tid, Some(id), true);
         self.recent_push(tid, id, true);
-        let round = self
-            .threads
-            .map
-            .get(&tid)
-            .filter(|th| th.loops)
-            .map(|th| th.polls);
-        if let Some(s) = self.spans.get_mut(id).filter(|s| s.read_round.is_none()) {
-            s.read_round = round;
-        }
     }
 
     /// A new request's first byte was not sent yet in event order: wait for the traced

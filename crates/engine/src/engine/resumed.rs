@@ -25,6 +25,16 @@ impl Engine {
             return;
         };
         let round = th.polls;
+        let (held, weak) = match self.spans.get_mut(span) {
+            Some(s) => {
+                s.read_round.get_or_insert(round);
+                (
+                    !request && s.span.parent.is_none(),
+                    !request && is_weak(s.span.link),
+                )
+            }
+            None => (false, !request),
+        };
         if th
             .recent
             .last()
@@ -32,52 +42,41 @@ impl Engine {
         {
             return;
         }
-        let dropped = (th.recent.len() == MAX_READS).then(|| th.recent.remove(0));
-        let link = self.spans.get(span).map(|c| (c.span.parent, c.span.link));
-        let held = !request && link.is_some_and(|(parent, _)| parent.is_none());
-        let weak = !request && link.is_none_or(|(_, l)| is_weak(l));
         if held {
             self.spans.hold(span);
         }
-        let read = RecentRead {
+        if th.recent.len() == MAX_READS {
+            let old = th.recent.remove(0);
+            if old.held {
+                self.spans.release(old.span);
+            }
+        }
+        th.recent.push(RecentRead {
             span,
             request,
             round,
             held,
             weak,
-        };
-        if let Some(th) = self.threads.map.get_mut(&tid) {
-            th.recent.push(read);
-        }
-        if let Some(old) = dropped {
-            self.recent_release(old);
-        }
+        });
     }
 
     /// Event loop `tid` enters a poll: reads older than the window leave it.
     pub(super) fn recent_prune(&mut self, tid: Tid) {
-        let Some(th) = self.threads.map.get_mut(&tid) else {
+        let Some(th) = self.threads.map.get(&tid) else {
             return;
         };
         let round = th.polls;
-        let keep = th
+        let stale = th
             .recent
             .iter()
-            .position(|r| round.wrapping_sub(r.round) <= ROUNDS);
-        let old: Vec<RecentRead> = th.recent.drain(..keep.unwrap_or(th.recent.len())).collect();
-        for r in old {
-            self.recent_release(r);
-        }
+            .position(|r| round.wrapping_sub(r.round) <= ROUNDS)
+            .unwrap_or(th.recent.len());
+        self.drop_reads(tid, stale);
     }
 
     /// Thread `tid` went idle or was handed other work: its reads were all acted on.
     pub(super) fn recent_forget(&mut self, tid: Tid) {
-        let Some(th) = self.threads.map.get_mut(&tid) else {
-            return;
-        };
-        for r in std::mem::take(&mut th.recent) {
-            self.recent_release(r);
-        }
+        self.drop_reads(tid, usize::MAX);
     }
 
     /// Thread `tid` writes the first response byte of `request`: the one read of its window
@@ -132,10 +131,17 @@ impl Engine {
         }
     }
 
-    /// Ends the hold a read of a loop's window had on its orphan call.
-    fn recent_release(&mut self, read: RecentRead) {
-        if read.held {
-            self.spans.release(read.span);
+    /// Drops the first `n` reads (all, if fewer) of loop `tid`'s window, ending the holds
+    /// they had on their orphan calls; the window keeps its allocation.
+    fn drop_reads(&mut self, tid: Tid, n: usize) {
+        let Some(th) = self.threads.map.get_mut(&tid) else {
+            return;
+        };
+        let n = n.min(th.recent.len());
+        for r in th.recent.drain(..n) {
+            if r.held {
+                self.spans.release(r.span);
+            }
         }
     }
 }
