@@ -146,13 +146,7 @@ fn events_of(path: &Path, tid: i32) -> (u64, u64, u64) {
 
 /// Now on CLOCK_BOOTTIME, the recordings' trace clock (ns).
 fn boot_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid timespec for the call to fill.
-    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    kspan_capture::clock::now_ns(libc::CLOCK_BOOTTIME) as u64
 }
 
 /// A traced command that makes events until it is killed.
