@@ -65,10 +65,6 @@ pub(crate) struct LiveSpan {
     /// Its request's endpoint signature (what its first bytes say it is), when the
     /// recording has payload heads.
     pub sig: Option<u64>,
-    /// For a request opened while no other request of its process was in progress: how
-    /// many requests the process had opened then (itself included). While that count has
-    /// not moved, no other request overlapped it: every call the process made is its own.
-    pub opened_alone: Option<u64>,
     /// The poll round of the event loop that first read this span's incoming bytes: a
     /// request's, or a call's answer.
     pub read_round: Option<u32>,
@@ -244,7 +240,6 @@ impl Spans {
                 closed: false,
                 holds: 0,
                 sig: None,
-                opened_alone: None,
                 read_round: None,
                 main: Acc::default(),
                 tail: Acc::default(),

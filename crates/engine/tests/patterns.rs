@@ -1,6 +1,7 @@
 //! Endpoint signatures (payload heads) as evidence (docs/engine.md, "Endpoint patterns"):
-//! the calls each endpoint makes, learnt from requests no other request overlapped, place a
-//! call its read order put under a request that has already made all calls of its kind.
+//! the calls each endpoint makes, fitted from the recording's requests and calls (here a
+//! stretch of one request at a time; `patterns::fit` covers overlapping ones), place a call
+//! its read order put under a request that has already made all calls of its kind.
 
 mod dsl;
 use dsl::*;
@@ -98,14 +99,44 @@ fn queued_call(n: u64) -> Rec {
     r
 }
 
-/// A's trace once answered in `queued_call`: its own X and Y.
+/// A's trace once answered in `queued_call`: its own X and Y (times from `t`, see [`at`]).
 const A_ANSWERED: &str = "
-            Server front tid=10 3310..3382
-              Client front tid=10 3314..3377 link=own-thread/1
-                Server back tid=20 3330..3372
-              Client front tid=10 3318..3352 link=own-thread/1
-                Server back tid=20 3332..3342
+            Server front tid=10 @10..@82
+              Client front tid=10 @14..@77 link=own-thread/1
+                Server back tid=20 @30..@72
+              Client front tid=10 @18..@52 link=own-thread/1
+                Server back tid=20 @32..@42
             ---";
+
+/// A's trace in `queued_call` up to the waiting Y's head: its own X (unanswered) and Y.
+const A_WAITING: &str = "
+            Server front tid=10 @10..@60 partial
+              Client front tid=10 @14..@60 partial link=own-thread/1
+                Server back tid=20 @30..@60 partial
+              Client front tid=10 @18..@52 link=own-thread/1
+                Server back tid=20 @32..@42";
+
+/// Quiet requests of each endpoint that make a first stretch (its patterns are fitted when
+/// it is full), and one fewer.
+const LEARNT: u64 = 8;
+const UNLEARNT: u64 = LEARNT - 1;
+
+/// `text` with every `@N` replaced by `t + N`: span times relative to a test's start.
+fn at(t: u64, text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find('@') {
+        out.push_str(&rest[..i]);
+        let digits: String = rest[i + 1..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        out.push_str(&(t + digits.parse::<u64>().unwrap_or(0)).to_string());
+        rest = &rest[i + 1 + digits.len()..];
+    }
+    out.push_str(rest);
+    out
+}
 
 /// The links of the last two traces (A's and C's) after `n` quiet requests of each
 /// endpoint, up to just after the waiting Y's head (`head_only`) or to the end.
@@ -123,51 +154,50 @@ fn a_call_goes_to_the_only_request_whose_endpoint_still_makes_one_of_its_kind() 
     // A (P) has made its Y; C (Q) has made none: the waiting Y is C's, decided when its
     // head is read.
     assert_eq!(
-        contended_links(8, true),
-        tree(
-            "
-            Server front tid=10 3310..3360 partial
-              Client front tid=10 3314..3360 partial link=own-thread/1
-                Server back tid=20 3330..3360 partial
-              Client front tid=10 3318..3352 link=own-thread/1
-                Server back tid=20 3332..3342
+        contended_links(LEARNT, true),
+        tree(&at(
+            100 + 400 * LEARNT,
+            &format!(
+                "{A_WAITING}
             ---
-            Server front tid=10 3324..3360 partial
-              Client front tid=10 3355..3360 partial link=pattern/2
+            Server front tid=10 @24..@60 partial
+              Client front tid=10 @55..@60 partial link=pattern/2
             ---"
-        )
+            )
+        ))
     );
     // C's response, written after that call's answer alone, confirms it.
     assert_eq!(
-        contended_links(8, false),
-        tree(&format!(
-            "{A_ANSWERED}
-            Server front tid=10 3324..3402
-              Client front tid=10 3355..3397 link=response/1
-                Server back tid=20 3360..3392
+        contended_links(LEARNT, false),
+        tree(&at(
+            100 + 400 * LEARNT,
+            &format!(
+                "{A_ANSWERED}
+            Server front tid=10 @24..@102
+              Client front tid=10 @55..@97 link=response/1
+                Server back tid=20 @60..@92
             ---"
+            )
         ))
     );
 }
 
 #[test]
 fn no_pattern_is_used_before_its_endpoint_was_seen_often_enough() {
-    // Seven quiet requests of each endpoint are not enough: read order keeps the waiting
+    // One quiet request fewer is not enough: read order keeps the waiting
     // Y with A, the request whose answer the loop read last.
     assert_eq!(
-        contended_links(7, true),
-        tree(
-            "
-            Server front tid=10 2910..2960 partial
-              Client front tid=10 2914..2960 partial link=own-thread/1
-                Server back tid=20 2930..2960 partial
-              Client front tid=10 2918..2952 link=own-thread/1
-                Server back tid=20 2932..2942
-              Client front tid=10 2955..2960 partial link=event-loop/2
+        contended_links(UNLEARNT, true),
+        tree(&at(
+            100 + 400 * UNLEARNT,
+            &format!(
+                "{A_WAITING}
+              Client front tid=10 @55..@60 partial link=event-loop/2
             ---
-            Server front tid=10 2924..2960 partial
+            Server front tid=10 @24..@60 partial
             ---"
-        )
+            )
+        ))
     );
 }
 
@@ -235,24 +265,26 @@ fn a_request_whose_endpoint_calls_later_does_not_take_this_round_s_call() {
     // Learnt: G's first call comes two rounds after its read, O's one. The first write
     // after the read round is C's, not the older A's; the next round's two are A's.
     assert_eq!(
-        render_links(&gather_after(8)),
-        tree(
+        render_links(&gather_after(LEARNT)),
+        tree(&at(
+            100 + 600 * LEARNT,
             "
-            Server front tid=10 4910..4942 partial
-              Client front tid=10 4935..4942 partial link=event-loop/2
-              Client front tid=10 4940..4942 partial link=event-loop/2
+            Server front tid=10 @10..@42 partial
+              Client front tid=10 @35..@42 partial link=event-loop/2
+              Client front tid=10 @40..@42 partial link=event-loop/2
             ---
-            Server front tid=10 4914..4942 partial
-              Client front tid=10 4925..4942 partial link=event-loop/2
+            Server front tid=10 @14..@42 partial
+              Client front tid=10 @25..@42 partial link=event-loop/2
             ---"
-        )
+        ))
     );
-    // Not learnt yet (seven of each): first in, first out gives A the first write.
-    let unlearnt = render_links(&gather_after(7));
+    // Not learnt yet (one request fewer): first in, first out gives A the first write.
+    let unlearnt = render_links(&gather_after(UNLEARNT));
     assert!(
-        unlearnt.starts_with(
-            "Server front tid=10 4310..4342 partial\n  Client front tid=10 4325..4342"
-        ),
+        unlearnt.starts_with(&at(
+            100 + 600 * UNLEARNT,
+            "Server front tid=10 @10..@42 partial\n  Client front tid=10 @25..@42"
+        )),
         "{unlearnt}"
     );
 }
@@ -263,8 +295,8 @@ fn an_orphan_goes_to_the_oldest_request_with_room_when_several_have() {
     // or E's, so it stays with A until A answers without its answer (an orphan); when its
     // answer is read it goes to C, the older of the two with room (a queue is served first
     // in, first out).
-    let mut r = queued_call(8);
-    let t = 100 + 400 * 8;
+    let mut r = queued_call(LEARNT);
+    let t = 100 + 400 * LEARNT;
     r.connect(t - 50, LG, 0xE1, sa(9, 5002), 0xE2, sa(1, 80))
         .send(t + 4, LG, 0xE1, 10)
         .recv(t + 28, FRONT, 0xE2, 10)
@@ -274,14 +306,17 @@ fn an_orphan_goes_to_the_oldest_request_with_room_when_several_have() {
     let links = render_links(&traces[traces.len() - 3..]);
     assert_eq!(
         links,
-        tree(&format!(
-            "{A_ANSWERED}
-            Server front tid=10 3324..3397 partial
-              Client front tid=10 3355..3397 link=queue-order/2
-                Server back tid=20 3360..3392
+        tree(&at(
+            t,
+            &format!(
+                "{A_ANSWERED}
+            Server front tid=10 @24..@97 partial
+              Client front tid=10 @55..@97 link=queue-order/2
+                Server back tid=20 @60..@92
             ---
-            Server front tid=10 3328..3397 partial
+            Server front tid=10 @28..@97 partial
             ---"
+            )
         ))
     );
 }

@@ -48,48 +48,6 @@ impl Engine {
         }
     }
 
-    /// Request `request` was just opened: one more request of its process, and the first
-    /// of an overlap-free run when it is the only one in progress.
-    pub(super) fn note_overlap(&mut self, request: SpanId) {
-        let Some(pid) = self.spans.get(request).map(|r| r.span.pid) else {
-            return;
-        };
-        let opened = self.requests_opened.entry(pid).or_default();
-        *opened += 1;
-        let seq = *opened;
-        let alone = self.spans.requests_in_progress(pid) == 1;
-        if let Some(r) = self.spans.get_mut(request) {
-            r.opened_alone = alone.then_some(seq);
-        }
-    }
-
-    /// Event loop `tid` writes `request`'s first call (`Lag::FirstCall`) or its response
-    /// (`Lag::Response`): if no other request overlapped it, the poll rounds since the one
-    /// that read it (first call) or its last call's answer (response) are one observation
-    /// of its endpoint.
-    pub(super) fn learn_endpoint_lag(&mut self, tid: Tid, request: SpanId, kind: Lag) {
-        let Some(round) = self.loop_round(tid) else {
-            return;
-        };
-        let Some(r) = self.spans.get(request).filter(|r| self.alone(r)) else {
-            return;
-        };
-        let Some(sig) = r.sig else {
-            return;
-        };
-        let mut calls = self.spans.calls_of(request);
-        let since = match kind {
-            Lag::FirstCall if calls.next().is_some() => return,
-            Lag::FirstCall => r.read_round,
-            Lag::Response => calls.filter_map(|c| c.read_round).max(),
-        };
-        if let Some(since) = since {
-            let pid = r.span.pid;
-            self.patterns
-                .learn_lag(pid, sig, kind, round.wrapping_sub(since));
-        }
-    }
-
     /// The current poll round of thread `tid`, if it is an event loop.
     fn loop_round(&self, tid: Tid) -> Option<u32> {
         self.threads
@@ -104,29 +62,51 @@ impl Engine {
     pub(super) fn resume_round(&self, tid: Tid, request: SpanId) -> Option<u32> {
         let round = self.loop_round(tid)?;
         let r = self.spans.get(request)?;
-        let lag = self.patterns.lag(r.span.pid, r.sig?, Lag::Response)?;
+        let lag = self.patterns.lag(tid, r.sig?, Lag::Response)?;
         Some(round.wrapping_sub(lag))
     }
 
-    /// True when no other request of its process overlapped request `r` so far.
-    fn alone(&self, r: &crate::spans::LiveSpan) -> bool {
-        r.opened_alone.is_some() && r.opened_alone == self.requests_opened.get(&r.span.pid).copied()
+    /// Thread `tid` writes the first byte of a call: one more call written in its poll
+    /// round, if it is an event loop.
+    pub(super) fn note_write_round(&mut self, tid: Tid) {
+        if let Some(round) = self.loop_round(tid) {
+            self.patterns.note_loop(tid, round, LoopNote::Write);
+        }
     }
 
-    /// Request `request` starts its response: if no other request of its process
-    /// overlapped it (none in progress when it was opened, none opened since), its typed
-    /// calls are one observation of its endpoint.
-    pub(super) fn learn_pattern(&mut self, request: SpanId) {
-        let Some((pid, sig)) = self
-            .spans
-            .get(request)
-            .filter(|r| self.alone(r))
-            .and_then(|r| Some((r.span.pid, r.sig?)))
-        else {
+    /// Thread `tid` ends span `id`'s first half now (a request starts its response, or a
+    /// call's answer is read): with its signature and times, one entry of its process's
+    /// ledger, and with its poll rounds one of its loop's (see [`crate::patterns`]).
+    pub(super) fn note_for_patterns(&mut self, tid: Tid, id: SpanId, now: Timestamp) {
+        let Some(s) = self.spans.get(id).filter(|s| !s.answered) else {
             return;
         };
-        let calls: Vec<u64> = self.spans.calls_of(request).filter_map(|c| c.sig).collect();
-        self.patterns.learn(pid, sig, &calls);
+        let (pid, kind, sig, read) = (s.span.pid, s.span.kind, s.sig, s.read_round);
+        let span = Interval {
+            start: s.span.start,
+            end: now,
+        };
+        let round = self.loop_round(tid);
+        match kind {
+            SpanKind::Server => {
+                if let (Some(sig), Some(read), Some(round)) = (sig, read, round) {
+                    let calls = self.spans.calls_of(id).next().is_some();
+                    let note = LoopNote::Response { read, sig, calls };
+                    self.patterns.note_loop(tid, round, note);
+                }
+                if let Some(sig) = sig {
+                    self.patterns.note_request(pid, sig, span, now);
+                }
+            }
+            _ => {
+                if let Some(round) = round {
+                    self.patterns.note_loop(tid, round, LoopNote::Answer);
+                }
+                if let Some(sig) = sig {
+                    self.patterns.note_call(pid, sig, span, now);
+                }
+            }
+        }
     }
 
     /// Call `call`'s signature is known, or its answer read: if its parent has no room for

@@ -7,7 +7,7 @@ impl Engine {
     pub(super) fn on_send(&mut self, tid: Tid, sk: SockAddr, n: u64, now: Timestamp) {
         let origin = if self.threads.map.contains_key(&tid) {
             match self.side_of(sk, true) {
-                Side::Server => self.response_bytes(tid, sk, n),
+                Side::Server => self.response_bytes(tid, sk, n, now),
                 _ => self.request_bytes(tid, sk, n, now),
             }
         } else {
@@ -26,17 +26,22 @@ impl Engine {
     }
 
     /// A traced thread writes on the server side: the response of the current request.
-    pub(super) fn response_bytes(&mut self, tid: Tid, sk: SockAddr, n: u64) -> Origin {
+    pub(super) fn response_bytes(
+        &mut self,
+        tid: Tid,
+        sk: SockAddr,
+        n: u64,
+        now: Timestamp,
+    ) -> Origin {
         let ep = self.sockets.endpoint(sk);
         let Some(id) = ep.span else {
             self.caveat(Caveat::ResponseBeforeRecording);
             return Origin::BeforeRecording;
         };
         ep.phase = Phase::Answer;
-        self.learn_endpoint_lag(tid, id, Lag::Response);
         self.answered_after_read(tid, id);
         self.answered_before_calls(id);
-        self.learn_pattern(id);
+        self.note_for_patterns(tid, id, now);
         self.spans.mark_answered(id);
         if let Some(s) = self.spans.get_mut(id) {
             s.main.a.bytes_out += n;
@@ -155,9 +160,7 @@ impl Engine {
                 }
                 self.claim_queued_job(tid, now);
                 let (parent, link) = self.link_call(tid, opened_for);
-                if let Some(p) = parent {
-                    self.learn_endpoint_lag(tid, p, Lag::FirstCall);
-                }
+                self.note_write_round(tid);
                 let th = &self.threads.map[&tid];
                 let start = if th.sys == Some(Syscall::Send) {
                     th.sys_enter
@@ -255,6 +258,7 @@ impl Engine {
             return;
         };
         ep.phase = Phase::Answer;
+        self.note_for_patterns(tid, id, now);
         let Some(s) = self.spans.get_mut(id) else {
             return;
         };
@@ -342,7 +346,6 @@ impl Engine {
                     self.caveat(Caveat::ParentGone);
                 }
                 let id = self.spans.open(span);
-                self.note_overlap(id);
                 self.sockets.endpoint(sk).span = Some(id);
                 if let (None, Some((inp, at))) = (origin, first) {
                     self.wait_for_sender(tid, inp, at, id, suspect);

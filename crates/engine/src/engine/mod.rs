@@ -19,10 +19,9 @@ use crate::config::{ByteSource, Config};
 use crate::event::{Event, EventKind, FourTuple, SockAddr, Syscall, TcpState, Tid, Timestamp};
 use crate::fds::FdTable;
 use crate::futexes::Futexes;
-use crate::fxhash::FxHashMap;
 use crate::handler::SpanHandler;
 use crate::model::{Activity, EventNames, Evidence, Link, Span, SpanId, SpanKind, Summary, Trace};
-use crate::patterns::{CallPatterns, Lag};
+use crate::patterns::{CallPatterns, Interval, Lag, LoopNote};
 use crate::readers::RequestReaders;
 use crate::sockets::{Endpoint, Phase, Side, Sockets, StreamId};
 use crate::spans::Spans;
@@ -95,8 +94,6 @@ pub struct Engine {
     readers: RequestReaders,
     /// The calls each endpoint was seen making (from payload heads).
     patterns: CallPatterns,
-    /// Requests opened so far, per process (tells requests no other overlapped).
-    requests_opened: FxHashMap<i32, u64>,
     caveats: [u64; Caveat::ALL],
     events: u64,
     /// Time of the last event.
@@ -127,7 +124,6 @@ impl Engine {
             futexes: Futexes::default(),
             readers: RequestReaders::default(),
             patterns: CallPatterns::default(),
-            requests_opened: FxHashMap::default(),
             caveats: [0; Caveat::ALL],
             events: 0,
             now: 0,
@@ -275,7 +271,9 @@ impl Engine {
                 self.set_read_since(ev.tid, ReadSince::Nothing);
                 self.recent_forget(ev.tid);
                 self.flush(ev.tid, ts);
-                self.threads.map.remove(&ev.tid);
+                if let Some(th) = self.threads.map.remove(&ev.tid) {
+                    self.patterns.forget(ev.tid, th.tgid);
+                }
                 self.in_send.retain(|&t| t != ev.tid);
                 self.left_send(ev.tid);
                 self.drain(emit);

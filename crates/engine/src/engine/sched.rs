@@ -344,7 +344,7 @@ impl Engine {
     /// last (a handler calling several services in a row).
     pub(super) fn batch_take(&mut self, tid: Tid) -> Option<SpanId> {
         let th = self.threads.map.get_mut(&tid).filter(|th| th.loops)?;
-        let (spans, patterns, pid) = (&self.spans, &self.patterns, th.tgid);
+        let (spans, patterns) = (&self.spans, &self.patterns);
         let live = |id: SpanId| spans.get(id).is_some_and(|s| !s.answered && !s.closed);
         th.batch.retain(|r| live(r.ctx));
         let round = th.polls;
@@ -354,7 +354,7 @@ impl Engine {
             r.request
                 && spans
                     .get(r.ctx)
-                    .and_then(|s| patterns.lag(pid, s.sig?, Lag::FirstCall))
+                    .and_then(|s| patterns.lag(tid, s.sig?, Lag::FirstCall))
                     .is_some_and(|lag| round.wrapping_sub(r.round) < lag)
         };
         let ready = |r: &BatchRead| (r.request || !spans.has_call(r.ctx, true)) && !early(r);

@@ -1,0 +1,266 @@
+//! How many calls of one kind each endpoint makes, found as the only counts a stretch of a
+//! process's traffic can be split by.
+//!
+//! Two kernel facts bound every call of a request/response handler: it is written after
+//! its request was read, and its answer is read before its request's response is written.
+//! If each request of endpoint `e` makes `n[e]` calls of a kind, the calls of a stretch of
+//! traffic can be handed to the requests so that each call goes to a request whose span
+//! contains it and each request gets exactly its endpoint's count. Whether such a split
+//! exists is decided greedily: in order of writing, each call goes to the request with room
+//! that ends first (the deadline-first rule, optimal for intervals that contain points).
+//! Calls no request can take and room left unfilled are violations: close to zero for the
+//! true counts, hundreds for wrong ones on a few hundred requests (docs/engine.md,
+//! "Endpoint patterns"), however many requests overlapped. Counts that no stretch can tell
+//! apart (an endpoint too rare, a mix that never varies) are not reported.
+
+use crate::event::Timestamp;
+
+/// A call or a request: from its first byte written (call) or read (request) to its
+/// answer's (call) or response's (request) first byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Interval {
+    /// Its first byte.
+    pub start: Timestamp,
+    /// The first byte of its answer or response.
+    pub end: Timestamp,
+}
+
+/// Largest count of one kind of call per request considered.
+pub(crate) const MAX_COUNT: u8 = 4;
+
+/// Requests of an endpoint a stretch needs before its count is reported.
+const MIN_REQUESTS: usize = 8;
+
+/// Violations by which every other count of an endpoint must do worse than the one
+/// reported, at least, and per request of that endpoint in the stretch (in hundredths).
+const MIN_MARGIN: usize = 8;
+const MARGIN_PER_HUNDRED: usize = 5;
+
+/// Local-search steps, at most.
+const MAX_STEPS: usize = 16;
+
+/// The requests of a stretch (sorted by start) with their endpoint's index.
+pub(crate) struct Stretch<'a> {
+    /// Requests, by start.
+    pub requests: &'a [(Interval, usize)],
+    /// Requests per endpoint index.
+    pub per_endpoint: &'a [usize],
+}
+
+impl Stretch<'_> {
+    /// Calls (sorted by start) that no split gives a request, plus room left unfilled,
+    /// when endpoint `e`'s requests make `counts[e]` calls each.
+    fn violations(&self, calls: &[Interval], counts: &[u8]) -> usize {
+        // Requests in progress at the current call: (end, room left).
+        let mut live: Vec<(Timestamp, u8)> = Vec::new();
+        let mut next = 0;
+        let mut bad = 0;
+        for c in calls {
+            live.retain(|&(end, room)| {
+                let keep = end >= c.start;
+                if !keep {
+                    bad += usize::from(room);
+                }
+                keep
+            });
+            while let Some(&(r, e)) = self.requests.get(next).filter(|(r, _)| r.start <= c.start) {
+                next += 1;
+                if r.end >= c.start {
+                    live.push((r.end, counts[e]));
+                } else {
+                    bad += usize::from(counts[e]);
+                }
+            }
+            let taker = live
+                .iter_mut()
+                .filter(|(end, room)| *room > 0 && *end >= c.end)
+                .min_by_key(|(end, _)| *end);
+            match taker {
+                Some((_, room)) => *room -= 1,
+                None => bad += 1,
+            }
+        }
+        bad += live
+            .iter()
+            .map(|&(_, room)| usize::from(room))
+            .sum::<usize>();
+        bad += self.requests[next..]
+            .iter()
+            .map(|&(_, e)| usize::from(counts[e]))
+            .sum::<usize>();
+        bad
+    }
+
+    /// The counts per endpoint index that split `calls` best, starting the search from
+    /// `start`: `Some(n)` for each endpoint whose count every other count does clearly
+    /// worse than, `None` for the others.
+    pub fn fit(&self, calls: &[Interval], start: &[u8]) -> Vec<Option<u8>> {
+        let k = start.len();
+        let mut counts = start.to_vec();
+        let mut best = self.violations(calls, &counts);
+        // Per endpoint, the fewest violations of a neighbour that changes its count (one
+        // whose count only moves together with another's is not told apart either), from
+        // the last step: the one that found no better neighbour.
+        let mut rival = vec![usize::MAX; k];
+        let mut settled = false;
+        for _ in 0..MAX_STEPS {
+            rival.fill(usize::MAX);
+            let mut improved = None;
+            for trial in neighbours(&counts) {
+                let v = self.violations(calls, &trial);
+                for e in (0..k).filter(|&e| trial[e] != counts[e]) {
+                    rival[e] = rival[e].min(v);
+                }
+                if v < improved.as_ref().map_or(best, |(b, _)| *b) {
+                    improved = Some((v, trial));
+                }
+            }
+            match improved {
+                Some((v, trial)) => (best, counts) = (v, trial),
+                None => {
+                    settled = true;
+                    break;
+                }
+            }
+        }
+        if !settled || best * 10 > calls.len() {
+            return vec![None; k];
+        }
+        (0..k)
+            .map(|e| {
+                let n = self.per_endpoint[e];
+                let margin = MIN_MARGIN.max(n * MARGIN_PER_HUNDRED / 100);
+                (n >= MIN_REQUESTS && rival[e] >= best + margin).then_some(counts[e])
+            })
+            .collect()
+    }
+}
+
+/// Every count vector one step from `counts`: one endpoint's count changed to any other
+/// value, or one call moved from one endpoint's count to another's.
+fn neighbours(counts: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
+    let k = counts.len();
+    let single = (0..k).flat_map(move |e| {
+        (0..=MAX_COUNT)
+            .filter(move |&v| v != counts[e])
+            .map(move |v| {
+                let mut c = counts.to_vec();
+                c[e] = v;
+                c
+            })
+    });
+    let moves = (0..k).flat_map(move |from| {
+        (0..k)
+            .filter(move |&to| to != from && counts[from] > 0 && counts[to] < MAX_COUNT)
+            .map(move |to| {
+                let mut c = counts.to_vec();
+                c[from] -= 1;
+                c[to] += 1;
+                c
+            })
+    });
+    single.chain(moves)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn iv(start: Timestamp, end: Timestamp) -> Interval {
+        Interval { start, end }
+    }
+
+    /// Three endpoints (1, 2 and 2 calls), four requests always overlapping, the second
+    /// endpoint's calls in parallel and the third's in sequence: the counts are found
+    /// though no request ran alone.
+    #[test]
+    fn counts_are_found_under_constant_overlap() {
+        let mut requests = Vec::new();
+        let mut calls = Vec::new();
+        // A fixed pseudo-random order of endpoints and start gaps (a linear congruential
+        // sequence), so which requests overlap varies.
+        let mut seed = 12345u64;
+        let mut next = |m: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % m
+        };
+        let mut start = 0;
+        for _ in 0..240 {
+            let e = next(3) as usize;
+            start += 10 + next(30);
+            let end = start + [40, 70, 90][e];
+            requests.push((iv(start, end), e));
+            match e {
+                0 => calls.push(iv(start + 5, start + 35)),
+                1 => {
+                    calls.push(iv(start + 5, start + 60));
+                    calls.push(iv(start + 6, start + 65));
+                }
+                _ => {
+                    calls.push(iv(start + 5, start + 40));
+                    calls.push(iv(start + 45, start + 85));
+                }
+            }
+        }
+        calls.sort();
+        let per_endpoint: Vec<usize> = (0..3)
+            .map(|e| requests.iter().filter(|r| r.1 == e).count())
+            .collect();
+        let stretch = Stretch {
+            requests: &requests,
+            per_endpoint: &per_endpoint,
+        };
+        assert_eq!(
+            stretch.fit(&calls, &[1, 1, 1]),
+            vec![Some(1), Some(2), Some(2)]
+        );
+        assert_eq!(
+            stretch.fit(&calls, &[0, 4, 3]),
+            vec![Some(1), Some(2), Some(2)]
+        );
+    }
+
+    /// Two endpoints whose requests always come in the same pair, at the same times: 1 + 3
+    /// calls split as well as 2 + 2, so neither count is reported.
+    #[test]
+    fn counts_that_no_split_tells_apart_are_not_reported() {
+        let mut requests = Vec::new();
+        let mut calls = Vec::new();
+        for i in 0..100u64 {
+            let start = i * 100;
+            requests.push((iv(start, start + 50), 0));
+            requests.push((iv(start, start + 50), 1));
+            for j in 0..4 {
+                calls.push(iv(start + 1 + j, start + 20));
+            }
+        }
+        requests.sort();
+        let stretch = Stretch {
+            requests: &requests,
+            per_endpoint: &[100, 100],
+        };
+        assert_eq!(stretch.fit(&calls, &[1, 1]), vec![None, None]);
+    }
+
+    /// An endpoint seen on too few requests gets no count, the others still do.
+    #[test]
+    fn a_rare_endpoint_gets_no_count() {
+        let mut requests = Vec::new();
+        let mut calls = Vec::new();
+        for i in 0..100u64 {
+            let start = i * 100;
+            let e = usize::from(i % 20 == 0);
+            requests.push((iv(start, start + 50), e));
+            if e == 0 {
+                calls.push(iv(start + 1, start + 20));
+            }
+        }
+        let stretch = Stretch {
+            requests: &requests,
+            per_endpoint: &[95, 5],
+        };
+        assert_eq!(stretch.fit(&calls, &[1, 1]), vec![Some(1), None]);
+    }
+}

@@ -1,0 +1,269 @@
+//! The calls each kind of request makes, and when an event loop acts on it, learnt from the
+//! recording itself.
+//!
+//! A request's endpoint signature (a hash of what its first bytes say it is: `GET /par`,
+//! `SET`) names what its handler does; handlers of one endpoint make the same calls. Each
+//! process's requests and calls, with their signatures and times, fill a ledger; every few
+//! hundred requests the counts that split the ledger's calls between its requests are
+//! fitted ([`fit`]) and replace the earlier ones for the endpoints they tell apart.
+
+mod fit;
+mod rounds;
+
+use crate::event::Tid;
+use crate::event::Timestamp;
+use crate::fxhash::FxHashMap;
+pub(crate) use fit::Interval;
+use fit::Stretch;
+use rounds::LoopLedger;
+
+/// Requests in a process's (or loop's) first ledger, doubling with each fit up to the last
+/// size: counts early in a recording, and steadier ones later. Each fit still reports only
+/// what its requests tell apart.
+const FIRST_STRETCH: usize = 16;
+const STRETCH: usize = 256;
+
+/// Ledgers fitted in a row at first; after them one in [`REFIT_EVERY`] is (the counts of a
+/// service seldom change, and a fit costs a few passes over its ledger's calls).
+const FIT_FIRST: u32 = 6;
+const REFIT_EVERY: u32 = 4;
+
+/// Requests a ledger holds before its fit, after `fitted` earlier fits.
+fn stretch_size(fitted: u32) -> usize {
+    (FIRST_STRETCH << fitted.min(8)).min(STRETCH)
+}
+
+/// Endpoints and call signatures a ledger keeps apart, at most (the most frequent ones).
+const MAX_ENDPOINTS: usize = 16;
+const MAX_CALL_KINDS: usize = 32;
+
+/// Calls a ledger holds, at most: past it, the stretch closes early.
+const MAX_CALLS: usize = 16 * STRETCH;
+
+/// A process's requests and calls since its last fit.
+#[derive(Debug, Default)]
+struct Ledger {
+    /// When it opened (0 for a process's first: all it did since the recording started):
+    /// requests and calls that started earlier are left out (their other half is in no
+    /// ledger).
+    since: Timestamp,
+    /// Requests with their endpoint signature.
+    requests: Vec<(Interval, u64)>,
+    /// Calls by signature.
+    calls: FxHashMap<u64, Vec<Interval>>,
+    /// Calls held.
+    held: usize,
+    /// Ledgers of this process closed before.
+    fitted: u32,
+}
+
+/// Call patterns and event-loop lags by process and signature.
+#[derive(Debug, Default)]
+pub(crate) struct CallPatterns {
+    /// Per process: its traffic since the last fit.
+    ledgers: FxHashMap<i32, Ledger>,
+    /// Per (process, call signature): the calls of that kind each endpoint's requests make.
+    counts: FxHashMap<(i32, u64), FxHashMap<u64, u8>>,
+    /// Per event loop (thread): its rounds since the last fit.
+    loops: FxHashMap<Tid, LoopLedger>,
+    /// Per (event loop, endpoint, [`Lag`]): the lag its rounds allow.
+    lags: FxHashMap<(Tid, u64, Lag), u32>,
+}
+
+/// What an event loop did in a poll round, as its lags' ledger counts it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum LoopNote {
+    /// It wrote a call's first byte.
+    Write,
+    /// It read a call's answer's first byte.
+    Answer,
+    /// It wrote the response of a request with endpoint signature `sig`, read in round
+    /// `read`, which made calls (as linked so far) or not.
+    Response {
+        /// The round that read the request.
+        read: u32,
+        /// The request's endpoint signature.
+        sig: u64,
+        /// Calls were linked to it.
+        calls: bool,
+    },
+}
+
+/// What a lag of an event loop's request counts, in poll rounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Lag {
+    /// From the round that read the request to its first call.
+    FirstCall,
+    /// From the round that read its last call's answer to its response.
+    Response,
+}
+
+impl CallPatterns {
+    /// A request of process `pid` with endpoint signature `request` spanned `span` (read to
+    /// first response byte), now.
+    pub fn note_request(&mut self, pid: i32, request: u64, span: Interval, now: Timestamp) {
+        let ledger = self.ledgers.entry(pid).or_default();
+        if span.start < ledger.since {
+            return;
+        }
+        ledger.requests.push((span, request));
+        if ledger.requests.len() >= stretch_size(ledger.fitted) {
+            self.close(pid, now);
+        }
+    }
+
+    /// A call of process `pid` with signature `call` spanned `span` (written to first
+    /// answer byte), now.
+    pub fn note_call(&mut self, pid: i32, call: u64, span: Interval, now: Timestamp) {
+        let ledger = self.ledgers.entry(pid).or_default();
+        if span.start < ledger.since
+            || (ledger.calls.len() >= MAX_CALL_KINDS && !ledger.calls.contains_key(&call))
+        {
+            return;
+        }
+        ledger.calls.entry(call).or_default().push(span);
+        ledger.held += 1;
+        if ledger.held >= MAX_CALLS {
+            self.close(pid, now);
+        }
+    }
+
+    /// Fits process `pid`'s ledger and opens a new one.
+    fn close(&mut self, pid: i32, now: Timestamp) {
+        let Some(ledger) = self.ledgers.get_mut(&pid) else {
+            return;
+        };
+        let done = std::mem::replace(
+            ledger,
+            Ledger {
+                since: now,
+                fitted: ledger.fitted.saturating_add(1),
+                ..Ledger::default()
+            },
+        );
+        if done.fitted >= FIT_FIRST && done.fitted % REFIT_EVERY != 0 {
+            return;
+        }
+        let mut frequency: FxHashMap<u64, usize> = FxHashMap::default();
+        for &(_, sig) in &done.requests {
+            *frequency.entry(sig).or_default() += 1;
+        }
+        let mut endpoints: Vec<(u64, usize)> = frequency.into_iter().collect();
+        endpoints.sort_unstable_by_key(|&(sig, n)| (std::cmp::Reverse(n), sig));
+        endpoints.truncate(MAX_ENDPOINTS);
+        let index = |sig: u64| endpoints.iter().position(|&(s, _)| s == sig);
+        let mut requests: Vec<(Interval, usize)> = done
+            .requests
+            .iter()
+            .filter_map(|&(span, sig)| Some((span, index(sig)?)))
+            .collect();
+        requests.sort_unstable();
+        let per_endpoint: Vec<usize> = endpoints.iter().map(|&(_, n)| n).collect();
+        let stretch = Stretch {
+            requests: &requests,
+            per_endpoint: &per_endpoint,
+        };
+        for (call, mut calls) in done.calls {
+            calls.sort_unstable();
+            let known = self.counts.entry((pid, call)).or_default();
+            let start: Vec<u8> = endpoints
+                .iter()
+                .map(|(sig, _)| known.get(sig).copied().unwrap_or(1))
+                .collect();
+            for (&(sig, _), n) in endpoints.iter().zip(stretch.fit(&calls, &start)) {
+                if let Some(n) = n {
+                    known.insert(sig, n);
+                }
+            }
+        }
+    }
+
+    /// Event loop `tid` did `note` in poll round `round`.
+    pub fn note_loop(&mut self, tid: Tid, round: u32, note: LoopNote) {
+        let ledger = self.loops.entry(tid).or_insert_with(|| LoopLedger::new(0));
+        match note {
+            LoopNote::Write => ledger.note_write(round),
+            LoopNote::Answer => ledger.note_answer(round),
+            LoopNote::Response { read, sig, calls } => ledger.note_request(read, round, sig, calls),
+        }
+        if !ledger.full() {
+            return;
+        }
+        for (sig, first, resp) in ledger.fit(round) {
+            for (kind, lag) in [(Lag::FirstCall, first), (Lag::Response, resp)] {
+                if let Some(lag) = lag {
+                    self.lags.insert((tid, sig, kind), lag);
+                }
+            }
+        }
+    }
+
+    /// Thread `tid` of process `pid` exited: its loop's ledger and lags go, and when it was
+    /// the process's main thread, the process's ledger and counts too (bounded memory
+    /// over threads and processes that come and go).
+    pub fn forget(&mut self, tid: Tid, pid: i32) {
+        if self.loops.remove(&tid).is_some() {
+            self.lags.retain(|&(t, _, _), _| t != tid);
+        }
+        if tid == pid {
+            self.ledgers.remove(&pid);
+            self.counts.retain(|&(p, _), _| p != pid);
+        }
+    }
+
+    /// The lag of kind `kind` of event loop `tid`'s requests with signature `request`, once
+    /// its rounds told it apart. First call: 0 for a handler run inline, 1 for a task
+    /// woken by the read, 2 for a task that only starts sub-tasks which call a round later.
+    /// Response: 1 for a task woken by its last answer, more when it waits for sub-tasks.
+    pub fn lag(&self, tid: Tid, request: u64, kind: Lag) -> Option<u32> {
+        self.lags.get(&(tid, request, kind)).copied()
+    }
+
+    /// How many calls with signature `call` a request of process `pid` with signature
+    /// `request` makes, once a fit told its endpoint's count apart.
+    pub fn expected(&self, pid: i32, request: u64, call: u64) -> Option<u16> {
+        self.counts
+            .get(&(pid, call))?
+            .get(&request)
+            .map(|&n| u16::from(n))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A process's first ledger is fitted after its first stretch of requests, however
+    /// much they overlapped; a call signature never written has no count.
+    #[test]
+    fn the_first_stretch_gives_counts() {
+        let mut p = CallPatterns::default();
+        p.note_call(1, 7, Interval { start: 0, end: 1 }, 1);
+        for i in 0..FIRST_STRETCH as u64 {
+            let start = 10 + i * 10;
+            p.note_call(
+                1,
+                7,
+                Interval {
+                    start: start + 1,
+                    end: start + 12,
+                },
+                start + 12,
+            );
+            let span = Interval {
+                start,
+                end: start + 15,
+            };
+            assert_eq!(
+                p.expected(1, 10, 7),
+                None,
+                "no fit before the stretch is full"
+            );
+            p.note_request(1, 10, span, start + 15);
+        }
+        // The call that started before the ledger opened is left out.
+        assert_eq!(p.expected(1, 10, 7), Some(1));
+        assert_eq!(p.expected(1, 10, 8), None);
+        assert_eq!(p.expected(2, 10, 7), None);
+    }
+}
