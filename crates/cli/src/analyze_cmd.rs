@@ -1,7 +1,8 @@
 //! `kspan analyze`: reads a recording, runs the engine over its events in time order, and
-//! writes the traces through the chosen sink (tree text, OTLP JSON or SQLite), then the
-//! summary.
+//! writes the traces through the chosen sink (tree text, OTLP JSON, SQLite or a Perfetto
+//! timeline), and to an OTLP collector when asked, then the summary.
 
+use crate::otlp_push::{self, PushArgs};
 use anyhow::Context;
 use kspan_capture::meta::{read_meta, RecordingMeta};
 use kspan_engine::{ByteSource, Config, Engine, EventNames, Summary, Trace, World};
@@ -9,11 +10,12 @@ use kspan_heads::HeadTable;
 use kspan_ingest::bpftrace::{bpftrace_events, split_sums, BpftraceEvents, BPFTRACE_OPTION};
 use kspan_ingest::{head_events, world_from_meta, Decoder, ExtraEvents, SumRequest};
 use kspan_output::filter::FilteredSink;
+use kspan_output::otlp::push::PushOutcome;
 use kspan_output::otlp::OtlpJsonSink;
 use kspan_output::sqlite::SqliteSink;
 use kspan_output::summary::write_summary;
 use kspan_output::tree::TreeSink;
-use kspan_output::{OutputContext, TraceFilter, TraceSink};
+use kspan_output::{OutputContext, Tee, TraceFilter, TraceSink};
 use kspan_tracedat::TraceFile;
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
@@ -54,6 +56,7 @@ pub enum Colour {
   kspan analyze app.dat --service compose-post --min-duration 2ms
   kspan analyze app.dat --format otlp-json -o traces.json
   kspan analyze app.dat --format sqlite -o spans.db
+  kspan analyze app.dat --format summary --otlp-endpoint http://127.0.0.1:4318
   kspan analyze app.dat --sum block:block_rq_issue:bytes")]
 pub struct AnalyzeArgs {
     /// The recording (trace.dat from `kspan record`, or from `trace-cmd extract`).
@@ -96,10 +99,12 @@ pub struct AnalyzeArgs {
     /// Colour the tree.
     #[arg(long, value_enum, default_value = "auto")]
     pub colour: Colour,
+    #[command(flatten)]
+    pub push: PushArgs,
 }
 
 /// Parses `500us`, `2ms`, `1.5s`, `300ns` or a plain number of nanoseconds.
-fn parse_duration_ns(s: &str) -> Result<u64, String> {
+pub fn parse_duration_ns(s: &str) -> Result<u64, String> {
     let split = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(s.len());
@@ -264,7 +269,7 @@ impl Recording {
 pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     let recording = Recording::open(&args.file, &args.sum)?;
     let context = recording.output_context(&args.count)?;
-    let mut sink = sink_for(&args, context)?;
+    let (mut sink, push) = sink_for(&args, context)?;
     let config = Config {
         service_overrides: args.service_map.clone(),
         ..Config::default()
@@ -273,15 +278,15 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     let mut err = io::stderr().lock();
     write_summary(&mut err, &outcome.summary)?;
     warn_lost(&args.file, &outcome, &mut err)?;
-    Ok(())
+    otlp_push::report(push.as_ref(), &mut err)
 }
 
-/// The sink `args` ask for (format, output file, colour, filters); also used by
-/// `kspan import-psv`.
+/// The sink `args` ask for (format, output file, colour, filters, OTLP push), and where the
+/// push's report will be; also used by `kspan import-psv`.
 pub fn sink_for(
     args: &AnalyzeArgs,
     context: OutputContext,
-) -> anyhow::Result<FilteredSink<Box<dyn TraceSink>>> {
+) -> anyhow::Result<(FilteredSink<Box<dyn TraceSink>>, Option<PushOutcome>)> {
     let filter = TraceFilter {
         trace_id_prefix: args.trace.clone(),
         service: args.service.clone(),
@@ -294,6 +299,7 @@ pub fn sink_for(
         Colour::Never => false,
         Colour::Auto => args.output.is_none() && io::stdout().is_terminal(),
     };
+    let push = otlp_push::push_sink(&args.push, context.clone())?;
     let sink: Box<dyn TraceSink> = match args.format {
         Format::Tree => Box::new(TreeSink::new(
             open_output(args.output.as_deref())?,
@@ -307,7 +313,13 @@ pub fn sink_for(
         Format::Sqlite => Box::new(sqlite_sink(args.output.as_deref(), context)?),
         Format::Summary => Box::new(NoTraces),
     };
-    Ok(FilteredSink::new(sink, filter))
+    Ok(match push {
+        Some((pusher, outcome)) => (
+            FilteredSink::new(Box::new(Tee(sink, pusher)), filter),
+            Some(outcome),
+        ),
+        None => (FilteredSink::new(sink, filter), None),
+    })
 }
 
 /// The SQLite database `-o` names (a database cannot go to standard output).

@@ -12,6 +12,7 @@ mod heads_lines;
 mod import_psv_cmd;
 mod info_cmd;
 mod loss;
+mod otlp_push;
 mod record_cmd;
 
 use clap::{Parser, Subcommand};
@@ -79,7 +80,7 @@ fn main() {
     };
     if let Err(err) = result {
         eprintln!("kspan: error: {}", one_sentence(&err));
-        std::process::exit(1);
+        std::process::exit(exit_status(&err));
     }
 }
 
@@ -91,6 +92,16 @@ fn end_quietly_on_closed_stdout() {
     // no handler code is involved.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+/// The exit status for `err`: [`otlp_push::UNDELIVERED_EXIT`] when the outputs were
+/// written but an OTLP push dropped spans, else 1.
+fn exit_status(err: &anyhow::Error) -> i32 {
+    if err.is::<otlp_push::Undelivered>() {
+        otlp_push::UNDELIVERED_EXIT
+    } else {
+        1
     }
 }
 
