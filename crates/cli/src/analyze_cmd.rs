@@ -12,11 +12,13 @@ use kspan_ingest::{head_events, world_from_meta, Decoder, ExtraEvents, SumReques
 use kspan_output::filter::FilteredSink;
 use kspan_output::otlp::push::PushOutcome;
 use kspan_output::otlp::OtlpJsonSink;
+use kspan_output::perfetto::PerfettoSink;
 use kspan_output::sqlite::SqliteSink;
 use kspan_output::summary::write_summary;
 use kspan_output::tree::TreeSink;
 use kspan_output::{OutputContext, Tee, TraceFilter, TraceSink};
 use kspan_tracedat::TraceFile;
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -34,6 +36,10 @@ pub enum Format {
     /// A SQLite database of traces, spans, threads and events, for SQL (needs -o; see
     /// docs/sqlite.md).
     Sqlite,
+    /// A timeline for ui.perfetto.dev or chrome://tracing (Chrome JSON trace events): a
+    /// track per thread, a slice per span with its kernel activity, flows from caller to
+    /// callee (see docs/perfetto.md).
+    Perfetto,
     /// Only the summary: traces, spans, caveats.
     Summary,
 }
@@ -56,6 +62,7 @@ pub enum Colour {
   kspan analyze app.dat --service compose-post --min-duration 2ms
   kspan analyze app.dat --format otlp-json -o traces.json
   kspan analyze app.dat --format sqlite -o spans.db
+  kspan analyze app.dat --format perfetto -o timeline.json
   kspan analyze app.dat --format summary --otlp-endpoint http://127.0.0.1:4318
   kspan analyze app.dat --sum block:block_rq_issue:bytes")]
 pub struct AnalyzeArgs {
@@ -228,12 +235,23 @@ impl Recording {
         }
     }
 
+    /// The comm of every thread the recording names: those that existed at its start, then
+    /// the tracer's saved command lines.
+    fn thread_names(&self) -> HashMap<i32, String> {
+        let mut names = self.file.metadata().cmdlines.clone();
+        for thread in self.world().threads {
+            names.insert(thread.tid, thread.comm);
+        }
+        names
+    }
+
     /// What sinks need to name events and convert times; `count` as for `--count`.
     pub fn output_context(&self, count: &[String]) -> anyhow::Result<OutputContext> {
         let clock_to_unix_ns = self.meta.as_ref().map_or(0, |m| m.clock_to_unix_ns);
         let mut context = OutputContext::new(self.decoder.names(), clock_to_unix_ns);
         context.count_only = count_filter(count, self.decoder.names())?;
         context.heads = self.heads.clone();
+        context.thread_names = self.thread_names();
         Ok(context)
     }
 
@@ -311,6 +329,10 @@ pub fn sink_for(
             context,
         )),
         Format::Sqlite => Box::new(sqlite_sink(args.output.as_deref(), context)?),
+        Format::Perfetto => Box::new(PerfettoSink::new(
+            open_output(args.output.as_deref())?,
+            context,
+        )),
         Format::Summary => Box::new(NoTraces),
     };
     Ok(match push {
