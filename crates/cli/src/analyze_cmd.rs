@@ -299,12 +299,15 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     otlp_push::report(push.as_ref(), &mut err)
 }
 
+/// The chosen output (and OTLP push), behind the user's trace selection.
+pub type AnalysisSink = FilteredSink<Box<dyn TraceSink>>;
+
 /// The sink `args` ask for (format, output file, colour, filters, OTLP push), and where the
 /// push's report will be; also used by `kspan import-psv`.
 pub fn sink_for(
     args: &AnalyzeArgs,
     context: OutputContext,
-) -> anyhow::Result<(FilteredSink<Box<dyn TraceSink>>, Option<PushOutcome>)> {
+) -> anyhow::Result<(AnalysisSink, Option<PushOutcome>)> {
     let filter = TraceFilter {
         trace_id_prefix: args.trace.clone(),
         service: args.service.clone(),

@@ -9,7 +9,7 @@
 mod common;
 
 use common::{otlp_json_spans, record_requests, succeeded};
-use kspan_testsupport::{ChildGuard, Netns, Scratch};
+use kspan_testsupport::{ChildGuard, Scratch};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -18,14 +18,11 @@ use std::time::{Duration, Instant};
 /// The python of the receiver's virtual environment (made on first use).
 fn receiver_python() -> String {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/otlp-venv.sh");
-    let out = Command::new("bash")
-        .arg(script)
-        .output()
-        .expect("bash runs");
-    assert!(
-        out.status.success(),
-        "cannot make the receiver's venv: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeeded(
+        Command::new("bash")
+            .arg(script)
+            .output()
+            .expect("bash runs"),
     );
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
@@ -109,14 +106,6 @@ impl Receiver {
     }
 }
 
-/// A recording of `requests` HTTP requests, made in the test's own network namespace.
-fn recording(scratch: &Scratch, tag: &str, requests: u32) -> PathBuf {
-    let netns = Netns::new(tag);
-    let path = scratch.join("http.dat");
-    record_requests(&netns, scratch, &path, 18092, requests);
-    path
-}
-
 /// `kspan analyze FILE --format otlp-json -o JSON --otlp-endpoint URL EXTRA…`.
 fn analyze_and_push(recording: &Path, json: &Path, endpoint: &str, extra: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_kspan"));
@@ -132,8 +121,7 @@ fn analyze_and_push(recording: &Path, json: &Path, endpoint: &str, extra: &[&str
 
 #[test]
 fn every_span_of_the_json_output_reaches_the_collector_exactly_once() {
-    let scratch = Scratch::new("otlp-push");
-    let recording = recording(&scratch, "otlp-push", 20);
+    let (scratch, recording) = record_requests("otlp-push", 20);
     let receiver = Receiver::start(&scratch, 0, 0);
     let json = scratch.join("traces.json");
     let out = succeeded(
@@ -157,8 +145,7 @@ fn every_span_of_the_json_output_reaches_the_collector_exactly_once() {
 
 #[test]
 fn a_collector_that_comes_up_late_and_answers_503_at_first_gets_every_span_once() {
-    let scratch = Scratch::new("otlp-retry");
-    let recording = recording(&scratch, "otlp-retry", 10);
+    let (scratch, recording) = record_requests("otlp-retry", 10);
     let port = free_port();
     let json = scratch.join("traces.json");
     let endpoint = format!("http://127.0.0.1:{port}");
@@ -187,8 +174,7 @@ fn a_collector_that_comes_up_late_and_answers_503_at_first_gets_every_span_once(
 
 #[test]
 fn with_no_collector_every_span_is_reported_dropped_within_the_timeout_and_the_exit_status_is_3() {
-    let scratch = Scratch::new("otlp-absent");
-    let recording = recording(&scratch, "otlp-absent", 5);
+    let (scratch, recording) = record_requests("otlp-absent", 5);
     let json = scratch.join("traces.json");
     let endpoint = format!("http://127.0.0.1:{}", free_port());
     let started = Instant::now();

@@ -6,23 +6,16 @@
 
 mod common;
 
-use common::{kspan, otlp_json_spans, record_requests, succeeded};
-use kspan_testsupport::{Netns, Scratch};
+use common::{analyze_to, otlp_json_spans, record_requests};
 use std::collections::BTreeSet;
 
 #[test]
 fn the_timeline_has_a_slice_per_span_and_both_ends_of_every_flow() {
-    let netns = Netns::new("perfetto");
-    let scratch = Scratch::new("cli-perfetto");
-    let recording = scratch.join("http.dat");
-    record_requests(&netns, &scratch, &recording, 18093, 5);
-    let recording = recording.to_str().unwrap();
+    let (scratch, recording) = record_requests("cli-perfetto", 5);
     let otlp = scratch.join("http.otlp.json");
-    let args = ["analyze", recording, "--format", "otlp-json", "-o"];
-    succeeded(kspan(&[&args[..], &[otlp.to_str().unwrap()]].concat()));
+    analyze_to(&recording, "otlp-json", &otlp);
     let timeline = scratch.join("timeline.json");
-    let args = ["analyze", recording, "--format", "perfetto", "-o"];
-    succeeded(kspan(&[&args[..], &[timeline.to_str().unwrap()]].concat()));
+    analyze_to(&recording, "perfetto", &timeline);
 
     let doc: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&timeline).unwrap()).expect("the timeline parses");

@@ -2,23 +2,13 @@
 //! from the command line's definition exist for every shell and subcommand, know the
 //! subcommands and their options, and (for bash) parse.
 
-use std::process::{Command, Output};
+mod common;
 
-fn kspan(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_kspan"))
-        .args(args)
-        .output()
-        .expect("kspan runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
+use common::{kspan, succeeded};
+use std::process::Command;
 
 fn stdout(args: &[&str]) -> String {
-    String::from_utf8(kspan(args).stdout).unwrap()
+    String::from_utf8(succeeded(kspan(args)).stdout).unwrap()
 }
 
 #[test]
@@ -63,10 +53,7 @@ fn man_pages_exist_for_kspan_and_each_subcommand() {
         assert!(page.contains(&format!("kspan {sub}")), "synopsis of {sub}");
     }
     assert!(stdout(&["man", "analyze"]).contains("otlp\\-endpoint"));
-    let missing = Command::new(env!("CARGO_BIN_EXE_kspan"))
-        .args(["man", "guard"])
-        .output()
-        .unwrap();
+    let missing = kspan(&["man", "guard"]);
     assert_eq!(
         missing.status.code(),
         Some(1),

@@ -5,21 +5,14 @@
 
 mod common;
 
-use common::{kspan, otlp_json_spans, record_requests, succeeded};
-use kspan_testsupport::{Netns, Scratch};
+use common::{analyze_to, kspan, otlp_json_spans, record_requests};
 use std::collections::BTreeSet;
 
 #[test]
 fn analyze_to_sqlite_has_the_traces_of_the_otlp_output() {
-    let netns = Netns::new("sqlite");
-    let scratch = Scratch::new("cli-sqlite");
-    let recording = scratch.join("http.dat");
-    record_requests(&netns, &scratch, &recording, 18091, 3);
-    let recording = recording.to_str().unwrap();
-
+    let (scratch, recording) = record_requests("cli-sqlite", 3);
     let otlp = scratch.join("http.otlp.json");
-    let args = ["analyze", recording, "--format", "otlp-json", "-o"];
-    succeeded(kspan(&[&args[..], &[otlp.to_str().unwrap()]].concat()));
+    analyze_to(&recording, "otlp-json", &otlp);
     let spans = otlp_json_spans(&otlp);
     let otlp_spans = spans.len();
     let otlp_traces = spans
@@ -29,8 +22,7 @@ fn analyze_to_sqlite_has_the_traces_of_the_otlp_output() {
         .len();
 
     let db_path = scratch.join("http.db");
-    let args = ["analyze", recording, "--format", "sqlite", "-o"];
-    succeeded(kspan(&[&args[..], &[db_path.to_str().unwrap()]].concat()));
+    analyze_to(&recording, "sqlite", &db_path);
     let db = rusqlite::Connection::open(&db_path).unwrap();
     let count =
         |sql: &str| -> usize { db.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap() as usize };
@@ -56,7 +48,7 @@ fn analyze_to_sqlite_has_the_traces_of_the_otlp_output() {
         "and carries its status"
     );
 
-    let missing_output = kspan(&["analyze", recording, "--format", "sqlite"]);
+    let missing_output = kspan(&["analyze", recording.to_str().unwrap(), "--format", "sqlite"]);
     assert!(!missing_output.status.success());
     assert_eq!(
         String::from_utf8_lossy(&missing_output.stderr).trim_end(),

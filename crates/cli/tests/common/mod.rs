@@ -1,11 +1,11 @@
-//! What the CLI tests that analyse a small real recording share: running `kspan`, and
-//! recording curl fetching from python's http.server in a network namespace of the test.
-//! Needs root, tracefs, curl and python3.
+//! What the CLI tests share: running `kspan`, and (needing root, tracefs, curl and
+//! python3) recording curl fetching from python's http.server in a network namespace of the
+//! test.
 
 #![allow(dead_code)] // each test binary uses its own part
 
 use kspan_testsupport::{Netns, Scratch};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// Runs `kspan ARGS` and returns what it did.
@@ -26,8 +26,14 @@ pub fn succeeded(out: Output) -> Output {
     out
 }
 
-/// Records `requests` HTTP requests from curl to python's http.server on `port` into `path`.
-pub fn record_requests(netns: &Netns, scratch: &Scratch, path: &Path, port: u16, requests: u32) {
+/// A recording (`http.dat` in a new scratch directory, returned with it) of `requests` HTTP
+/// requests from curl to python's http.server, in a network namespace of its own; `tag`
+/// names both.
+pub fn record_requests(tag: &str, requests: u32) -> (Scratch, PathBuf) {
+    let netns = Netns::new(tag);
+    let scratch = Scratch::new(tag);
+    let path = scratch.join("http.dat");
+    let port = 18090;
     let script = format!(
         "cd {} && python3 -m http.server {port} --bind 127.0.0.1 >/dev/null 2>&1 & \
          for i in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:{port}/ && break; \
@@ -36,11 +42,31 @@ pub fn record_requests(netns: &Netns, scratch: &Scratch, path: &Path, port: u16,
          kill $!",
         scratch.path().display()
     );
-    let path = path.to_str().unwrap();
-    let command = ["record", "-o", path, "--", "ip", "netns", "exec"];
+    let command = [
+        "record",
+        "-o",
+        path.to_str().unwrap(),
+        "--",
+        "ip",
+        "netns",
+        "exec",
+    ];
     succeeded(kspan(
         &[&command[..], &[netns.name(), "sh", "-c", &script]].concat(),
     ));
+    (scratch, path)
+}
+
+/// `kspan analyze RECORDING --format FORMAT -o OUT`, checked to succeed.
+pub fn analyze_to(recording: &Path, format: &str, out: &Path) -> Output {
+    let args = [
+        "analyze",
+        recording.to_str().unwrap(),
+        "--format",
+        format,
+        "-o",
+    ];
+    succeeded(kspan(&[&args[..], &[out.to_str().unwrap()]].concat()))
 }
 
 /// The spans of an OTLP/JSON document as `trace span parent name` lines (parent `-` on a

@@ -45,9 +45,18 @@ mod tests {
 
     #[test]
     fn an_overlapping_span_goes_to_the_next_free_lane() {
-        // An event loop: request 2 starts while request 1 is open and outlives it.
-        let lanes = assign_lanes(&[(0, 100), (50, 150), (60, 70), (120, 200), (160, 170)]);
-        assert_eq!(lanes, [0, 1, 0, 0, 1]);
+        // An event loop: request 2 starts while request 1 is open and outlives it; a call
+        // nests in request 1; request 3 follows 1 on lane 0, request 4 overlaps it and takes
+        // lane 1 again, now free; a call nests in request 3.
+        let spans = [
+            (0, 100),
+            (50, 150),
+            (60, 70),
+            (120, 200),
+            (155, 300),
+            (160, 170),
+        ];
+        assert_eq!(assign_lanes(&spans), [0, 1, 0, 0, 1, 0]);
     }
 
     #[test]
