@@ -183,6 +183,54 @@ impl TraceSink for OtlpPushSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kspan_engine::{Activity, Span, SpanId, SpanKind, TraceId};
+
+    fn trace(id: u128, spans: u64) -> Trace {
+        let span = |n: u64| Span {
+            id: SpanId(id as u64 * 100 + n),
+            parent: (n > 0).then(|| SpanId(id as u64 * 100)),
+            kind: SpanKind::Server,
+            service: "svc".into(),
+            pid: 1,
+            tid: 1,
+            threads: vec![1],
+            start: 10,
+            end: 20,
+            local: None,
+            peer: None,
+            partial: false,
+            error: None,
+            link: None,
+            activity: Activity::default(),
+        };
+        Trace {
+            id: TraceId(id),
+            spans: (0..spans).map(span).collect(),
+        }
+    }
+
+    #[test]
+    fn with_no_collector_every_span_is_counted_once_as_dropped_and_the_end_is_bounded() {
+        // Port 9 (discard) on loopback: nothing listens there in a test machine.
+        let config = PushConfig::new("http://127.0.0.1:9", Duration::from_millis(300), 10).unwrap();
+        let (mut sink, outcome) = OtlpPushSink::start(config, OutputContext::default()).unwrap();
+        for id in 1..=20 {
+            sink.trace(&trace(id, 3)).unwrap();
+        }
+        let started = Instant::now();
+        sink.finish(&Summary::default()).unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        let report = outcome.report().unwrap();
+        assert_eq!(report.spans, 60);
+        assert_eq!(report.delivered, 0);
+        assert_eq!(report.dropped(), 60);
+        assert!(report.dropped_queue_full > 0, "{report:?}");
+        assert!(report.dropped_unsent > 0, "{report:?}");
+    }
 
     fn config(endpoint: &str) -> Result<PushConfig, String> {
         PushConfig::new(endpoint, Duration::from_secs(1), 10)

@@ -19,7 +19,8 @@ pub struct PushReport {
     pub retries: u64,
     /// Spans dropped because the queue was full (the collector slower than the analysis).
     pub dropped_queue_full: u64,
-    /// Spans dropped after retrying for the whole timeout, or still queued at the deadline.
+    /// Spans not sent in time: their batch failed for the whole timeout, or they were still
+    /// queued or being retried when the wait at the end ran out.
     pub dropped_unsent: u64,
     /// Spans the collector refused (a status not worth retrying, or a partial success).
     pub rejected: u64,
@@ -58,7 +59,7 @@ impl fmt::Display for PushReport {
         }
         if self.dropped_unsent > 0 {
             why.push(format!(
-                "{} were given up after retrying for {:?}",
+                "{} could not be sent within the {:?} timeout",
                 self.dropped_unsent, self.timeout
             ));
         }
@@ -120,8 +121,8 @@ mod tests {
         assert_eq!(
             r.to_string(),
             "OTLP: 10 of 10 spans were not delivered to http://127.0.0.1:4318/v1/traces (4 did \
-             not fit the queue of 100 spans, 6 were given up after retrying for 2s; last error: \
-             connection refused)"
+             not fit the queue of 100 spans, 6 could not be sent within the 2s timeout; last \
+             error: connection refused)"
         );
     }
 }
