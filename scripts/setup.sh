@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# One-time machine setup for kspan: the Debian packages the demo and the tests use, and tracefs.
+# One-time machine setup for kspan: the Debian packages the demo and the tests use, the OTLP
+# tests' Python receiver, and tracefs.
 # Idempotent and quick when everything is already there. Needs root.
 set -euo pipefail
 
@@ -16,6 +17,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update -q >/dev/null
   apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# The OTLP push tests' receiver: the official opentelemetry-proto package in a venv (from PyPI, once).
+bash "$(dirname "$0")/otlp-venv.sh" >/dev/null
 
 # kspan mounts tracefs itself; the tests compare against trace-cmd, which expects it mounted too.
 if [ ! -e /sys/kernel/tracing/trace_clock ]; then

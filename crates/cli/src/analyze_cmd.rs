@@ -1,7 +1,8 @@
 //! `kspan analyze`: reads a recording, runs the engine over its events in time order, and
-//! writes the traces through the chosen sink (tree text, OTLP JSON or SQLite), then the
-//! summary.
+//! writes the traces through the chosen sink (tree text, OTLP JSON, SQLite or a Perfetto
+//! timeline), and to an OTLP collector when asked, then the summary.
 
+use crate::otlp_push::{self, PushArgs};
 use anyhow::Context;
 use kspan_capture::meta::{read_meta, RecordingMeta};
 use kspan_engine::{ByteSource, Config, Engine, EventNames, Summary, Trace, World};
@@ -9,12 +10,15 @@ use kspan_heads::HeadTable;
 use kspan_ingest::bpftrace::{bpftrace_events, split_sums, BpftraceEvents, BPFTRACE_OPTION};
 use kspan_ingest::{head_events, world_from_meta, Decoder, ExtraEvents, SumRequest};
 use kspan_output::filter::FilteredSink;
+use kspan_output::otlp::push::PushOutcome;
 use kspan_output::otlp::OtlpJsonSink;
+use kspan_output::perfetto::PerfettoSink;
 use kspan_output::sqlite::SqliteSink;
 use kspan_output::summary::write_summary;
 use kspan_output::tree::TreeSink;
-use kspan_output::{OutputContext, TraceFilter, TraceSink};
+use kspan_output::{OutputContext, Tee, TraceFilter, TraceSink};
 use kspan_tracedat::TraceFile;
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -32,6 +36,10 @@ pub enum Format {
     /// A SQLite database of traces, spans, threads and events, for SQL (needs -o; see
     /// docs/sqlite.md).
     Sqlite,
+    /// A timeline for ui.perfetto.dev or chrome://tracing (Chrome JSON trace events): a
+    /// track per thread, a slice per span with its kernel activity, flows from caller to
+    /// callee (see docs/perfetto.md).
+    Perfetto,
     /// Only the summary: traces, spans, caveats.
     Summary,
 }
@@ -54,6 +62,8 @@ pub enum Colour {
   kspan analyze app.dat --service compose-post --min-duration 2ms
   kspan analyze app.dat --format otlp-json -o traces.json
   kspan analyze app.dat --format sqlite -o spans.db
+  kspan analyze app.dat --format perfetto -o timeline.json
+  kspan analyze app.dat --format summary --otlp-endpoint http://127.0.0.1:4318
   kspan analyze app.dat --sum block:block_rq_issue:bytes")]
 pub struct AnalyzeArgs {
     /// The recording (trace.dat from `kspan record`, or from `trace-cmd extract`).
@@ -96,10 +106,12 @@ pub struct AnalyzeArgs {
     /// Colour the tree.
     #[arg(long, value_enum, default_value = "auto")]
     pub colour: Colour,
+    #[command(flatten)]
+    pub push: PushArgs,
 }
 
 /// Parses `500us`, `2ms`, `1.5s`, `300ns` or a plain number of nanoseconds.
-fn parse_duration_ns(s: &str) -> Result<u64, String> {
+pub fn parse_duration_ns(s: &str) -> Result<u64, String> {
     let split = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(s.len());
@@ -223,12 +235,23 @@ impl Recording {
         }
     }
 
+    /// The comm of every thread the recording names: those that existed at its start, then
+    /// the tracer's saved command lines.
+    fn thread_names(&self) -> HashMap<i32, String> {
+        let mut names = self.file.metadata().cmdlines.clone();
+        for thread in self.world().threads {
+            names.insert(thread.tid, thread.comm);
+        }
+        names
+    }
+
     /// What sinks need to name events and convert times; `count` as for `--count`.
     pub fn output_context(&self, count: &[String]) -> anyhow::Result<OutputContext> {
         let clock_to_unix_ns = self.meta.as_ref().map_or(0, |m| m.clock_to_unix_ns);
         let mut context = OutputContext::new(self.decoder.names(), clock_to_unix_ns);
         context.count_only = count_filter(count, self.decoder.names())?;
         context.heads = self.heads.clone();
+        context.thread_names = self.thread_names();
         Ok(context)
     }
 
@@ -264,7 +287,7 @@ impl Recording {
 pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     let recording = Recording::open(&args.file, &args.sum)?;
     let context = recording.output_context(&args.count)?;
-    let mut sink = sink_for(&args, context)?;
+    let (mut sink, push) = sink_for(&args, context)?;
     let config = Config {
         service_overrides: args.service_map.clone(),
         ..Config::default()
@@ -273,15 +296,18 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     let mut err = io::stderr().lock();
     write_summary(&mut err, &outcome.summary)?;
     warn_lost(&args.file, &outcome, &mut err)?;
-    Ok(())
+    otlp_push::report(push.as_ref(), &mut err)
 }
 
-/// The sink `args` ask for (format, output file, colour, filters); also used by
-/// `kspan import-psv`.
+/// The chosen output (and OTLP push), behind the user's trace selection.
+pub type AnalysisSink = FilteredSink<Box<dyn TraceSink>>;
+
+/// The sink `args` ask for (format, output file, colour, filters, OTLP push), and where the
+/// push's report will be; also used by `kspan import-psv`.
 pub fn sink_for(
     args: &AnalyzeArgs,
     context: OutputContext,
-) -> anyhow::Result<FilteredSink<Box<dyn TraceSink>>> {
+) -> anyhow::Result<(AnalysisSink, Option<PushOutcome>)> {
     let filter = TraceFilter {
         trace_id_prefix: args.trace.clone(),
         service: args.service.clone(),
@@ -294,6 +320,7 @@ pub fn sink_for(
         Colour::Never => false,
         Colour::Auto => args.output.is_none() && io::stdout().is_terminal(),
     };
+    let push = otlp_push::push_sink(&args.push, context.clone())?;
     let sink: Box<dyn TraceSink> = match args.format {
         Format::Tree => Box::new(TreeSink::new(
             open_output(args.output.as_deref())?,
@@ -305,9 +332,19 @@ pub fn sink_for(
             context,
         )),
         Format::Sqlite => Box::new(sqlite_sink(args.output.as_deref(), context)?),
+        Format::Perfetto => Box::new(PerfettoSink::new(
+            open_output(args.output.as_deref())?,
+            context,
+        )),
         Format::Summary => Box::new(NoTraces),
     };
-    Ok(FilteredSink::new(sink, filter))
+    Ok(match push {
+        Some((pusher, outcome)) => (
+            FilteredSink::new(Box::new(Tee(sink, pusher)), filter),
+            Some(outcome),
+        ),
+        None => (FilteredSink::new(sink, filter), None),
+    })
 }
 
 /// The SQLite database `-o` names (a database cannot go to standard output).

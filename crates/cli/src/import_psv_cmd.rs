@@ -46,7 +46,7 @@ pub fn run(args: ImportPsvArgs) -> anyhow::Result<()> {
     )?;
     let mut context = OutputContext::new(&import.names, 0);
     context.count_only = count_filter(&args.count, &import.names)?;
-    let mut sink = sink_for(&args, context)?;
+    let (mut sink, push) = sink_for(&args, context)?;
     let config = Config {
         service_overrides: args.service_map.clone(),
         bytes_from: ByteSource::SyscallExits,
@@ -55,7 +55,7 @@ pub fn run(args: ImportPsvArgs) -> anyhow::Result<()> {
     let summary = analyze(&import, config, &mut sink)?;
     write_summary(&mut err, &summary)?;
     warn_import(&import, &mut err)?;
-    Ok(())
+    crate::otlp_push::report(push.as_ref(), &mut err)
 }
 
 /// Runs the engine over the imported events, passing each trace to `sink`.

@@ -5,6 +5,7 @@
 
 mod analyze_cmd;
 mod check_cmd;
+mod completions_cmd;
 mod demo_cmd;
 mod dump_cmd;
 mod guard_cmd;
@@ -12,6 +13,8 @@ mod heads_lines;
 mod import_psv_cmd;
 mod info_cmd;
 mod loss;
+mod man_cmd;
+mod otlp_push;
 mod record_cmd;
 
 use clap::{Parser, Subcommand};
@@ -28,6 +31,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 ///   kspan record -o app.dat --netns web -- sleep 10   # record every process of netns "web"
 ///   kspan analyze app.dat --slowest 5                  # the 5 slowest requests as trees
 ///   kspan analyze app.dat --format otlp-json -o app.otlp.json
+///   kspan analyze app.dat --format perfetto -o timeline.json   # open in ui.perfetto.dev
 #[derive(Parser)]
 #[command(name = "kspan", version, about, long_about, verbatim_doc_comment)]
 struct Cli {
@@ -54,6 +58,10 @@ enum Command {
     /// Analyse a recording of the original MiSeRTrace system (its pipe-separated
     /// `comm|tid|nsecs|cpu|probe|details` lines) like `kspan analyze` (less precise fallback).
     ImportPsv(import_psv_cmd::ImportPsvArgs),
+    /// Print the completion script for a shell (bash, zsh, fish, elvish, powershell).
+    Completions(completions_cmd::CompletionsArgs),
+    /// Print the manual page (roff) of kspan or of one of its subcommands.
+    Man(man_cmd::ManArgs),
     /// The guardian of a running `kspan record` (started by it; not for direct use).
     #[command(hide = true)]
     Guard(guard_cmd::GuardArgs),
@@ -63,7 +71,12 @@ fn main() {
     let cli = Cli::parse();
     if matches!(
         cli.command,
-        Command::Analyze(_) | Command::Dump(_) | Command::Info(_) | Command::Check(_)
+        Command::Analyze(_)
+            | Command::Dump(_)
+            | Command::Info(_)
+            | Command::Check(_)
+            | Command::Completions(_)
+            | Command::Man(_)
     ) {
         end_quietly_on_closed_stdout();
     }
@@ -75,11 +88,13 @@ fn main() {
         Command::Check(args) => check_cmd::run(args),
         Command::Demo(args) => demo_cmd::run(args),
         Command::ImportPsv(args) => import_psv_cmd::run(args),
+        Command::Completions(args) => completions_cmd::run(args),
+        Command::Man(args) => man_cmd::run(args),
         Command::Guard(args) => guard_cmd::run(args),
     };
     if let Err(err) = result {
         eprintln!("kspan: error: {}", one_sentence(&err));
-        std::process::exit(1);
+        std::process::exit(exit_status(&err));
     }
 }
 
@@ -91,6 +106,16 @@ fn end_quietly_on_closed_stdout() {
     // no handler code is involved.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+/// The exit status for `err`: [`otlp_push::UNDELIVERED_EXIT`] when the outputs were
+/// written but an OTLP push dropped spans, else 1.
+fn exit_status(err: &anyhow::Error) -> i32 {
+    if err.is::<otlp_push::Undelivered>() {
+        otlp_push::UNDELIVERED_EXIT
+    } else {
+        1
     }
 }
 

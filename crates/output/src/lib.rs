@@ -4,6 +4,7 @@
 pub mod filter;
 pub mod names;
 pub mod otlp;
+pub mod perfetto;
 pub mod protocol;
 pub mod sqlite;
 pub mod summary;

@@ -1,7 +1,7 @@
 //! What sinks need to know besides the traces: event names and the clock offset.
 
 use crate::protocol::{span_protocol, SpanProtocol};
-use kspan_engine::{EventNames, EventTypeId, Link, Span, SpanId, SpanKind, Trace, TraceId};
+use kspan_engine::{EventNames, EventTypeId, Link, Span, SpanId, SpanKind, Tid, Trace, TraceId};
 use kspan_heads::HeadTable;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,6 +18,8 @@ pub struct OutputContext {
     pub count_only: Option<Vec<EventTypeId>>,
     /// The recording's payload heads, when it has some: spans are named by protocol.
     pub heads: Option<Arc<HeadTable>>,
+    /// Thread names (comm) by tid, as far as the recording knows them.
+    pub thread_names: HashMap<Tid, String>,
 }
 
 impl OutputContext {
@@ -33,6 +35,7 @@ impl OutputContext {
             clock_to_unix_ns,
             count_only: None,
             heads: None,
+            thread_names: HashMap::new(),
         }
     }
 

@@ -1,11 +1,12 @@
-//! The sinks on a hand-built two-service trace: exact OTLP JSON fields, exact tree text and
-//! exact SQLite rows.
+//! The sinks on a hand-built two-service trace: exact OTLP JSON fields, exact tree text,
+//! exact SQLite rows and the exact Perfetto timeline (`golden/perfetto.json`).
 
 use kspan_engine::{
     Activity, EventNames, Evidence, Link, Span, SpanId, SpanKind, Summary, Trace, TraceId,
 };
 use kspan_output::filter::FilteredSink;
 use kspan_output::otlp::OtlpJsonSink;
+use kspan_output::perfetto::PerfettoSink;
 use kspan_output::sqlite::SqliteSink;
 use kspan_output::tree::TreeSink;
 use kspan_output::{OutputContext, TraceFilter, TraceSink};
@@ -264,6 +265,33 @@ front server SERVER pid 10 tid 11 +0ns 1000ns peer 10.0.0.2:5000
 
 ";
     assert_eq!(text, expected);
+}
+
+/// Two traces on one thread: the second starts while the first's root is open and ends
+/// after it, so its spans go to a second track of the thread.
+#[test]
+fn perfetto_timeline_is_exact() {
+    let mut overlapping = sample_trace(2, 1000);
+    for (n, span) in overlapping.spans.iter_mut().enumerate() {
+        span.id = SpanId(span.id.0 + 10);
+        span.parent = span.parent.map(|p| SpanId(p.0 + 10));
+        span.start += 500;
+        span.end += 500;
+        span.activity.counts.clear();
+        span.error = (n == 2).then(|| "connection reset".to_string());
+    }
+    let mut context = context();
+    context.thread_names.insert(11, "worker".into());
+    let mut out = Vec::new();
+    let mut sink = PerfettoSink::new(&mut out, context);
+    sink.trace(&sample_trace(1, 1000)).unwrap();
+    sink.trace(&overlapping).unwrap();
+    sink.finish(&Summary::default()).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let events = doc["traceEvents"].as_array().unwrap();
+    assert_eq!(events.iter().filter(|e| e["ph"] == "X").count(), 6);
+    assert_eq!(text, include_str!("golden/perfetto.json"));
 }
 
 /// Collects trace ids, to see what a filter let through and in which order.

@@ -1,0 +1,93 @@
+//! What the CLI tests share: running `kspan`, and (needing root, tracefs, curl and
+//! python3) recording curl fetching from python's http.server in a network namespace of the
+//! test.
+
+#![allow(dead_code)] // each test binary uses its own part
+
+use kspan_testsupport::{Netns, Scratch};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Runs `kspan ARGS` and returns what it did.
+pub fn kspan(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kspan"))
+        .args(args)
+        .output()
+        .expect("kspan runs")
+}
+
+/// `out`, after checking that it succeeded (its stderr otherwise).
+pub fn succeeded(out: Output) -> Output {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A recording (`http.dat` in a new scratch directory, returned with it) of `requests` HTTP
+/// requests from curl to python's http.server, in a network namespace of its own; `tag`
+/// names both.
+pub fn record_requests(tag: &str, requests: u32) -> (Scratch, PathBuf) {
+    let netns = Netns::new(tag);
+    let scratch = Scratch::new(tag);
+    let path = scratch.join("http.dat");
+    let port = 18090;
+    let script = format!(
+        "cd {} && python3 -m http.server {port} --bind 127.0.0.1 >/dev/null 2>&1 & \
+         for i in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:{port}/ && break; \
+         sleep 0.1; done; \
+         for i in $(seq {requests}); do curl -s -o /dev/null http://127.0.0.1:{port}/kspan; done; \
+         kill $!",
+        scratch.path().display()
+    );
+    let command = [
+        "record",
+        "-o",
+        path.to_str().unwrap(),
+        "--",
+        "ip",
+        "netns",
+        "exec",
+    ];
+    succeeded(kspan(
+        &[&command[..], &[netns.name(), "sh", "-c", &script]].concat(),
+    ));
+    (scratch, path)
+}
+
+/// `kspan analyze RECORDING --format FORMAT -o OUT`, checked to succeed.
+pub fn analyze_to(recording: &Path, format: &str, out: &Path) -> Output {
+    let args = [
+        "analyze",
+        recording.to_str().unwrap(),
+        "--format",
+        format,
+        "-o",
+    ];
+    succeeded(kspan(&[&args[..], &[out.to_str().unwrap()]].concat()))
+}
+
+/// The spans of an OTLP/JSON document as `trace span parent name` lines (parent `-` on a
+/// root), sorted: what the test receiver writes for each span it gets.
+pub fn otlp_json_spans(path: &Path) -> Vec<String> {
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let mut spans: Vec<String> = doc["resourceSpans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["scopeSpans"][0]["spans"].as_array().unwrap())
+        .map(|s| {
+            format!(
+                "{} {} {} {}",
+                s["traceId"].as_str().unwrap(),
+                s["spanId"].as_str().unwrap(),
+                s["parentSpanId"].as_str().unwrap_or("-"),
+                s["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    spans.sort();
+    spans
+}
