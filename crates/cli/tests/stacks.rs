@@ -17,9 +17,9 @@ use std::sync::Mutex;
 /// `bench/stacks/run.sh` uses fixed namespace names: one run at a time.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-/// Runs one stack for 3 s under `load` (req/s, or `cN`: N clients in a closed loop), after
-/// `quiet` seconds of one connection (recorded too), and returns (exact, requests).
-fn run(stack: &str, load: &str, quiet: u32) -> (u64, u64) {
+/// Runs one stack for 3 s under `load` (req/s, or `cN`: N clients in a closed loop) and
+/// returns (exact, requests).
+fn run(stack: &str, load: &str) -> (u64, u64) {
     let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let kspan = PathBuf::from(env!("CARGO_BIN_EXE_kspan"));
     let bin_dir = kspan.parent().expect("the binary's directory");
@@ -34,7 +34,7 @@ fn run(stack: &str, load: &str, quiet: u32) -> (u64, u64) {
         .args([stack, load, "3"])
         .env("KSPAN_BIN_DIR", bin_dir)
         .env("OUT", &out)
-        .env("QUIET", quiet.to_string())
+        .env("QUIET", "0")
         .output()
         .expect("bash runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -58,14 +58,10 @@ fn run(stack: &str, load: &str, quiet: u32) -> (u64, u64) {
     (n.parse().unwrap(), m.parse().unwrap())
 }
 
+/// Runs `stack` under `load` and asserts that at least `percent` % of its requests were
+/// traced exactly.
 fn assert_at_least(stack: &str, load: &str, percent: f64) {
-    assert_at_least_after_quiet(stack, load, 0, percent);
-}
-
-/// The same after `quiet` seconds of one connection: requests that do not overlap, from
-/// which kspan learns each endpoint's calls (payload heads).
-fn assert_at_least_after_quiet(stack: &str, load: &str, quiet: u32, percent: f64) {
-    let (exact, requests) = run(stack, load, quiet);
+    let (exact, requests) = run(stack, load);
     assert!(requests >= 50, "{stack}: {requests} requests checked");
     let accuracy = 100.0 * exact as f64 / requests as f64;
     assert!(
@@ -130,15 +126,19 @@ fn node_agent_to_a_forking_server_that_execs_psql_with_one_client_at_least_95_pe
 }
 
 #[test]
-fn asyncio_gather_under_four_clients_after_a_quiet_second_at_least_70_percent() {
-    // 97.7 and 86.1 % on two recordings once each endpoint's first-call and response
-    // rounds are learnt (69.2 % on both without them; 55.2–65.3 % without the quiet second).
-    assert_at_least_after_quiet("pyasync", "c4", 1, 70.0);
+fn asyncio_gather_under_four_clients_at_least_75_percent() {
+    // Under constant concurrency (no quiet moment), once each endpoint's calls and an event
+    // loop's first-call and response rounds are fitted from the overlapping traffic: 78.5,
+    // 88.5, 94.4 and 91.9 % on four recordings (60.1 and 63.4 % before, when they were only
+    // learnt from requests nobody overlapped).
+    assert_at_least("pyasync", "c4", 75.0);
 }
 
 #[test]
-fn node_agent_saturated_by_four_clients_after_a_quiet_second_at_least_60_percent() {
-    // Without endpoint patterns: 32.0–37.6 % on six recordings; after a quiet second, with
-    // the patterns it teaches: 78.1 and 78.0 % on two (44.9 and 45.1 % without them).
-    assert_at_least_after_quiet("nodefork", "c4", 1, 60.0);
+fn node_agent_saturated_by_four_clients_at_least_40_percent() {
+    // Under constant concurrency, with fitted endpoint patterns: 46.6, 55.1 and 49.0 % on
+    // three 3-second recordings, 61.7 % on a 10-second one (32.0-37.6 % before). A call the
+    // agent queued and wrote on another request's freed socket, when several requests wait,
+    // is what is left (issue 9).
+    assert_at_least("nodefork", "c4", 40.0);
 }
