@@ -172,10 +172,12 @@ fn sigkill_of_the_recorder_leaves_no_instance_and_keeps_its_data() {
     let guardian = recorder.started(" guard ");
     let killed_at = boot_ns();
     sigkill(pid as i32);
-    let gone = wait_until(Duration::from_secs(1), || instances_of(pid).is_empty());
+    // The guardian drains the kernel's buffers into the salvaged file first: on a loaded
+    // 2-core machine (tests in parallel) that took over 1 s once.
+    let gone = wait_until(Duration::from_secs(5), || instances_of(pid).is_empty());
     assert!(
         gone.is_some(),
-        "instances {:?} still there 1 s after the SIGKILL",
+        "instances {:?} still there 5 s after the SIGKILL",
         instances_of(pid)
     );
     recorder.child.wait().unwrap();

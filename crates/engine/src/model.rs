@@ -116,13 +116,17 @@ pub enum Evidence {
     Wakeup,
     /// The order in which an event loop read its requests and answers.
     EventLoop,
+    /// An orphan call with several candidates with room for it (endpoint counts fitted
+    /// from the recording) went to the first of them to answer: the deadline-first split
+    /// of calls between requests, the one any split the counts allow can be rearranged to.
+    Split,
     /// A worker took the next queued request of the thread that feeds it.
     QueueOrder,
 }
 
 impl Evidence {
     /// Every kind, strongest first (the order of the enum).
-    pub const ALL: [Evidence; 11] = [
+    pub const ALL: [Evidence; 12] = [
         Evidence::Bytes,
         Evidence::OwnThread,
         Evidence::Connection,
@@ -133,6 +137,7 @@ impl Evidence {
         Evidence::Pattern,
         Evidence::Wakeup,
         Evidence::EventLoop,
+        Evidence::Split,
         Evidence::QueueOrder,
     ];
 
@@ -149,6 +154,7 @@ impl Evidence {
             Evidence::Pattern => "pattern",
             Evidence::Wakeup => "wakeup",
             Evidence::EventLoop => "event-loop",
+            Evidence::Split => "split",
             Evidence::QueueOrder => "queue-order",
         }
     }

@@ -290,18 +290,28 @@ fn a_request_whose_endpoint_calls_later_does_not_take_this_round_s_call() {
 }
 
 #[test]
-fn an_orphan_goes_to_the_oldest_request_with_room_when_several_have() {
+fn an_orphan_goes_to_the_first_request_with_room_to_answer_when_several_have() {
     // As `queued_call`, with a second Q request E read after C: the waiting Y could be C's
-    // or E's, so it stays with A until A answers without its answer (an orphan); when its
-    // answer is read it goes to C, the older of the two with room (a queue is served first
-    // in, first out).
+    // or E's, so it stays with A until A answers without its answer (an orphan), and still
+    // waits once its answer is read. The loop then goes idle and polls three times more
+    // (no response follows the answer: neither `response` nor `resumed` says whose it is),
+    // and C answers first:
+    // C takes it (the deadline-first split), decided after the call.
     let mut r = queued_call(LEARNT);
     let t = 100 + 400 * LEARNT;
     r.connect(t - 50, LG, 0xE1, sa(9, 5002), 0xE2, sa(1, 80))
         .send(t + 4, LG, 0xE1, 10)
         .recv(t + 28, FRONT, 0xE2, 10)
         .head(t + 30, FRONT, false, Q)
-        .until(t + 98);
+        .until(t + 96);
+    r.enter(t + 100, FRONT, Syscall::Poll)
+        .switch(t + 101, FRONT, 1, 0)
+        .switch(t + 105, 0, 0, FRONT)
+        .exit(t + 106, FRONT, Syscall::Poll);
+    for i in 1..4 {
+        round(&mut r, t + 100 + 10 * i);
+    }
+    r.send(t + 140, FRONT, 0xC2, 5).until(t + 145);
     let traces = r.run().0;
     let links = render_links(&traces[traces.len() - 3..]);
     assert_eq!(
@@ -310,11 +320,11 @@ fn an_orphan_goes_to_the_oldest_request_with_room_when_several_have() {
             t,
             &format!(
                 "{A_ANSWERED}
-            Server front tid=10 @24..@97 partial
-              Client front tid=10 @55..@97 link=queue-order/2
+            Server front tid=10 @24..@142
+              Client front tid=10 @55..@106 link=split/2
                 Server back tid=20 @60..@92
             ---
-            Server front tid=10 @28..@97 partial
+            Server front tid=10 @28..@142 partial
             ---"
             )
         ))

@@ -6,9 +6,9 @@
 //! in progress that started before it and still has room for a call of that signature
 //! (its endpoint's pattern expects more such calls than it has made). Every candidate's
 //! endpoint must have a pattern: a request kspan cannot type might be the one. An orphan
-//! goes to the oldest of several with room (`queue-order`: queues are first in, first out);
-//! moving a linked call that way was measured and dropped (pyasync c16 59.3 → 44.9 %,
-//! BENCHMARKS.md).
+//! with several candidates with room waits for the first of them to answer (`split`);
+//! moving a linked call to one of several was measured and dropped (pyasync c16 59.3 →
+//! 44.9 %, BENCHMARKS.md).
 
 use super::*;
 
@@ -109,58 +109,48 @@ impl Engine {
         }
     }
 
-    /// Call `call`'s signature is known, or its answer read: if its parent has no room for
-    /// it and exactly one other candidate has, it moves there; an orphan goes to the oldest
-    /// candidate with room.
+    /// Whether request `request` still has room for call `call` (of its process): its
+    /// endpoint's fitted count of calls of `call`'s kind exceeds the other calls of that
+    /// kind linked to it. `None` while either signature or the count is unknown.
+    pub(super) fn room_for(&self, request: SpanId, call: SpanId) -> Option<bool> {
+        let c = self.spans.get(call)?;
+        let r = self.spans.get(request)?;
+        let sig = c.sig?;
+        let expected = self.patterns.expected(c.span.pid, r.sig?, sig)?;
+        let made = self
+            .spans
+            .calls_of(request)
+            .filter(|o| o.span.id != call && o.sig == Some(sig))
+            .count();
+        Some(made < usize::from(expected))
+    }
+
+    /// Call `call`'s signature is known, or its answer read: if its parent (if any) has no
+    /// room for it and exactly one request that could have made it has, it goes there.
+    /// An orphan with several candidates with room waits for the first of them to answer
+    /// (see `split`).
     pub(super) fn place_by_pattern(&mut self, call: SpanId) {
         let Some(c) = self.spans.get(call) else {
             return;
         };
-        let (Some(sig), pid, start, parent) = (c.sig, c.span.pid, c.span.start, c.span.parent)
-        else {
-            return;
-        };
-        if !open_to_patterns(c.span.link) {
+        let (pid, start, parent) = (c.span.pid, c.span.start, c.span.parent);
+        if c.sig.is_none() || !open_to_patterns(c.span.link) {
             return;
         }
-        let room = |r: &crate::spans::LiveSpan| -> Option<bool> {
-            let expected = self.patterns.expected(pid, r.sig?, sig)?;
-            let made = self
-                .spans
-                .calls_of(r.span.id)
-                .filter(|o| o.span.id != call && o.sig == Some(sig))
-                .count();
-            Some(made < usize::from(expected))
-        };
-        if let Some(p) = parent.and_then(|p| self.spans.get(p)) {
-            if room(p) != Some(false) {
-                return;
-            }
+        if parent.is_some_and(|p| self.room_for(p, call) != Some(false)) {
+            return;
         }
-        // An orphan goes to the oldest of several with room (queues are first in, first
-        // out); a linked call moves only to the one with room.
-        let (mut oldest, mut with_room): (Option<(Timestamp, SpanId)>, u32) = (None, 0);
+        let mut only = None;
         for r in self.spans.requests_started_by(pid, start) {
-            match room(r) {
+            match self.room_for(r.span.id, call) {
                 None => return,
                 Some(false) => {}
-                Some(true) if with_room > 0 && parent.is_some() => return,
-                Some(true) => {
-                    with_room += 1;
-                    let key = (r.span.start, r.span.id);
-                    if oldest.is_none_or(|o| key < o) {
-                        oldest = Some(key);
-                    }
-                }
+                Some(true) if only.is_some() => return,
+                Some(true) => only = Some(r.span.id),
             }
         }
-        let evidence = if with_room == 1 {
-            Evidence::Pattern
-        } else {
-            Evidence::QueueOrder
-        };
-        if let Some(r) = oldest.map(|(_, r)| r).filter(|&r| Some(r) != parent) {
-            self.adopt(call, r, pid, evidence);
+        if let Some(r) = only.filter(|&r| Some(r) != parent) {
+            self.adopt(call, r, pid, Evidence::Pattern);
         }
     }
 }

@@ -134,6 +134,7 @@ pub(super) fn confidence(evidence: Evidence, candidates: u32) -> f32 {
         (Evidence::Resumed, 2..=4) => 0.99,
         (Evidence::Resumed, _) => 0.98,
         (Evidence::EventLoop, _) => 0.75,
+        (Evidence::Split, _) => 0.7,
         (Evidence::Pattern, _) => 0.6,
         (Evidence::QueueOrder, _) => 0.25,
     }

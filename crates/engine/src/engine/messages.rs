@@ -41,6 +41,7 @@ impl Engine {
         ep.phase = Phase::Answer;
         self.answered_after_read(tid, id);
         self.answered_before_calls(id);
+        self.split_at_response(id);
         self.note_for_patterns(tid, id, now);
         self.spans.mark_answered(id);
         if let Some(s) = self.spans.get_mut(id) {
@@ -269,6 +270,7 @@ impl Engine {
             self.adopt_by_elimination(id, writer, pid, start);
         }
         self.place_by_pattern(id);
+        self.wait_for_split(id);
         let Some(s) = self.spans.get(id) else {
             return;
         };

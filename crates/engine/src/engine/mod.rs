@@ -13,6 +13,7 @@ mod links;
 mod messages;
 mod resumed;
 mod sched;
+mod split;
 
 use crate::activity::{Bucket, Layout};
 use crate::config::{ByteSource, Config};
@@ -94,6 +95,8 @@ pub struct Engine {
     readers: RequestReaders,
     /// The calls each endpoint was seen making (from payload heads).
     patterns: CallPatterns,
+    /// Orphan calls waiting for the first of their candidates with room to answer (`split`).
+    split_waiting: Vec<SpanId>,
     caveats: [u64; Caveat::ALL],
     events: u64,
     /// Time of the last event.
@@ -124,6 +127,7 @@ impl Engine {
             futexes: Futexes::default(),
             readers: RequestReaders::default(),
             patterns: CallPatterns::default(),
+            split_waiting: Vec::new(),
             caveats: [0; Caveat::ALL],
             events: 0,
             now: 0,
