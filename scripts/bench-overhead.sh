@@ -57,6 +57,7 @@ cleanup() {
         wait "$APP_PID" || true
     fi
     "$BIN/kspan-demo-app" down --prefix "$PREFIX" >/dev/null 2>&1 || true
+    rm -f /tmp/kbo-$$-*.ok
     exit "$status"
 }
 
@@ -134,10 +135,13 @@ start_kspan() {
 
 # Starts the bpftrace recorder seeded with every thread of the service cgroups (as the
 # original seeded its map with the containers' pids) and waits until every probe is attached:
-# its BEGIN block (run once they are) writes $RUN.attached through system(), which needs
-# --unsafe. The event output itself is fully buffered (-o), so it cannot tell.
+# its BEGIN block (run once they are) writes a marker file through system(), which needs
+# --unsafe. The event output itself is fully buffered (-o), so it cannot tell. bpftrace's
+# system() takes at most 64 bytes of command: the marker has a short path of its own, not
+# one under $OUT.
 start_bpftrace() {
-    local script=$OUT/$RUN.bt ready=$OUT/$RUN.attached
+    local script=$OUT/$RUN.bt ready=/tmp/kbo-$$-$RUN.ok
+    rm -f "$ready"
     {
         printf 'BEGIN {\n'
         cat "${CGROUPS[@]/%/cgroup.threads}" | sort -un | sed 's/.*/\t@tids[&] = 1;/'

@@ -34,6 +34,10 @@ enum bpf_map_type {
 	BPF_MAP_TYPE_RINGBUF = 27,
 };
 #define BPF_ANY 0
+/* bpf_ringbuf_output flags and bpf_ringbuf_query fields (uapi/linux/bpf.h, stable ABI). */
+#define BPF_RB_NO_WAKEUP (1ULL << 0)
+#define BPF_RB_FORCE_WAKEUP (1ULL << 1)
+#define BPF_RB_AVAIL_DATA 0
 
 #pragma clang attribute push (__attribute__((preserve_access_index)), apply_to = record)
 

@@ -77,6 +77,13 @@ struct {
 	__uint(max_entries, 8 << 20);
 } heads SEC(".maps");
 
+/* Unread bytes of `heads` past which a record wakes the drainer. Below it, records do not
+ * (the drainer polls every 100 ms anyway): waking it on every record cost the traced
+ * thread a cross-CPU wakeup per message, about 4 µs on a 1-byte TCP ping-pong
+ * (scripts/bench-event-cost.sh, BENCHMARKS.md). A quarter of the ring leaves three
+ * quarters to fill while the drainer gets to run. */
+#define WAKE_AT (2 << 20)
+
 /* Records dropped because `heads` was full (index 0). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -209,7 +216,9 @@ static __always_inline int emit(struct sys_exit_ctx *ctx)
 	if (bpf_probe_read_user(e->head, n, (void *)p->buf))
 		e->head_len = 0;
 	bpf_map_delete_elem(&inflight, &tid);
-	if (bpf_ringbuf_output(&heads, e, HEAD_OFFSET + (n & (2 * MAX_HEAD - 1)), 0)) {
+	u64 wake = bpf_ringbuf_query(&heads, BPF_RB_AVAIL_DATA) >= WAKE_AT ? BPF_RB_FORCE_WAKEUP
+									  : BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_output(&heads, e, HEAD_OFFSET + (n & (2 * MAX_HEAD - 1)), wake)) {
 		u64 *count = bpf_map_lookup_elem(&lost, &zero);
 		if (count)
 			__sync_fetch_and_add(count, 1);

@@ -125,6 +125,9 @@ pub(super) const BYTES: Link = Link {
 pub(super) fn confidence(evidence: Evidence, candidates: u32) -> f32 {
     match (evidence, candidates) {
         (Evidence::Bytes, _) => 1.0,
+        // A split is a choice among several requests with room by construction, whatever
+        // is left in progress once it is decided.
+        (Evidence::Split, _) => 0.7,
         (_, 0 | 1) => 0.999,
         (Evidence::OwnThread, _) => 0.99,
         (Evidence::Connection | Evidence::Response, _) => 0.98,
@@ -134,7 +137,6 @@ pub(super) fn confidence(evidence: Evidence, candidates: u32) -> f32 {
         (Evidence::Resumed, 2..=4) => 0.99,
         (Evidence::Resumed, _) => 0.98,
         (Evidence::EventLoop, _) => 0.75,
-        (Evidence::Split, _) => 0.7,
         (Evidence::Pattern, _) => 0.6,
         (Evidence::QueueOrder, _) => 0.25,
     }
