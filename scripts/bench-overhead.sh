@@ -16,7 +16,9 @@
 # default target/release), RATE (300), DURATION (10s per load phase), FIXED_CONNECTIONS (32,
 # the open-loop pool), CONNECTIONS (16, closed loop), ROUNDS (3), MIX, PREFIX (ksov),
 # RB_PAGES (bpftrace perf ring buffer pages per CPU, 4096 = 16 MiB), OUT (results directory,
-# default a new /tmp/kspan-bench-overhead.*), KEEP_TRACES=1 keeps the trace files.
+# default a new /tmp/kspan-bench-overhead.*), KEEP_TRACES=1 keeps the trace files, MODES
+# (default "none kspan kspan-noheads bpftrace": kspan records payload heads by default,
+# kspan-noheads is `--payload-bytes 0`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -32,7 +34,7 @@ PREFIX=${PREFIX:-ksov}
 RB_PAGES=${RB_PAGES:-4096}
 OUT=${OUT:-$(mktemp -d /tmp/kspan-bench-overhead.XXXXXX)}
 KEEP_TRACES=${KEEP_TRACES:-0}
-MODES=(none kspan bpftrace)
+read -r -a MODES <<<"${MODES:-none kspan kspan-noheads bpftrace}"
 
 APP_PID=""
 TRACER_PID=""
@@ -125,7 +127,7 @@ stop_timed() {
 
 # Starts `kspan record` on every service cgroup and waits until it records.
 start_kspan() {
-    local args=()
+    local args=("$@")
     for cgroup in "${CGROUPS[@]}"; do
         args+=(--cgroup "${cgroup%/}")
     done
@@ -177,10 +179,11 @@ run_mode() {
     RUN=r$round-$mode
     TIME_FILE=$OUT/$RUN.time
     LOG_FILE=$OUT/$RUN.log
-    TRACE_FILE=$OUT/$RUN.$([[ $mode == kspan ]] && echo dat || echo txt)
+    TRACE_FILE=$OUT/$RUN.$([[ $mode == kspan* ]] && echo dat || echo txt)
     local started=$SECONDS
     case $mode in
     kspan) start_kspan ;;
+    kspan-noheads) start_kspan --payload-bytes 0 ;;
     bpftrace) start_bpftrace ;;
     esac
     local attach_s=$((SECONDS - started))
@@ -190,7 +193,7 @@ run_mode() {
     if [[ $mode != none ]]; then
         stop_timed
         cpu_s=$(tail -n1 "$TIME_FILE" | awk '{print $1 + $2}')
-        counts=$(tracer_counts "$mode")
+        counts=$(tracer_counts "${mode%-noheads}")
         file_mib=$(stat -c %s "$TRACE_FILE" | awk '{printf "%.1f", $1 / 1048576}')
         [[ $KEEP_TRACES == 1 ]] || rm -f "$TRACE_FILE"
     fi
@@ -203,7 +206,7 @@ run_mode() {
     tail -n1 "$OUT/results.tsv" | awk -F'\t' '{
         printf "round %s %-8s fixed %.1f req/s p50 %.3f ms p99 %.3f ms (%d errors, %d late); max %.1f req/s; tracer CPU %s s, %s events, %s lost, %s MiB, start %s s\n",
             $1, $2, $3, $4, $5, $6, $7, $8, $12, $13, $14, $15, $16 }'
-    if [[ $mode == kspan ]]; then
+    if [[ $mode == kspan* ]]; then
         sed -nE 's/^ *recorder CPU time/    kspan (self-reported): recorder CPU time/p' "$LOG_FILE"
     fi
 }
