@@ -109,10 +109,10 @@ impl Engine {
         }
     }
 
-    /// Whether request `request` still has room for call `call` (of its process): its
-    /// endpoint's fitted count of calls of `call`'s kind exceeds the other calls of that
-    /// kind linked to it. `None` while either signature or the count is unknown.
-    pub(super) fn room_for(&self, request: SpanId, call: SpanId) -> Option<bool> {
+    /// How many more calls of call `call`'s kind request `request` (of its process) has
+    /// room for: its endpoint's fitted count of such calls less the others linked to it.
+    /// `None` while either signature or the count is unknown.
+    pub(super) fn room_left(&self, request: SpanId, call: SpanId) -> Option<usize> {
         let c = self.spans.get(call)?;
         let r = self.spans.get(request)?;
         let sig = c.sig?;
@@ -122,7 +122,12 @@ impl Engine {
             .calls_of(request)
             .filter(|o| o.span.id != call && o.sig == Some(sig))
             .count();
-        Some(made < usize::from(expected))
+        Some(usize::from(expected).saturating_sub(made))
+    }
+
+    /// Whether request `request` still has room for call `call` (see [`Engine::room_left`]).
+    fn room_for(&self, request: SpanId, call: SpanId) -> Option<bool> {
+        self.room_left(request, call).map(|n| n > 0)
     }
 
     /// Call `call`'s signature is known, or its answer read: if its parent (if any) has no

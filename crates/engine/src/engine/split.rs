@@ -1,14 +1,15 @@
-//! Orphan calls decided when their candidates answer: the deadline-first split.
+//! Orphan calls decided when one of their candidates answers: first in, first out.
 //!
 //! An orphan call whose answer was read, with several requests in progress that could
-//! have made it, waits (its trace held) instead of being guessed at. Every request's calls
-//! are written after it was read and answered before it answers; once its endpoint's
-//! counts are fitted ([`crate::patterns`]), the split of calls between requests that the
-//! counts allow gives each call, in the order they were written, to the request with room
-//! for it that answers first (deadline-first: if any split exists, this one does). So the
-//! first candidate to start its response while it still has room for a waiting call's
-//! kind takes it, oldest waiting call first; a call none of whose candidates is left in
-//! progress stays an orphan.
+//! have made it, waits (its trace held) instead of being guessed at. Once its endpoint's
+//! counts are fitted ([`crate::patterns`]), a request has room for so many calls of each
+//! kind. Queues (a client's connection pool, an executor's work queue, an event loop's
+//! ready queue) serve first in, first out: when a request starts its response, the waiting
+//! orphans of its process, oldest written first, are matched with the requests in progress
+//! that have room for them, oldest read first (each call to a request read before it was
+//! written); the ones matched with the answering request are its. Deciding at a response
+//! rather than when the answer is read lets the calls linked meanwhile fill the requests'
+//! room first. A call none of whose candidates is left in progress stays an orphan.
 
 use super::*;
 
@@ -40,34 +41,76 @@ impl Engine {
         self.split_waiting.push(call);
     }
 
-    /// `request` starts its response: it takes, oldest first, the waiting orphans of its
-    /// process written after it was read that it still has room for; orphans with no
-    /// other candidate left in progress stop waiting.
+    /// `request` starts its response: the waiting orphans of its process are matched first
+    /// in, first out with the requests in progress that have room for them (oldest call to
+    /// oldest request, each request up to its room); those matched with `request` are its.
+    /// Orphans with no other candidate left in progress stop waiting.
     pub(super) fn split_at_response(&mut self, request: SpanId) {
-        let Some((pid, r_start)) = self
+        let Some(pid) = self
             .spans
             .get(request)
             .filter(|r| r.in_progress())
-            .map(|r| (r.span.pid, r.span.start))
+            .map(|r| r.span.pid)
         else {
             return;
         };
         let mut waiting = std::mem::take(&mut self.split_waiting);
-        waiting.sort_by_key(|&id| self.spans.get(id).map(|c| (c.span.start, id)));
         waiting.retain(|&call| {
-            let Some(c) = self.spans.get(call).filter(|c| c.span.parent.is_none()) else {
+            let keep = self
+                .spans
+                .get(call)
+                .is_some_and(|c| c.span.parent.is_none());
+            if !keep {
                 self.spans.release(call);
+            }
+            keep
+        });
+        waiting.sort_by_key(|&id| self.spans.get(id).map(|c| (c.span.start, id)));
+        let mut requests: Vec<(Timestamp, SpanId)> = self
+            .spans
+            .requests_started_by(pid, Timestamp::MAX)
+            .map(|r| (r.span.start, r.span.id))
+            .collect();
+        requests.sort_unstable();
+        // Room taken by the matching so far, per request and call signature.
+        let mut taken: Vec<(SpanId, u64)> = Vec::new();
+        let mut mine = Vec::new();
+        for &call in &waiting {
+            let Some((start, sig)) = self
+                .spans
+                .get(call)
+                .filter(|c| c.span.pid == pid)
+                .and_then(|c| Some((c.span.start, c.sig?)))
+            else {
+                continue;
+            };
+            let owner = requests.iter().map(|&(_, r)| r).find(|&r| {
+                let started = self.spans.get(r).is_some_and(|x| x.span.start <= start);
+                let used = taken.iter().filter(|&&(t, s)| t == r && s == sig).count();
+                started && self.room_left(r, call).unwrap_or(0) > used
+            });
+            if let Some(r) = owner {
+                taken.push((r, sig));
+                if r == request {
+                    mine.push(call);
+                }
+            }
+        }
+        for &call in &mine {
+            self.adopt(call, request, pid, Evidence::Split);
+            self.spans.release(call);
+        }
+        waiting.retain(|&call| {
+            if mine.contains(&call) {
+                return false;
+            }
+            let Some(c) = self.spans.get(call) else {
                 return false;
             };
             if c.span.pid != pid {
                 return true;
             }
             let start = c.span.start;
-            if start >= r_start && self.room_for(request, call) == Some(true) {
-                self.adopt(call, request, pid, Evidence::Split);
-                self.spans.release(call);
-                return false;
-            }
             let other = self
                 .spans
                 .requests_started_by(pid, start)
