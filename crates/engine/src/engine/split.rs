@@ -54,6 +54,10 @@ impl Engine {
         else {
             return;
         };
+        let of_process = |id: &SpanId| self.spans.get(*id).is_some_and(|c| c.span.pid == pid);
+        if !self.split_waiting.iter().any(of_process) {
+            return;
+        }
         let mut waiting = std::mem::take(&mut self.split_waiting);
         waiting.retain(|&call| {
             let keep = self
