@@ -117,8 +117,9 @@ pub enum Evidence {
     /// The order in which an event loop read its requests and answers.
     EventLoop,
     /// An orphan call with several candidates with room for it (endpoint counts fitted
-    /// from the recording) went to the first of them to answer: the deadline-first split
-    /// of calls between requests, the one any split the counts allow can be rearranged to.
+    /// from the recording) waited until one of them answered, then was matched first in,
+    /// first out with the requests that had room (oldest call to oldest request), as
+    /// queues serve.
     Split,
     /// A worker took the next queued request of the thread that feeds it.
     QueueOrder,

@@ -6,7 +6,7 @@
 //! in progress that started before it and still has room for a call of that signature
 //! (its endpoint's pattern expects more such calls than it has made). Every candidate's
 //! endpoint must have a pattern: a request kspan cannot type might be the one. An orphan
-//! with several candidates with room waits for the first of them to answer (`split`);
+//! with several candidates with room waits until one of them answers (`split`);
 //! moving a linked call to one of several was measured and dropped (pyasync c16 59.3 →
 //! 44.9 %, BENCHMARKS.md).
 
@@ -132,8 +132,8 @@ impl Engine {
 
     /// Call `call`'s signature is known, or its answer read: if its parent (if any) has no
     /// room for it and exactly one request that could have made it has, it goes there.
-    /// An orphan with several candidates with room waits for the first of them to answer
-    /// (see `split`).
+    /// An orphan with several candidates with room waits until one of them answers (see
+    /// `split`).
     pub(super) fn place_by_pattern(&mut self, call: SpanId) {
         let Some(c) = self.spans.get(call) else {
             return;

@@ -18,7 +18,7 @@ const MAX_WAITING: usize = 256;
 
 impl Engine {
     /// Orphan call `call`'s answer was read: if requests of its process that started
-    /// before it are still in progress, it waits for the first of them with room for it.
+    /// before it are still in progress, it waits until one of them answers.
     pub(super) fn wait_for_split(&mut self, call: SpanId) {
         let Some(c) = self
             .spans
@@ -88,11 +88,14 @@ impl Engine {
             else {
                 continue;
             };
-            let owner = requests.iter().map(|&(_, r)| r).find(|&r| {
-                let started = self.spans.get(r).is_some_and(|x| x.span.start <= start);
-                let used = taken.iter().filter(|&&(t, s)| t == r && s == sig).count();
-                started && self.room_left(r, call).unwrap_or(0) > used
-            });
+            let owner = requests
+                .iter()
+                .take_while(|&&(r_start, _)| r_start <= start)
+                .map(|&(_, r)| r)
+                .find(|&r| {
+                    let used = taken.iter().filter(|&&(t, s)| t == r && s == sig).count();
+                    self.room_left(r, call).unwrap_or(0) > used
+                });
             if let Some(r) = owner {
                 taken.push((r, sig));
                 if r == request {
