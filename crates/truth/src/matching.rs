@@ -7,13 +7,18 @@
 //! - its time, after removing the clock offset estimated from the data ([`crate::clock`]),
 //!   overlaps the true span's within the tolerance ([`TimeRule::slack`]: small, wider only for
 //!   a root known to nginx's 1 ms resolution);
-//! - of the true spans on its connection end, this is the one it shares most of its time with
-//!   (the largest intersection over union of the two intervals; for disjoint ones the nearest,
-//!   then the closest in start and end): a span of the previous (or next) request on a
-//!   keep-alive connection is that request's, even when it lies within the tolerance of this
-//!   one. (Intersection over union, not the start and end differences: a true call's logged
-//!   start may precede kspan's by a connection checkout, which would make the next call on the
-//!   same pooled connection look closer.)
+//! - of the true spans on its connection end, this is the one it fits best: a span of the
+//!   previous (or next) request on a keep-alive connection is that request's, even when it
+//!   lies within the tolerance of this one. A connection carries one call at a time, but a
+//!   call's logged start may precede its first byte by any wait for a connection, a lock or
+//!   a slot in a client's queue (Node's `http.Agent` above `maxSockets`: the windows of
+//!   several queued calls then all contain the first one's bytes), and its logged end may
+//!   follow its answer by any wait for the caller to run (a pool that takes the connection
+//!   back before the caller logs). So on a caller's connection end where kspan has as many
+//!   spans as the truth has calls, and the k-th of each in start order overlap for every k,
+//!   they are paired in that order. Otherwise (and for every other span), the best fit is
+//!   the one it shares most of its time with (the largest intersection over union; for
+//!   disjoint ones the nearest, then the closest in start and end).
 //!
 //! Among all such pairs, the closest in time are taken first, so the result does not depend
 //! on the order of either input. For every true span left without a kspan span, the nearest
@@ -110,16 +115,24 @@ struct Candidate {
     gap: i64,
     /// Their intersection over their union, in millionths.
     iou: i64,
+    /// Whether the two are the k-th in start order on a caller's connection end whose calls
+    /// all pair in order (see the module's documentation).
+    in_order: bool,
     r: usize,
     s: usize,
     o: usize,
 }
 
 impl Candidate {
-    /// How well the pair fits, best first: the most shared time, then the nearest, then the
-    /// closest in start and end.
-    fn closeness(&self) -> (std::cmp::Reverse<i64>, i64, i64) {
-        (std::cmp::Reverse(self.iou), self.gap.max(0), self.cost)
+    /// How well the pair fits, best first: paired in order on their connection end; then
+    /// the most shared time, then the nearest, then the closest in start and end.
+    fn closeness(&self) -> Fit {
+        (
+            !self.in_order,
+            std::cmp::Reverse(self.iou),
+            self.gap.max(0),
+            self.cost,
+        )
     }
 }
 
@@ -167,6 +180,7 @@ pub fn match_spans(
     for bucket in by_key.values_mut() {
         bucket.index(&times);
     }
+    let in_order = calls_in_order(expected, observed, &times, &by_key, aliases, rule);
     let mut candidates = Vec::new();
     for (r, request) in expected.requests.iter().enumerate() {
         for (s, want) in request.spans.iter().enumerate() {
@@ -185,6 +199,7 @@ pub fn match_spans(
                         cost,
                         gap,
                         iou,
+                        in_order: in_order.contains(&(r, s, o)),
                         r,
                         s,
                         o,
@@ -232,8 +247,57 @@ pub fn match_spans(
     matching
 }
 
+/// The (request, span, kspan span) triples paired in order: on each caller's connection end
+/// whose true calls (times logged by the caller) and kspan spans are as many, and whose k-th
+/// of each in start order overlap (within the tolerance) for every k.
+fn calls_in_order(
+    expected: &Expected,
+    observed: &[ObservedSpan],
+    times: &[(i64, i64)],
+    by_key: &HashMap<(SpanKind, End, SocketAddr), Bucket>,
+    aliases: &HashMap<String, String>,
+    rule: &TimeRule,
+) -> std::collections::HashSet<(usize, usize, usize)> {
+    let mut calls: HashMap<SocketAddr, Vec<(usize, usize)>> = HashMap::new();
+    for (r, request) in expected.requests.iter().enumerate() {
+        for (s, want) in request.spans.iter().enumerate() {
+            if let (SpanKind::Client, Timing::Exact, (End::Local, addr)) =
+                (want.kind, want.timing, want.key())
+            {
+                calls.entry(addr).or_default().push((r, s));
+            }
+        }
+    }
+    let mut pairs = std::collections::HashSet::new();
+    for (addr, mut wants) in calls {
+        let Some(bucket) = by_key.get(&(SpanKind::Client, End::Local, addr)) else {
+            continue;
+        };
+        let span = |&(r, s): &(usize, usize)| &expected.requests[r].spans[s];
+        wants.sort_by_key(|w| (span(w).start, span(w).end, *w));
+        let got: Vec<usize> = bucket
+            .spans
+            .iter()
+            .copied()
+            .filter(|&o| fits(span(&wants[0]), &observed[o], aliases))
+            .collect();
+        let overlap = |w: &(usize, usize), o: usize| {
+            let want = span(w);
+            let (start, end) = times[o];
+            (want.start - end).max(start - want.end) <= rule.slack(want)
+        };
+        if got.len() == wants.len() && wants.iter().zip(&got).all(|(w, &o)| overlap(w, o)) {
+            pairs.extend(wants.iter().zip(&got).map(|(&(r, s), &o)| (r, s, o)));
+        }
+    }
+    pairs
+}
+
 /// A kspan span's best fit among the true spans: how well, and which (request, span).
-type Closest = ((std::cmp::Reverse<i64>, i64, i64), usize, usize);
+type Closest = (Fit, usize, usize);
+
+/// How well a kspan span fits a true span, smaller is better (see [`Candidate::closeness`]).
+type Fit = (bool, std::cmp::Reverse<i64>, i64, i64);
 
 /// Keeps, for every true span left without a kspan span, its nearest refused candidate: one
 /// that overlaps it (within the tolerance) but is another true span's first, else the nearest
@@ -409,6 +473,7 @@ fn fits(want: &ExpectedSpan, got: &ObservedSpan, aliases: &HashMap<String, Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::expected::ExpectedRequest;
 
     fn span(start: i64, end: i64) -> ObservedSpan {
         ObservedSpan {
@@ -449,5 +514,76 @@ mod tests {
         let found = |window| bucket.overlapping(window).collect::<Vec<_>>();
         assert_eq!(found((45, 65)), [3, 2]);
         assert_eq!(found((31, 39)), Vec::<usize>::new());
+    }
+
+    /// A call (local end 10.0.0.1:5000 to 10.0.0.2:80) of service "front", logged from
+    /// `start` to `end`.
+    fn call(start: i64, end: i64) -> ExpectedSpan {
+        ExpectedSpan {
+            service: "front".into(),
+            kind: SpanKind::Client,
+            local: Some("10.0.0.1:5000".parse().unwrap()),
+            peer: "10.0.0.2:80".parse().unwrap(),
+            start,
+            end,
+            timing: Timing::Exact,
+            design: None,
+            parent: None,
+            tid: None,
+        }
+    }
+
+    fn observed_call(start: i64, end: i64) -> ObservedSpan {
+        ObservedSpan {
+            service: "front".into(),
+            kind: SpanKind::Client,
+            local: Some("10.0.0.1:5000".parse().unwrap()),
+            peer: Some("10.0.0.2:80".parse().unwrap()),
+            ..span(start, end)
+        }
+    }
+
+    fn pairs(wants: Vec<ExpectedSpan>, observed: &[ObservedSpan]) -> Vec<Option<usize>> {
+        let expected = Expected {
+            requests: wants
+                .into_iter()
+                .enumerate()
+                .map(|(i, want)| ExpectedRequest {
+                    rid: format!("r{i}"),
+                    endpoint: "/".into(),
+                    spans: vec![want],
+                })
+                .collect(),
+            warnings: vec![],
+        };
+        let rule = TimeRule {
+            offset_ns: 0,
+            tolerance_ns: 5,
+            coarse_tolerance_ns: 5,
+        };
+        let m = match_spans(&expected, observed, &HashMap::new(), &rule);
+        m.of_expected.iter().map(|spans| spans[0]).collect()
+    }
+
+    #[test]
+    fn calls_queued_on_one_connection_pair_in_order() {
+        // Both calls waited in a client's queue; the second was logged before the first was
+        // sent, and shares as much time with the first one's bytes as the first does.
+        let observed = [observed_call(900, 1000), observed_call(1010, 1100)];
+        assert_eq!(
+            pairs(vec![call(0, 1000), call(200, 1100)], &observed),
+            [Some(0), Some(1)]
+        );
+        // A third kspan span on the connection: no order to rely on, the most shared time
+        // decides (and takes the first one's bytes for the second call).
+        let observed = [
+            observed_call(900, 1000),
+            observed_call(1010, 1100),
+            observed_call(5000, 5100),
+        ];
+        assert_eq!(
+            pairs(vec![call(0, 1000), call(200, 1100)], &observed),
+            [None, Some(0)]
+        );
     }
 }
