@@ -185,6 +185,17 @@ impl Spans {
         })
     }
 
+    /// The calls (client spans) of process `pid` linked to no request yet that still wait
+    /// for their answer.
+    pub fn orphan_calls_in_flight(&self, pid: i32) -> impl Iterator<Item = &LiveSpan> {
+        self.spans.values().map(|s| &**s).filter(move |s| {
+            s.span.kind == SpanKind::Client
+                && s.span.pid == pid
+                && s.span.parent.is_none()
+                && s.in_progress()
+        })
+    }
+
     /// The span's answer started (a server span's first response byte was written).
     pub fn mark_answered(&mut self, id: SpanId) {
         if let Some(s) = self.spans.get_mut(&id.0) {

@@ -125,6 +125,26 @@ impl Engine {
         Some(usize::from(expected).saturating_sub(made))
     }
 
+    /// How many calls of signature `sig` request `request` (of process `pid`) has room for
+    /// besides its calls not in `movable`: its endpoint's fitted count less those. `None`
+    /// while its signature or the count is unknown.
+    pub(super) fn room_besides(
+        &self,
+        pid: i32,
+        request: SpanId,
+        sig: u64,
+        movable: &[SpanId],
+    ) -> Option<usize> {
+        let r = self.spans.get(request)?;
+        let expected = self.patterns.expected(pid, r.sig?, sig)?;
+        let fixed = self
+            .spans
+            .calls_of(request)
+            .filter(|o| o.sig == Some(sig) && !movable.contains(&o.span.id))
+            .count();
+        Some(usize::from(expected).saturating_sub(fixed))
+    }
+
     /// Whether request `request` still has room for call `call` (see [`Engine::room_left`]).
     fn room_for(&self, request: SpanId, call: SpanId) -> Option<bool> {
         self.room_left(request, call).map(|n| n > 0)

@@ -85,13 +85,23 @@ impl Engine {
     /// linked by is stronger (a thread created for the request, or a connection opened for
     /// it, says more than what happened after the answer).
     pub(super) fn adopt(&mut self, call: SpanId, request: SpanId, pid: i32, evidence: Evidence) {
+        let stronger = self
+            .spans
+            .get(call)
+            .and_then(|c| c.span.link)
+            .is_some_and(|l| l.evidence < evidence);
+        if !stronger {
+            self.link_to(call, request, pid, evidence);
+        }
+    }
+
+    /// Makes `request` call `call`'s parent by `evidence`, whatever linked it before (a
+    /// joint decision revising a weaker one).
+    pub(super) fn link_to(&mut self, call: SpanId, request: SpanId, pid: i32, evidence: Evidence) {
         let candidates = self.spans.requests_in_progress(pid);
         let Some(c) = self.spans.get_mut(call) else {
             return;
         };
-        if c.span.link.is_some_and(|l| l.evidence < evidence) {
-            return;
-        }
         let link = Link {
             evidence,
             candidates: candidates.max(1),

@@ -1,15 +1,24 @@
-//! Orphan calls decided when one of their candidates answers: first in, first out.
+//! Calls counted to their requests jointly when one of their candidates answers: first in,
+//! first out.
 //!
-//! An orphan call whose answer was read, with several requests in progress that could
-//! have made it, waits (its trace held) instead of being guessed at. Once its endpoint's
-//! counts are fitted ([`crate::patterns`]), a request has room for so many calls of each
-//! kind. Queues (a client's connection pool, an executor's work queue, an event loop's
-//! ready queue) serve first in, first out: when a request starts its response, the waiting
-//! orphans of its process, oldest written first, are matched with the requests in progress
-//! that have room for them, oldest read first (each call to a request read before it was
-//! written); the ones matched with the answering request are its. Deciding at a response
-//! rather than when the answer is read lets the calls linked meanwhile fill the requests'
-//! room first. A call none of whose candidates is left in progress stays an orphan.
+//! Once a process's endpoint counts are fitted ([`crate::patterns`]), each of its requests
+//! has room for so many calls of each kind. A call whose request no direct evidence names is
+//! *movable*: an orphan whose answer was read (it waits, its trace held, instead of being
+//! guessed at), or a call linked only by counting or by a hand-off that a busy queue breaks
+//! (a pattern, a wakeup into a pool, a queue's order, an earlier split). Queues (a client's
+//! connection pool or request queue, an executor's work queue) serve first in, first out:
+//! when a request starts its response, the movable calls of its process whose answers were
+//! read, oldest written first, are matched with the requests in progress that have room for
+//! them, oldest read first (each call to a request read before it was written; room is
+//! what the endpoint's count leaves after the calls linked by direct evidence). The ones
+//! matched with the answering request are its; a movable call linked to it but matched
+//! with another request moves there (still movable until that one answers). Deciding at a
+//! response lets the calls linked meanwhile by direct evidence fill the requests' room
+//! first, and a response is the last moment its calls can be decided: every call it waited
+//! for has been answered. A waiting orphan none of whose candidates is left in progress
+//! stays an orphan. Calls linked by the event loop's read order are not movable: an event
+//! loop writes a call in the round that ran its request's handler, not in queue order
+//! (moving them too lost 10-15 points on asyncio, Go and tokio, BENCHMARKS.md).
 
 use super::*;
 
@@ -41,9 +50,10 @@ impl Engine {
         self.split_waiting.push(call);
     }
 
-    /// `request` starts its response: the waiting orphans of its process are matched first
-    /// in, first out with the requests in progress that have room for them (oldest call to
-    /// oldest request, each request up to its room); those matched with `request` are its.
+    /// `request` starts its response: the movable calls of its process are matched first in,
+    /// first out with the requests in progress that have room for them (oldest call to
+    /// oldest request, each request up to its room); those matched with `request` are its,
+    /// and a movable call linked to `request` but matched with another request moves there.
     /// Orphans with no other candidate left in progress stop waiting.
     pub(super) fn split_at_response(&mut self, request: SpanId) {
         let Some(pid) = self
@@ -54,8 +64,25 @@ impl Engine {
         else {
             return;
         };
-        let of_process = |id: &SpanId| self.spans.get(*id).is_some_and(|c| c.span.pid == pid);
-        if !self.split_waiting.iter().any(of_process) {
+        let mut requests: Vec<(Timestamp, SpanId)> = self
+            .spans
+            .requests_started_by(pid, Timestamp::MAX)
+            .map(|r| (r.span.start, r.span.id))
+            .collect();
+        let mut movable: Vec<SpanId> = requests
+            .iter()
+            .flat_map(|&(_, r)| self.spans.calls_of(r))
+            .filter(|c| c.sig.is_some() && linked_by_count(c.span.link))
+            .map(|c| c.span.id)
+            .collect();
+        let of_process =
+            |spans: &Spans, id: SpanId| spans.get(id).is_some_and(|c| c.span.pid == pid);
+        if movable.is_empty()
+            && !self
+                .split_waiting
+                .iter()
+                .any(|&id| of_process(&self.spans, id))
+        {
             return;
         }
         let mut waiting = std::mem::take(&mut self.split_waiting);
@@ -69,46 +96,40 @@ impl Engine {
             }
             keep
         });
-        waiting.sort_by_key(|&id| self.spans.get(id).map(|c| (c.span.start, id)));
-        let mut requests: Vec<(Timestamp, SpanId)> = self
-            .spans
-            .requests_started_by(pid, Timestamp::MAX)
-            .map(|r| (r.span.start, r.span.id))
-            .collect();
+        movable.extend(
+            waiting
+                .iter()
+                .copied()
+                .filter(|&id| of_process(&self.spans, id)),
+        );
+        movable.extend(
+            self.spans
+                .orphan_calls_in_flight(pid)
+                .filter(|c| c.sig.is_some())
+                .map(|c| c.span.id),
+        );
+        movable.sort_by_key(|&id| self.spans.get(id).map(|c| (c.span.start, id)));
         requests.sort_unstable();
-        // Room taken by the matching so far, per request and call signature.
-        let mut taken: Vec<(SpanId, u64)> = Vec::new();
+        let owners = self.first_in_first_out(pid, &movable, &requests, request);
         let mut mine = Vec::new();
-        for &call in &waiting {
-            let Some((start, sig)) = self
-                .spans
-                .get(call)
-                .filter(|c| c.span.pid == pid)
-                .and_then(|c| Some((c.span.start, c.sig?)))
-            else {
+        for (&call, owner) in movable.iter().zip(owners) {
+            let Some(parent) = self.spans.get(call).map(|c| c.span.parent) else {
                 continue;
             };
-            let owner = requests
-                .iter()
-                .take_while(|&&(r_start, _)| r_start <= start)
-                .map(|&(_, r)| r)
-                .find(|&r| {
-                    let used = taken.iter().filter(|&&(t, s)| t == r && s == sig).count();
-                    self.room_left(r, call).unwrap_or(0) > used
-                });
-            if let Some(r) = owner {
-                taken.push((r, sig));
-                if r == request {
+            match owner {
+                Some(r) if r == request => {
+                    if parent != Some(request) {
+                        self.link_to(call, request, pid, Evidence::Split);
+                    }
                     mine.push(call);
                 }
+                Some(r) if parent == Some(request) => self.link_to(call, r, pid, Evidence::Split),
+                _ => {}
             }
-        }
-        for &call in &mine {
-            self.adopt(call, request, pid, Evidence::Split);
-            self.spans.release(call);
         }
         waiting.retain(|&call| {
             if mine.contains(&call) {
+                self.spans.release(call);
                 return false;
             }
             let Some(c) = self.spans.get(call) else {
@@ -129,4 +150,51 @@ impl Engine {
         });
         self.split_waiting = waiting;
     }
+
+    /// The request each of `calls` (movable calls of process `pid`, oldest written first)
+    /// goes to, first in, first out: the oldest of `requests` (in progress, oldest read
+    /// first) read before the call was written with room left for it, room being its
+    /// endpoint's count of such calls less its calls that are not movable and the calls
+    /// matched to it before. A call still waiting for its answer holds its place in the
+    /// queue but cannot be `answering`'s, which is writing its response.
+    fn first_in_first_out(
+        &self,
+        pid: i32,
+        calls: &[SpanId],
+        requests: &[(Timestamp, SpanId)],
+        answering: SpanId,
+    ) -> Vec<Option<SpanId>> {
+        let mut taken: Vec<(SpanId, u64)> = Vec::new();
+        calls
+            .iter()
+            .map(|&call| {
+                let (start, sig, answered) = self
+                    .spans
+                    .get(call)
+                    .and_then(|c| Some((c.span.start, c.sig?, !c.in_progress())))?;
+                let owner = requests
+                    .iter()
+                    .take_while(|&&(r_start, _)| r_start <= start)
+                    .map(|&(_, r)| r)
+                    .filter(|&r| answered || r != answering)
+                    .find(|&r| {
+                        let used = taken.iter().filter(|&&(t, s)| t == r && s == sig).count();
+                        self.room_besides(pid, r, sig, calls).unwrap_or(0) > used
+                    })?;
+                taken.push((owner, sig));
+                Some(owner)
+            })
+            .collect()
+    }
+}
+
+/// Whether a call linked by `link` is movable (see the module's documentation): linked by
+/// no evidence naming its request directly.
+fn linked_by_count(link: Option<Link>) -> bool {
+    link.is_some_and(|l| {
+        matches!(
+            l.evidence,
+            Evidence::Pattern | Evidence::Wakeup | Evidence::Split | Evidence::QueueOrder
+        )
+    })
 }
