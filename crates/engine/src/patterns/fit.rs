@@ -39,6 +39,10 @@ const MARGIN_PER_HUNDRED: usize = 5;
 /// Local-search steps, at most.
 const MAX_STEPS: usize = 16;
 
+/// Count vectors tried one by one at most (up to four endpoints with counts 0 to
+/// [`MAX_COUNT`]); with more endpoints a local search decides.
+const EVERY_COUNT_UP_TO: usize = 625;
+
 /// The requests of a stretch (sorted by start) with their endpoint's index.
 pub(crate) struct Stretch<'a> {
     /// Requests, by start.
@@ -91,18 +95,73 @@ impl Stretch<'_> {
         bad
     }
 
-    /// The counts per endpoint index that split `calls` best, starting the search from
-    /// `start`: `Some(n)` for each endpoint whose count every other count does clearly
-    /// worse than, `None` for the others.
+    /// The counts per endpoint index that split `calls` best: `Some(n)` for each endpoint
+    /// whose count every other count does clearly worse than, `None` for the others. With
+    /// few endpoints every count vector is tried, so "every other" is every one; with more,
+    /// a local search from `start` (the counts known so far) decides among neighbours, and
+    /// may stop at a vector that only its neighbours do worse than.
     pub fn fit(&self, calls: &[Interval], start: &[u8]) -> Vec<Option<u8>> {
+        let k = start.len();
+        let vectors = (usize::from(MAX_COUNT) + 1).checked_pow(k as u32);
+        let found = if vectors.is_some_and(|n| n <= EVERY_COUNT_UP_TO) {
+            Some(self.best_of_all(calls, k))
+        } else {
+            self.best_nearby(calls, start)
+        };
+        let Some((best, counts, rival)) = found.filter(|&(best, _, _)| best * 10 <= calls.len())
+        else {
+            return vec![None; k];
+        };
+        (0..k)
+            .map(|e| {
+                let n = self.per_endpoint[e];
+                let margin = MIN_MARGIN.max(n * MARGIN_PER_HUNDRED / 100);
+                (n >= MIN_REQUESTS && rival[e] >= best + margin).then_some(counts[e])
+            })
+            .collect()
+    }
+
+    /// Tries every count vector of `k` endpoints: the fewest violations, the vector with
+    /// them (the first found on a tie), and per endpoint the fewest violations of any vector
+    /// that gives it another count.
+    fn best_of_all(&self, calls: &[Interval], k: usize) -> (usize, Vec<u8>, Vec<usize>) {
+        let all: Vec<(Vec<u8>, usize)> = every_count(k)
+            .map(|counts| {
+                let v = self.violations(calls, &counts);
+                (counts, v)
+            })
+            .collect();
+        let (counts, best) = all
+            .iter()
+            .min_by_key(|(_, v)| *v)
+            .cloned()
+            .unwrap_or_default();
+        let rival = (0..k)
+            .map(|e| {
+                all.iter()
+                    .filter(|(c, _)| c[e] != counts[e])
+                    .map(|&(_, v)| v)
+                    .min()
+                    .unwrap_or(usize::MAX)
+            })
+            .collect();
+        (best, counts, rival)
+    }
+
+    /// A local search from `start`, one step at a time to the best neighbour: the fewest
+    /// violations found, the vector with them, and per endpoint the fewest violations of a
+    /// neighbour that changes its count (one whose count only moves together with
+    /// another's is not told apart either); `None` if it did not settle in
+    /// [`MAX_STEPS`].
+    fn best_nearby(
+        &self,
+        calls: &[Interval],
+        start: &[u8],
+    ) -> Option<(usize, Vec<u8>, Vec<usize>)> {
         let k = start.len();
         let mut counts = start.to_vec();
         let mut best = self.violations(calls, &counts);
-        // Per endpoint, the fewest violations of a neighbour that changes its count (one
-        // whose count only moves together with another's is not told apart either), from
-        // the last step: the one that found no better neighbour.
         let mut rival = vec![usize::MAX; k];
-        let mut settled = false;
         for _ in 0..MAX_STEPS {
             rival.fill(usize::MAX);
             let mut improved = None;
@@ -117,23 +176,25 @@ impl Stretch<'_> {
             }
             match improved {
                 Some((v, trial)) => (best, counts) = (v, trial),
-                None => {
-                    settled = true;
-                    break;
-                }
+                None => return Some((best, counts, rival)),
             }
         }
-        if !settled || best * 10 > calls.len() {
-            return vec![None; k];
-        }
+        None
+    }
+}
+
+/// Every count vector of `k` endpoints (each count 0 to [`MAX_COUNT`]).
+fn every_count(k: usize) -> impl Iterator<Item = Vec<u8>> {
+    let base = usize::from(MAX_COUNT) + 1;
+    (0..base.pow(k as u32)).map(move |mut i| {
         (0..k)
-            .map(|e| {
-                let n = self.per_endpoint[e];
-                let margin = MIN_MARGIN.max(n * MARGIN_PER_HUNDRED / 100);
-                (n >= MIN_REQUESTS && rival[e] >= best + margin).then_some(counts[e])
+            .map(|_| {
+                let v = (i % base) as u8;
+                i /= base;
+                v
             })
             .collect()
-    }
+    })
 }
 
 /// Every count vector one step from `counts`: one endpoint's count changed to any other
@@ -216,10 +277,53 @@ mod tests {
             stretch.fit(&calls, &[1, 1, 1]),
             vec![Some(1), Some(2), Some(2)]
         );
-        assert_eq!(
-            stretch.fit(&calls, &[0, 4, 3]),
-            vec![Some(1), Some(2), Some(2)]
-        );
+        // Whatever the counts known before (the search starts there).
+        for start in every_count(3) {
+            assert_eq!(
+                stretch.fit(&calls, &start),
+                vec![Some(1), Some(2), Some(2)],
+                "from {start:?}"
+            );
+        }
+    }
+
+    /// A saturated pool: every request waits in a queue most of its time, so up to a dozen
+    /// overlap; endpoint 0 (two thirds of the requests) makes 2 calls, endpoint 1 makes 1.
+    /// Swapped counts (1 and 3) make as many calls in all and split them almost as well, but
+    /// every vector one step from them does worse: the counts are found from there too.
+    #[test]
+    fn counts_are_found_from_a_swapped_start_under_saturation() {
+        let mut requests = Vec::new();
+        let mut calls = Vec::new();
+        let mut seed = 777u64;
+        let mut next = |m: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % m
+        };
+        let mut start = 0;
+        for i in 0..300 {
+            let e = usize::from(i % 3 == 2);
+            start += 5 + next(10);
+            let len = [120 + next(60), 40 + next(40)][e];
+            requests.push((iv(start, start + len), e));
+            for _ in 0..[2, 1][e] {
+                let at = start + 1 + next(len - 30);
+                calls.push(iv(at, at + 5 + next(20)));
+            }
+        }
+        requests.sort();
+        calls.sort();
+        let per_endpoint = [200, 100];
+        let stretch = Stretch {
+            requests: &requests,
+            per_endpoint: &per_endpoint,
+        };
+        // The swapped counts are a local optimum: every neighbour does worse.
+        let swapped = stretch.violations(&calls, &[1, 3]);
+        assert!(neighbours(&[1, 3]).all(|n| stretch.violations(&calls, &n) > swapped));
+        assert_eq!(stretch.fit(&calls, &[1, 3]), vec![Some(2), Some(1)]);
     }
 
     /// Two endpoints whose requests always come in the same pair, at the same times: 1 + 3
