@@ -4,8 +4,8 @@
 //! Once a process's endpoint counts are fitted ([`crate::patterns`]), each of its requests
 //! has room for so many calls of each kind. A call whose request no direct evidence names is
 //! *movable*: an orphan whose answer was read (it waits, its trace held, instead of being
-//! guessed at), or a call linked only by counting or by a hand-off that a busy queue breaks
-//! (a pattern, a wakeup into a pool, a queue's order, an earlier split). Queues (a client's
+//! guessed at), an orphan still waiting for its answer (it keeps its place in the queue), or
+//! a call linked only by counting (a pattern, a queue's order, an earlier split). Queues (a client's
 //! connection pool or request queue, an executor's work queue) serve first in, first out:
 //! when a request starts its response, the movable calls of its process whose answers were
 //! read, oldest written first, are matched with the requests in progress that have room for
@@ -18,7 +18,9 @@
 //! for has been answered. A waiting orphan none of whose candidates is left in progress
 //! stays an orphan. Calls linked by the event loop's read order are not movable: an event
 //! loop writes a call in the round that ran its request's handler, not in queue order
-//! (moving them too lost 10-15 points on asyncio, Go and tokio, BENCHMARKS.md).
+//! (moving them too lost 10-15 points on asyncio, Go and tokio, BENCHMARKS.md); nor are
+//! calls linked by a wakeup from the request's thread (moving them cost the demo's pool a
+//! trace at 60 req/s and gained nothing on the corpus).
 
 use super::*;
 
@@ -194,7 +196,7 @@ fn linked_by_count(link: Option<Link>) -> bool {
     link.is_some_and(|l| {
         matches!(
             l.evidence,
-            Evidence::Pattern | Evidence::Wakeup | Evidence::Split | Evidence::QueueOrder
+            Evidence::Pattern | Evidence::Split | Evidence::QueueOrder
         )
     })
 }
