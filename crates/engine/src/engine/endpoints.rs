@@ -12,6 +12,11 @@
 
 use super::*;
 
+/// The confidence from which a link counts toward its endpoint's floor (docs/engine.md,
+/// "Endpoint patterns"): completion (0.93) and everything stronger; not a wakeup (0.9),
+/// which a busy pool breaks.
+const SURE_FOR_FLOOR: f32 = 0.93;
+
 /// A call linked by no evidence, or by evidence decided before its signature was known
 /// and weaker than what the patterns say.
 fn open_to_patterns(link: Option<Link>) -> bool {
@@ -95,7 +100,8 @@ impl Engine {
                     self.patterns.note_loop(tid, round, note);
                 }
                 if let Some(sig) = sig {
-                    self.patterns.note_request(pid, sig, span, now);
+                    let sure = self.sure_calls(id);
+                    self.patterns.note_request(pid, sig, span, now, &sure);
                 }
             }
             _ => {
@@ -107,6 +113,23 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// How many calls of each signature are linked to `request` by sure evidence (a link
+    /// whose measured confidence is at least [`SURE_FOR_FLOOR`]).
+    fn sure_calls(&self, request: SpanId) -> Vec<(u64, u8)> {
+        let mut sure: Vec<(u64, u8)> = Vec::new();
+        let linked = self
+            .spans
+            .calls_of(request)
+            .filter(|c| c.span.link.is_some_and(|l| l.confidence >= SURE_FOR_FLOOR));
+        for sig in linked.filter_map(|c| c.sig) {
+            match sure.iter_mut().find(|(s, _)| *s == sig) {
+                Some((_, n)) => *n = n.saturating_add(1),
+                None => sure.push((sig, 1)),
+            }
+        }
+        sure
     }
 
     /// How many more calls of call `call`'s kind request `request` (of its process) has

@@ -100,13 +100,13 @@ impl Stretch<'_> {
     /// few endpoints every count vector is tried, so "every other" is every one; with more,
     /// a local search from `start` (the counts known so far) decides among neighbours, and
     /// may stop at a vector that only its neighbours do worse than.
-    pub fn fit(&self, calls: &[Interval], start: &[u8]) -> Vec<Option<u8>> {
+    pub fn fit(&self, calls: &[Interval], start: &[u8], floors: &[u8]) -> Vec<Option<u8>> {
         let k = start.len();
         let vectors = (usize::from(MAX_COUNT) + 1).checked_pow(k as u32);
         let found = if vectors.is_some_and(|n| n <= EVERY_COUNT_UP_TO) {
-            Some(self.best_of_all(calls, k))
+            Some(self.best_of_all(calls, floors))
         } else {
-            self.best_nearby(calls, start)
+            self.best_nearby(calls, start, floors)
         };
         let Some((best, counts, rival)) = found.filter(|&(best, _, _)| best * 10 <= calls.len())
         else {
@@ -121,11 +121,13 @@ impl Stretch<'_> {
             .collect()
     }
 
-    /// Tries every count vector of `k` endpoints: the fewest violations, the vector with
-    /// them (the first found on a tie), and per endpoint the fewest violations of any vector
-    /// that gives it another count.
-    fn best_of_all(&self, calls: &[Interval], k: usize) -> (usize, Vec<u8>, Vec<usize>) {
+    /// Tries every count vector at or above `floors` (one per endpoint): the fewest
+    /// violations, the vector with them (the first found on a tie), and per endpoint the
+    /// fewest violations of any such vector that gives it another count.
+    fn best_of_all(&self, calls: &[Interval], floors: &[u8]) -> (usize, Vec<u8>, Vec<usize>) {
+        let k = floors.len();
         let all: Vec<(Vec<u8>, usize)> = every_count(k)
+            .filter(|counts| above(counts, floors))
             .map(|counts| {
                 let v = self.violations(calls, &counts);
                 (counts, v)
@@ -148,15 +150,16 @@ impl Stretch<'_> {
         (best, counts, rival)
     }
 
-    /// A local search from `start`, one step at a time to the best neighbour: the fewest
-    /// violations found, the vector with them, and per endpoint the fewest violations of a
-    /// neighbour that changes its count (one whose count only moves together with
-    /// another's is not told apart either); `None` if it did not settle in
-    /// [`MAX_STEPS`].
+    /// A local search from `start` (at or above `floors`), one step at a time to the best
+    /// neighbour at or above them: the fewest violations found, the vector with them, and
+    /// per endpoint the fewest violations of a neighbour that changes its count (one whose
+    /// count only moves together with another's is not told apart either); `None` if it did
+    /// not settle in [`MAX_STEPS`].
     fn best_nearby(
         &self,
         calls: &[Interval],
         start: &[u8],
+        floors: &[u8],
     ) -> Option<(usize, Vec<u8>, Vec<usize>)> {
         let k = start.len();
         let mut counts = start.to_vec();
@@ -165,7 +168,7 @@ impl Stretch<'_> {
         for _ in 0..MAX_STEPS {
             rival.fill(usize::MAX);
             let mut improved = None;
-            for trial in neighbours(&counts) {
+            for trial in neighbours(&counts).filter(|c| above(c, floors)) {
                 let v = self.violations(calls, &trial);
                 for e in (0..k).filter(|&e| trial[e] != counts[e]) {
                     rival[e] = rival[e].min(v);
@@ -181,6 +184,11 @@ impl Stretch<'_> {
         }
         None
     }
+}
+
+/// Whether every count is at least its floor.
+fn above(counts: &[u8], floors: &[u8]) -> bool {
+    counts.iter().zip(floors).all(|(c, f)| c >= f)
 }
 
 /// Every count vector of `k` endpoints (each count 0 to [`MAX_COUNT`]).
@@ -274,13 +282,13 @@ mod tests {
             per_endpoint: &per_endpoint,
         };
         assert_eq!(
-            stretch.fit(&calls, &[1, 1, 1]),
+            stretch.fit(&calls, &[1, 1, 1], &[0, 0, 0]),
             vec![Some(1), Some(2), Some(2)]
         );
         // Whatever the counts known before (the search starts there).
         for start in every_count(3) {
             assert_eq!(
-                stretch.fit(&calls, &start),
+                stretch.fit(&calls, &start, &[0, 0, 0]),
                 vec![Some(1), Some(2), Some(2)],
                 "from {start:?}"
             );
@@ -289,10 +297,9 @@ mod tests {
 
     /// A saturated pool: every request waits in a queue most of its time, so up to a dozen
     /// overlap; endpoint 0 (two thirds of the requests) makes 2 calls, endpoint 1 makes 1.
-    /// Swapped counts (1 and 3) make as many calls in all and split them almost as well, but
-    /// every vector one step from them does worse: the counts are found from there too.
-    #[test]
-    fn counts_are_found_from_a_swapped_start_under_saturation() {
+    /// Endpoint 1's requests last `short` (else as long as endpoint 0's). Requests and calls
+    /// by start.
+    fn saturated_pool(short: bool) -> (Vec<(Interval, usize)>, Vec<Interval>) {
         let mut requests = Vec::new();
         let mut calls = Vec::new();
         let mut seed = 777u64;
@@ -306,7 +313,8 @@ mod tests {
         for i in 0..300 {
             let e = usize::from(i % 3 == 2);
             start += 5 + next(10);
-            let len = [120 + next(60), 40 + next(40)][e];
+            let (long, brief) = (120 + next(60), 40 + next(40));
+            let len = if short && e == 1 { brief } else { long };
             requests.push((iv(start, start + len), e));
             for _ in 0..[2, 1][e] {
                 let at = start + 1 + next(len - 30);
@@ -315,6 +323,15 @@ mod tests {
         }
         requests.sort();
         calls.sort();
+        (requests, calls)
+    }
+
+    /// Swapped counts (1 and 3) make as many calls in all as the true ones and split them
+    /// almost as well, but every vector one step from them does worse: the counts are found
+    /// from there too.
+    #[test]
+    fn counts_are_found_from_a_swapped_start_under_saturation() {
+        let (requests, calls) = saturated_pool(true);
         let per_endpoint = [200, 100];
         let stretch = Stretch {
             requests: &requests,
@@ -323,7 +340,32 @@ mod tests {
         // The swapped counts are a local optimum: every neighbour does worse.
         let swapped = stretch.violations(&calls, &[1, 3]);
         assert!(neighbours(&[1, 3]).all(|n| stretch.violations(&calls, &n) > swapped));
-        assert_eq!(stretch.fit(&calls, &[1, 3]), vec![Some(2), Some(1)]);
+        assert_eq!(
+            stretch.fit(&calls, &[1, 3], &[0, 0]),
+            vec![Some(2), Some(1)]
+        );
+    }
+
+    /// When both endpoints' requests last as long, the swapped counts split the calls as
+    /// well as the true ones: no count is reported, unless sure links showed endpoint 0's
+    /// requests making 2 calls (its floor), which leaves only the true counts.
+    #[test]
+    fn a_floor_from_sure_links_tells_apart_what_the_split_cannot() {
+        let (requests, calls) = saturated_pool(false);
+        let per_endpoint = [200, 100];
+        let stretch = Stretch {
+            requests: &requests,
+            per_endpoint: &per_endpoint,
+        };
+        assert_eq!(
+            stretch.violations(&calls, &[1, 3]),
+            stretch.violations(&calls, &[2, 1])
+        );
+        assert_eq!(stretch.fit(&calls, &[1, 1], &[0, 0]), vec![None, None]);
+        assert_eq!(
+            stretch.fit(&calls, &[1, 1], &[2, 0]),
+            vec![Some(2), Some(1)]
+        );
     }
 
     /// Two endpoints whose requests always come in the same pair, at the same times: 1 + 3
@@ -345,7 +387,7 @@ mod tests {
             requests: &requests,
             per_endpoint: &[100, 100],
         };
-        assert_eq!(stretch.fit(&calls, &[1, 1]), vec![None, None]);
+        assert_eq!(stretch.fit(&calls, &[1, 1], &[0, 0]), vec![None, None]);
     }
 
     /// An endpoint seen on too few requests gets no count, the others still do.
@@ -365,6 +407,6 @@ mod tests {
             requests: &requests,
             per_endpoint: &[95, 5],
         };
-        assert_eq!(stretch.fit(&calls, &[1, 1]), vec![Some(1), None]);
+        assert_eq!(stretch.fit(&calls, &[1, 1], &[0, 0]), vec![Some(1), None]);
     }
 }

@@ -40,6 +40,31 @@ const MAX_CALL_KINDS: usize = 32;
 /// Calls a ledger holds, at most: past it, the stretch closes early.
 const MAX_CALLS: usize = 16 * STRETCH;
 
+/// Requests of an endpoint, at least (and per hundred of them), that must show a number of
+/// calls linked by sure evidence before the fit takes it as the endpoint's floor: one wrong
+/// sure link does not raise it.
+const FLOOR_QUORUM: u32 = 2;
+const FLOOR_PER_HUNDRED: u32 = 5;
+
+/// The floor of an endpoint's count of a kind of call, from `seen` (how many of its
+/// `requests` requests had each number of such calls linked by sure evidence): the largest
+/// number that enough of them reached.
+fn floor(seen: Option<&[u32; fit::MAX_COUNT as usize + 1]>, requests: usize) -> u8 {
+    let Some(seen) = seen else {
+        return 0;
+    };
+    let quorum =
+        FLOOR_QUORUM.max(u32::try_from(requests).unwrap_or(u32::MAX) * FLOOR_PER_HUNDRED / 100);
+    let mut reached = 0;
+    for n in (1..seen.len()).rev() {
+        reached += seen[n];
+        if reached >= quorum {
+            return n as u8;
+        }
+    }
+    0
+}
+
 /// A process's requests and calls since its last fit.
 #[derive(Debug, Default)]
 struct Ledger {
@@ -53,6 +78,9 @@ struct Ledger {
     calls: FxHashMap<u64, Vec<Interval>>,
     /// Calls held.
     held: usize,
+    /// Per (endpoint, call signature): how many of the endpoint's requests had each number
+    /// of such calls linked to them by sure evidence (see [`CallPatterns::note_request`]).
+    sure: FxHashMap<(u64, u64), [u32; fit::MAX_COUNT as usize + 1]>,
     /// Ledgers of this process closed before.
     fitted: u32,
 }
@@ -100,13 +128,26 @@ pub(crate) enum Lag {
 
 impl CallPatterns {
     /// A request of process `pid` with endpoint signature `request` spanned `span` (read to
-    /// first response byte), now.
-    pub fn note_request(&mut self, pid: i32, request: u64, span: Interval, now: Timestamp) {
+    /// first response byte), now; `sure` says how many calls of each signature were linked
+    /// to it by evidence that names the request (a thread, a connection, a response): its
+    /// endpoint makes at least that many, which the fit takes as a floor.
+    pub fn note_request(
+        &mut self,
+        pid: i32,
+        request: u64,
+        span: Interval,
+        now: Timestamp,
+        sure: &[(u64, u8)],
+    ) {
         let ledger = self.ledgers.entry(pid).or_default();
         if span.start < ledger.since {
             return;
         }
         ledger.requests.push((span, request));
+        for &(call, n) in sure {
+            let seen = ledger.sure.entry((request, call)).or_default();
+            seen[usize::from(n.min(fit::MAX_COUNT))] += 1;
+        }
         if ledger.requests.len() >= stretch_size(ledger.fitted) {
             self.close(pid, now);
         }
@@ -166,11 +207,16 @@ impl CallPatterns {
         for (call, mut calls) in done.calls {
             calls.sort_unstable();
             let known = self.counts.entry((pid, call)).or_default();
+            let floors: Vec<u8> = endpoints
+                .iter()
+                .map(|&(sig, n)| floor(done.sure.get(&(sig, call)), n))
+                .collect();
             let start: Vec<u8> = endpoints
                 .iter()
-                .map(|(sig, _)| known.get(sig).copied().unwrap_or(1))
+                .zip(&floors)
+                .map(|((sig, _), &f)| known.get(sig).copied().unwrap_or(1).max(f))
                 .collect();
-            for (&(sig, _), n) in endpoints.iter().zip(stretch.fit(&calls, &start)) {
+            for (&(sig, _), n) in endpoints.iter().zip(stretch.fit(&calls, &start, &floors)) {
                 if let Some(n) = n {
                     known.insert(sig, n);
                 }
@@ -259,7 +305,7 @@ mod tests {
                 None,
                 "no fit before the stretch is full"
             );
-            p.note_request(1, 10, span, start + 15);
+            p.note_request(1, 10, span, start + 15, &[]);
         }
         // The call that started before the ledger opened is left out.
         assert_eq!(p.expected(1, 10, 7), Some(1));
