@@ -10,11 +10,15 @@ connection end (the caller's local address) that overlaps it most in time; its k
 is right when that request is the call's own. Prints, per `kspan.link` evidence and number of
 candidates, how many links were right: the measured confidence (docs/engine.md, Confidence),
 and how many links reported with confidence >= 0.99 were wrong.
-Calls kspan left without a parent are counted as orphans, per true caller service.
+Calls kspan left without a parent are counted as orphans, per true caller service. Also
+prints, per band of reported confidence, the share of links that were right (calibration).
 """
 import collections
 import json
 import sys
+
+# Lower bounds of the confidence bands the calibration table is printed by.
+BANDS = (0.0, 0.5, 0.7, 0.9, 0.95, 0.99, 1.0)
 
 
 def attrs(span):
@@ -95,6 +99,8 @@ def main():
 
     stats = collections.Counter()
     right = collections.Counter()
+    # Per confidence band (its lower bound): links, right ones, sum of reported confidences.
+    bands = collections.defaultdict(lambda: [0, 0, 0.0])
     sure, sure_wrong = 0, 0
     orphans = collections.Counter()
     wrong_examples = []
@@ -113,7 +119,12 @@ def main():
         key = (a.get("kspan.link", "?"), min(int(a.get("kspan.link.candidates", 0)), 5))
         stats[key] += 1
         got = true_request(parent)
-        if float(a.get("kspan.link.confidence", 0)) >= 0.99:
+        confidence = float(a.get("kspan.link.confidence", 0))
+        band = bands[max(b for b in BANDS if confidence >= b)]
+        band[0] += 1
+        band[1] += got == call[3]
+        band[2] += confidence
+        if confidence >= 0.99:
             sure += 1
             sure_wrong += got != call[3]
         if got == call[3]:
@@ -128,6 +139,10 @@ def main():
         print(f"{key[0]:<14} {cand:>4} {n:>7} {ok:>7} {100.0 * ok / n:>7.2f}%")
     ok = sum(right.values())
     print(f"{'all':<14} {'':>4} {total:>7} {ok:>7} {100.0 * ok / max(total, 1):>7.2f}%")
+    print("confidence band   links   right  measured  reported (mean)")
+    for b in sorted(bands):
+        n, ok, conf = bands[b]
+        print(f"  >= {b:<10} {n:>7} {ok:>7} {100.0 * ok / n:>8.2f}% {100.0 * conf / n:>8.2f}%")
     print(f"sure links (confidence >= 0.99): {sure}, wrong {sure_wrong} "
           f"({1000.0 * sure_wrong / max(sure, 1):.2f} per 1,000)")
     print("orphan calls (no parent):", dict(orphans) or 0)

@@ -13,6 +13,7 @@
 //! The rules are documented for users in `docs/engine.md`.
 
 mod activity;
+mod calibration;
 mod config;
 mod engine;
 pub mod event;

@@ -84,12 +84,34 @@ impl Engine {
     /// (with its subtree), or keeps its parent with the new link, unless the evidence it was
     /// linked by is stronger (a thread created for the request, or a connection opened for
     /// it, says more than what happened after the answer).
+    ///
+    /// A link decided after the fact (`response`, `resumed`) also checks the evidence that
+    /// linked the call first: the process's tally of that evidence counts whether they
+    /// agree, and an evidence measured to disagree often there no longer outranks it
+    /// ([`crate::calibration`]).
     pub(super) fn adopt(&mut self, call: SpanId, request: SpanId, pid: i32, evidence: Evidence) {
-        let stronger = self
-            .spans
-            .get(call)
-            .and_then(|c| c.span.link)
-            .is_some_and(|l| l.evidence < evidence);
+        let Some(c) = self.spans.get(call) else {
+            return;
+        };
+        let (parent, link) = (c.span.parent, c.span.link);
+        let earlier = link.map(|l| l.evidence);
+        // Links made with a choice (several requests in progress) by evidence other than
+        // the checking kinds: one candidate leaves every kind of evidence the same request.
+        let checked = link.filter(|l| {
+            matches!(evidence, Evidence::Response | Evidence::Resumed)
+                && l.candidates > 1
+                && !matches!(
+                    l.evidence,
+                    Evidence::Bytes | Evidence::Response | Evidence::Resumed
+                )
+        });
+        if let Some(l) = checked {
+            self.calibration
+                .note(pid, l.evidence, parent == Some(request));
+        }
+        let stronger = earlier.is_some_and(|e| {
+            e < evidence && checked.is_none_or(|l| self.calibration.outranks(pid, l.evidence))
+        });
         if !stronger {
             self.link_to(call, request, pid, evidence);
         }

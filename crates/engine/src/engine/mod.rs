@@ -16,6 +16,7 @@ mod sched;
 mod split;
 
 use crate::activity::{Bucket, Layout};
+use crate::calibration::Calibration;
 use crate::config::{ByteSource, Config};
 use crate::event::{Event, EventKind, FourTuple, SockAddr, Syscall, TcpState, Tid, Timestamp};
 use crate::fds::FdTable;
@@ -97,6 +98,8 @@ pub struct Engine {
     patterns: CallPatterns,
     /// Orphan calls waiting for the first of their candidates with room to answer (`split`).
     split_waiting: Vec<SpanId>,
+    /// How often each evidence agreed, per process, with the evidence decided after the call.
+    calibration: Calibration,
     caveats: [u64; Caveat::ALL],
     events: u64,
     /// Time of the last event.
@@ -128,6 +131,7 @@ impl Engine {
             readers: RequestReaders::default(),
             patterns: CallPatterns::default(),
             split_waiting: Vec::new(),
+            calibration: Calibration::default(),
             caveats: [0; Caveat::ALL],
             events: 0,
             now: 0,
@@ -277,6 +281,9 @@ impl Engine {
                 self.flush(ev.tid, ts);
                 if let Some(th) = self.threads.map.remove(&ev.tid) {
                     self.patterns.forget(ev.tid, th.tgid);
+                    if ev.tid == th.tgid {
+                        self.calibration.forget(th.tgid);
+                    }
                 }
                 self.in_send.retain(|&t| t != ev.tid);
                 self.left_send(ev.tid);
@@ -358,7 +365,14 @@ impl Engine {
 
     fn emit_ready(&mut self, emit: &mut dyn FnMut(Trace)) {
         for ready in self.spans.ready.drain(..) {
-            let trace = ready.into_trace(&self.layout);
+            let mut trace = ready.into_trace(&self.layout);
+            for span in &mut trace.spans {
+                if let Some(link) = span.link.as_mut().filter(|l| l.candidates > 1) {
+                    link.confidence =
+                        self.calibration
+                            .cap(span.pid, link.evidence, link.confidence);
+                }
+            }
             if let Some(h) = self.handler.as_mut() {
                 for span in &trace.spans {
                     h.on_span_end(span);
