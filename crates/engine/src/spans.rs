@@ -68,6 +68,9 @@ pub(crate) struct LiveSpan {
     /// The poll round of the event loop that first read this span's incoming bytes: a
     /// request's, or a call's answer.
     pub read_round: Option<u32>,
+    /// A call written on a connection its event loop had just read an answer on, in the
+    /// same poll round (see `engine::handon`).
+    pub handed_on: bool,
 }
 
 impl LiveSpan {
@@ -252,6 +255,7 @@ impl Spans {
                 holds: 0,
                 sig: None,
                 read_round: None,
+                handed_on: false,
                 main: Acc::default(),
                 tail: Acc::default(),
             }),

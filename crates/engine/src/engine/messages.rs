@@ -39,6 +39,14 @@ impl Engine {
             return Origin::BeforeRecording;
         };
         ep.phase = Phase::Answer;
+        if let Some(pid) = self
+            .spans
+            .get(id)
+            .filter(|r| r.in_progress())
+            .map(|r| r.span.pid)
+        {
+            self.check_hand_ons(id, pid);
+        }
         self.answered_after_read(tid, id);
         self.answered_before_calls(id);
         self.split_at_response(id);
@@ -156,9 +164,6 @@ impl Engine {
                 ep.requests += 1;
                 let tuple = ep.tuple;
                 let opened_for = ep.opened_for.take();
-                if let Some(old) = old {
-                    self.spans.close(old);
-                }
                 self.claim_queued_job(tid, now);
                 let (parent, link) = self.link_call(tid, opened_for);
                 self.note_write_round(tid);
@@ -171,6 +176,10 @@ impl Engine {
                 let mut span = self.new_span(SpanKind::Client, parent, tid, start, tuple);
                 span.link = link;
                 let id = self.spans.open(span);
+                self.note_hand_on(tid, old, id);
+                if let Some(old) = old {
+                    self.spans.close(old);
+                }
                 self.sockets.endpoint(sk).span = Some(id);
                 let th = &self.threads.map[&tid];
                 let (ctx, src, ev) = (th.ctx, th.ctx_src, th.ctx_ev);
@@ -355,6 +364,10 @@ impl Engine {
                     self.caveat(Caveat::ParentGone);
                 }
                 let id = self.spans.open(span);
+                self.note_hand_on(tid, old, id);
+                if let Some(old) = old {
+                    self.spans.close(old);
+                }
                 self.sockets.endpoint(sk).span = Some(id);
                 if let (None, Some((inp, at))) = (origin, first) {
                     self.wait_for_sender(tid, inp, at, id, suspect);

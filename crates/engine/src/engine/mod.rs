@@ -9,6 +9,7 @@ mod caveat;
 mod connections;
 mod endpoints;
 mod fallback;
+mod handon;
 mod links;
 mod messages;
 mod resumed;
@@ -33,6 +34,7 @@ use crate::world::World;
 use std::net::{SocketAddr, SocketAddrV6};
 
 use caveat::{Caveat, CAVEATS};
+use handon::HandOns;
 
 const TCP_ESTABLISHED: TcpState = 1;
 const TCP_SYN_SENT: TcpState = 2;
@@ -100,6 +102,8 @@ pub struct Engine {
     split_waiting: Vec<SpanId>,
     /// How often each evidence agreed, per process, with the evidence decided after the call.
     calibration: Calibration,
+    /// Calls handed a connection an answer had just freed, and what each process's say.
+    hand_ons: HandOns,
     caveats: [u64; Caveat::ALL],
     events: u64,
     /// Time of the last event.
@@ -132,6 +136,7 @@ impl Engine {
             patterns: CallPatterns::default(),
             split_waiting: Vec::new(),
             calibration: Calibration::default(),
+            hand_ons: HandOns::default(),
             caveats: [0; Caveat::ALL],
             events: 0,
             now: 0,
@@ -283,6 +288,7 @@ impl Engine {
                     self.patterns.forget(ev.tid, th.tgid);
                     if ev.tid == th.tgid {
                         self.calibration.forget(th.tgid);
+                        self.hand_ons.forget(th.tgid);
                     }
                 }
                 self.in_send.retain(|&t| t != ev.tid);

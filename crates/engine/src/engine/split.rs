@@ -74,7 +74,7 @@ impl Engine {
         let mut movable: Vec<SpanId> = requests
             .iter()
             .flat_map(|&(_, r)| self.spans.calls_of(r))
-            .filter(|c| c.sig.is_some() && linked_by_count(c.span.link))
+            .filter(|c| c.sig.is_some() && (linked_by_count(c.span.link) || self.queued_hand_on(c)))
             .map(|c| c.span.id)
             .collect();
         let of_process =
