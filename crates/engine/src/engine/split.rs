@@ -5,7 +5,7 @@
 //! has room for so many calls of each kind. A call whose request no direct evidence names is
 //! *movable*: an orphan whose answer was read (it waits, its trace held, instead of being
 //! guessed at), an orphan still waiting for its answer (it keeps its place in the queue), or
-//! a call linked only by counting (a pattern, a queue's order, an earlier split). Queues (a client's
+//! a call linked only by counting (a pattern, an earlier split). Queues (a client's
 //! connection pool or request queue, an executor's work queue) serve first in, first out:
 //! when a request starts its response, the movable calls of its process whose answers were
 //! read, oldest written first, are matched with the requests in progress that have room for
@@ -18,9 +18,12 @@
 //! for has been answered. A waiting orphan none of whose candidates is left in progress
 //! stays an orphan. Calls linked by the event loop's read order are not movable: an event
 //! loop writes a call in the round that ran its request's handler, not in queue order
-//! (moving them too lost 10-15 points on asyncio, Go and tokio, BENCHMARKS.md); nor are
-//! calls linked by a wakeup from the request's thread (moving them cost the demo's pool a
-//! trace at 60 req/s and gained nothing on the corpus).
+//! (moving them too lost 10-15 points on asyncio, Go and tokio, BENCHMARKS.md), unless
+//! they were handed a connection in a process that queues (`handon`); nor are calls linked
+//! by a wakeup from the request's thread (moving them cost the demo's pool a trace at 60
+//! req/s and gained nothing on the corpus) or by the order of a feeding thread's job queue
+//! (that order is the jobs', which the calls' order blurs when a job makes several calls:
+//! moving them cost the demo's pool 5 traces of 2,400 at 600 req/s).
 
 use super::*;
 
@@ -193,10 +196,5 @@ impl Engine {
 /// Whether a call linked by `link` is movable (see the module's documentation): linked by
 /// no evidence naming its request directly.
 fn linked_by_count(link: Option<Link>) -> bool {
-    link.is_some_and(|l| {
-        matches!(
-            l.evidence,
-            Evidence::Pattern | Evidence::Split | Evidence::QueueOrder
-        )
-    })
+    link.is_some_and(|l| matches!(l.evidence, Evidence::Pattern | Evidence::Split))
 }
