@@ -119,7 +119,7 @@ pub(crate) struct Spans {
     /// Events that fell in discarded tails.
     pub dropped_tail_events: u64,
     /// Per process: its server spans in progress (read, answer not started, not closed).
-    serving: FxHashMap<i32, u32>,
+    serving: FxHashMap<i32, Vec<SpanId>>,
     /// Reused by [`Spans::close`]: answered open spans of the trace, with their parents.
     scratch_candidates: Vec<(SpanId, Option<SpanId>)>,
     /// Reused by [`Spans::close`]: the spans closing together.
@@ -165,12 +165,11 @@ impl Spans {
     /// How many server spans of process `pid` are requests in progress (read, answer not
     /// started).
     pub fn requests_in_progress(&self, pid: i32) -> u32 {
-        self.serving.get(&pid).copied().unwrap_or(0)
+        self.serving.get(&pid).map_or(0, |ids| ids.len() as u32)
     }
 
     /// The only request of process `pid` in progress that started at or before `at`, if
-    /// exactly one (scans the live spans: only called when [`Spans::requests_in_progress`]
-    /// says there is one, or for an orphan call).
+    /// exactly one.
     pub fn only_request_started_by(&self, pid: i32, at: u64) -> Option<SpanId> {
         let mut found = self.requests_started_by(pid, at);
         let first = found.next()?;
@@ -178,14 +177,14 @@ impl Spans {
     }
 
     /// The requests (server spans) of process `pid` in progress that started at or before
-    /// `at` (scans the live spans).
+    /// `at`, oldest opened first.
     pub fn requests_started_by(&self, pid: i32, at: u64) -> impl Iterator<Item = &LiveSpan> {
-        self.spans.values().map(|s| &**s).filter(move |s| {
-            s.span.kind == SpanKind::Server
-                && s.span.pid == pid
-                && s.in_progress()
-                && s.span.start <= at
-        })
+        self.serving
+            .get(&pid)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.spans.get(&id.0).map(|s| &**s))
+            .filter(move |s| s.in_progress() && s.span.start <= at)
     }
 
     /// The calls (client spans) of process `pid` linked to no request yet that still wait
@@ -203,7 +202,7 @@ impl Spans {
     pub fn mark_answered(&mut self, id: SpanId) {
         if let Some(s) = self.spans.get_mut(&id.0) {
             if s.in_progress() && s.span.kind == SpanKind::Server {
-                self.serving.entry(s.span.pid).and_modify(|n| *n -= 1);
+                stop_serving(&mut self.serving, s.span.pid, id);
             }
             s.answered = true;
         }
@@ -228,7 +227,7 @@ impl Spans {
         let id = SpanId(self.span_id(self.next_span));
         span.id = id;
         if span.kind == SpanKind::Server {
-            *self.serving.entry(span.pid).or_default() += 1;
+            self.serving.entry(span.pid).or_default().push(id);
         }
         let trace = match span.parent.and_then(|p| self.spans.get(&p.0)) {
             Some(parent) => parent.trace,
@@ -428,7 +427,7 @@ impl Spans {
         for c in closing.drain(..) {
             if let Some(s) = self.spans.get_mut(&c.0) {
                 if s.in_progress() && s.span.kind == SpanKind::Server {
-                    self.serving.entry(s.span.pid).and_modify(|n| *n -= 1);
+                    stop_serving(&mut self.serving, s.span.pid, c);
                 }
                 s.closed = true;
                 self.dropped_tail_events += s.tail.events();
@@ -594,4 +593,14 @@ fn tree_order(spans: Vec<Box<LiveSpan>>) -> Vec<Box<LiveSpan>> {
         .into_iter()
         .filter_map(|i| slots[i as usize].take())
         .collect()
+}
+
+/// Request `id` of process `pid` is no longer in progress: out of `serving`.
+fn stop_serving(serving: &mut FxHashMap<i32, Vec<SpanId>>, pid: i32, id: SpanId) {
+    if let Some(ids) = serving.get_mut(&pid) {
+        ids.retain(|&i| i != id);
+        if ids.is_empty() {
+            serving.remove(&pid);
+        }
+    }
 }
