@@ -116,10 +116,10 @@ pub enum Evidence {
     Wakeup,
     /// The order in which an event loop read its requests and answers.
     EventLoop,
-    /// An orphan call with several candidates with room for it (endpoint counts fitted
-    /// from the recording) waited until one of them answered, then was matched first in,
-    /// first out with the requests that had room (oldest call to oldest request), as
-    /// queues serve.
+    /// A call no direct evidence placed (an orphan, a link by counting, a connection handed
+    /// on in a process that queues) was matched, when one of its candidates answered, first
+    /// in, first out with the requests that had room for it (endpoint counts fitted from
+    /// the recording; oldest call to oldest request), as queues serve.
     Split,
     /// A worker took the next queued request of the thread that feeds it.
     QueueOrder,
