@@ -318,15 +318,13 @@
     section.append(h("div", { class: "traces-layout" }, [list, panel]));
   }
 
-  // `#span=ID` (what a click puts in the address) opens the span's trace and selects it.
+  // `#span=ID` (what a click puts in the address) opens the span's trace and clicks it.
   function selectFromAddress() {
     const wanted = new URLSearchParams(location.hash.slice(1)).get("span");
     const row = wanted && document.querySelector('.span-row[data-span-id="' + CSS.escape(wanted) + '"]');
     if (!row) return;
-    const details = row.closest("details");
-    details.open = true;
-    const trace = data.traces.find((t) => t.id === details.dataset.traceId);
-    select(trace, trace.spans.find((s) => s.id === wanted), row);
+    row.closest("details").open = true;
+    row.click();
     row.scrollIntoView({ block: "center" });
   }
 
