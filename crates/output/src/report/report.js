@@ -125,47 +125,51 @@
     }
   }
 
-  // Columns by distance from the callers kspan did not trace (or from services nobody
-  // calls); a column's services one above another.
+  // Columns by the longest chain of calls from the callers kspan did not trace (or from
+  // services nobody calls), so that every arrow points right but in a cycle; a column's
+  // services one above another.
   function layout(nodes, edges) {
     const callees = new Set(edges.map((e) => e.to));
     const layer = new Map();
-    let frontier = nodes.map((n) => n.name).filter((n) => n === "clients" || !callees.has(n));
-    if (frontier.length === 0 && nodes.length > 0) frontier = [nodes[0].name];
-    frontier.forEach((n) => layer.set(n, 0));
-    for (let depth = 1; frontier.length > 0; depth++) {
-      const next = [];
+    const sources = nodes.map((n) => n.name).filter((n) => n === "clients" || !callees.has(n));
+    (sources.length > 0 ? sources : nodes.slice(0, 1).map((n) => n.name)).forEach((n) => layer.set(n, 0));
+    // Relaxed at most once per service, so that a cycle of calls cannot push it on forever.
+    for (let round = 0; round < nodes.length; round++) {
       for (const e of edges) {
-        if (frontier.includes(e.from) && !layer.has(e.to)) {
-          layer.set(e.to, depth);
-          next.push(e.to);
+        if (e.from !== e.to && layer.has(e.from) && !(layer.get(e.to) > layer.get(e.from))) {
+          layer.set(e.to, Math.min(layer.get(e.from) + 1, nodes.length - 1));
         }
       }
-      frontier = next;
     }
-    const rows = [];
-    const place = new Map();
+    // Each column's services in the mean order of their callers, to cross fewer arrows.
+    const columns = [];
     for (const n of nodes) {
       const column = layer.has(n.name) ? layer.get(n.name) : 0;
-      rows[column] = (rows[column] || 0) + 1;
-      place.set(n.name, { x: 20 + column * 260, y: 40 + (rows[column] - 1) * 64 });
+      (columns[column] = columns[column] || []).push(n.name);
     }
-    return { place, width: 20 + rows.length * 260, height: 40 + Math.max(0, ...rows.filter(Boolean)) * 64 };
+    const place = new Map();
+    columns.forEach((names, column) => {
+      const rank = (name) => {
+        const callers = edges.filter((e) => e.to === name && place.has(e.from)).map((e) => place.get(e.from).y);
+        return callers.length ? callers.reduce((a, b) => a + b, 0) / callers.length : -1;
+      };
+      names.sort((a, b) => rank(a) - rank(b))
+        .forEach((name, row) => place.set(name, { x: 20 + column * 230, y: 20 + row * 60 }));
+    });
+    const tallest = Math.max(0, ...columns.filter(Boolean).map((c) => c.length));
+    return { place, width: columns.length * 230, height: 20 + tallest * 60 };
   }
 
-  // The curve of a call from the box at `a` to the box at `b` (W × H), and where its label
-  // goes: right side to left side, or a loop over the box for a service calling itself.
+  // The curve of a call from the box at `a` to the box at `b` (W × H): right side to left
+  // side, or a loop over the box for a service calling itself.
   function edgePath(a, b, W, H) {
     if (a === b) {
       const x1 = a.x + W - 50, y1 = a.y, x2 = a.x + W, y2 = a.y + H / 2;
-      return { d: "M" + x1 + "," + y1 + " C" + x1 + "," + (y1 - 30) + " " + (x2 + 30) + "," + y2 + " " + x2 + "," + y2, x: x1, y: y1 - 20 };
+      return "M" + x1 + "," + y1 + " C" + x1 + "," + (y1 - 30) + " " + (x2 + 30) + "," + y2 + " " + x2 + "," + y2;
     }
     const x1 = a.x + W, y1 = a.y + H / 2, x2 = b.x, y2 = b.y + H / 2;
     const bend = Math.max(40, Math.abs(x2 - x1) / 2);
-    return {
-      d: "M" + x1 + "," + y1 + " C" + (x1 + bend) + "," + y1 + " " + (x2 - bend) + "," + y2 + " " + x2 + "," + y2,
-      x: (x1 + x2) / 2, y: (y1 + y2) / 2 - 4,
-    };
+    return "M" + x1 + "," + y1 + " C" + (x1 + bend) + "," + y1 + " " + (x2 - bend) + "," + y2 + " " + x2 + "," + y2;
   }
 
   function serviceMap() {
@@ -174,17 +178,16 @@
     const { place, width, height } = layout(nodes, edges);
     const map = svg("svg", { width, height, viewBox: "0 0 " + width + " " + height, class: "map" }, [
       svg("defs", {}, [svg("marker", {
-        id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto",
+        id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 8, markerHeight: 8, markerUnits: "userSpaceOnUse", orient: "auto",
       }, [svg("path", { d: "M0,0 L10,5 L0,10 z" })])]),
     ]);
-    const W = 170, H = 38;
+    const W = 160, H = 38;
     for (const e of edges) {
-      const { d, x, y } = edgePath(place.get(e.from), place.get(e.to), W, H);
-      map.append(svg("path", { class: "edge", "marker-end": "url(#arrow)", d }, [
+      const d = edgePath(place.get(e.from), place.get(e.to), W, H);
+      map.append(svg("path", { class: "edge", "marker-end": "url(#arrow)", d,
+        style: "stroke-width:" + (1 + 1.2 * Math.log10(1 + e.latency.count)).toFixed(1) }, [
         svg("title", { text: e.from + " → " + e.to + ": " + e.latency.count + " calls, p50 " + ns(e.latency.p50) + ", p99 " + ns(e.latency.p99) }),
       ]));
-      map.append(svg("text", { class: "edge-label", x, y, "text-anchor": "middle",
-        text: e.latency.count + "× p50 " + ns(e.latency.p50) + " p99 " + ns(e.latency.p99) }));
     }
     for (const n of nodes) {
       const p = place.get(n.name);
@@ -195,10 +198,10 @@
           text: n.served > 0 ? n.served + " requests served" : n.name === "clients" ? "not traced" : "not traced (peer address)" }),
       ]));
     }
-    section.append(h("div", { class: "scroll" }, [map]));
-    section.append(table(["caller", "callee", "calls", "p50", "p90", "p99", "max"], edges.map((e) => [
+    section.append(h("p", { text: "Callers on the left; an arrow per caller and callee, thicker for more calls (hover it for its count and latency, all in the table)." }));
+    section.append(h("div", { class: "map-layout" }, [h("div", { class: "scroll" }, [map]), table(["caller", "callee", "calls", "p50", "p90", "p99", "max"], edges.map((e) => [
       e.from, e.to, String(e.latency.count), ns(e.latency.p50), ns(e.latency.p90), ns(e.latency.p99), ns(e.latency.max),
-    ])));
+    ]))]));
   }
 
   function endpoints() {
