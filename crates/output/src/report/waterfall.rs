@@ -80,7 +80,7 @@ pub struct LinkRow {
 
 /// The indices of `trace`'s spans in tree order, each with its depth. A span whose parent is
 /// not in the trace starts a tree of its own, so every span appears once.
-pub fn tree_order(trace: &Trace) -> Vec<(usize, usize)> {
+fn tree_order(trace: &Trace) -> Vec<(usize, usize)> {
     let ids: HashSet<_> = trace.spans.iter().map(|s| s.id).collect();
     let children_of = |parent: Option<_>| {
         let mut children: Vec<usize> = (0..trace.spans.len())
