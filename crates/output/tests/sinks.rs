@@ -312,6 +312,7 @@ fn report_has_the_slowest_waterfall_the_calls_and_the_endpoints() {
     let summary = Summary {
         traces: 2,
         spans: 6,
+        links: vec![(Evidence::Wakeup, 4, 4)],
         ..Default::default()
     };
     sink.finish(&summary).unwrap();
@@ -392,7 +393,14 @@ fn report_has_the_slowest_waterfall_the_calls_and_the_endpoints() {
         "slowest p99 first"
     );
     let caveats = &data["caveats"];
-    assert_eq!(caveats["flags"]["unsure"], 4, "two 0.8 links per trace");
+    assert_eq!(
+        caveats["links"],
+        serde_json::json!([{"evidence": "wakeup", "count": 4, "unsure": 4}])
+    );
+    assert_eq!(
+        caveats["flags"],
+        serde_json::json!({"partial": 0, "errors": 0, "client_roots": 0})
+    );
     assert_eq!(caveats["warnings"], serde_json::json!(["lost 3 events"]));
 }
 

@@ -1,18 +1,16 @@
 //! What the reader of a report should keep in mind: the analysis's counts, how sure its
 //! links are, the engine's caveats and the recording's losses.
 
-use kspan_engine::{Link, SpanKind, Summary, Trace};
+use kspan_engine::{SpanKind, Summary, Trace};
 use serde::Serialize;
 
-/// Spans counted trace by trace for the caveats.
+/// Spans counted trace by trace for the caveats (the summary counts the unsure links).
 #[derive(Debug, Default, Clone, Copy, Serialize)]
 pub struct SpanFlags {
     /// Spans partly outside the recording, or missing events.
     pub partial: u64,
     /// Spans that failed.
     pub errors: u64,
-    /// Links below [`Link::SURE`].
-    pub unsure: u64,
     /// Traces whose root is a call (no request was found for it, or a traced client made it).
     pub client_roots: u64,
 }
@@ -21,11 +19,6 @@ impl SpanFlags {
     /// Counts the flags of `trace`; `errors` of its spans failed.
     pub fn add(&mut self, trace: &Trace, errors: u64) {
         self.partial += trace.spans.iter().filter(|s| s.partial).count() as u64;
-        self.unsure += trace
-            .spans
-            .iter()
-            .filter(|s| s.link.is_some_and(|l| l.confidence < Link::SURE))
-            .count() as u64;
         self.errors += errors;
         self.client_roots += u64::from(
             trace
@@ -43,7 +36,7 @@ pub struct Links {
     pub evidence: &'static str,
     /// How many links.
     pub count: u64,
-    /// How many of them below [`Link::SURE`].
+    /// How many of them below [`Link::SURE`](kspan_engine::Link::SURE).
     pub unsure: u64,
 }
 
@@ -58,7 +51,7 @@ pub struct Caveats {
     pub events: u64,
     /// Events of traced threads that fell in no span.
     pub unattributed_events: u64,
-    /// Spans flagged partial, failed or unsure.
+    /// Spans flagged partial or failed, and traces rooted in a call.
     pub flags: SpanFlags,
     /// Links per evidence, strongest first.
     pub links: Vec<Links>,

@@ -4,8 +4,8 @@
 //!
 //! [`ReportSink`] gathers what the page needs as the engine emits traces; the page is
 //! written afterwards by [`ReportSink::write`], once the recording's losses are known too.
-//! The data goes into the page as one JSON document that a small hand-written script
-//! (`report.js`) renders ([`page`]).
+//! The data goes into the page as one JSON document (`page.rs`), which a small hand-written
+//! script (`report.js`) renders.
 
 mod breakdown;
 mod caveats;

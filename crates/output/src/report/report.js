@@ -105,8 +105,9 @@
     const section = document.getElementById("caveats");
     const items = c.warnings.map((w) => h("li", { class: "warning", text: w }));
     const links = c.links.reduce((sum, l) => sum + l.count, 0);
+    const unsure = c.links.reduce((sum, l) => sum + l.unsure, 0);
     items.push(h("li", {
-      text: f.unsure + " of " + links + " links between spans are unsure (confidence below 0.9): " +
+      text: unsure + " of " + links + " links between spans are unsure (confidence below 0.9): " +
         "their span may belong to another request.",
     }));
     items.push(h("li", { text: f.client_roots + " traces start with a call: no request was found for it (an orphan), or a traced client made it." }));
