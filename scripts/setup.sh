@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# One-time machine setup for kspan: the Debian packages the demo and the tests use, the OTLP
-# tests' Python receiver, and tracefs.
+# One-time machine setup for kspan: the Debian packages the demo and the tests use (Chromium
+# for the HTML report's test among them), the OTLP tests' Python receiver, and tracefs.
 # Idempotent and quick when everything is already there. Needs root.
 set -euo pipefail
 
 packages=(python3-venv trace-cmd bpftrace nginx-light redis-server memcached postgresql wrk hyperfine iproute2 curl procps
   golang-go nodejs openjdk-17-jdk-headless  # these three: bench/stacks and its test
+  chromium  # the HTML report's test renders it in headless Chromium
   clang libbpf-dev libelf-dev zlib1g-dev pkg-config)  # these: building crates/bpf (clang, libbpf headers, libbpf-sys)
 missing=()
 for p in "${packages[@]}"; do

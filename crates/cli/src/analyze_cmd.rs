@@ -133,7 +133,8 @@ pub fn parse_duration_ns(s: &str) -> Result<u64, String> {
     Ok((value * scale) as u64)
 }
 
-fn parse_service_map(s: &str) -> Result<(i32, String), String> {
+/// Parses `PID=NAME` for `--service-map`; also used by `kspan report`.
+pub fn parse_service_map(s: &str) -> Result<(i32, String), String> {
     let (pid, name) = s
         .split_once('=')
         .ok_or_else(|| format!("`{s}` is not PID=NAME"))?;

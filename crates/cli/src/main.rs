@@ -16,6 +16,7 @@ mod loss;
 mod man_cmd;
 mod otlp_push;
 mod record_cmd;
+mod report_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -32,6 +33,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 ///   kspan analyze app.dat --slowest 5                  # the 5 slowest requests as trees
 ///   kspan analyze app.dat --format otlp-json -o app.otlp.json
 ///   kspan analyze app.dat --format perfetto -o timeline.json   # open in ui.perfetto.dev
+///   kspan report app.dat -o report.html                # waterfalls, service map, endpoints
 #[derive(Parser)]
 #[command(name = "kspan", version, about, long_about, verbatim_doc_comment)]
 struct Cli {
@@ -46,6 +48,9 @@ enum Command {
     Record(record_cmd::RecordArgs),
     /// Reconstruct request traces from a recording and print or export them.
     Analyze(analyze_cmd::AnalyzeArgs),
+    /// Write the analysis as one self-contained HTML page: the slowest traces as waterfalls,
+    /// a service map, per-endpoint latency and where it went, the recording's caveats.
+    Report(report_cmd::ReportArgs),
     /// Print a recording's events as text, one per line, like `trace-cmd report`.
     Dump(dump_cmd::DumpArgs),
     /// Print a recording's summary: clock, CPUs, events per type, lost events, processes.
@@ -72,6 +77,7 @@ fn main() {
     if matches!(
         cli.command,
         Command::Analyze(_)
+            | Command::Report(_)
             | Command::Dump(_)
             | Command::Info(_)
             | Command::Check(_)
@@ -83,6 +89,7 @@ fn main() {
     let result = match cli.command {
         Command::Record(args) => record_cmd::run(args),
         Command::Analyze(args) => analyze_cmd::run(args),
+        Command::Report(args) => report_cmd::run(args),
         Command::Dump(args) => dump_cmd::run(args),
         Command::Info(args) => info_cmd::run(args),
         Command::Check(args) => check_cmd::run(args),

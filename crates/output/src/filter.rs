@@ -94,6 +94,11 @@ impl<S: TraceSink> FilteredSink<S> {
             arrivals: 0,
         }
     }
+
+    /// The sink it passes traces on to.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
 }
 
 impl<S: TraceSink> TraceSink for FilteredSink<S> {

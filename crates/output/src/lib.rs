@@ -6,6 +6,7 @@ pub mod names;
 pub mod otlp;
 pub mod perfetto;
 pub mod protocol;
+pub mod report;
 pub mod sqlite;
 pub mod summary;
 pub mod tree;

@@ -96,20 +96,31 @@ pub fn link_confidence(link: &Link) -> f64 {
     (f64::from(link.confidence) * 1000.0).round() / 1000.0
 }
 
-/// A span's display name: `<service> server`, or `<service> → <callee>` for a client span,
-/// the callee being the service of a server child span, else the peer address.
+/// A span's display name: `<service> server`, or `<service> → <callee>` for a client span
+/// ([`callee`]).
 pub fn span_name(trace: &Trace, span: &Span) -> String {
     match span.kind {
         SpanKind::Server => format!("{} server", span.service),
-        SpanKind::Client => {
-            let callee = trace
-                .spans
-                .iter()
-                .find(|s| s.parent == Some(span.id) && s.kind == SpanKind::Server)
-                .map(|s| s.service.clone())
-                .or_else(|| span.peer.map(|p| p.to_string()))
-                .unwrap_or_else(|| "?".to_string());
-            format!("{} → {}", span.service, callee)
-        }
+        SpanKind::Client => format!("{} → {}", span.service, callee(trace, span)),
+    }
+}
+
+/// Whom client span `call` of `trace` called: the service of its server child span, else
+/// the peer address (`?` when unknown).
+pub fn callee(trace: &Trace, call: &Span) -> String {
+    trace
+        .spans
+        .iter()
+        .find(|s| s.parent == Some(call.id) && s.kind == SpanKind::Server)
+        .map(|s| s.service.clone())
+        .or_else(|| call.peer.map(|p| p.to_string()))
+        .unwrap_or_else(|| "?".to_string())
+}
+
+/// A span kind as tools write it: `server` or `client`.
+pub fn kind_name(kind: SpanKind) -> &'static str {
+    match kind {
+        SpanKind::Server => "server",
+        SpanKind::Client => "client",
     }
 }

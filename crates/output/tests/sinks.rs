@@ -7,6 +7,7 @@ use kspan_engine::{
 use kspan_output::filter::FilteredSink;
 use kspan_output::otlp::OtlpJsonSink;
 use kspan_output::perfetto::PerfettoSink;
+use kspan_output::report::ReportSink;
 use kspan_output::sqlite::SqliteSink;
 use kspan_output::tree::TreeSink;
 use kspan_output::{OutputContext, TraceFilter, TraceSink};
@@ -292,6 +293,115 @@ fn perfetto_timeline_is_exact() {
     let events = doc["traceEvents"].as_array().unwrap();
     assert_eq!(events.iter().filter(|e| e["ph"] == "X").count(), 6);
     assert_eq!(text, include_str!("golden/perfetto.json"));
+}
+
+/// The JSON document a report page embeds for its renderer.
+fn report_data(page: &str) -> serde_json::Value {
+    let start = page.find("id=\"kspan-data\">").unwrap() + "id=\"kspan-data\">".len();
+    let end = start + page[start..].find("</script>").unwrap();
+    serde_json::from_str(&page[start..end]).unwrap()
+}
+
+/// Two traces, the top one drawn: its spans in tree order, the service map's calls from
+/// outside and between the services, the endpoints and the unsure links.
+#[test]
+fn report_has_the_slowest_waterfall_the_calls_and_the_endpoints() {
+    let mut sink = ReportSink::new(context(), 1);
+    sink.trace(&sample_trace(1, 1000)).unwrap();
+    sink.trace(&sample_trace(2, 3000)).unwrap();
+    let summary = Summary {
+        traces: 2,
+        spans: 6,
+        links: vec![(Evidence::Wakeup, 4, 4)],
+        ..Default::default()
+    };
+    sink.finish(&summary).unwrap();
+    let mut page = Vec::new();
+    sink.write(&mut page, "app.dat", &summary, vec!["lost 3 events".into()])
+        .unwrap();
+    let page = String::from_utf8(page).unwrap();
+    assert!(page.contains("<title>kspan report: app.dat</title>"));
+    let data = report_data(&page);
+
+    let traces = data["traces"].as_array().unwrap();
+    assert_eq!(traces.len(), 1, "--top 1");
+    assert_eq!(traces[0]["id"], format!("{:032x}", 2));
+    assert_eq!(traces[0]["duration"], 3000);
+    let rows: Vec<(String, u64, u64, u64)> = traces[0]["spans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().to_string(),
+                s["depth"].as_u64().unwrap(),
+                s["offset"].as_u64().unwrap(),
+                s["time"]["cpu"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("front server".to_string(), 0, 0, 1500),
+            ("front → back".to_string(), 1, 100, 1500),
+            ("back server".to_string(), 2, 200, 1500),
+        ]
+    );
+    assert_eq!(
+        traces[0]["spans"][1]["events"],
+        serde_json::json!([["exceptions:page_fault_user", 3]])
+    );
+    assert_eq!(traces[0]["spans"][1]["link"]["evidence"], "wakeup");
+
+    let edges: Vec<(&str, &str, u64, u64)> = data["services"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["from"].as_str().unwrap(),
+                e["to"].as_str().unwrap(),
+                e["latency"]["count"].as_u64().unwrap(),
+                e["latency"]["max"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        edges,
+        [("clients", "front", 2, 3000), ("front", "back", 2, 800)]
+    );
+    let endpoints: Vec<(&str, &str, u64)> = data["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap(),
+                e["kind"].as_str().unwrap(),
+                e["latency"]["p99"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        endpoints,
+        [
+            ("front server", "server", 3000),
+            ("front → back", "client", 800),
+            ("back server", "server", 600),
+        ],
+        "slowest p99 first"
+    );
+    let caveats = &data["caveats"];
+    assert_eq!(
+        caveats["links"],
+        serde_json::json!([{"evidence": "wakeup", "count": 4, "unsure": 4}])
+    );
+    assert_eq!(
+        caveats["flags"],
+        serde_json::json!({"partial": 0, "errors": 0, "client_roots": 0})
+    );
+    assert_eq!(caveats["warnings"], serde_json::json!(["lost 3 events"]));
 }
 
 /// Collects trace ids, to see what a filter let through and in which order.

@@ -11,10 +11,10 @@
 
 mod lanes;
 
-use crate::names::{span_id_hex, trace_id_hex, OutputContext};
+use crate::names::{kind_name, span_id_hex, trace_id_hex, OutputContext};
 use crate::otlp::{otlp_span, Value};
 use crate::TraceSink;
-use kspan_engine::{SpanId, SpanKind, Summary, Tid, Trace};
+use kspan_engine::{SpanId, Summary, Tid, Trace};
 use serde::Serialize;
 use serde_json::{Map, Value as Json};
 use std::collections::{BTreeMap, HashMap};
@@ -102,11 +102,7 @@ impl<W: Write> PerfettoSink<W> {
         if let Some(parent) = span.parent {
             args.insert("parent_span_id".into(), span_id_hex(parent).into());
         }
-        let kind = match span.kind {
-            SpanKind::Server => "server",
-            SpanKind::Client => "client",
-        };
-        args.insert("kind".into(), kind.into());
+        args.insert("kind".into(), kind_name(span.kind).into());
         args.insert("service".into(), span.service.clone().into());
         if let Some(error) = otlp.error {
             args.insert("error".into(), error.into());

@@ -1,9 +1,10 @@
 //! One trace as rows of the SQLite schema, inserted with cached prepared statements.
 
 use crate::names::{
-    link_confidence, span_error, span_id_hex, tool_span_name, trace_id_hex, OutputContext,
+    kind_name, link_confidence, span_error, span_id_hex, tool_span_name, trace_id_hex,
+    OutputContext,
 };
-use kspan_engine::{Span, SpanKind, Trace};
+use kspan_engine::{Span, Trace};
 use kspan_protocol::AttributeValue;
 use rusqlite::types::{ToSqlOutput, Value};
 use rusqlite::{params, Connection, ToSql};
@@ -91,10 +92,7 @@ fn insert_span(
         span_id,
         trace_id,
         span.parent.map(span_id_hex),
-        match span.kind {
-            SpanKind::Server => "server",
-            SpanKind::Client => "client",
-        },
+        kind_name(span.kind),
         span.service,
         tool_span_name(protocol.as_ref(), trace, span),
         span.pid,
