@@ -330,3 +330,80 @@ fn an_orphan_goes_to_the_first_request_with_room_to_answer_when_several_have() {
         ))
     );
 }
+
+/// A second thread of the front's process: it reads a request too, so the process's
+/// requests are read by several threads (a runtime such as Go's or tokio's, where any of them
+/// may run a task another read).
+const FRONT2: Tid = 11;
+
+/// After the quiet phase, the loop reads A (a P) and writes A's X; FRONT2 reads E, whose
+/// endpoint kspan cannot tell (no head: the counts cannot say E has no room, so they place
+/// nothing at write time); the loop reads C (a Q) and writes A's Y (a task of A's that ran
+/// late) and C's Y. Read order puts both Y under C, the loop's last read, and C ends with
+/// two Y calls where Q makes one. Every answer is read in one batch before A answers, so no
+/// later evidence (`response`, `resumed`) names A's Y.
+fn late_task(n: u64) -> Vec<Trace> {
+    let mut r = connections();
+    r.thread(FRONT2, FRONT, "front");
+    quiet_phase(&mut r, n);
+    let t = 100 + 400 * n;
+    r.connect(t - 80, LG, 0xE1, sa(9, 5002), 0xE2, sa(1, 80))
+        .connect(t - 70, FRONT, 0x71, sa(1, 6003), 0x72, sa(2, 81));
+    round(&mut r, t);
+    r.send(t + 2, LG, 0xA1, 10)
+        .send(t + 3, LG, 0xC1, 10)
+        .send(t + 4, LG, 0xE1, 10)
+        .recv(t + 10, FRONT, 0xA2, 10)
+        .head(t + 12, FRONT, false, P)
+        .send(t + 14, FRONT, 0xB1, 5)
+        .head(t + 16, FRONT, true, X)
+        .recv(t + 18, FRONT2, 0xE2, 10);
+    round(&mut r, t + 20);
+    r.recv(t + 22, FRONT, 0xC2, 10)
+        .head(t + 24, FRONT, false, Q)
+        .send(t + 30, FRONT, 0xD1, 5)
+        .head(t + 32, FRONT, true, Y)
+        .send(t + 38, FRONT, 0x71, 5)
+        .head(t + 40, FRONT, true, Y);
+    for (i, ssk) in [0xB2, 0xD2, 0x72].into_iter().enumerate() {
+        let ts = t + 42 + 6 * i as u64;
+        r.recv(ts, BACK, ssk, 5).send(ts + 3, BACK, ssk, 5);
+    }
+    round(&mut r, t + 70);
+    for (i, csk) in [0xB1, 0xD1, 0x71].into_iter().enumerate() {
+        r.recv(t + 72 + 3 * i as u64, FRONT, csk, 5);
+    }
+    r.send(t + 90, FRONT, 0xA2, 5)
+        .send(t + 95, FRONT, 0xC2, 5)
+        .until(t + 99);
+    let traces = r.run().0;
+    traces[traces.len() - 3..].to_vec()
+}
+
+#[test]
+fn a_request_with_more_calls_than_its_endpoint_makes_gives_a_weak_one_to_a_request_with_room() {
+    // C's two Y calls contradict Q's count of one. When A answers, the read-order links of
+    // C's Y calls (several threads read this process's requests: read order is the weakest
+    // evidence there) are matched first in, first out with the requests that have room: the
+    // older Y to A, the newer to C.
+    let t = 100 + 400 * LEARNT;
+    assert_eq!(
+        render_links(&late_task(LEARNT)),
+        tree(&at(
+            t,
+            "
+            Server front tid=10 @10..@92
+              Client front tid=10 @14..@74 link=own-thread/1
+                Server back tid=20 @42..@47
+              Client front tid=10 @30..@77 link=split/3
+                Server back tid=20 @48..@53
+            ---
+            Server front tid=11 @18..@97 partial
+            ---
+            Server front tid=10 @22..@97
+              Client front tid=10 @38..@80 link=event-loop/3
+                Server back tid=20 @54..@59
+            ---"
+        ))
+    );
+}

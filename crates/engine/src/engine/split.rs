@@ -24,8 +24,18 @@
 //! req/s and gained nothing on the corpus) or by the order of a feeding thread's job queue
 //! (that order is the jobs', which the calls' order blurs when a job makes several calls:
 //! moving them cost the demo's pool 5 traces of 2,400 at 600 req/s).
+//!
+//! Unless the counts contradict them: a request with more calls of a kind than its
+//! endpoint's fitted count has at least one that is not its own. Its calls of that kind
+//! linked by read order, a wakeup or a queue's order become movable where that evidence is
+//! not to be trusted over the counts: in a process whose requests several threads read (a
+//! runtime that runs a task on whichever thread is free: Go, tokio), or where the process's
+//! own calibration measured the evidence below 0.9. A lone event loop whose read order was
+//! measured right keeps it (moving them there shifted a whole lock queue by one request on
+//! the CPython pool → asyncio stack: 120 traces of 3,139 lost).
 
 use super::*;
+use crate::spans::LiveSpan;
 
 /// Orphans waiting at most; past it the oldest is let go (stays an orphan).
 const MAX_WAITING: usize = 256;
@@ -80,6 +90,9 @@ impl Engine {
             .filter(|c| c.sig.is_some() && (linked_by_count(c.span.link) || self.queued_hand_on(c)))
             .map(|c| c.span.id)
             .collect();
+        for &(_, r) in &requests {
+            movable.extend(self.weak_calls_beyond_count(pid, r));
+        }
         let of_process =
             |spans: &Spans, id: SpanId| spans.get(id).is_some_and(|c| c.span.pid == pid);
         if movable.is_empty()
@@ -114,6 +127,7 @@ impl Engine {
                 .map(|c| c.span.id),
         );
         movable.sort_by_key(|&id| self.spans.get(id).map(|c| (c.span.start, id)));
+        movable.dedup();
         requests.sort_unstable();
         let owners = self.first_in_first_out(pid, &movable, &requests, request);
         let mut mine = Vec::new();
@@ -190,6 +204,56 @@ impl Engine {
                 Some(owner)
             })
             .collect()
+    }
+}
+
+impl Engine {
+    /// The weakly linked calls of request `request` (of process `pid`) of every signature
+    /// it has more calls of than its endpoint's fitted count: the count and the links
+    /// contradict each other, and the weakest links are the ones to revise.
+    fn weak_calls_beyond_count(&self, pid: i32, request: SpanId) -> Vec<SpanId> {
+        let Some(r_sig) = self.spans.get(request).and_then(|r| r.sig) else {
+            return Vec::new();
+        };
+        let calls: Vec<&LiveSpan> = self.spans.calls_of(request).collect();
+        let mut out = Vec::new();
+        for (i, c) in calls.iter().enumerate() {
+            let Some(sig) = c.sig else { continue };
+            if calls[..i].iter().any(|o| o.sig == Some(sig)) {
+                continue;
+            }
+            let made = calls.iter().filter(|o| o.sig == Some(sig)).count();
+            let over = self
+                .patterns
+                .expected(pid, r_sig, sig)
+                .is_some_and(|n| made > usize::from(n));
+            if over {
+                out.extend(
+                    calls
+                        .iter()
+                        .filter(|o| o.sig == Some(sig) && self.outranked_by_counts(pid, o))
+                        .map(|o| o.span.id),
+                );
+            }
+        }
+        out
+    }
+}
+
+impl Engine {
+    /// Whether call `c` of process `pid` is linked only by read order, a wakeup or a queue's
+    /// order, and that evidence is not to be trusted over the fitted counts there: several
+    /// threads read the process's requests (any of them may run a task another read, so one
+    /// thread's read order is not its requests' order), or the evidence was measured there to
+    /// name the wrong request too often to outrank later evidence ([`crate::calibration`]).
+    fn outranked_by_counts(&self, pid: i32, c: &LiveSpan) -> bool {
+        c.span.link.is_some_and(|l| {
+            matches!(
+                l.evidence,
+                Evidence::Wakeup | Evidence::EventLoop | Evidence::QueueOrder
+            ) && (!self.readers.only_reader(pid, c.span.tid)
+                || !self.calibration.outranks(pid, l.evidence))
+        })
     }
 }
 
