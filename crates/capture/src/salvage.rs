@@ -47,8 +47,13 @@ impl Manifest {
 
     /// Reads the manifest of `dir`.
     fn load(dir: &Path) -> io::Result<Manifest> {
-        let bytes = fs::read(dir.join(MANIFEST))?;
-        serde_json::from_slice(&bytes).map_err(io::Error::other)
+        Manifest::parse(&fs::read(dir.join(MANIFEST))?)
+    }
+
+    /// Parses the bytes of a manifest file (what [`Manifest::store`] wrote, or anything a
+    /// damaged disk left instead).
+    pub fn parse(bytes: &[u8]) -> io::Result<Manifest> {
+        serde_json::from_slice(bytes).map_err(io::Error::other)
     }
 }
 

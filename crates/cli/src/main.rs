@@ -7,6 +7,7 @@ mod analyze_cmd;
 mod check_cmd;
 mod completions_cmd;
 mod demo_cmd;
+mod demo_interrupt;
 mod dump_cmd;
 mod guard_cmd;
 mod heads_lines;
