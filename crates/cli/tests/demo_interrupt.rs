@@ -13,11 +13,21 @@ use std::time::{Duration, Instant};
 /// The namespace and cgroup prefix of this test's demo.
 const PREFIX: &str = "kti";
 
-/// Brings down whatever this test's demo left, when dropped (also when the test fails).
-struct Down;
+/// Stops the recorder (once known) and brings down whatever this test's demo left, when
+/// dropped (also when the test fails).
+#[derive(Default)]
+struct Down {
+    recorder: Option<u32>,
+}
 
 impl Drop for Down {
     fn drop(&mut self) {
+        if let Some(pid) = self.recorder.filter(|&pid| !gone(pid)) {
+            // SAFETY: kill has no memory-safety preconditions; the pid is the recorder's,
+            // checked running (as Ctrl-C would, it then writes its file and cleans up).
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGINT) };
+            within(Duration::from_secs(30), || gone(pid));
+        }
         let _ = kspan_demo::teardown(&Config::with_prefix(PREFIX));
     }
 }
@@ -64,7 +74,7 @@ fn namespaces() -> Vec<String> {
 
 #[test]
 fn an_interrupted_demo_stops_its_recorder_and_brings_the_application_down() {
-    let _down = Down;
+    let mut down = Down::default();
     let scratch = Scratch::new("demo-interrupt");
     let stderr = scratch.join("demo.err");
     // In a process group of its own, as when started in the background of a shell that
@@ -86,6 +96,7 @@ fn an_interrupted_demo_stops_its_recorder_and_brings_the_application_down() {
         text()
     );
     let recorder = recorder_pid(&text()).expect("the recorder's pid");
+    down.recorder = Some(recorder);
     let cgroup = Config::with_prefix(PREFIX).cgroup_root;
     assert!(cgroup.exists() && !namespaces().is_empty(), "the app is up");
     std::thread::sleep(Duration::from_secs(1));
