@@ -227,11 +227,11 @@ impl Stale {
     }
 }
 
-/// The capture a dead recorder would have produced: every whole page of its files, the
-/// manifest's texts, the stop time from the files' last write, no loss figures (the
-/// kernel's counters went with its instances) and no payload heads (their chunk file is
-/// not salvaged yet).
-fn capture_from(manifest: Manifest, dir: TempDir) -> Capture {
+/// The capture a dead (or, for a [`crate::snapshot`], a running) recorder would have
+/// produced: every whole page of its files in `dir`, the manifest's texts, the stop time
+/// from the files' last write, no loss figures (the kernel's counters went with its
+/// instances) and no payload heads (their chunk file is not salvaged yet).
+pub(crate) fn capture_from(manifest: Manifest, dir: TempDir) -> Capture {
     let page_size = manifest.kernel.page_size.max(1) as u64;
     let mut last_write = None;
     let buffers = manifest

@@ -15,6 +15,7 @@ mod import_psv_cmd;
 mod info_cmd;
 mod loss;
 mod man_cmd;
+mod open_trace;
 mod otlp_push;
 mod record_cmd;
 

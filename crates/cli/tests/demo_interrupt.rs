@@ -46,7 +46,8 @@ fn within(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
 
 /// The pid in "recording into instances kspan-<pid>-…" of the demo's error output.
 fn recorder_pid(stderr: &str) -> Option<u32> {
-    let at = stderr.find("recording into instances kspan-")? + "recording into instances kspan-".len();
+    let at =
+        stderr.find("recording into instances kspan-")? + "recording into instances kspan-".len();
     stderr[at..].split('-').next()?.parse().ok()
 }
 
@@ -80,7 +81,15 @@ fn an_interrupted_demo_stops_its_recorder_and_brings_the_application_down() {
     // In a process group of its own, as when started in the background of a shell that
     // is gone: the signal reaches the demo alone, not its recorder.
     let demo = Command::new(env!("CARGO_BIN_EXE_kspan"))
-        .args(["demo", "--prefix", PREFIX, "--duration", "60s", "--rate", "20"])
+        .args([
+            "demo",
+            "--prefix",
+            PREFIX,
+            "--duration",
+            "60s",
+            "--rate",
+            "20",
+        ])
         .args(["--warmup", "0s", "--out"])
         .arg(scratch.join("out"))
         .process_group(0)
@@ -91,7 +100,8 @@ fn an_interrupted_demo_stops_its_recorder_and_brings_the_application_down() {
     let mut demo = ChildGuard::kill_on_drop(demo);
     let text = || std::fs::read_to_string(&stderr).unwrap_or_default();
     assert!(
-        within(Duration::from_secs(90), || text().contains("kspan demo: sending")),
+        within(Duration::from_secs(90), || text()
+            .contains("kspan demo: sending")),
         "the demo did not start its load: {}",
         text()
     );
@@ -103,11 +113,18 @@ fn an_interrupted_demo_stops_its_recorder_and_brings_the_application_down() {
     // SAFETY: kill has no memory-safety preconditions; the pid is our unreaped child's.
     unsafe { libc::kill(demo.id() as libc::pid_t, libc::SIGINT) };
     assert!(
-        within(Duration::from_secs(60), || demo.try_wait().unwrap().is_some()),
+        within(Duration::from_secs(60), || demo
+            .try_wait()
+            .unwrap()
+            .is_some()),
         "the demo still runs a minute after SIGINT: {}",
         text()
     );
-    assert!(gone(recorder), "its recorder {recorder} still runs: {}", text());
+    assert!(
+        gone(recorder),
+        "its recorder {recorder} still runs: {}",
+        text()
+    );
     assert_eq!(kspan_instances_of(recorder), Vec::<String>::new());
     assert_eq!(namespaces(), Vec::<String>::new(), "{}", text());
     assert!(!Path::new(&cgroup).exists(), "{} is left", cgroup.display());

@@ -314,7 +314,8 @@ fn tracefs_unmounted_under_the_recorder_stops_it_in_one_sentence_with_tracing_of
     let _leftovers = InstancesOf(pid);
     let mut recorder = ChildGuard::kill_on_drop(child);
     assert!(
-        within(20, || instances_of(pid).len() == 2 && busy.pid_file.exists()),
+        within(20, || instances_of(pid).len() == 2
+            && busy.pid_file.exists()),
         "not recording: {}",
         std::fs::read_to_string(&stderr).unwrap_or_default()
     );
@@ -387,7 +388,11 @@ fn an_overflowing_buffer_reports_exactly_the_events_it_lost() {
     let message = String::from_utf8_lossy(&out.stderr);
     let (read, lost) = main_buffer_figures(&message);
     assert!(lost > 0, "the buffer overflowed: {message}");
-    assert_eq!(read + lost, BURST, "every call read or counted lost: {message}");
+    assert_eq!(
+        read + lost,
+        BURST,
+        "every call read or counted lost: {message}"
+    );
     assert!(message.contains("events were lost"), "{message}");
     assert_eq!(instances_of(recorder_pid(&message)), Vec::<String>::new());
     // The file holds exactly the events read (and the net buffer's, none of them umask).

@@ -93,7 +93,16 @@ fn cuts(whole: &[u8]) -> Vec<usize> {
     // elsewhere (every byte of a small file's header: tracedat's bad_input tests).
     let every_byte = data.saturating_sub(page)..data + 2 * page;
     let mut cuts: Vec<usize> = every_byte.chain((0..len).step_by(97)).collect();
-    cuts.extend([1, 10, 100, len / 2, len - page - 1, len - page, len - 1, len]);
+    cuts.extend([
+        1,
+        10,
+        100,
+        len / 2,
+        len - page - 1,
+        len - page,
+        len - 1,
+        len,
+    ]);
     cuts.sort_unstable();
     cuts.dedup();
     cuts
@@ -291,7 +300,9 @@ fn a_real_recording_with_random_bits_flipped_reads_or_fails_in_one_sentence() {
             });
             let errors = result
                 .recv_timeout(std::time::Duration::from_secs(20))
-                .unwrap_or_else(|e| panic!("v{version} case {case}: the reader hangs or panicked ({e})"));
+                .unwrap_or_else(|e| {
+                    panic!("v{version} case {case}: the reader hangs or panicked ({e})")
+                });
             for error in &errors {
                 assert!(!error.contains('\n'), "v{version} case {case}: {error}");
                 assert!(
@@ -304,6 +315,99 @@ fn a_real_recording_with_random_bits_flipped_reads_or_fails_in_one_sentence() {
         }
         // Both outcomes happen: flips in the event data are caught, flips in padding and
         // unused bits read through.
-        assert!(failed > 10 && read_through > 10, "v{version}: {failed} failed, {read_through} read");
+        assert!(
+            failed > 10 && read_through > 10,
+            "v{version}: {failed} failed, {read_through} read"
+        );
     }
+}
+
+/// Ends the traced loop of the in-progress test when dropped (also when the test fails):
+/// the loop runs until this file exists.
+struct StopFile(std::path::PathBuf);
+
+impl Drop for StopFile {
+    fn drop(&mut self) {
+        let _ = std::fs::write(&self.0, b"");
+    }
+}
+
+/// The count after "events:" in `kspan info`'s output.
+fn info_events(stdout: &str) -> u64 {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("events:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no event count in: {stdout}"))
+}
+
+#[test]
+fn info_and_analyze_read_a_recording_in_progress_with_one_warning() {
+    let scratch = Scratch::new("torn-live");
+    let stop = StopFile(scratch.join("stop"));
+    let looped = format!(
+        "while [ ! -e {} ]; do cat /proc/version > /dev/null; sleep 0.01; done",
+        stop.0.display()
+    );
+    let recorder = Command::new(env!("CARGO_BIN_EXE_kspan"))
+        .args([
+            "record",
+            "-o",
+            "live.dat",
+            "--payload-bytes",
+            "0",
+            "--duration",
+            "60",
+        ])
+        .args(["--", "sh", "-c", &looped])
+        .current_dir(scratch.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(scratch.join("record.err")).unwrap())
+        .spawn()
+        .expect("kspan runs");
+    // SIGTERM on drop: the recorder stops as on Ctrl-C and writes its file.
+    let mut recorder = kspan_testsupport::ChildGuard::terminate_on_drop(recorder);
+    // Until the drainers have flushed some events (the file does not exist before the end).
+    let start = std::time::Instant::now();
+    let first = loop {
+        let out = kspan(scratch.path(), &["info", "live.dat"]);
+        let flushed = || info_events(&String::from_utf8_lossy(&out.stdout)) > 0;
+        if (out.status.success() && flushed()) || start.elapsed().as_secs() > 20 {
+            break out;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let mut snapshot_events = 0;
+    for (command, out) in [
+        ("info", first),
+        ("analyze", kspan(scratch.path(), &["analyze", "live.dat"])),
+    ] {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{command}: {stderr}");
+        let warnings: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.contains("is still being recorded"))
+            .collect();
+        assert_eq!(warnings.len(), 1, "{command}: {stderr}");
+        assert!(
+            warnings[0].starts_with("kspan: warning: live.dat"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("error"), "{command}: {stderr}");
+        if command == "info" {
+            snapshot_events = info_events(&String::from_utf8_lossy(&out.stdout));
+        }
+    }
+    assert!(snapshot_events > 0);
+    assert!(
+        !scratch.join("live.dat").exists(),
+        "still recording, and no file left behind by the reads: {:?}",
+        scratch.file_names()
+    );
+    drop(stop);
+    let status = recorder.wait().unwrap();
+    assert!(status.success(), "the recording ends normally");
+    let out = kspan(scratch.path(), &["info", "live.dat"]);
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    assert!(info_events(&String::from_utf8_lossy(&out.stdout)) > snapshot_events);
 }
