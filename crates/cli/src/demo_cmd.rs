@@ -15,8 +15,8 @@ use kspan_output::summary::write_summary;
 use kspan_output::tree::TreeSink;
 use kspan_output::{Tee, TraceFilter};
 use kspan_truth::CheckOptions;
-use std::io::IsTerminal;
 use std::io::{BufRead, BufReader};
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -97,7 +97,9 @@ fn start_recorder(
             if line.contains("recording into") {
                 let _ = ready_tx.send(());
             }
-            eprintln!("  {line}");
+            // Not eprintln!, which panics when stderr is gone (a closed terminal): this
+            // thread must keep reading, or the recorder's own messages would fail.
+            let _ = writeln!(std::io::stderr(), "  {line}");
         }
     });
     if ready_rx.recv_timeout(Duration::from_secs(30)).is_err() {

@@ -1,10 +1,11 @@
-//! `kspan demo` stopped by SIGINT or SIGTERM (Ctrl-C, or `kill` once its terminal is gone)
+//! `kspan demo` stopped by SIGINT, SIGTERM or SIGHUP (Ctrl-C, `kill`, its terminal closed)
 //! leaves nothing running: a watcher thread waits for the signal, stops the recorder as
 //! Ctrl-C does (it writes its file and removes its instances), brings the application down
 //! and exits.
 
 use kspan_capture::{signals, tracefs::process_gone};
 use kspan_demo::Config;
+use std::io::Write;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,10 +24,11 @@ pub struct Interrupt {
 }
 
 impl Interrupt {
-    /// Turns SIGINT and SIGTERM into a stop request and starts the watcher that tears down
-    /// the application of `config` when one arrives.
+    /// Turns SIGINT, SIGTERM and SIGHUP into a stop request and starts the watcher that
+    /// tears down the application of `config` when one arrives.
     pub fn watch(config: Config) -> Interrupt {
         signals::install_stop_handlers();
+        signals::install_hangup_handler();
         let recorder = Arc::new(AtomicU32::new(0));
         let watched = recorder.clone();
         std::thread::spawn(move || loop {
@@ -47,7 +49,13 @@ impl Interrupt {
 /// Stops `recorder` (when not 0) and waits for it, brings the application of `config`
 /// down, and exits.
 fn stop_everything(config: &Config, recorder: u32) -> ! {
-    eprintln!("kspan demo: interrupted; stopping the recorder and bringing the application down…");
+    // Not eprintln!, which panics when stderr is gone (a closed terminal): nothing may
+    // stop this thread before the application is down.
+    let mut stderr = std::io::stderr();
+    let _ = writeln!(
+        stderr,
+        "kspan demo: interrupted; stopping the recorder and bringing the application down…"
+    );
     if recorder != 0 {
         // SAFETY: kill(2) has no memory-safety preconditions. The pid is the recorder's, our
         // child; the main thread clears it right after reaping it, so only in that instant
@@ -59,7 +67,7 @@ fn stop_everything(config: &Config, recorder: u32) -> ! {
         }
     }
     if let Err(e) = kspan_demo::teardown(config) {
-        eprintln!("kspan demo: bringing the application down: {e}");
+        let _ = writeln!(stderr, "kspan demo: bringing the application down: {e}");
     }
     let _ = std::fs::remove_dir_all(kspan_demo::workdir(config));
     std::process::exit(INTERRUPTED)

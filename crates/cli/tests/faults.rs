@@ -4,11 +4,14 @@
 //! invoking user can read. Real kernel, the built `kspan` binary (needs root, tracefs and
 //! util-linux's `setpriv`, `unshare` and `nsenter`).
 
-use kspan_testsupport::{kspan_instances_of as instances_of, run, ChildGuard, Scratch, TRACEFS};
+use kspan_testsupport::{
+    kspan_instances_of as instances_of, run, within, ChildGuard, Scratch, TRACEFS,
+};
 use kspan_tracedat::TraceFile;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 /// uid and gid of `nobody` / `nogroup`, the unprivileged user of these tests.
 const NOBODY: u32 = 65534;
@@ -268,18 +271,6 @@ impl Drop for InstancesOf {
     }
 }
 
-/// Polls `done` every 20 ms for up to `secs` seconds; true once it held.
-fn within(secs: u64, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
-    while std::time::Instant::now() < deadline {
-        if done() {
-            return true;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    done()
-}
-
 /// The events `kspan record`'s summary in `text` says it read, over all its buffers
 /// (lines "  main  buffer (8192 KiB/CPU): 1234 events; lost events: …").
 fn summary_events(text: &str) -> u64 {
@@ -314,7 +305,7 @@ fn tracefs_unmounted_under_the_recorder_stops_it_in_one_sentence_with_tracing_of
     let _leftovers = InstancesOf(pid);
     let mut recorder = ChildGuard::kill_on_drop(child);
     assert!(
-        within(20, || instances_of(pid).len() == 2
+        within(Duration::from_secs(20), || instances_of(pid).len() == 2
             && busy.pid_file.exists()),
         "not recording: {}",
         std::fs::read_to_string(&stderr).unwrap_or_default()
@@ -328,12 +319,15 @@ fn tracefs_unmounted_under_the_recorder_stops_it_in_one_sentence_with_tracing_of
             "{name}"
         );
     }
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    std::thread::sleep(Duration::from_millis(500));
     run(Command::new("nsenter")
         .arg(format!("--mount=/proc/{pid}/ns/mnt"))
         .args(["umount", "--lazy", TRACEFS]));
     assert!(
-        within(10, || recorder.try_wait().unwrap().is_some()),
+        within(Duration::from_secs(10), || recorder
+            .try_wait()
+            .unwrap()
+            .is_some()),
         "still recording 10 s after tracefs was unmounted"
     );
     let status = recorder.wait().unwrap();
