@@ -76,8 +76,8 @@ fn pages(whole: &[u8]) -> Vec<(usize, u64)> {
     pages
 }
 
-/// The byte offsets to cut at: every one around the start of the data, every 97th
-/// elsewhere, and around the middle and the end.
+/// The byte offsets to cut at: every one around the start of the data and the first page
+/// boundaries, every 97th elsewhere, and around the middle and the end.
 fn cuts(whole: &[u8]) -> Vec<usize> {
     let file = TraceFile::from_bytes(whole.to_vec()).unwrap();
     let data = file
@@ -89,10 +89,14 @@ fn cuts(whole: &[u8]) -> Vec<usize> {
         .min()
         .unwrap();
     let (len, page) = (whole.len(), file.metadata().buffers[0].page_size as usize);
-    // Every byte from a page before the data to the end of its second page, every 97th
-    // elsewhere (every byte of a small file's header: tracedat's bad_input tests).
-    let every_byte = data.saturating_sub(page)..data + 2 * page;
-    let mut cuts: Vec<usize> = every_byte.chain((0..len).step_by(97)).collect();
+    // Every byte around the end of the header and the first two page boundaries, every
+    // 97th elsewhere (every byte of a small file: tracedat's bad_input tests).
+    let around = |at: usize| at.saturating_sub(256)..(at + 256).min(len);
+    let mut cuts: Vec<usize> = [data, data + page, data + 2 * page]
+        .into_iter()
+        .flat_map(around)
+        .chain((0..len).step_by(97))
+        .collect();
     cuts.extend([
         1,
         10,
