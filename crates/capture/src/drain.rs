@@ -33,8 +33,6 @@ pub struct CpuCounters {
     pub pages: AtomicU64,
     /// Pages carrying the kernel's missed-events flag.
     pub missed_pages: AtomicU64,
-    /// Most pages read in a single pass (how close the reader came to being overtaken).
-    pub max_pass_pages: AtomicU64,
 }
 
 /// What one CPU's drainer produced.
@@ -222,9 +220,6 @@ impl Worker {
             account(page, layout, counters);
             output.write_all(page)
         })?;
-        self.counters
-            .max_pass_pages
-            .fetch_max(pages, Ordering::Relaxed);
         if pages > 0 {
             self.output.flush()?;
         }

@@ -121,6 +121,16 @@ pub enum CaptureError {
         /// The recording's temporary directory, kept with its page files.
         dir: PathBuf,
     },
+    /// An instance of the recording stopped being reachable through tracefs while it ran.
+    #[error("kspan stopped recording because its ftrace instance {name} vanished from {root} (tracefs was unmounted, or the instance removed, by another program); it switched tracing off, removed the instance and wrote what it had recorded until then to {output}; keep tracefs mounted at {root} while recording and record again")]
+    InstanceGone {
+        /// The instance's name.
+        name: String,
+        /// The tracefs mount point.
+        root: PathBuf,
+        /// The trace.dat written with the events up to then.
+        output: PathBuf,
+    },
     /// The trace.dat writer failed.
     #[error("writing {path} failed: {message}; check free space and permissions there")]
     Write {

@@ -24,6 +24,7 @@ pub mod recorder;
 pub mod rescue;
 pub mod salvage;
 pub mod signals;
+pub mod snapshot;
 pub mod sockdiag;
 pub mod stats;
 pub mod target;

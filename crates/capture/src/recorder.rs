@@ -1,13 +1,14 @@
 //! A recording from start to [`Capture`]: sets up the two private instances (pid-filtered
 //! main, unfiltered TCP-state net), starts the target command gated, drains the buffers,
-//! follows late joiners, grows buffers under pressure, and collects everything at the end.
-//! Every early return and drop removes the instances.
+//! follows late joiners, and collects everything at the end. Every early return and drop
+//! removes the instances.
 //!
-//! Buffer sizing rule: the main buffer starts at [`MAIN_BUFFER_KB`] per CPU (net:
-//! [`NET_BUFFER_KB`]); every [`TICK`] the controller looks at the most pages a drain pass
-//! had to read on any CPU; when that exceeds half the buffer, the reader came within a
-//! factor two of being overtaken and the per-CPU size doubles, up to [`MAX_BUFFER_KB`].
-//! Buffers only grow: the kernel grows a live buffer without pausing writers.
+//! Buffer sizing: the main buffer has [`MAIN_BUFFER_KB`] per CPU (or `--buffer-kb`), the
+//! net buffer [`NET_BUFFER_KB`], for the whole recording. A buffer is never resized while
+//! tracing: the kernel stops recording into it while it resizes it (tens of milliseconds)
+//! and counts the events it refused then nowhere, so a resize would lose events silently
+//! (a 4 KiB buffer resized once under a million-call burst lost 55,000-77,000 events that
+//! no `stats` counter showed).
 
 use crate::capture::{
     temp_dir_name, BufferCapture, Capture, CpuCapture, EventFormat, KernelTexts, TempDir,
@@ -32,7 +33,7 @@ use kspan_tracedat::HeaderPage;
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -41,11 +42,9 @@ use std::time::Duration;
 pub const MAIN_BUFFER_KB: u64 = 8192;
 /// Per-CPU size of the net buffer (KiB).
 pub const NET_BUFFER_KB: u64 = 1024;
-/// Largest per-CPU size the controller grows a buffer to (KiB).
-pub const MAX_BUFFER_KB: u64 = 262_144;
 /// Fill percentage at which the kernel wakes a drainer.
 const BUFFER_PERCENT: u32 = 25;
-/// Period of the controller (late joiners, buffer growth).
+/// Period of the controller (late joiners).
 pub const TICK: Duration = Duration::from_millis(200);
 
 /// How to record.
@@ -96,7 +95,7 @@ struct Buffer {
     drainer: Option<Drainer>,
     instance: Instance,
     events: Vec<EventSpec>,
-    size_kb: Arc<AtomicU64>,
+    size_kb: u64,
     pid_filtered: bool,
 }
 
@@ -117,6 +116,9 @@ pub struct Recording {
     command_line: Vec<String>,
     bpftrace: Vec<BpftraceRun>,
     heads: Option<HeadCapture>,
+    /// The kernel texts read at the start (those of the salvage manifest): the file's
+    /// when tracefs is gone at the end.
+    start_texts: Option<KernelTexts>,
 }
 
 impl Recording {
@@ -166,6 +168,7 @@ impl Recording {
             command_line: options.command_line.clone(),
             bpftrace: Vec::new(),
             heads: None,
+            start_texts: None,
         };
         let mut processes = if pid_filtered {
             options.targets.current_processes()?
@@ -199,7 +202,7 @@ impl Recording {
                 drainer: Some(drainer),
                 instance,
                 events,
-                size_kb: Arc::new(AtomicU64::new(kb)),
+                size_kb: kb,
                 pid_filtered: filtered,
             });
         }
@@ -311,6 +314,16 @@ impl Recording {
         self.buffers.iter().map(|b| b.instance.name()).collect()
     }
 
+    /// The name of an instance this recording no longer reaches through tracefs (tracefs
+    /// unmounted, or the instance removed by another program), if any: the recording
+    /// cannot go on, but [`Recording::finish`] still collects what it holds.
+    pub fn lost_instance(&self) -> Option<String> {
+        self.buffers
+            .iter()
+            .find(|b| !b.instance.reachable())
+            .map(|b| b.instance.name())
+    }
+
     /// Stops tracing, drains the rest, reads loss statistics and formats, and returns the
     /// capture. The instances are removed when this returns, whatever the outcome; on an
     /// error the page files are kept for a later salvage ([`crate::salvage`]).
@@ -363,8 +376,12 @@ impl Recording {
                 cpus,
             });
         }
+        let kernel = match (self.kernel_texts(), self.start_texts.take()) {
+            (Err(_), Some(start)) if self.lost_instance().is_some() => start,
+            (texts, _) => texts?,
+        };
         Ok(Capture {
-            kernel: self.kernel_texts()?,
+            kernel,
             buffers: captures,
             meta: self.meta(stop_clock_ns, metas),
             bpftrace,
@@ -416,13 +433,15 @@ impl Recording {
 
     /// Writes what a salvage needs to turn the page files into a trace.dat (everything but
     /// the pages and the final loss figures) into the temporary directory.
-    fn store_manifest(&self, output: &Path) -> Result<()> {
+    fn store_manifest(&mut self, output: &Path) -> Result<()> {
+        let kernel = self.kernel_texts()?;
+        self.start_texts = Some(kernel.clone());
         let Some(temp) = &self.temp else {
             return Ok(());
         };
         let manifest = Manifest {
             output: output.to_path_buf(),
-            kernel: self.kernel_texts()?,
+            kernel,
             buffers: self
                 .buffers
                 .iter()
@@ -449,7 +468,7 @@ impl Buffer {
             name: self.name.to_string(),
             pid_filtered: self.pid_filtered,
             events: self.events.clone(),
-            buffer_size_kb: self.size_kb.load(Ordering::Relaxed),
+            buffer_size_kb: self.size_kb,
             loss,
         }
     }
@@ -603,37 +622,15 @@ impl Drop for Placeholder {
     }
 }
 
-/// The background thread that adds late joiners to the pid filter and grows buffers.
+/// The background thread that adds late joiners to the pid filter.
 struct Controller {
     stop: Arc<AtomicBool>,
     handle: Option<JoinHandle<()>>,
 }
 
-/// What the controller watches in one buffer.
-struct Watched {
-    dir: PathBuf,
-    counters: Vec<Arc<CpuCounters>>,
-    size_kb: Arc<AtomicU64>,
-    page_size: u64,
-}
-
 impl Controller {
     fn start(recording: &Recording, dynamic: Option<TargetSpec>, known: Vec<i32>) -> Controller {
         let stop = Arc::new(AtomicBool::new(false));
-        let watched: Vec<Watched> = recording
-            .buffers
-            .iter()
-            .map(|b| Watched {
-                dir: b.instance.dir().to_path_buf(),
-                counters: b
-                    .drainer
-                    .as_ref()
-                    .map(Drainer::counters)
-                    .unwrap_or_default(),
-                size_kb: b.size_kb.clone(),
-                page_size: recording.page_size as u64,
-            })
-            .collect();
         let pid_file = recording.buffers[0].instance.dir().join("set_event_pid");
         let announce = !recording.bpftrace.is_empty();
         let heads = recording.heads.as_ref().map(HeadCapture::traced);
@@ -644,9 +641,6 @@ impl Controller {
                 std::thread::sleep(TICK);
                 if let Some(spec) = &dynamic {
                     add_late_joiners(spec, &mut known, &pid_file, announce, heads.as_ref());
-                }
-                for w in &watched {
-                    grow_if_pressed(w);
                 }
             }
         });
@@ -693,23 +687,5 @@ fn add_late_joiners(
     let tids: Vec<i32> = new.iter().flat_map(|&p| procfs::threads(p)).collect();
     if !tids.is_empty() {
         let _ = tracefs::write_text(pid_file, &join_pids(&tids));
-    }
-}
-
-/// Doubles a buffer whose drainer had to read more than half of it in one pass.
-fn grow_if_pressed(w: &Watched) {
-    let size_kb = w.size_kb.load(Ordering::Relaxed);
-    let buffer_pages = size_kb * 1024 / w.page_size;
-    let worst = w
-        .counters
-        .iter()
-        .map(|c| c.max_pass_pages.swap(0, Ordering::Relaxed))
-        .max()
-        .unwrap_or(0);
-    if worst * 2 > buffer_pages && size_kb < MAX_BUFFER_KB {
-        let new_kb = (size_kb * 2).min(MAX_BUFFER_KB);
-        if tracefs::write_text(&w.dir.join("buffer_size_kb"), &new_kb.to_string()).is_ok() {
-            w.size_kb.store(new_kb, Ordering::Relaxed);
-        }
     }
 }

@@ -21,6 +21,12 @@ use std::time::SystemTime;
 /// File name of the manifest in a recording's temporary directory.
 pub const MANIFEST: &str = "manifest.json";
 
+/// Most CPUs a kernel has (Linux's largest NR_CPUS is 8192): a manifest naming a higher
+/// CPU number is damaged.
+const MAX_CPUS: u32 = 1 << 16;
+/// Largest ring-buffer sub-buffer (page) size a kernel uses, in bytes.
+const MAX_PAGE_SIZE: usize = 1 << 20;
+
 /// What a recording stores in its temporary directory when it starts, so that its pages
 /// can become a trace.dat even if it dies before writing one.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -47,8 +53,27 @@ impl Manifest {
 
     /// Reads the manifest of `dir`.
     fn load(dir: &Path) -> io::Result<Manifest> {
-        let bytes = fs::read(dir.join(MANIFEST))?;
-        serde_json::from_slice(&bytes).map_err(io::Error::other)
+        Manifest::parse(&fs::read(dir.join(MANIFEST))?)
+    }
+
+    /// Parses the bytes of a manifest file (what [`Manifest::store`] wrote, or anything a
+    /// damaged disk left instead): CPU numbers and the page size must be ones a kernel
+    /// can have.
+    pub fn parse(bytes: &[u8]) -> io::Result<Manifest> {
+        let manifest: Manifest = serde_json::from_slice(bytes).map_err(io::Error::other)?;
+        let cpus = manifest.buffers.iter().flat_map(|(_, cpus)| cpus);
+        if let Some(cpu) = cpus.copied().find(|&cpu| cpu >= MAX_CPUS) {
+            return Err(io::Error::other(format!(
+                "CPU number {cpu} is beyond any kernel's {MAX_CPUS}"
+            )));
+        }
+        if !(1..=MAX_PAGE_SIZE).contains(&manifest.kernel.page_size) {
+            return Err(io::Error::other(format!(
+                "page size {} is not one of a kernel's ring buffer",
+                manifest.kernel.page_size
+            )));
+        }
+        Ok(manifest)
     }
 }
 
@@ -222,11 +247,11 @@ impl Stale {
     }
 }
 
-/// The capture a dead recorder would have produced: every whole page of its files, the
-/// manifest's texts, the stop time from the files' last write, no loss figures (the
-/// kernel's counters went with its instances) and no payload heads (their chunk file is
-/// not salvaged yet).
-fn capture_from(manifest: Manifest, dir: TempDir) -> Capture {
+/// The capture a dead (or, for a [`crate::snapshot`], a running) recorder would have
+/// produced: every whole page of its files in `dir`, the manifest's texts, the stop time
+/// from the files' last write, no loss figures (the kernel's counters went with its
+/// instances) and no payload heads (their chunk file is not salvaged yet).
+pub(crate) fn capture_from(manifest: Manifest, dir: TempDir) -> Capture {
     let page_size = manifest.kernel.page_size.max(1) as u64;
     let mut last_write = None;
     let buffers = manifest
@@ -293,8 +318,28 @@ pub fn salvaged_name(output: &Path, temp: &Path, pid: u32) -> PathBuf {
 
 #[cfg(test)]
 mod tests {
-    use super::salvaged_name;
+    use super::{salvaged_name, Manifest};
     use std::path::{Path, PathBuf};
+
+    #[test]
+    fn a_manifest_with_an_impossible_cpu_or_page_size_is_damaged() {
+        let seed = include_bytes!("../../../fuzz/seeds/salvage/manifest.json");
+        let manifest = Manifest::parse(seed).expect("the seed is a real manifest");
+        let text = String::from_utf8_lossy(seed);
+        let cpus = format!("{:?}", manifest.buffers[0].1).replace(' ', "");
+        let cpu = text.replacen(&cpus, "[4294967295]", 1);
+        let err = Manifest::parse(cpu.as_bytes()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "CPU number 4294967295 is beyond any kernel's 65536"
+        );
+        let page = text.replacen("\"page_size\":4096", "\"page_size\":0", 1);
+        let err = Manifest::parse(page.as_bytes()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "page size 0 is not one of a kernel's ring buffer"
+        );
+    }
 
     #[test]
     fn salvaged_files_go_beside_the_requested_output() {

@@ -1,5 +1,6 @@
-//! SIGINT/SIGTERM turn into a stop request, so that a recording interrupted by Ctrl-C or
-//! `kill` still drains its buffers, writes its file and removes its instances.
+//! SIGINT/SIGTERM (and, where asked, SIGHUP) turn into a stop request, so that a recording
+//! interrupted by Ctrl-C or `kill` still drains its buffers, writes its file and removes
+//! its instances, and an interrupted demo brings its application down.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -11,7 +12,18 @@ extern "C" fn on_signal(_: libc::c_int) {
 
 /// Installs the SIGINT and SIGTERM handlers that set the stop request.
 pub fn install_stop_handlers() {
-    for signal in [libc::SIGINT, libc::SIGTERM] {
+    install(&[libc::SIGINT, libc::SIGTERM]);
+}
+
+/// Makes SIGHUP (the terminal closed) a stop request too, for a process that must clean up
+/// rather than die of it.
+pub fn install_hangup_handler() {
+    install(&[libc::SIGHUP]);
+}
+
+/// Installs the handler that sets the stop request for each of `signals`.
+fn install(signals: &[libc::c_int]) {
+    for &signal in signals {
         // SAFETY: the handler only stores to an atomic, which is async-signal-safe; the
         // sigaction struct is fully initialised before use.
         unsafe {
@@ -24,7 +36,8 @@ pub fn install_stop_handlers() {
     }
 }
 
-/// True once SIGINT or SIGTERM arrived.
+/// True once a signal with a stop handler (SIGINT, SIGTERM, and SIGHUP where installed)
+/// arrived.
 pub fn stop_requested() -> bool {
     STOP.load(Ordering::SeqCst)
 }

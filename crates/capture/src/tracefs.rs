@@ -96,9 +96,16 @@ pub fn write_text(path: &Path, value: &str) -> Result<()> {
 }
 
 /// One ftrace instance owned by this process; removed (with its buffers) on drop.
+///
+/// It keeps its directory and the `instances` directory open and reaches its files
+/// through them, so that it can still switch tracing off, read its statistics and remove
+/// itself after tracefs was unmounted (lazily) under the recorder; [`Instance::reachable`]
+/// tells whether its path still leads to it.
 #[derive(Debug)]
 pub struct Instance {
     dir: PathBuf,
+    opened: fs::File,
+    parent: fs::File,
 }
 
 impl Instance {
@@ -106,8 +113,21 @@ impl Instance {
     /// tracing off. `suffix` distinguishes sibling instances of one recording.
     pub fn create(root: &Path, serial: u32, suffix: &str) -> Result<Instance> {
         let dir = instance_dir(root, std::process::id(), serial, suffix);
+        let parent_dir = root.join("instances");
+        let parent = open_dir(&parent_dir).map_err(|e| tracefs_error("opening", &parent_dir, e))?;
         fs::create_dir(&dir).map_err(|e| tracefs_error("creating instance", &dir, e))?;
-        let instance = Instance { dir };
+        let opened = match open_dir(&dir) {
+            Ok(opened) => opened,
+            Err(e) => {
+                let _ = fs::remove_dir(&dir);
+                return Err(tracefs_error("opening", &dir, e));
+            }
+        };
+        let instance = Instance {
+            dir,
+            opened,
+            parent,
+        };
         instance.write("tracing_on", "0")?;
         Ok(instance)
     }
@@ -127,29 +147,84 @@ impl Instance {
 
     /// Writes `value` to the instance file `rel`.
     pub fn write(&self, rel: &str, value: &str) -> Result<()> {
-        write_text(&self.dir.join(rel), value)
+        let path = self.dir.join(rel);
+        let mut file = open_at(&self.opened, rel, libc::O_WRONLY)
+            .map_err(|e| tracefs_error("opening", &path, e))?;
+        file.write_all(value.as_bytes())
+            .map_err(|e| tracefs_error("writing", &path, e))
     }
 
     /// Reads the instance file `rel`.
     pub fn read(&self, rel: &str) -> Result<String> {
-        read_text(&self.dir.join(rel))
+        let path = self.dir.join(rel);
+        let mut bytes = Vec::with_capacity(64 * 1024);
+        open_at(&self.opened, rel, libc::O_RDONLY)
+            .and_then(|mut f| f.read_to_end(&mut bytes))
+            .map_err(|e| tracefs_error("reading", &path, e))?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// True while the instance's path leads to this instance: false once tracefs was
+    /// unmounted there or the instance removed by another program.
+    pub fn reachable(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        match (fs::metadata(&self.dir), self.opened.metadata()) {
+            (Ok(now), Ok(ours)) => (now.dev(), now.ino()) == (ours.dev(), ours.ino()),
+            _ => false,
+        }
     }
 }
 
 impl Drop for Instance {
     fn drop(&mut self) {
         // Best effort: the directory removal below also frees the buffers and events.
-        let _ = write_text(&self.dir.join("tracing_on"), "0");
-        let _ = remove_instance_dir(&self.dir);
+        let _ = self.write("tracing_on", "0");
+        let name = self.name();
+        let _ = retry_while_busy(|| remove_dir_at(&self.parent, &name));
     }
 }
 
-/// Removes an instance directory, retrying for up to 3 s while the kernel reports it busy
-/// (a reader that is closing its file, such as a killed recorder still being torn down).
-fn remove_instance_dir(dir: &Path) -> io::Result<()> {
+/// Opens the directory `path` (to reach its files with [`open_at`]).
+fn open_dir(path: &Path) -> io::Result<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(path)
+}
+
+/// Opens `rel` under the open directory `dir` with `flags`.
+fn open_at(dir: &fs::File, rel: &str, flags: libc::c_int) -> io::Result<fs::File> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let rel = CString::new(rel).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: `rel` is a NUL-terminated string that outlives the call; `dir` is open.
+    let fd = unsafe { libc::openat(dir.as_raw_fd(), rel.as_ptr(), flags | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just returned by openat and is owned by nothing else.
+    Ok(unsafe { fs::File::from_raw_fd(fd) })
+}
+
+/// Removes the directory `name` of the open directory `dir`.
+fn remove_dir_at(dir: &fs::File, name: &str) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let name = CString::new(name).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: `name` is a NUL-terminated string that outlives the call; `dir` is open.
+    let rc = unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), libc::AT_REMOVEDIR) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Runs `remove` (an instance directory's removal), retrying for up to 3 s while the
+/// kernel reports the instance busy (a reader that is closing its file, such as a killed
+/// recorder still being torn down).
+fn retry_while_busy(mut remove: impl FnMut() -> io::Result<()>) -> io::Result<()> {
     let mut last = Ok(());
     for _ in 0..150 {
-        last = fs::remove_dir(dir);
+        last = remove();
         match &last {
             Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
                 std::thread::sleep(Duration::from_millis(20))
@@ -221,7 +296,7 @@ fn remove_instances(root: &Path, take: impl Fn(i32) -> bool) -> Result<Vec<Strin
         }
         let path = entry.path();
         let _ = write_text(&path.join("tracing_on"), "0");
-        match remove_instance_dir(&path) {
+        match retry_while_busy(|| fs::remove_dir(&path)) {
             // Removed meanwhile by another cleaner (ENODEV: tracefs is tearing it down).
             Err(e)
                 if e.kind() == io::ErrorKind::NotFound

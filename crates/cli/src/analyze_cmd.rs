@@ -193,8 +193,7 @@ impl Outcome {
 impl Recording {
     /// Opens `path`, keeping the fields of `sums` for per-span aggregation.
     pub fn open(path: &Path, sums: &[SumRequest]) -> anyhow::Result<Recording> {
-        let file =
-            TraceFile::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let file = crate::open_trace::open(path)?;
         let meta = recording_meta(&file)?;
         let (bpftrace_sums, ftrace_sums) = split_sums(sums);
         let mut decoder = Decoder::new(&file.metadata().formats, &ftrace_sums)?;

@@ -1,9 +1,11 @@
 //! `kspan demo`: the newcomer's command. Brings the bundled microservice application up on
 //! network-namespace hosts, records it under load with kspan, analyses the recording, prints
 //! the slowest traces and the accuracy against the application's ground truth, writes the
-//! OTLP file, and brings the application down (also on failure).
+//! OTLP file, and brings the application down (also on failure, and on SIGINT or SIGTERM:
+//! [`crate::demo_interrupt`]).
 
 use crate::analyze_cmd::{self, Recording};
+use crate::demo_interrupt::Interrupt;
 use anyhow::{bail, Context};
 use kspan_demo::{App, Config};
 use kspan_loadgen::{LoadConfig, Mix, Pace};
@@ -13,8 +15,8 @@ use kspan_output::summary::write_summary;
 use kspan_output::tree::TreeSink;
 use kspan_output::{Tee, TraceFilter};
 use kspan_truth::CheckOptions;
-use std::io::IsTerminal;
 use std::io::{BufRead, BufReader};
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -66,8 +68,12 @@ pub struct DemoArgs {
 }
 
 /// Starts `kspan record` on the app's service cgroups and waits until it reports that it
-/// is recording. Its stderr is forwarded to ours.
-fn start_recorder(app: &App, file: &std::path::Path) -> anyhow::Result<Child> {
+/// is recording; `interrupt` learns its pid. Its stderr is forwarded to ours.
+fn start_recorder(
+    app: &App,
+    file: &std::path::Path,
+    interrupt: &Interrupt,
+) -> anyhow::Result<Child> {
     let exe = std::env::current_exe().context("cannot find the kspan executable")?;
     let mut cmd = Command::new(exe);
     cmd.arg("record")
@@ -83,6 +89,7 @@ fn start_recorder(app: &App, file: &std::path::Path) -> anyhow::Result<Child> {
         .stderr(Stdio::piped())
         .spawn()
         .context("cannot start `kspan record`")?;
+    interrupt.recorder(child.id());
     let stderr = child.stderr.take().expect("stderr is piped");
     let (ready_tx, ready_rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -90,7 +97,9 @@ fn start_recorder(app: &App, file: &std::path::Path) -> anyhow::Result<Child> {
             if line.contains("recording into") {
                 let _ = ready_tx.send(());
             }
-            eprintln!("  {line}");
+            // Not eprintln!, which panics when stderr is gone (a closed terminal): this
+            // thread must keep reading, or the recorder's own messages would fail.
+            let _ = writeln!(std::io::stderr(), "  {line}");
         }
     });
     if ready_rx.recv_timeout(Duration::from_secs(30)).is_err() {
@@ -119,10 +128,12 @@ fn clear_truth(dir: &std::path::Path) -> std::io::Result<()> {
 }
 
 /// Stops the recorder like Ctrl-C does and waits for it to write the file.
-fn stop_recorder(mut child: Child) -> anyhow::Result<()> {
+fn stop_recorder(mut child: Child, interrupt: &Interrupt) -> anyhow::Result<()> {
     // SAFETY: kill(2) on our own child's pid, which has not been reaped yet.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
-    let status = child.wait().context("cannot wait for `kspan record`")?;
+    let status = child.wait().context("cannot wait for `kspan record`");
+    interrupt.recorder(0);
+    let status = status?;
     if !status.success() {
         bail!("`kspan record` failed ({status}); see its messages above");
     }
@@ -139,11 +150,12 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         design: args.design,
         ..Config::with_prefix(&args.prefix)
     };
+    let interrupt = Interrupt::watch(config.clone());
     eprintln!(
         "kspan demo: bringing the application up (nginx, redis, memcached, postgres, 9 services)…"
     );
     let app = App::up(&config).context("cannot bring the demo application up")?;
-    let result = record_and_load(&app, &args, &out);
+    let result = record_and_load(&app, &args, &out, &interrupt);
     eprintln!("kspan demo: bringing the application down…");
     app.down()
         .context("cannot bring the demo application down")?;
@@ -152,7 +164,12 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
 }
 
 /// Records the app while the load generator runs; returns the recording's path.
-fn record_and_load(app: &App, args: &DemoArgs, out: &std::path::Path) -> anyhow::Result<PathBuf> {
+fn record_and_load(
+    app: &App,
+    args: &DemoArgs,
+    out: &std::path::Path,
+    interrupt: &Interrupt,
+) -> anyhow::Result<PathBuf> {
     let recording = out.join("demo.dat");
     let mut load = LoadConfig::new(std::net::SocketAddr::V4(app.gateway_addr()));
     load.mix = Mix::parse(&args.mix)?;
@@ -175,13 +192,13 @@ fn record_and_load(app: &App, args: &DemoArgs, out: &std::path::Path) -> anyhow:
             .context("cannot reset the ground-truth logs after the warm-up")?;
     }
     load.duration = Some(args.duration);
-    let recorder = start_recorder(app, &recording)?;
+    let recorder = start_recorder(app, &recording, interrupt)?;
     eprintln!(
         "kspan demo: sending {} requests/s for {:?}…",
         args.rate, args.duration
     );
     let run = app.in_client(|| kspan_loadgen::run(&load));
-    let stopped = stop_recorder(recorder);
+    let stopped = stop_recorder(recorder, interrupt);
     let run = run.context("cannot run the load generator")??;
     stopped?;
     kspan_loadgen::write_jsonl(&app.truth_dir().join("loadgen.jsonl"), &run.records)?;

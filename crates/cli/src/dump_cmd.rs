@@ -4,8 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use crate::heads_lines::{format_head, HeadLines};
-use anyhow::Context;
-use kspan_tracedat::{text, TraceFile};
+use kspan_tracedat::text;
 
 /// Arguments of `kspan dump`.
 #[derive(clap::Args)]
@@ -79,8 +78,7 @@ impl Filter {
 /// Runs `kspan dump`: every event of every buffer in timestamp order; damaged pages are
 /// reported on stderr and the other CPUs' events still printed.
 pub fn run(args: DumpArgs) -> anyhow::Result<()> {
-    let file = TraceFile::open(&args.file)
-        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let file = crate::open_trace::open(&args.file)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut line = String::new();

@@ -7,7 +7,7 @@ use anyhow::Context;
 use kspan_bpftrace::{BpftraceRecording, BPFTRACE_OPTION};
 use kspan_capture::meta::{read_meta, RecordingMeta};
 use kspan_ingest::service_name;
-use kspan_tracedat::{text::Summary, TraceFile};
+use kspan_tracedat::text::Summary;
 use std::fmt::Write;
 
 /// Arguments of `kspan info`.
@@ -19,8 +19,7 @@ pub struct InfoArgs {
 
 /// Runs `kspan info`.
 pub fn run(args: InfoArgs) -> anyhow::Result<()> {
-    let file = TraceFile::open(&args.file)
-        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let file = crate::open_trace::open(&args.file)?;
     let summary = Summary::collect(&file)?;
     let mut out = String::new();
     summary.render(file.metadata(), &mut out)?;

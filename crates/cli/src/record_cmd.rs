@@ -54,7 +54,8 @@ pub struct RecordArgs {
     /// Stop after this many seconds.
     #[arg(long, value_name = "SECS")]
     duration: Option<f64>,
-    /// Initial per-CPU buffer size of the main instance in KiB (grows under pressure).
+    /// Per-CPU buffer size of the main instance in KiB (default 8192), kept for the whole
+    /// recording: raise it when the summary reports lost events.
     #[arg(long, value_name = "KB")]
     buffer_kb: Option<u64>,
     /// trace.dat version: 7 (zstd, default) or 6 (uncompressed, for old readers).
@@ -126,7 +127,7 @@ pub fn run(args: RecordArgs) -> anyhow::Result<()> {
         output: args.output.clone(),
         buffer_kb: args.buffer_kb,
         command_line: argv,
-        tracefs_root: root,
+        tracefs_root: root.clone(),
         bpftrace_scripts: args.bpftrace,
         payload_bytes: args.payload_bytes,
     };
@@ -138,6 +139,7 @@ pub fn run(args: RecordArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let stop_reason = wait_for_stop(&mut recording, started, duration);
     let elapsed = started.elapsed();
+    let gone = recording.lost_instance();
     let capture = recording.finish()?;
     let recording_cpu_ns = kspan_capture::clock::process_cpu_ns();
     let version = match args.file_version {
@@ -161,11 +163,19 @@ pub fn run(args: RecordArgs) -> anyhow::Result<()> {
         writing_ns: kspan_capture::clock::process_cpu_ns() - recording_cpu_ns,
     };
     print_summary(&capture, &args.output, size, elapsed, stop_reason, cpu);
-    Ok(())
+    match gone {
+        Some(name) => Err(CaptureError::InstanceGone {
+            name,
+            root,
+            output: args.output,
+        }
+        .into()),
+        None => Ok(()),
+    }
 }
 
-/// Waits until Ctrl-C/SIGTERM, the duration, or the command's exit; shows progress on a
-/// terminal. Returns why it stopped.
+/// Waits until Ctrl-C/SIGTERM, the duration, the command's exit, a drain failure or an
+/// instance vanishing from tracefs; shows progress on a terminal. Returns why it stopped.
 fn wait_for_stop(
     recording: &mut Recording,
     started: Instant,
@@ -185,6 +195,9 @@ fn wait_for_stop(
         if let Some(status) = recording.command_status() {
             let end = kspan_capture::child::GatedChild::describe_end(status);
             break format!("the command {end}");
+        }
+        if let Some(name) = recording.lost_instance() {
+            break format!("instance {name} vanished from tracefs");
         }
         if recording.drain_failed() {
             break "moving trace data out of the kernel failed".to_string();
@@ -251,7 +264,7 @@ fn print_summary(
             })
             .collect();
         eprintln!(
-            "  {:<5} buffer ({} KiB/CPU at the end): {events} events; lost events: {}",
+            "  {:<5} buffer ({} KiB/CPU): {events} events; lost events: {}",
             buffer.name,
             buffer.buffer_size_kb,
             per_cpu.join(", ")

@@ -1,13 +1,17 @@
 //! When things around the recorder go wrong: it runs unprivileged, under sudo, its disk
-//! fills up, or the program it traces crashes. Each fault ends in one sentence (never a
-//! panic), no ftrace instance left behind, and a file the invoking user can read. Real
-//! kernel, the built `kspan` binary (needs root, tracefs and util-linux's `setpriv`).
+//! fills up, the program it traces crashes, or tracefs is unmounted under it. Each fault
+//! ends in one sentence (never a panic), no ftrace instance left behind, and a file the
+//! invoking user can read. Real kernel, the built `kspan` binary (needs root, tracefs and
+//! util-linux's `setpriv`, `unshare` and `nsenter`).
 
-use kspan_testsupport::{kspan_instances_of as instances_of, run, Scratch};
+use kspan_testsupport::{
+    kspan_instances_of as instances_of, run, within, ChildGuard, Scratch, TRACEFS,
+};
 use kspan_tracedat::TraceFile;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 /// uid and gid of `nobody` / `nogroup`, the unprivileged user of these tests.
 const NOBODY: u32 = 65534;
@@ -251,4 +255,146 @@ fn a_full_disk_stops_the_recording_in_one_sentence_and_keeps_what_was_recorded()
     let salvaged = scratch.join(format!("disk/full-salvaged-{pid}.dat"));
     assert!(events_in(&salvaged) > 1000);
     assert_eq!(std::fs::metadata(&salvaged).unwrap().uid(), NOBODY);
+}
+
+/// Removes the instances a recorder left (tracing switched off first) when dropped, so
+/// that a failing test leaves no tracing on either.
+struct InstancesOf(u32);
+
+impl Drop for InstancesOf {
+    fn drop(&mut self) {
+        for name in instances_of(self.0) {
+            let dir = Path::new(TRACEFS).join("instances").join(name);
+            let _ = std::fs::write(dir.join("tracing_on"), "0");
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+/// The events `kspan record`'s summary in `text` says it read, over all its buffers
+/// (lines "  main  buffer (8192 KiB/CPU): 1234 events; lost events: …").
+fn summary_events(text: &str) -> u64 {
+    text.lines()
+        .filter_map(|l| l.split_once(" events; lost events")?.0.rsplit(' ').next())
+        .map(|n| n.parse::<u64>().expect("an event count"))
+        .sum()
+}
+
+#[test]
+fn tracefs_unmounted_under_the_recorder_stops_it_in_one_sentence_with_tracing_off() {
+    let scratch = Scratch::new("faults-umount");
+    let busy = Busy {
+        pid_file: scratch.join("busy.pid"),
+    };
+    let stderr = scratch.join("record.err");
+    // In a mount namespace of its own (unshare runs kspan in its own process), so that
+    // unmounting tracefs there disturbs nothing else on the machine; the instances live in
+    // the one tracefs the whole machine shares, where this test watches them.
+    let child = Command::new("unshare")
+        .args(["--mount", "--propagation", "private"])
+        .arg(env!("CARGO_BIN_EXE_kspan"))
+        .args(["record", "-o", "umount.dat", "--payload-bytes", "0"])
+        .args(["--duration", "60", "--", "sh", "-c", &busy.script()])
+        .current_dir(scratch.path())
+        .env_remove("SUDO_UID")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .spawn()
+        .expect("unshare runs");
+    let pid = child.id();
+    let _leftovers = InstancesOf(pid);
+    let mut recorder = ChildGuard::kill_on_drop(child);
+    assert!(
+        within(Duration::from_secs(20), || instances_of(pid).len() == 2
+            && busy.pid_file.exists()),
+        "not recording: {}",
+        std::fs::read_to_string(&stderr).unwrap_or_default()
+    );
+    // Removing an instance from outside is refused while the recorder reads its buffers.
+    for name in instances_of(pid) {
+        let refused = std::fs::remove_dir(Path::new(TRACEFS).join("instances").join(&name));
+        assert_eq!(
+            refused.map_err(|e| e.raw_os_error()),
+            Err(Some(libc::EBUSY)),
+            "{name}"
+        );
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    run(Command::new("nsenter")
+        .arg(format!("--mount=/proc/{pid}/ns/mnt"))
+        .args(["umount", "--lazy", TRACEFS]));
+    assert!(
+        within(Duration::from_secs(10), || recorder
+            .try_wait()
+            .unwrap()
+            .is_some()),
+        "still recording 10 s after tracefs was unmounted"
+    );
+    let status = recorder.wait().unwrap();
+    drop(busy);
+    let message = one_error(&Output {
+        status,
+        stdout: Vec::new(),
+        stderr: std::fs::read(&stderr).unwrap(),
+    });
+    assert!(message.contains("vanished from"), "{message}");
+    assert!(message.contains("tracefs was unmounted"), "{message}");
+    assert_eq!(instances_of(pid), Vec::<String>::new(), "tracing is off");
+    // The file holds every event the recorder read, as its summary says.
+    let recorded = summary_events(&message);
+    assert!(recorded > 1000, "{message}");
+    assert_eq!(events_in(&scratch.join("umount.dat")), recorded);
+}
+
+/// The events `kspan record`'s summary in `text` says it read from its main buffer, and
+/// the losses it reports there, summed over the CPUs (the line
+/// "  main  buffer (4 KiB/CPU): 1234 events; lost events: cpu0 5 (1 pages flagged), cpu1 0").
+fn main_buffer_figures(text: &str) -> (u64, u64) {
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("main "))
+        .unwrap_or_else(|| panic!("no main buffer line in: {text}"));
+    let (read, lost) = line.split_once(" events; lost events: ").unwrap();
+    let read = read.rsplit(' ').next().unwrap().parse().unwrap();
+    let lost = lost
+        .split(", ")
+        .map(|cpu| cpu.split(' ').nth(1).unwrap().parse::<u64>().unwrap())
+        .sum();
+    (read, lost)
+}
+
+/// How many `umask` calls the overflow test's program makes.
+const BURST: u64 = 1_000_000;
+
+#[test]
+fn an_overflowing_buffer_reports_exactly_the_events_it_lost() {
+    let scratch = Scratch::new("faults-overflow");
+    // One million system calls in a tight loop into a 4 KiB-per-CPU buffer: some are lost
+    // whenever the drainer is not on a CPU for a few microseconds (1-10 % in practice).
+    // The umask value is one nothing else uses, and the filter keeps only those calls, so
+    // the program made exactly BURST of the events this recording asks for.
+    let burst = format!("import os\nfor _ in range({BURST}):\n    os.umask(0o027)\n");
+    let out = run(kspan(scratch.path())
+        .args(["record", "-o", "overflow.dat", "--payload-bytes", "0"])
+        .args(["--buffer-kb", "4", "--no-default-events"])
+        .args(["-e", "syscalls:sys_enter_umask", "-f", "mask == 23"])
+        .args(["--", "python3", "-c", &burst]));
+    let message = String::from_utf8_lossy(&out.stderr);
+    let (read, lost) = main_buffer_figures(&message);
+    assert!(lost > 0, "the buffer overflowed: {message}");
+    assert_eq!(
+        read + lost,
+        BURST,
+        "every call read or counted lost: {message}"
+    );
+    assert!(message.contains("events were lost"), "{message}");
+    assert_eq!(instances_of(recorder_pid(&message)), Vec::<String>::new());
+    // The file holds exactly the events read (and the net buffer's, none of them umask).
+    let file = TraceFile::open(scratch.join("overflow.dat")).unwrap();
+    let mut events = file.events();
+    let mut umask = 0;
+    while let Some(event) = events.next_event().expect("whole pages only") {
+        umask += u64::from(event.name() == "sys_enter_umask");
+    }
+    assert_eq!(umask, read);
 }

@@ -1,8 +1,9 @@
-//! Torn files and bad paths: a real recording cut at many byte offsets reads the events of
-//! its whole pages before the cut with one warning (or, cut inside its header, fails in one
-//! sentence), never panics; `info`, `dump` and `analyze` say so; a directory, a missing, an
-//! empty and an unreadable file each give one sentence. Records with the built `kspan`
-//! (needs root and tracefs).
+//! Torn and corrupted files and bad paths: a real recording cut at many byte offsets reads
+//! the events of its whole pages before the cut with one warning (or, cut inside its
+//! header, fails in one sentence), never panics; with random bits flipped it reads or fails
+//! in one sentence, never panics nor hangs; `info`, `dump` and `analyze` say so; a
+//! directory, a missing, an empty and an unreadable file each give one sentence. Records
+//! with the built `kspan` (needs root and tracefs).
 
 use kspan_testsupport::Scratch;
 use kspan_tracedat::page::Page;
@@ -75,8 +76,8 @@ fn pages(whole: &[u8]) -> Vec<(usize, u64)> {
     pages
 }
 
-/// The byte offsets to cut at: every 97th, and around the header's end, the first pages,
-/// the middle and the end.
+/// The byte offsets to cut at: every one around the start of the data and the first page
+/// boundaries, every 97th elsewhere, and around the middle and the end.
 fn cuts(whole: &[u8]) -> Vec<usize> {
     let file = TraceFile::from_bytes(whole.to_vec()).unwrap();
     let data = file
@@ -88,18 +89,24 @@ fn cuts(whole: &[u8]) -> Vec<usize> {
         .min()
         .unwrap();
     let (len, page) = (whole.len(), file.metadata().buffers[0].page_size as usize);
-    let mut cuts: Vec<usize> = (0..len).step_by(97).collect();
+    // Every byte around the end of the header and the first two page boundaries, every
+    // 97th elsewhere (every byte of a small file: tracedat's bad_input tests).
+    let around = |at: usize| at.saturating_sub(256)..(at + 256).min(len);
+    let mut cuts: Vec<usize> = [data, data + page, data + 2 * page]
+        .into_iter()
+        .flat_map(around)
+        .chain((0..len).step_by(97))
+        .collect();
     cuts.extend([
         1,
         10,
         100,
-        data - 1,
-        data,
-        data + 1,
-        data + page - 1,
-        data + page,
+        len / 2,
+        len - page - 1,
+        len - page,
+        len - 1,
+        len,
     ]);
-    cuts.extend([len / 2, len - page - 1, len - page, len - 1, len]);
     cuts.sort_unstable();
     cuts.dedup();
     cuts
@@ -235,4 +242,176 @@ fn an_unreadable_file_says_permission_denied() {
         "kspan: error: cannot read secret.dat: permission denied; read it as a user allowed to \
          (e.g. with sudo), or make it readable with chmod\n"
     );
+}
+
+/// A seeded pseudo-random sequence (splitmix64): the same flips on every run.
+struct Flips(u64);
+
+impl Flips {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// `bytes` with 1 to 8 bits flipped, anywhere.
+    fn damage(&mut self, bytes: &[u8]) -> Vec<u8> {
+        let mut damaged = bytes.to_vec();
+        for _ in 0..1 + self.next() % 8 {
+            let bit = self.next() % (8 * damaged.len() as u64);
+            damaged[(bit / 8) as usize] ^= 1 << (bit % 8);
+        }
+        damaged
+    }
+}
+
+/// Reads every event of `bytes`, going on after damaged pages; returns the messages of
+/// what failed (opening the file, or pages). Panics (failing the test) on a panic of the
+/// reader or when it yields more than `most` results (a reader going round in circles).
+fn read_damaged(bytes: Vec<u8>, most: u64) -> Vec<String> {
+    let file = match TraceFile::from_bytes(bytes) {
+        Ok(file) => file,
+        Err(e) => return vec![e.to_string()],
+    };
+    let mut events = file.events();
+    let mut errors = Vec::new();
+    for _ in 0..most {
+        match events.next_event() {
+            Ok(Some(_)) => {}
+            Ok(None) => return errors,
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    panic!("more than {most} events or errors from a file of fewer");
+}
+
+#[test]
+fn a_real_recording_with_random_bits_flipped_reads_or_fails_in_one_sentence() {
+    let scratch = Scratch::new("torn-flips");
+    for version in ["6", "7"] {
+        let whole = record(scratch.path(), &format!("v{version}.dat"), version);
+        let (total, _) = read(&whole).unwrap();
+        let mut flips = Flips(u64::from(version == "7"));
+        let (mut failed, mut read_through) = (0, 0);
+        for case in 0..1500 {
+            let damaged = flips.damage(&whole);
+            // On a thread of its own, so that a reader that hangs fails the test.
+            let (done, result) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let _ = done.send(read_damaged(damaged, 4 * total + 1000));
+            });
+            let errors = result
+                .recv_timeout(std::time::Duration::from_secs(20))
+                .unwrap_or_else(|e| {
+                    panic!("v{version} case {case}: the reader hangs or panicked ({e})")
+                });
+            for error in &errors {
+                assert!(!error.contains('\n'), "v{version} case {case}: {error}");
+                assert!(
+                    error.ends_with(char::is_alphanumeric) || error.ends_with(')'),
+                    "v{version} case {case}: not one sentence: {error}"
+                );
+            }
+            failed += usize::from(!errors.is_empty());
+            read_through += usize::from(errors.is_empty());
+        }
+        // Both outcomes happen: flips in the event data are caught, flips in padding and
+        // unused bits read through.
+        assert!(
+            failed > 10 && read_through > 10,
+            "v{version}: {failed} failed, {read_through} read"
+        );
+    }
+}
+
+/// Ends the traced loop of the in-progress test when dropped (also when the test fails):
+/// the loop runs until this file exists.
+struct StopFile(std::path::PathBuf);
+
+impl Drop for StopFile {
+    fn drop(&mut self) {
+        let _ = std::fs::write(&self.0, b"");
+    }
+}
+
+/// The count after "events:" in `kspan info`'s output.
+fn info_events(stdout: &str) -> u64 {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("events:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no event count in: {stdout}"))
+}
+
+#[test]
+fn info_and_analyze_read_a_recording_in_progress_with_one_warning() {
+    let scratch = Scratch::new("torn-live");
+    let stop = StopFile(scratch.join("stop"));
+    let looped = format!(
+        "while [ ! -e {} ]; do cat /proc/version > /dev/null; sleep 0.01; done",
+        stop.0.display()
+    );
+    let recorder = Command::new(env!("CARGO_BIN_EXE_kspan"))
+        .args([
+            "record",
+            "-o",
+            "live.dat",
+            "--payload-bytes",
+            "0",
+            "--duration",
+            "60",
+        ])
+        .args(["--", "sh", "-c", &looped])
+        .current_dir(scratch.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(scratch.join("record.err")).unwrap())
+        .spawn()
+        .expect("kspan runs");
+    // SIGTERM on drop: the recorder stops as on Ctrl-C and writes its file.
+    let mut recorder = kspan_testsupport::ChildGuard::terminate_on_drop(recorder);
+    // Until the drainers have flushed some events (the file does not exist before the end).
+    let start = std::time::Instant::now();
+    let first = loop {
+        let out = kspan(scratch.path(), &["info", "live.dat"]);
+        let flushed = || info_events(&String::from_utf8_lossy(&out.stdout)) > 0;
+        if (out.status.success() && flushed()) || start.elapsed().as_secs() > 20 {
+            break out;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let mut snapshot_events = 0;
+    for (command, out) in [
+        ("info", first),
+        ("analyze", kspan(scratch.path(), &["analyze", "live.dat"])),
+    ] {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{command}: {stderr}");
+        let warnings: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.contains("is still being recorded"))
+            .collect();
+        assert_eq!(warnings.len(), 1, "{command}: {stderr}");
+        assert!(
+            warnings[0].starts_with("kspan: warning: live.dat"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("error"), "{command}: {stderr}");
+        if command == "info" {
+            snapshot_events = info_events(&String::from_utf8_lossy(&out.stdout));
+        }
+    }
+    assert!(snapshot_events > 0);
+    assert!(
+        !scratch.join("live.dat").exists(),
+        "still recording, and no file left behind by the reads: {:?}",
+        scratch.file_names()
+    );
+    drop(stop);
+    let status = recorder.wait().unwrap();
+    assert!(status.success(), "the recording ends normally");
+    let out = kspan(scratch.path(), &["info", "live.dat"]);
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    assert!(info_events(&String::from_utf8_lossy(&out.stdout)) > snapshot_events);
 }

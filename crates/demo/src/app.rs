@@ -123,14 +123,9 @@ impl App {
         if netns::exists(&bridge) {
             return Err(Error::AlreadyUp(bridge));
         }
-        let workdir = std::env::temp_dir().join(format!(
-            "kspan-demo-{}-{}",
-            config.prefix,
-            std::process::id()
-        ));
         let mut app = App {
             config: config.clone(),
-            workdir,
+            workdir: workdir(config),
             hosts: Vec::new(),
             children: Vec::new(),
             up: true,
@@ -424,6 +419,16 @@ impl Drop for App {
             eprintln!("kspan-demo: teardown: {e}");
         }
     }
+}
+
+/// The work directory (configuration files, PostgreSQL's data) of the app this process
+/// brings up with `config`; [`App::down`] removes it, [`teardown`] does not.
+pub fn workdir(config: &Config) -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "kspan-demo-{}-{}",
+        config.prefix,
+        std::process::id()
+    ))
 }
 
 /// Removes every trace of an app with `config`'s prefix and cgroup root, whether or not

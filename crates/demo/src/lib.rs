@@ -33,5 +33,5 @@ mod launch;
 mod netns;
 mod stores;
 
-pub use app::{status, teardown, App, Config, HostInfo};
+pub use app::{status, teardown, workdir, App, Config, HostInfo};
 pub use error::{Error, Result};

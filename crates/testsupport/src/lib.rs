@@ -39,3 +39,18 @@ pub fn unique_name(tag: &str) -> String {
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     format!("kspan-test-{tag}-{}-{n}", std::process::id())
 }
+
+/// Polls `done` every 20 ms for up to `limit`; true once it held.
+///
+/// Why: fault tests wait for a process to end or a recorder to start, bounded so that a
+/// regression fails the test instead of hanging it.
+pub fn within(limit: std::time::Duration, mut done: impl FnMut() -> bool) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    done()
+}
