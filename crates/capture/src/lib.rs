@@ -26,6 +26,7 @@ pub mod salvage;
 pub mod signals;
 pub mod sockdiag;
 pub mod stats;
+pub mod tap;
 pub mod target;
 pub mod tracefs;
 pub mod world;

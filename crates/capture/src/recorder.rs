@@ -23,6 +23,7 @@ use crate::meta::{
 use crate::procfs;
 use crate::salvage::Manifest;
 use crate::stats::CpuLoss;
+use crate::tap::{page_tap, LivePages};
 use crate::target::TargetSpec;
 use crate::tracefs::{self, Instance};
 use crate::world::{self, WorldSnapshot};
@@ -75,6 +76,8 @@ pub struct RecordOptions {
     /// Bytes of each TCP message of the traced processes to keep (`--payload-bytes`);
     /// 0: none, and no BPF program is loaded.
     pub payload_bytes: u32,
+    /// Also hand every drained page to a live consumer ([`Recording::take_live_pages`]).
+    pub live: bool,
 }
 
 /// Progress figures of a running recording.
@@ -117,6 +120,7 @@ pub struct Recording {
     command_line: Vec<String>,
     bpftrace: Vec<BpftraceRun>,
     heads: Option<HeadCapture>,
+    live: Option<LivePages>,
 }
 
 impl Recording {
@@ -166,6 +170,7 @@ impl Recording {
             command_line: options.command_line.clone(),
             bpftrace: Vec::new(),
             heads: None,
+            live: None,
         };
         let mut processes = if pid_filtered {
             options.targets.current_processes()?
@@ -182,10 +187,18 @@ impl Recording {
         }
         let temp_path = recording.temp.as_ref().map(|t| t.path().to_path_buf());
         let temp_path = temp_path.unwrap_or_default();
-        for (name, instance, events, kb, filtered) in [
+        let tap = options.live.then(|| {
+            let (tap, live) = page_tap();
+            recording.live = Some(live);
+            tap
+        });
+        for (index, (name, instance, events, kb, filtered)) in [
             (MAIN_BUFFER, main, main_events, main_kb, pid_filtered),
             (NET_BUFFER, net, net_events, NET_BUFFER_KB, false),
-        ] {
+        ]
+        .into_iter()
+        .enumerate()
+        {
             let drainer = Drainer::start(
                 instance.dir(),
                 &recording.cpus,
@@ -193,6 +206,7 @@ impl Recording {
                 page_size,
                 &temp_path,
                 name,
+                tap.as_ref().map(|t| t.for_buffer(index)),
             )?;
             recording.buffers.push(Buffer {
                 name,
@@ -285,6 +299,21 @@ impl Recording {
             }
         }
         progress
+    }
+
+    /// The live consumer's end of the drained pages, once (`None` without
+    /// [`RecordOptions::live`]). It disconnects after [`Recording::finish`]'s last pass.
+    pub fn take_live_pages(&mut self) -> Option<LivePages> {
+        self.live.take()
+    }
+
+    /// The recording's metadata as known at its start (no stop time, no loss figures yet):
+    /// the world snapshot and the clock offset a live analysis needs.
+    pub fn start_meta(&self) -> RecordingMeta {
+        self.meta(
+            self.start_clock_ns,
+            self.buffers.iter().map(|b| b.meta(Vec::new())).collect(),
+        )
     }
 
     /// The pid of the started command, if any.
@@ -428,10 +457,7 @@ impl Recording {
                 .iter()
                 .map(|b| (b.name.to_string(), self.cpus.clone()))
                 .collect(),
-            meta: self.meta(
-                self.start_clock_ns,
-                self.buffers.iter().map(|b| b.meta(Vec::new())).collect(),
-            ),
+            meta: self.start_meta(),
         };
         manifest
             .store(temp.path())

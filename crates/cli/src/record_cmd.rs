@@ -129,6 +129,7 @@ pub fn run(args: RecordArgs) -> anyhow::Result<()> {
         tracefs_root: root,
         bpftrace_scripts: args.bpftrace,
         payload_bytes: args.payload_bytes,
+        live: false,
     };
     let mut recording = Recording::start(options)?;
     eprintln!(
