@@ -217,6 +217,12 @@ impl Recording {
                 pid_filtered: filtered,
             });
         }
+        if let Some(live) = recording.live.as_mut() {
+            let cpus = &recording.cpus;
+            live.sources = (0..recording.buffers.len())
+                .flat_map(|b| cpus.iter().map(move |&cpu| (b, cpu)))
+                .collect();
+        }
         recording.start_clock_ns = clock::now_ns(libc::CLOCK_BOOTTIME);
         for buffer in recording.buffers.iter().rev() {
             buffer.instance.write("tracing_on", "1")?;
@@ -403,7 +409,7 @@ impl Recording {
     }
 
     /// Page size, event formats, cmdlines and the other kernel texts, read now.
-    fn kernel_texts(&self) -> Result<KernelTexts> {
+    pub fn kernel_texts(&self) -> Result<KernelTexts> {
         let read_root = |rel: &str| tracefs::read_text(&self.root.join(rel));
         let mut formats = Vec::new();
         for buffer in &self.buffers {

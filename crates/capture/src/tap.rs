@@ -46,6 +46,8 @@ pub struct LivePages {
     pub receiver: Receiver<DrainedPages>,
     /// Pages left out because the queue was full (the consumer fell behind).
     pub skipped_pages: Arc<AtomicU64>,
+    /// Every (buffer, CPU) that sends passes: each says how far it is complete.
+    pub sources: Vec<(usize, u32)>,
 }
 
 /// The drainers' end, cloned for each drainer thread.
@@ -72,6 +74,7 @@ pub fn page_tap() -> (PageTap, LivePages) {
         LivePages {
             receiver,
             skipped_pages,
+            sources: Vec::new(),
         },
     )
 }

@@ -35,7 +35,7 @@ pub fn run(args: ImportPsvArgs) -> anyhow::Result<()> {
     let args = args.analyze;
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
-    let import = import_psv(&text, &args.sum)?;
+    let import = import_psv(&text, &args.out.sum)?;
     let mut err = io::stderr().lock();
     writeln!(
         err,
@@ -45,10 +45,10 @@ pub fn run(args: ImportPsvArgs) -> anyhow::Result<()> {
         args.file.display()
     )?;
     let mut context = OutputContext::new(&import.names, 0);
-    context.count_only = count_filter(&args.count, &import.names)?;
-    let (mut sink, push) = sink_for(&args, context)?;
+    context.count_only = count_filter(&args.out.count, &import.names)?;
+    let (mut sink, push) = sink_for(&args.out, context)?;
     let config = Config {
-        service_overrides: args.service_map.clone(),
+        service_overrides: args.out.service_map.clone(),
         bytes_from: ByteSource::SyscallExits,
         ..Config::default()
     };

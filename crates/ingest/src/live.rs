@@ -169,6 +169,11 @@ impl LiveMerge {
         self.released
     }
 
+    /// The event formats the pages are decoded with.
+    pub fn formats(&self) -> &EventFormats {
+        &self.formats
+    }
+
     /// Events queued, not yet released (for memory checks).
     pub fn queued(&self) -> usize {
         self.sources.iter().map(|s| s.events.len()).sum()
