@@ -49,6 +49,13 @@ impl<'s> Feed<'s> {
             .advance(ts, &mut |t| deliver(sink, error, partial, t));
     }
 
+    /// Hands the traces written so far to the output ([`TraceSink::flush`]).
+    pub fn flush(&mut self) {
+        if self.error.is_none() {
+            self.error = self.sink.flush().err();
+        }
+    }
+
     /// The first write error so far, if any.
     pub fn check(&mut self) -> anyhow::Result<()> {
         match self.error.take() {

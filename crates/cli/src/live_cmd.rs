@@ -176,6 +176,7 @@ impl Live<'_> {
         let now = clock::now_ns(libc::CLOCK_BOOTTIME) as Timestamp;
         let floor = now.saturating_sub(MAX_WAIT.as_nanos() as Timestamp);
         self.release(floor);
+        self.feed.flush();
         self.feed
             .check()
             .err()
