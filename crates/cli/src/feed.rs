@@ -17,7 +17,12 @@ pub struct Feed<'s> {
 }
 
 /// Writes `trace` to `sink` unless an earlier write failed; counts it when partial.
-fn deliver(sink: &mut dyn TraceSink, error: &mut Option<io::Error>, partial: &mut u64, trace: Trace) {
+fn deliver(
+    sink: &mut dyn TraceSink,
+    error: &mut Option<io::Error>,
+    partial: &mut u64,
+    trace: Trace,
+) {
     *partial += u64::from(trace.spans.iter().any(|s| s.partial));
     if error.is_none() {
         *error = sink.trace(&trace).err();

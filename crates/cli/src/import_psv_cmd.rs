@@ -6,8 +6,9 @@
 //! from syscall return values on descriptors the socket events identified; the output says so.
 
 use crate::analyze_cmd::{count_filter, sink_for, AnalyzeArgs};
+use crate::feed::Feed;
 use anyhow::Context;
-use kspan_engine::{ByteSource, Config, Engine, Trace};
+use kspan_engine::{ByteSource, Config, Engine};
 use kspan_ingest::psv::{import_psv, PsvImport};
 use kspan_output::summary::write_summary;
 use kspan_output::{OutputContext, TraceSink};
@@ -64,20 +65,12 @@ fn analyze(
     config: Config,
     sink: &mut dyn TraceSink,
 ) -> anyhow::Result<kspan_engine::Summary> {
-    let mut engine = Engine::new(import.world.clone(), import.names.clone(), config);
-    let mut sink_error: Option<io::Error> = None;
-    let mut emit = |trace: Trace| {
-        if sink_error.is_none() {
-            sink_error = sink.trace(&trace).err();
-        }
-    };
+    let engine = Engine::new(import.world.clone(), import.names.clone(), config);
+    let mut feed = Feed::new(engine, &mut *sink);
     for event in &import.events {
-        engine.push(event, &mut emit);
+        feed.push(event);
     }
-    let summary = engine.finish(&mut emit);
-    if let Some(e) = sink_error {
-        return Err(e).context("cannot write the traces");
-    }
+    let (summary, _) = feed.finish()?;
     sink.finish(&summary).context("cannot write the traces")?;
     Ok(summary)
 }

@@ -37,7 +37,8 @@ pub const MAX_WAIT: Duration = Duration::from_secs(1);
 
 /// Arguments of `kspan live`.
 #[derive(clap::Args)]
-#[command(after_help = "Each trace is written as soon as it is complete: when its \
+#[command(
+    after_help = "Each trace is written as soon as it is complete: when its \
 requests were answered and their connections carried the next request or closed, or after \
 1 s without activity; the delay from a trace's end to its output is in the summary. Payload \
 heads are not recorded live, so spans are named without their protocol's words.
@@ -46,7 +47,8 @@ Examples:
   kspan live --netns web --netns db                         # trees on the terminal, Ctrl-C to stop
   kspan live --netns web --format otlp-json -o traces.json --duration 60
   kspan live --netns web --format summary --otlp-endpoint http://127.0.0.1:4318
-  kspan live --netns web --save app.dat -- ./load.sh        # also keep the trace.dat")]
+  kspan live --netns web --save app.dat -- ./load.sh        # also keep the trace.dat"
+)]
 pub struct LiveArgs {
     /// Also write the recording as a trace.dat file (as `kspan record -o` does), for a
     /// later `kspan analyze` or `kspan report`.
@@ -80,7 +82,11 @@ pub fn run(args: LiveArgs) -> anyhow::Result<()> {
     let mut context = OutputContext::new(decoder.names(), meta.clock_to_unix_ns);
     context.count_only = count_filter(&args.out.count, decoder.names())?;
     let world = world_from_meta(&meta);
-    context.thread_names = world.threads.iter().map(|t| (t.tid, t.comm.clone())).collect();
+    context.thread_names = world
+        .threads
+        .iter()
+        .map(|t| (t.tid, t.comm.clone()))
+        .collect();
     let (mut sink, push) = sink_for(&args.out, context)?;
     let mut delays = Delays::new(&mut sink);
     let config = Config {
@@ -96,8 +102,7 @@ pub fn run(args: LiveArgs) -> anyhow::Result<()> {
     };
     record_cmd::announce(&recording);
     let started = Instant::now();
-    let reason =
-        record_cmd::wait_for_stop(&mut recording, started, duration, &mut || live.pump());
+    let reason = record_cmd::wait_for_stop(&mut recording, started, duration, &mut || live.pump());
     let elapsed = started.elapsed();
     let capture = recording.finish()?;
     let counts = live.drain_rest();
@@ -137,8 +142,9 @@ fn live_merge(
     let kernel = recording.kernel_texts()?;
     let mut formats = EventFormats::new();
     for f in &kernel.formats {
-        let format = EventFormat::parse(&f.system, &f.text)
-            .with_context(|| format!("cannot read the kernel's format of {}:{}", f.system, f.name))?;
+        let format = EventFormat::parse(&f.system, &f.text).with_context(|| {
+            format!("cannot read the kernel's format of {}:{}", f.system, f.name)
+        })?;
         formats.insert(format);
     }
     let layout = HeaderPage::parse(&kernel.header_page)

@@ -6,8 +6,8 @@
 mod analyze_cmd;
 mod check_cmd;
 mod completions_cmd;
-mod demo_cmd;
 mod delays;
+mod demo_cmd;
 mod dump_cmd;
 mod feed;
 mod guard_cmd;

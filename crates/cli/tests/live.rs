@@ -61,7 +61,16 @@ fn live_traces_come_out_while_recording_and_equal_the_offline_analysis() {
     let child = Command::new(env!("CARGO_BIN_EXE_kspan"))
         .args(["live", "--save", dat.to_str().unwrap()])
         .args(["--format", "otlp-json", "-o", live_json.to_str().unwrap()])
-        .args(["--", "ip", "netns", "exec", netns.name(), "sh", "-c", &script])
+        .args([
+            "--",
+            "ip",
+            "netns",
+            "exec",
+            netns.name(),
+            "sh",
+            "-c",
+            &script,
+        ])
         .stderr(Stdio::piped())
         .spawn()
         .expect("kspan runs");
@@ -90,7 +99,10 @@ fn live_traces_come_out_while_recording_and_equal_the_offline_analysis() {
         trace_ids(&offline_json),
         "the same traces"
     );
-    assert_eq!(live_spans, offline_spans, "the same spans, parents and names");
+    assert_eq!(
+        live_spans, offline_spans,
+        "the same spans, parents and names"
+    );
     let traces = trace_ids(&live_json).len();
     assert!(traces > REQUESTS, "{traces} traces: {stderr}");
     assert_eq!(

@@ -242,7 +242,10 @@ mod tests {
         m.add(&pass(0, 1, &[&[15, 35]], 36));
         assert_eq!(released(&mut m, 0), vec![], "buffer 1 has not reported");
         m.add(&pass(1, 0, &[&[20]], 25));
-        assert_eq!(released(&mut m, 0), vec![(10, 0), (15, 1), (20, 0), (20, 0)]);
+        assert_eq!(
+            released(&mut m, 0),
+            vec![(10, 0), (15, 1), (20, 0), (20, 0)]
+        );
         assert_eq!(m.queued(), 3);
         m.add(&pass(1, 0, &[], u64::MAX));
         m.add(&pass(0, 1, &[], u64::MAX));
