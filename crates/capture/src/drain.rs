@@ -4,6 +4,7 @@
 //! full, so a busy CPU is drained in large batches and an idle one every [`POLL_MS`].
 
 use crate::error::{CaptureError, Result};
+use crate::tap::{PageTap, COMMIT_MARGIN_NS};
 use kspan_tracedat::page::{Missed, Page};
 use kspan_tracedat::{Endian, HeaderPage};
 use std::fs::{File, OpenOptions};
@@ -64,7 +65,7 @@ pub struct Drainer {
 
 impl Drainer {
     /// Starts one thread per CPU reading `instance_dir/per_cpu/cpuN/trace_pipe_raw` into
-    /// `out_dir/<prefix>-cpuN.pages`.
+    /// `out_dir/<prefix>-cpuN.pages`, and handing each pass's pages to `tap` too when given.
     pub fn start(
         instance_dir: &Path,
         cpus: &[u32],
@@ -72,6 +73,7 @@ impl Drainer {
         page_size: usize,
         out_dir: &Path,
         prefix: &str,
+        tap: Option<PageTap>,
     ) -> Result<Drainer> {
         let stop = Arc::new(AtomicBool::new(false));
         let mut drainer = Drainer {
@@ -98,6 +100,8 @@ impl Drainer {
                 page_size,
                 counters: counters.clone(),
                 stop: stop.clone(),
+                cpu,
+                tap: tap.clone(),
             };
             let handle = std::thread::Builder::new()
                 .name(format!("kspan-drain-{prefix}-{cpu}"))
@@ -192,6 +196,8 @@ struct Worker {
     page_size: usize,
     counters: Arc<CpuCounters>,
     stop: Arc<AtomicBool>,
+    cpu: u32,
+    tap: Option<PageTap>,
 }
 
 impl Worker {
@@ -202,7 +208,17 @@ impl Worker {
             // Read the flag before the pass: once it is set (tracing already off), this
             // pass is the last one and leaves the buffer empty.
             let last = self.stop.load(Ordering::SeqCst);
-            self.drain_pass(&mut page)?;
+            let started = crate::clock::now_ns(libc::CLOCK_BOOTTIME) as u64;
+            let copy = self.drain_pass(&mut page)?;
+            if let Some(tap) = &self.tap {
+                let complete_to = match last {
+                    true => u64::MAX,
+                    false => started.saturating_sub(COMMIT_MARGIN_NS),
+                };
+                let admitted = tap.admit(copy.len() as u64, self.page_size);
+                let pages = if admitted { copy } else { Vec::new() };
+                tap.send(self.cpu, pages, complete_to);
+            }
             if last {
                 return Ok(());
             }
@@ -212,18 +228,23 @@ impl Worker {
 
     /// Reads pages until the buffer reports empty, then hands them to the file system: a
     /// recorder killed after a pass leaves every page of it, whole and in order, in its
-    /// file (see `salvage`).
-    fn drain_pass(&mut self, page: &mut [u8]) -> io::Result<()> {
+    /// file (see `salvage`). Returns a copy of the pages when there is a tap to give them.
+    fn drain_pass(&mut self, page: &mut [u8]) -> io::Result<Vec<u8>> {
         let (input, output) = (&mut self.input, &mut self.output);
         let (layout, counters) = (&self.layout, &self.counters);
+        let mut copy = Vec::new();
+        let tapped = self.tap.is_some();
         let pages = read_pages(input, page, |page| {
             account(page, layout, counters);
+            if tapped {
+                copy.extend_from_slice(page);
+            }
             output.write_all(page)
         })?;
         if pages > 0 {
             self.output.flush()?;
         }
-        Ok(())
+        Ok(copy)
     }
 
     /// Sleeps until the kernel reports the buffer fill threshold reached, or [`POLL_MS`].

@@ -27,6 +27,7 @@ pub mod signals;
 pub mod snapshot;
 pub mod sockdiag;
 pub mod stats;
+pub mod tap;
 pub mod target;
 pub mod tracefs;
 pub mod world;

@@ -24,6 +24,7 @@ use crate::meta::{
 use crate::procfs;
 use crate::salvage::Manifest;
 use crate::stats::CpuLoss;
+use crate::tap::{page_tap, LivePages};
 use crate::target::TargetSpec;
 use crate::tracefs::{self, Instance};
 use crate::world::{self, WorldSnapshot};
@@ -74,6 +75,8 @@ pub struct RecordOptions {
     /// Bytes of each TCP message of the traced processes to keep (`--payload-bytes`);
     /// 0: none, and no BPF program is loaded.
     pub payload_bytes: u32,
+    /// Also hand every drained page to a live consumer ([`Recording::take_live_pages`]).
+    pub live: bool,
 }
 
 /// Progress figures of a running recording.
@@ -119,6 +122,7 @@ pub struct Recording {
     /// The kernel texts read at the start (those of the salvage manifest): the file's
     /// when tracefs is gone at the end.
     start_texts: Option<KernelTexts>,
+    live: Option<LivePages>,
 }
 
 impl Recording {
@@ -169,6 +173,7 @@ impl Recording {
             bpftrace: Vec::new(),
             heads: None,
             start_texts: None,
+            live: None,
         };
         let mut processes = if pid_filtered {
             options.targets.current_processes()?
@@ -185,10 +190,18 @@ impl Recording {
         }
         let temp_path = recording.temp.as_ref().map(|t| t.path().to_path_buf());
         let temp_path = temp_path.unwrap_or_default();
-        for (name, instance, events, kb, filtered) in [
+        let tap = options.live.then(|| {
+            let (tap, live) = page_tap();
+            recording.live = Some(live);
+            tap
+        });
+        for (index, (name, instance, events, kb, filtered)) in [
             (MAIN_BUFFER, main, main_events, main_kb, pid_filtered),
             (NET_BUFFER, net, net_events, NET_BUFFER_KB, false),
-        ] {
+        ]
+        .into_iter()
+        .enumerate()
+        {
             let drainer = Drainer::start(
                 instance.dir(),
                 &recording.cpus,
@@ -196,6 +209,7 @@ impl Recording {
                 page_size,
                 &temp_path,
                 name,
+                tap.as_ref().map(|t| t.for_buffer(index)),
             )?;
             recording.buffers.push(Buffer {
                 name,
@@ -205,6 +219,12 @@ impl Recording {
                 size_kb: kb,
                 pid_filtered: filtered,
             });
+        }
+        if let Some(live) = recording.live.as_mut() {
+            let cpus = &recording.cpus;
+            live.sources = (0..recording.buffers.len())
+                .flat_map(|b| cpus.iter().map(move |&cpu| (b, cpu)))
+                .collect();
         }
         recording.start_clock_ns = clock::now_ns(libc::CLOCK_BOOTTIME);
         for buffer in recording.buffers.iter().rev() {
@@ -288,6 +308,21 @@ impl Recording {
             }
         }
         progress
+    }
+
+    /// The live consumer's end of the drained pages, once (`None` without
+    /// [`RecordOptions::live`]). It disconnects after [`Recording::finish`]'s last pass.
+    pub fn take_live_pages(&mut self) -> Option<LivePages> {
+        self.live.take()
+    }
+
+    /// The recording's metadata as known at its start (no stop time, no loss figures yet):
+    /// the world snapshot and the clock offset a live analysis needs.
+    pub fn start_meta(&self) -> RecordingMeta {
+        self.meta(
+            self.start_clock_ns,
+            self.buffers.iter().map(|b| b.meta(Vec::new())).collect(),
+        )
     }
 
     /// The pid of the started command, if any.
@@ -391,7 +426,7 @@ impl Recording {
     }
 
     /// Page size, event formats, cmdlines and the other kernel texts, read now.
-    fn kernel_texts(&self) -> Result<KernelTexts> {
+    pub fn kernel_texts(&self) -> Result<KernelTexts> {
         let read_root = |rel: &str| tracefs::read_text(&self.root.join(rel));
         let mut formats = Vec::new();
         for buffer in &self.buffers {
@@ -447,10 +482,7 @@ impl Recording {
                 .iter()
                 .map(|b| (b.name.to_string(), self.cpus.clone()))
                 .collect(),
-            meta: self.meta(
-                self.start_clock_ns,
-                self.buffers.iter().map(|b| b.meta(Vec::new())).collect(),
-            ),
+            meta: self.start_meta(),
         };
         manifest
             .store(temp.path())

@@ -2,6 +2,7 @@
 //! writes the traces through the chosen sink (tree text, OTLP JSON, SQLite or a Perfetto
 //! timeline), and to an OTLP collector when asked, then the summary.
 
+use crate::feed::Feed;
 use crate::otlp_push::{self, PushArgs};
 use anyhow::Context;
 use kspan_capture::meta::{read_meta, RecordingMeta};
@@ -17,7 +18,7 @@ use kspan_output::sqlite::SqliteSink;
 use kspan_output::summary::write_summary;
 use kspan_output::tree::TreeSink;
 use kspan_output::{OutputContext, Tee, TraceFilter, TraceSink};
-use kspan_tracedat::TraceFile;
+use kspan_tracedat::{EventFormats, TraceFile};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
@@ -68,6 +69,14 @@ pub enum Colour {
 pub struct AnalyzeArgs {
     /// The recording (trace.dat from `kspan record`, or from `trace-cmd extract`).
     pub file: PathBuf,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+/// What to do with the traces: output format and file, selection, per-span counts and sums,
+/// service names, OTLP push (`kspan analyze`, `import-psv` and `live`).
+#[derive(clap::Args)]
+pub struct OutputArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "tree")]
     pub format: Format,
@@ -221,18 +230,15 @@ impl Recording {
     /// Where the engine learns byte counts: the `sock:sock_*_length` events (Linux 6.3+)
     /// when the recording has them, else the less precise syscall return values.
     fn byte_source(&self) -> ByteSource {
-        let formats = &self.file.metadata().formats;
-        let has = |name: &str| formats.iter().any(|f| f.system == "sock" && f.name == name);
-        if has("sock_send_length") && has("sock_recv_length") {
-            ByteSource::SockEvents
-        } else {
+        let source = byte_source(&self.file.metadata().formats);
+        if source == ByteSource::SyscallExits {
             eprintln!(
                 "kspan: note: {} has no sock:sock_send_length/sock_recv_length events (Linux < 6.3): \
                  byte counts come from syscall return values, which is less precise",
                 self.path.display()
             );
-            ByteSource::SyscallExits
         }
+        source
     }
 
     /// The comm of every thread the recording names: those that existed at its start, then
@@ -268,12 +274,14 @@ impl Recording {
             bytes_from: self.byte_source(),
             ..config
         };
-        let mut engine = Engine::new(self.world(), self.decoder.names().clone(), config);
+        let engine = Engine::new(self.world(), self.decoder.names().clone(), config);
         let heads = self.heads.as_deref().map(|t| head_events(t.heads()));
         let mut extra = self.bpftrace.events.clone().with(heads.unwrap_or_default());
-        let report = drive(&self.file, &self.decoder, &mut extra, &mut engine, sink)?;
+        let mut feed = Feed::new(engine, &mut *sink);
+        let report = drive(&self.file, &self.decoder, &mut extra, &mut feed)?;
         let lost_in_pages = report.lost_in_pages;
-        let summary = finish(engine, sink, report)?;
+        let summary = finish(feed, report)?;
+        sink.finish(&summary).context("cannot write the traces")?;
         Ok(Outcome {
             summary,
             lost_recorded: crate::loss::kernel_lost(&self.file),
@@ -283,13 +291,24 @@ impl Recording {
     }
 }
 
+/// Where the engine learns byte counts from a recording with these event `formats`: the
+/// `sock:sock_*_length` events (Linux 6.3+) when it has them, else syscall return values.
+pub fn byte_source(formats: &EventFormats) -> ByteSource {
+    let has = |name: &str| formats.iter().any(|f| f.system == "sock" && f.name == name);
+    if has("sock_send_length") && has("sock_recv_length") {
+        ByteSource::SockEvents
+    } else {
+        ByteSource::SyscallExits
+    }
+}
+
 /// Runs `kspan analyze`.
 pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
-    let recording = Recording::open(&args.file, &args.sum)?;
-    let context = recording.output_context(&args.count)?;
-    let (mut sink, push) = sink_for(&args, context)?;
+    let recording = Recording::open(&args.file, &args.out.sum)?;
+    let context = recording.output_context(&args.out.count)?;
+    let (mut sink, push) = sink_for(&args.out, context)?;
     let config = Config {
-        service_overrides: args.service_map.clone(),
+        service_overrides: args.out.service_map.clone(),
         ..Config::default()
     };
     let outcome = recording.analyze(config, &mut sink)?;
@@ -305,7 +324,7 @@ pub type AnalysisSink = FilteredSink<Box<dyn TraceSink>>;
 /// The sink `args` ask for (format, output file, colour, filters, OTLP push), and where the
 /// push's report will be; also used by `kspan import-psv`.
 pub fn sink_for(
-    args: &AnalyzeArgs,
+    args: &OutputArgs,
     context: OutputContext,
 ) -> anyhow::Result<(AnalysisSink, Option<PushOutcome>)> {
     let filter = TraceFilter {
@@ -360,22 +379,14 @@ struct ReadReport {
     lost_in_pages: u64,
 }
 
-/// Feeds every event of `file`, and the `extra` events merged in time order, to the engine,
-/// passing complete traces to `sink`.
+/// Feeds every event of `file`, and the `extra` events merged in time order, to `feed`.
 fn drive(
     file: &TraceFile,
     decoder: &Decoder,
     extra: &mut ExtraEvents,
-    engine: &mut Engine,
-    sink: &mut dyn TraceSink,
+    feed: &mut Feed,
 ) -> anyhow::Result<ReadReport> {
     let mut events = file.events();
-    let mut sink_error: Option<io::Error> = None;
-    let mut emit = |trace: Trace| {
-        if sink_error.is_none() {
-            sink_error = sink.trace(&trace).err();
-        }
-    };
     let progress = io::stderr().is_terminal();
     let started = Instant::now();
     let mut count: u64 = 0;
@@ -386,8 +397,8 @@ fn drive(
             Err(e) => return Err(e).context("the recording is damaged"),
         };
         if let Some(event) = decoder.decode(&record) {
-            extra.push_before(event.ts, &mut |e| engine.push(e, &mut emit));
-            engine.push(&event, &mut emit);
+            extra.push_before(event.ts, &mut |e| feed.push(e));
+            feed.push(&event);
         }
         count += 1;
         if progress && count.is_multiple_of(1 << 22) {
@@ -397,13 +408,11 @@ fn drive(
             );
         }
     }
-    extra.push_rest(&mut |e| engine.push(e, &mut emit));
+    extra.push_rest(&mut |e| feed.push(e));
     if progress && count >= 1 << 22 {
         eprintln!();
     }
-    if let Some(e) = sink_error {
-        return Err(e).context("cannot write the traces");
-    }
+    feed.check()?;
     let warnings = events.warnings().iter().map(|w| w.to_string()).collect();
     let lost_in_pages = events
         .lost_events()
@@ -418,20 +427,11 @@ fn drive(
 
 /// Ends the engine's input, writes the traces still open, and adds the reader's warnings
 /// to the summary's caveats.
-fn finish(engine: Engine, sink: &mut dyn TraceSink, report: ReadReport) -> anyhow::Result<Summary> {
-    let mut sink_error: Option<io::Error> = None;
-    let mut summary = engine.finish(&mut |trace: Trace| {
-        if sink_error.is_none() {
-            sink_error = sink.trace(&trace).err();
-        }
-    });
-    if let Some(e) = sink_error {
-        return Err(e).context("cannot write the traces");
-    }
+fn finish(feed: Feed, report: ReadReport) -> anyhow::Result<Summary> {
+    let (mut summary, _) = feed.finish()?;
     for warning in report.warnings {
         summary.caveats.push((warning, 1));
     }
-    sink.finish(&summary).context("cannot write the traces")?;
     Ok(summary)
 }
 

@@ -54,6 +54,11 @@ pub struct DemoArgs {
     /// Fail (exit 1) when the exact-tree accuracy is below this percentage or events were lost.
     #[arg(long)]
     pub min_accuracy: Option<f64>,
+    /// Record with `kspan live` instead of `kspan record`: the traces come out while the
+    /// load runs (OTLP JSON into demo.live.otlp.json in --out, the delays in its summary),
+    /// and the saved demo.dat is analysed and checked afterwards as usual, for comparison.
+    #[arg(long)]
+    pub live: bool,
     /// Run every one of our services in this design (thread, pool, epoll, prefork, tokio)
     /// instead of the usual mix: the per-design accuracy runs.
     #[arg(long)]
@@ -67,19 +72,25 @@ pub struct DemoArgs {
     pub warmup: Duration,
 }
 
-/// Starts `kspan record` on the app's service cgroups and waits until it reports that it
-/// is recording; `interrupt` learns its pid. Its stderr is forwarded to ours.
+/// Starts `kspan record` on the app's service cgroups (or `kspan live`, saving `file` and
+/// writing its traces to `live`) and waits until it reports that it is recording;
+/// `interrupt` learns its pid. Its stderr is forwarded to ours.
 fn start_recorder(
     app: &App,
     file: &std::path::Path,
+    live: Option<&std::path::Path>,
     interrupt: &Interrupt,
 ) -> anyhow::Result<Child> {
     let exe = std::env::current_exe().context("cannot find the kspan executable")?;
     let mut cmd = Command::new(exe);
-    cmd.arg("record")
-        .arg("-o")
-        .arg(file)
-        .args(["-e", "exceptions:page_fault_user"]);
+    match live {
+        Some(traces) => cmd
+            .args(["live", "--format", "otlp-json", "-o"])
+            .arg(traces)
+            .arg("--save"),
+        None => cmd.arg("record").arg("-o"),
+    };
+    cmd.arg(file).args(["-e", "exceptions:page_fault_user"]);
     for host in app.hosts() {
         if let Some(cgroup) = &host.cgroup {
             cmd.arg("--cgroup").arg(cgroup);
@@ -127,7 +138,7 @@ fn clear_truth(dir: &std::path::Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Stops the recorder like Ctrl-C does and waits for it to write the file.
+/// Stops the recorder like Ctrl-C does and waits for it to write its files.
 fn stop_recorder(mut child: Child, interrupt: &Interrupt) -> anyhow::Result<()> {
     // SAFETY: kill(2) on our own child's pid, which has not been reaped yet.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
@@ -192,7 +203,8 @@ fn record_and_load(
             .context("cannot reset the ground-truth logs after the warm-up")?;
     }
     load.duration = Some(args.duration);
-    let recorder = start_recorder(app, &recording, interrupt)?;
+    let live = args.live.then(|| out.join("demo.live.otlp.json"));
+    let recorder = start_recorder(app, &recording, live.as_deref(), interrupt)?;
     eprintln!(
         "kspan demo: sending {} requests/s for {:?}…",
         args.rate, args.duration

@@ -6,8 +6,9 @@
 //! from syscall return values on descriptors the socket events identified; the output says so.
 
 use crate::analyze_cmd::{count_filter, sink_for, AnalyzeArgs};
+use crate::feed::Feed;
 use anyhow::Context;
-use kspan_engine::{ByteSource, Config, Engine, Trace};
+use kspan_engine::{ByteSource, Config, Engine};
 use kspan_ingest::psv::{import_psv, PsvImport};
 use kspan_output::summary::write_summary;
 use kspan_output::{OutputContext, TraceSink};
@@ -35,7 +36,7 @@ pub fn run(args: ImportPsvArgs) -> anyhow::Result<()> {
     let args = args.analyze;
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
-    let import = import_psv(&text, &args.sum)?;
+    let import = import_psv(&text, &args.out.sum)?;
     let mut err = io::stderr().lock();
     writeln!(
         err,
@@ -45,10 +46,10 @@ pub fn run(args: ImportPsvArgs) -> anyhow::Result<()> {
         args.file.display()
     )?;
     let mut context = OutputContext::new(&import.names, 0);
-    context.count_only = count_filter(&args.count, &import.names)?;
-    let (mut sink, push) = sink_for(&args, context)?;
+    context.count_only = count_filter(&args.out.count, &import.names)?;
+    let (mut sink, push) = sink_for(&args.out, context)?;
     let config = Config {
-        service_overrides: args.service_map.clone(),
+        service_overrides: args.out.service_map.clone(),
         bytes_from: ByteSource::SyscallExits,
         ..Config::default()
     };
@@ -64,20 +65,12 @@ fn analyze(
     config: Config,
     sink: &mut dyn TraceSink,
 ) -> anyhow::Result<kspan_engine::Summary> {
-    let mut engine = Engine::new(import.world.clone(), import.names.clone(), config);
-    let mut sink_error: Option<io::Error> = None;
-    let mut emit = |trace: Trace| {
-        if sink_error.is_none() {
-            sink_error = sink.trace(&trace).err();
-        }
-    };
+    let engine = Engine::new(import.world.clone(), import.names.clone(), config);
+    let mut feed = Feed::new(engine, &mut *sink);
     for event in &import.events {
-        engine.push(event, &mut emit);
+        feed.push(event);
     }
-    let summary = engine.finish(&mut emit);
-    if let Some(e) = sink_error {
-        return Err(e).context("cannot write the traces");
-    }
+    let (summary, _) = feed.finish()?;
     sink.finish(&summary).context("cannot write the traces")?;
     Ok(summary)
 }

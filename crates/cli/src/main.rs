@@ -6,13 +6,16 @@
 mod analyze_cmd;
 mod check_cmd;
 mod completions_cmd;
+mod delays;
 mod demo_cmd;
 mod demo_interrupt;
 mod dump_cmd;
+mod feed;
 mod guard_cmd;
 mod heads_lines;
 mod import_psv_cmd;
 mod info_cmd;
+mod live_cmd;
 mod loss;
 mod man_cmd;
 mod open_trace;
@@ -36,6 +39,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 ///   kspan analyze app.dat --format otlp-json -o app.otlp.json
 ///   kspan analyze app.dat --format perfetto -o timeline.json   # open in ui.perfetto.dev
 ///   kspan report app.dat -o report.html                # waterfalls, service map, endpoints
+///   kspan live --netns web --format otlp-json -o traces.json   # traces while it runs
 #[derive(Parser)]
 #[command(name = "kspan", version, about, long_about, verbatim_doc_comment)]
 struct Cli {
@@ -50,6 +54,9 @@ enum Command {
     Record(record_cmd::RecordArgs),
     /// Reconstruct request traces from a recording and print or export them.
     Analyze(analyze_cmd::AnalyzeArgs),
+    /// Record and analyse at once: write each request trace as soon as it is complete (to
+    /// the outputs of `analyze`, or a collector), optionally keeping the trace.dat too.
+    Live(live_cmd::LiveArgs),
     /// Write the analysis as one self-contained HTML page: the slowest traces as waterfalls,
     /// a service map, per-endpoint latency and where it went, the recording's caveats.
     Report(report_cmd::ReportArgs),
@@ -91,6 +98,7 @@ fn main() {
     let result = match cli.command {
         Command::Record(args) => record_cmd::run(args),
         Command::Analyze(args) => analyze_cmd::run(args),
+        Command::Live(args) => live_cmd::run(args),
         Command::Report(args) => report_cmd::run(args),
         Command::Dump(args) => dump_cmd::run(args),
         Command::Info(args) => info_cmd::run(args),

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 /// How often the progress line is refreshed (on a terminal).
 const PROGRESS_EVERY: Duration = Duration::from_millis(300);
 /// How often the main loop checks for stop conditions.
-const LOOP_TICK: Duration = Duration::from_millis(50);
+pub const LOOP_TICK: Duration = Duration::from_millis(50);
 
 /// Arguments of `kspan record`.
 #[derive(clap::Args)]
@@ -28,36 +28,8 @@ pub struct RecordArgs {
     /// Output trace.dat file.
     #[arg(short, long, default_value = "kspan.dat")]
     output: PathBuf,
-    /// Trace this process, its threads and descendants (repeatable).
-    #[arg(long = "pid", value_name = "PID")]
-    pids: Vec<i32>,
-    /// Trace every process of this cgroup v2 directory (repeatable; joiners are found by
-    /// polling cgroup.procs every 200 ms).
-    #[arg(long = "cgroup", value_name = "PATH")]
-    cgroups: Vec<PathBuf>,
-    /// Trace every process inside this `ip netns` namespace (repeatable; joiners are found
-    /// by polling every 200 ms).
-    #[arg(long = "netns", value_name = "NAME")]
-    netns: Vec<String>,
-    /// Trace every task (no pid filter).
-    #[arg(long)]
-    all: bool,
-    /// Also enable SYSTEM:EVENT (globs allowed, e.g. 'sched:*'; repeatable).
-    #[arg(short = 'e', long = "event", value_name = "SYSTEM:EVENT")]
-    events: Vec<String>,
-    /// Filter for the preceding -e (kernel filter syntax, e.g. 'bytes > 4096').
-    #[arg(short = 'f', long = "filter", value_name = "EXPR")]
-    filters: Vec<String>,
-    /// Enable only the -e events, not kspan's default set.
-    #[arg(long)]
-    no_default_events: bool,
-    /// Stop after this many seconds.
-    #[arg(long, value_name = "SECS")]
-    duration: Option<f64>,
-    /// Per-CPU buffer size of the main instance in KiB (default 8192), kept for the whole
-    /// recording: raise it when the summary reports lost events.
-    #[arg(long, value_name = "KB")]
-    buffer_kb: Option<u64>,
+    #[command(flatten)]
+    what: CaptureArgs,
     /// trace.dat version: 7 (zstd, default) or 6 (uncompressed, for old readers).
     #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(6..=7))]
     file_version: u32,
@@ -77,76 +49,173 @@ pub struct RecordArgs {
     /// left, and turn their page files in the -o file's directory into trace.dat files.
     #[arg(long)]
     cleanup_only: bool,
+}
+
+/// What to record and for how long (`kspan record` and `kspan live`).
+#[derive(clap::Args)]
+pub struct CaptureArgs {
+    /// Trace this process, its threads and descendants (repeatable).
+    #[arg(long = "pid", value_name = "PID")]
+    pub pids: Vec<i32>,
+    /// Trace every process of this cgroup v2 directory (repeatable; joiners are found by
+    /// polling cgroup.procs every 200 ms).
+    #[arg(long = "cgroup", value_name = "PATH")]
+    pub cgroups: Vec<PathBuf>,
+    /// Trace every process inside this `ip netns` namespace (repeatable; joiners are found
+    /// by polling every 200 ms).
+    #[arg(long = "netns", value_name = "NAME")]
+    pub netns: Vec<String>,
+    /// Trace every task (no pid filter).
+    #[arg(long)]
+    pub all: bool,
+    /// Also enable SYSTEM:EVENT (globs allowed, e.g. 'sched:*'; repeatable).
+    #[arg(short = 'e', long = "event", value_name = "SYSTEM:EVENT")]
+    pub events: Vec<String>,
+    /// Filter for the preceding -e (kernel filter syntax, e.g. 'bytes > 4096').
+    #[arg(short = 'f', long = "filter", value_name = "EXPR")]
+    pub filters: Vec<String>,
+    /// Enable only the -e events, not kspan's default set.
+    #[arg(long)]
+    pub no_default_events: bool,
+    /// Stop after this many seconds.
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<f64>,
+    /// Per-CPU buffer size of the main instance in KiB (default 8192), kept for the whole
+    /// recording: raise it when the summary reports lost events.
+    #[arg(long, value_name = "KB")]
+    pub buffer_kb: Option<u64>,
     /// Command to start and trace (with everything it spawns), after `--`.
     #[arg(last = true, value_name = "CMD")]
-    command: Vec<String>,
+    pub command: Vec<String>,
 }
 
 /// Runs `kspan record`.
 pub fn run(args: RecordArgs) -> anyhow::Result<()> {
+    let root = prepare(&args.output)?;
+    if args.cleanup_only {
+        return Ok(());
+    }
+    let mut options = args.what.options(&args.output, &root)?;
+    options.bpftrace_scripts = args.bpftrace;
+    options.payload_bytes = args.payload_bytes;
+    let duration = args.what.duration()?;
+    // Declared before the recording so that it is dropped (told "finished") after it.
+    let _guardian = guardian(&root, &options.temp_parent)?;
+    let mut recording = Recording::start(options)?;
+    announce(&recording);
+    let started = Instant::now();
+    let stop_reason = wait_for_stop(&mut recording, started, duration, &mut || {
+        std::thread::sleep(LOOP_TICK);
+        None
+    });
+    let elapsed = started.elapsed();
+    let gone = recording.lost_instance();
+    let capture = recording.finish()?;
+    let version = match args.file_version {
+        6 => FileVersion::V6,
+        _ => FileVersion::V7Zstd,
+    };
+    save(capture, &args.output, version, elapsed, stop_reason)?;
+    match gone {
+        Some(name) => Err(CaptureError::InstanceGone {
+            name,
+            root,
+            output: args.output,
+        }
+        .into()),
+        None => Ok(()),
+    }
+}
+
+/// Gets ready to record into `output` (stop handlers, privileges, tracefs) after cleaning
+/// up what killed recorders left (their instances, their pages beside `output`); returns
+/// the tracefs root.
+pub fn prepare(output: &Path) -> anyhow::Result<PathBuf> {
     signals::install_stop_handlers();
     let root = PathBuf::from(TRACEFS_ROOT);
     kspan_capture::privilege::check(&root)?;
     kspan_capture::tracefs::ensure_mounted(&root)?;
-    let out_dir = match args.output.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
     // Salvage first: what a dead recorder's instances still hold joins its pages.
-    for salvage in kspan_capture::salvage_stale_temp_dirs(&out_dir, None, Some(&root)) {
+    for salvage in kspan_capture::salvage_stale_temp_dirs(&out_dir(output), None, Some(&root)) {
         eprintln!("kspan: {salvage}");
     }
     for name in remove_stale_instances(&root)? {
         eprintln!("kspan: removed instance {name} left behind by a recorder that is gone");
     }
-    if args.cleanup_only {
-        return Ok(());
+    Ok(root)
+}
+
+/// The directory of `output`, where the recording's page files go meanwhile.
+fn out_dir(output: &Path) -> PathBuf {
+    match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
     }
-    let argv: Vec<String> = std::env::args().collect();
-    let events = pair_filters(&args.events, &args.filters, &argv)?;
-    let duration = match args.duration {
-        Some(s) if !(s > 0.0 && s.is_finite()) => {
-            bail!("--duration must be a positive number of seconds")
-        }
-        other => other.map(Duration::from_secs_f64),
-    };
-    // Declared before the recording so that it is dropped (told "finished") after it.
-    let _guardian = Guardian::spawn(crate::guard_cmd::command(&root, &out_dir))
-        .context("cannot start the recorder's guardian process")?;
-    let options = RecordOptions {
-        targets: TargetSpec {
-            pids: args.pids,
-            cgroups: args.cgroups,
-            netns: args.netns,
-            all: args.all,
-        },
-        command: args.command,
-        default_events: !args.no_default_events,
-        events,
-        temp_parent: out_dir,
-        output: args.output.clone(),
-        buffer_kb: args.buffer_kb,
-        command_line: argv,
-        tracefs_root: root.clone(),
-        bpftrace_scripts: args.bpftrace,
-        payload_bytes: args.payload_bytes,
-    };
-    let mut recording = Recording::start(options)?;
+}
+
+/// Starts the guardian that switches tracing off if this process dies (keep it alive until
+/// the recording is finished).
+pub fn guardian(root: &Path, out_dir: &Path) -> anyhow::Result<Guardian> {
+    Guardian::spawn(crate::guard_cmd::command(root, out_dir))
+        .context("cannot start the recorder's guardian process")
+}
+
+/// Says where the recording goes and how to stop it.
+pub fn announce(recording: &Recording) {
     eprintln!(
         "kspan: recording into instances {} (Ctrl-C to stop)",
         recording.instance_names().join(", ")
     );
-    let started = Instant::now();
-    let stop_reason = wait_for_stop(&mut recording, started, duration);
-    let elapsed = started.elapsed();
-    let gone = recording.lost_instance();
-    let capture = recording.finish()?;
+}
+
+impl CaptureArgs {
+    /// The recorder's options for these arguments, writing into `output` (no bpftrace
+    /// script, no payload heads).
+    pub fn options(&self, output: &Path, root: &Path) -> anyhow::Result<RecordOptions> {
+        let argv: Vec<String> = std::env::args().collect();
+        Ok(RecordOptions {
+            targets: TargetSpec {
+                pids: self.pids.clone(),
+                cgroups: self.cgroups.clone(),
+                netns: self.netns.clone(),
+                all: self.all,
+            },
+            command: self.command.clone(),
+            default_events: !self.no_default_events,
+            events: pair_filters(&self.events, &self.filters, &argv)?,
+            temp_parent: out_dir(output),
+            output: output.to_path_buf(),
+            buffer_kb: self.buffer_kb,
+            command_line: argv,
+            tracefs_root: root.to_path_buf(),
+            bpftrace_scripts: Vec::new(),
+            payload_bytes: 0,
+            live: false,
+        })
+    }
+
+    /// `--duration`, checked.
+    pub fn duration(&self) -> anyhow::Result<Option<Duration>> {
+        Ok(match self.duration {
+            Some(s) if !(s > 0.0 && s.is_finite()) => {
+                bail!("--duration must be a positive number of seconds")
+            }
+            other => other.map(Duration::from_secs_f64),
+        })
+    }
+}
+
+/// Writes `capture` as the trace.dat `output` and prints the recording's summary; when the
+/// file cannot be written, keeps the pages for the next `kspan record` to salvage.
+pub fn save(
+    capture: Capture,
+    output: &Path,
+    version: FileVersion,
+    elapsed: Duration,
+    stop_reason: String,
+) -> anyhow::Result<()> {
     let recording_cpu_ns = kspan_capture::clock::process_cpu_ns();
-    let version = match args.file_version {
-        6 => FileVersion::V6,
-        _ => FileVersion::V7Zstd,
-    };
-    let size = match write_trace_dat(&capture, &args.output, version) {
+    let size = match write_trace_dat(&capture, output, version) {
         Ok(size) => size,
         Err(e @ CaptureError::Owner { .. }) => bail!(e),
         Err(e) => {
@@ -162,30 +231,27 @@ pub fn run(args: RecordArgs) -> anyhow::Result<()> {
         recording_ns: recording_cpu_ns,
         writing_ns: kspan_capture::clock::process_cpu_ns() - recording_cpu_ns,
     };
-    print_summary(&capture, &args.output, size, elapsed, stop_reason, cpu);
-    match gone {
-        Some(name) => Err(CaptureError::InstanceGone {
-            name,
-            root,
-            output: args.output,
-        }
-        .into()),
-        None => Ok(()),
-    }
+    print_summary(&capture, output, size, elapsed, stop_reason, cpu);
+    Ok(())
 }
 
-/// Waits until Ctrl-C/SIGTERM, the duration, the command's exit, a drain failure or an
-/// instance vanishing from tracefs; shows progress on a terminal. Returns why it stopped.
-fn wait_for_stop(
+/// Waits until Ctrl-C/SIGTERM, the duration, the command's exit, a drain failure, an
+/// instance vanishing from tracefs, or a reason to stop from `pause` (which should take about
+/// [`LOOP_TICK`]), called between checks; shows progress on a terminal. Returns why it
+/// stopped.
+pub fn wait_for_stop(
     recording: &mut Recording,
     started: Instant,
     duration: Option<Duration>,
+    pause: &mut dyn FnMut() -> Option<String>,
 ) -> String {
     let tty = std::io::stderr().is_terminal();
     let mut last_print = Instant::now();
     let mut last = Progress::default();
     let reason = loop {
-        std::thread::sleep(LOOP_TICK);
+        if let Some(reason) = pause() {
+            break reason;
+        }
         if signals::stop_requested() {
             break "interrupted".to_string();
         }

@@ -12,6 +12,11 @@ pub struct Config {
     pub service_overrides: Vec<(i32, String)>,
     /// Where byte counts of socket sends and reads come from.
     pub bytes_from: ByteSource,
+    /// A trace whose every span is answered is emitted once no span's end moved for this
+    /// long (ns of event time), instead of waiting for its connections to carry another
+    /// request or close; 0: never. Checked every quarter of it, so a trace idles at most
+    /// 1.25 times this long; the same in a file's analysis and live.
+    pub idle_close_ns: u64,
 }
 
 /// Where the engine learns how many bytes each socket send or read moved.
@@ -34,6 +39,7 @@ impl Default for Config {
             max_segments_per_stream: 64,
             service_overrides: Vec::new(),
             bytes_from: ByteSource::SockEvents,
+            idle_close_ns: 1_000_000_000,
         }
     }
 }

@@ -444,6 +444,25 @@ impl Spans {
         }
     }
 
+    /// Closes every trace that is over but for the finality of its ends: nothing in it is
+    /// held or in progress (every open span was answered) and no span's end moved since
+    /// `before`. Such a trace would otherwise wait for its connections to carry another
+    /// request or close, which an idle keep-alive connection may never do.
+    pub fn close_idle(&mut self, before: u64) {
+        let mut idle: Vec<SpanId> = Vec::new();
+        for t in self.traces.values().filter(|t| t.held == 0 && t.open > 0) {
+            let spans = || t.spans.iter().filter_map(|id| self.spans.get(&id.0));
+            let settled = spans().all(|s| s.closed || (s.answered && s.span.end < before));
+            if settled {
+                idle.extend(spans().filter(|s| !s.closed).map(|s| s.span.id));
+            }
+        }
+        idle.sort();
+        for id in idle {
+            self.close(id);
+        }
+    }
+
     /// Keeps span `id`'s trace from being emitted, even once everything in it is closed,
     /// until as many [`Spans::release`]s: an orphan call whose answer was read may still be
     /// adopted by the request the reader answers next. Each holder holds once.

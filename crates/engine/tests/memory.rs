@@ -98,3 +98,86 @@ fn peak_state_does_not_grow_with_the_number_of_requests() {
     };
     assert_eq!(large, expected);
 }
+
+/// One request through front (its lg connection kept alive afterwards) calling back over
+/// a keep-alive connection, then silence: nothing closes either connection.
+fn one_request_then_idle() -> Rec {
+    let mut r = Rec::new();
+    r.thread(FRONT, FRONT, "front").thread(BACK, BACK, "back");
+    r.connect(1, FRONT, 0xB1, sa(1, 6000), 0xB2, sa(2, 81))
+        .connect(2, LG, 0xC1, sa(9, 5000), 0xC2, sa(1, 80))
+        .send(100, LG, 0xC1, 100)
+        .recv(110, FRONT, 0xC2, 100)
+        .send(120, FRONT, 0xB1, 50)
+        .recv(130, BACK, 0xB2, 50)
+        .send(140, BACK, 0xB2, 70)
+        .recv(150, FRONT, 0xB1, 70)
+        .send(160, FRONT, 0xC2, 200)
+        .recv(170, LG, 0xC1, 200);
+    r
+}
+
+/// Pushes `r`'s events, then tells the engine nothing comes before `advance`: the traces
+/// emitted by then, and after the end of input.
+fn emitted_by(r: &Rec, config: Config, advance: u64) -> (usize, usize) {
+    let mut engine = Engine::new(r.world.clone(), r.names.clone(), config);
+    let mut traces = 0;
+    for ev in &r.events {
+        engine.push(ev, &mut |_| traces += 1);
+    }
+    engine.advance(advance, &mut |_| traces += 1);
+    let before_end = traces;
+    engine.finish(&mut |_| traces += 1);
+    (before_end, traces)
+}
+
+#[test]
+fn an_idle_keep_alive_trace_is_emitted_after_the_idle_timeout() {
+    let r = one_request_then_idle();
+    let config = Config {
+        idle_close_ns: 1_000,
+        ..Config::default()
+    };
+    // 1.25 × the timeout after the last span's end at 170: emitted without more input.
+    assert_eq!(emitted_by(&r, config.clone(), 170 + 1_300), (1, 1));
+    // Not before the timeout.
+    assert_eq!(emitted_by(&r, config, 170 + 900), (0, 1));
+    // Without a timeout it waits for the end of input.
+    let never = Config {
+        idle_close_ns: 0,
+        ..Config::default()
+    };
+    assert_eq!(emitted_by(&r, never, u64::MAX), (0, 1));
+}
+
+#[test]
+fn idle_traces_are_the_same_whether_time_passes_by_events_or_by_advance() {
+    let r = one_request_then_idle();
+    let config = Config {
+        idle_close_ns: 1_000,
+        ..Config::default()
+    };
+    let run = |advance: bool| {
+        let mut engine = Engine::new(r.world.clone(), r.names.clone(), config.clone());
+        let mut traces = Vec::new();
+        for ev in &r.events {
+            engine.push(ev, &mut |t| traces.push(t));
+        }
+        if advance {
+            engine.advance(5_000, &mut |t| traces.push(t));
+        }
+        let late = Event {
+            ts: 5_000,
+            cpu: 0,
+            tid: BACK,
+            in_irq: false,
+            type_id: 0,
+            kind: EventKind::Other { values: vec![] },
+        };
+        engine.push(&late, &mut |t| traces.push(t));
+        engine.finish(&mut |t| traces.push(t));
+        traces
+    };
+    assert_eq!(render(&run(true)), render(&run(false)));
+    assert_eq!(run(true).len(), 1);
+}

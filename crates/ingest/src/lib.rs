@@ -4,6 +4,7 @@
 //! - [`decode`]: ftrace records → engine [`Event`](kspan_engine::Event)s, with every field
 //!   handle resolved once per event type.
 //! - [`syscalls`]: which syscall tracepoints mean what to the engine.
+//! - [`live`]: a live recording's drained pages → the same event stream, merged as a file's.
 //! - [`merge`]: a second time-ordered source (bpftrace, imported files) merged into the stream.
 //! - [`bpftrace`]: bpftrace output stored in a recording → engine events.
 //! - [`heads`]: payload heads (`kspan record --payload-bytes`) → endpoint-signature events.
@@ -13,6 +14,7 @@
 pub mod bpftrace;
 pub mod decode;
 pub mod heads;
+pub mod live;
 pub mod merge;
 pub mod psv;
 pub mod syscalls;

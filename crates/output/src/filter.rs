@@ -132,4 +132,8 @@ impl<S: TraceSink> TraceSink for FilteredSink<S> {
         }
         self.inner.finish(summary)
     }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }

@@ -23,6 +23,12 @@ pub trait TraceSink {
     fn trace(&mut self, trace: &Trace) -> io::Result<()>;
     /// Called once at the end of the analysis; writes what is still buffered.
     fn finish(&mut self, summary: &Summary) -> io::Result<()>;
+    /// Hands the traces written so far to the output (a file, a terminal) instead of
+    /// holding them in a buffer: `kspan live` calls it between batches of traces. Sinks
+    /// that only write at the end do nothing.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 impl<S: TraceSink + ?Sized> TraceSink for Box<S> {
@@ -31,6 +37,9 @@ impl<S: TraceSink + ?Sized> TraceSink for Box<S> {
     }
     fn finish(&mut self, summary: &Summary) -> io::Result<()> {
         (**self).finish(summary)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        (**self).flush()
     }
 }
 
@@ -45,5 +54,9 @@ impl<A: TraceSink, B: TraceSink> TraceSink for Tee<A, B> {
     fn finish(&mut self, summary: &Summary) -> io::Result<()> {
         self.0.finish(summary)?;
         self.1.finish(summary)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()?;
+        self.1.flush()
     }
 }

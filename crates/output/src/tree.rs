@@ -232,4 +232,8 @@ impl<W: Write> TraceSink for TreeSink<W> {
     fn finish(&mut self, _summary: &Summary) -> io::Result<()> {
         self.out.flush()
     }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
 }

@@ -108,6 +108,8 @@ pub struct Engine {
     events: u64,
     /// Time of the last event.
     now: Timestamp,
+    /// Event time of the next look for idle traces ([`Config::idle_close_ns`]).
+    next_idle_check: Timestamp,
     unattributed: u64,
     traces_out: u64,
     spans_out: u64,
@@ -140,6 +142,7 @@ impl Engine {
             caveats: [0; Caveat::ALL],
             events: 0,
             now: 0,
+            next_idle_check: Timestamp::MAX,
             unattributed: 0,
             traces_out: 0,
             spans_out: 0,
@@ -199,8 +202,12 @@ impl Engine {
             // for one recording.
             self.spans
                 .seed_ids(ev.ts ^ (self.clock_to_unix_ns as u64).rotate_left(32));
+            self.next_idle_check = self.idle_step().map_or(Timestamp::MAX, |s| ev.ts + s);
         }
         let ts = ev.ts;
+        if ts > self.next_idle_check {
+            self.close_idle(ts, emit);
+        }
         self.now = ts;
         if self.trace_all && !ev.in_irq && ev.tid > 0 && !self.threads.map.contains_key(&ev.tid) {
             let service = self.threads.service(&format!("pid {}", ev.tid));
@@ -299,6 +306,34 @@ impl Engine {
             _ => {}
         }
         self.attribute(ev);
+        self.drain(emit);
+    }
+
+    /// Tells the engine that no event stamped before `ts` is still to come (a live
+    /// recording drained every CPU past it): traces idle for [`Config::idle_close_ns`] by
+    /// then are emitted, exactly as the next event would have them.
+    pub fn advance(&mut self, ts: Timestamp, emit: &mut dyn FnMut(Trace)) {
+        if ts > self.next_idle_check {
+            self.close_idle(ts, emit);
+        }
+    }
+
+    /// The period of the look for idle traces, `None` when they wait for their connections.
+    fn idle_step(&self) -> Option<Timestamp> {
+        (self.config.idle_close_ns > 0).then(|| (self.config.idle_close_ns / 4).max(1))
+    }
+
+    /// Looks for idle traces at the last check time before `ts` (a grid fixed by the first
+    /// event, so a file's analysis and a live one look at the same times) and emits them.
+    #[cold]
+    fn close_idle(&mut self, ts: Timestamp, emit: &mut dyn FnMut(Trace)) {
+        let Some(step) = self.idle_step() else {
+            return;
+        };
+        let at = self.next_idle_check + (ts - 1 - self.next_idle_check) / step * step;
+        self.spans
+            .close_idle(at.saturating_sub(self.config.idle_close_ns));
+        self.next_idle_check = at + step;
         self.drain(emit);
     }
 

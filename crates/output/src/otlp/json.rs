@@ -161,4 +161,8 @@ impl<W: Write> TraceSink for OtlpJsonSink<W> {
         })?;
         self.out.flush()
     }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
 }
