@@ -46,6 +46,12 @@ for cell in "${CELLS[@]}"; do
   stack=${cell%%:*}
   load=${cell#*:}
   out=$OUTDIR/$stack-$load
+  # A cell listed twice keeps both runs: the second goes to <stack>-<load>-2, and so on.
+  if [[ -e $out ]]; then
+    n=2
+    while [[ -e $out-$n ]]; do n=$((n + 1)); done
+    out=$out-$n
+  fi
   echo "-- $stack $load"
   OUT=$out bash "$HERE/run.sh" "$stack" "$load" "$SECS" >"$out.log" 2>&1
   rc=$?
