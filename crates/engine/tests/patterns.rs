@@ -407,3 +407,54 @@ fn a_request_with_more_calls_than_its_endpoint_makes_gives_a_weak_one_to_a_reque
         ))
     );
 }
+
+/// After the quiet phase the loop reads A (a Q) and writes its Y; in one later round it reads
+/// that Y's answer and a new request C (a Q); in the next round it writes a call before A's
+/// response (A answers two rounds after its answer, as a task waiting on a sub-task does).
+/// Up to that call's head.
+fn answer_then_new_request(n: u64) -> Vec<Trace> {
+    let mut r = connections();
+    quiet_phase(&mut r, n);
+    let t = 100 + 400 * n;
+    round(&mut r, t);
+    r.send(t + 2, LG, 0xA1, 10)
+        .recv(t + 10, FRONT, 0xA2, 10)
+        .head(t + 12, FRONT, false, Q);
+    round(&mut r, t + 20);
+    r.send(t + 22, FRONT, 0xD1, 5)
+        .head(t + 24, FRONT, true, Y)
+        .recv(t + 26, BACK, 0xD2, 5)
+        .send(t + 30, BACK, 0xD2, 5)
+        .send(t + 32, LG, 0xC1, 10);
+    round(&mut r, t + 40);
+    r.recv(t + 42, FRONT, 0xD1, 5)
+        .recv(t + 45, FRONT, 0xC2, 10)
+        .head(t + 47, FRONT, false, Q);
+    round(&mut r, t + 60);
+    r.send(t + 62, FRONT, 0xF1, 5)
+        .head(t + 64, FRONT, true, Y)
+        .until(t + 66);
+    let traces = r.run().0;
+    traces[traces.len() - 2..].to_vec()
+}
+
+#[test]
+fn an_answer_whose_request_made_all_its_calls_does_not_take_the_next_call() {
+    // A has made its one Y: the answer read first leads to A's response, not to a call.
+    // The call goes to C, the other read of that round, not to the oldest read (A's answer).
+    let t = 100 + 400 * LEARNT;
+    assert_eq!(
+        render_links(&answer_then_new_request(LEARNT)),
+        tree(&at(
+            t,
+            "
+            Server front tid=10 @10..@64 partial
+              Client front tid=10 @22..@44 link=own-thread/1
+                Server back tid=20 @26..@32
+            ---
+            Server front tid=10 @45..@64 partial
+              Client front tid=10 @62..@64 partial link=event-loop/2
+            ---"
+        ))
+    );
+}

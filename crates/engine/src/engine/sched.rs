@@ -357,7 +357,22 @@ impl Engine {
                     .and_then(|s| patterns.lag(tid, s.sig?, Lag::FirstCall))
                     .is_some_and(|lag| round.wrapping_sub(r.round) < lag)
         };
-        let ready = |r: &BatchRead| (r.request || !spans.has_call(r.ctx, true)) && !early(r);
+        // A request that has made every call its endpoint makes (fitted counts) does not
+        // act on this call: its read leads to its response, or to nothing kspan sees.
+        let pid = th.tgid;
+        let done = |r: &BatchRead| {
+            !r.request
+                && spans.get(r.ctx).and_then(|s| s.sig).is_some_and(|sig| {
+                    patterns.made_all(pid, sig, |call| {
+                        spans
+                            .calls_of(r.ctx)
+                            .filter(|c| c.sig == Some(call))
+                            .count()
+                    })
+                })
+        };
+        let ready =
+            |r: &BatchRead| (r.request || !spans.has_call(r.ctx, true)) && !early(r) && !done(r);
         let queued = th.batch.iter().position(|r| r.round < round && ready(r));
         let at = queued.or_else(|| {
             th.batch

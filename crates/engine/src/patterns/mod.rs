@@ -92,6 +92,8 @@ pub(crate) struct CallPatterns {
     ledgers: FxHashMap<i32, Ledger>,
     /// Per (process, call signature): the calls of that kind each endpoint's requests make.
     counts: FxHashMap<(i32, u64), FxHashMap<u64, u8>>,
+    /// Per process: the call signatures with counts (the keys of `counts`).
+    kinds: FxHashMap<i32, Vec<u64>>,
     /// Per event loop (thread): its rounds since the last fit.
     loops: FxHashMap<Tid, LoopLedger>,
     /// Per (event loop, endpoint, [`Lag`]): the lag its rounds allow.
@@ -206,6 +208,10 @@ impl CallPatterns {
         };
         for (call, mut calls) in done.calls {
             calls.sort_unstable();
+            let kinds = self.kinds.entry(pid).or_default();
+            if !kinds.contains(&call) {
+                kinds.push(call);
+            }
             let known = self.counts.entry((pid, call)).or_default();
             let floors: Vec<u8> = endpoints
                 .iter()
@@ -254,6 +260,7 @@ impl CallPatterns {
         if tid == pid {
             self.ledgers.remove(&pid);
             self.counts.retain(|&(p, _), _| p != pid);
+            self.kinds.remove(&pid);
         }
     }
 
@@ -263,6 +270,18 @@ impl CallPatterns {
     /// Response: 1 for a task woken by its last answer, more when it waits for sub-tasks.
     pub fn lag(&self, tid: Tid, request: u64, kind: Lag) -> Option<u32> {
         self.lags.get(&(tid, request, kind)).copied()
+    }
+
+    /// Whether a request of process `pid` with signature `request` has made every call its
+    /// endpoint makes, `made` giving how many of each signature it made: false while a kind
+    /// of call of the process has no count for that endpoint.
+    pub fn made_all(&self, pid: i32, request: u64, made: impl Fn(u64) -> usize) -> bool {
+        self.kinds.get(&pid).is_some_and(|kinds| {
+            kinds.iter().all(|&call| {
+                self.expected(pid, request, call)
+                    .is_some_and(|n| made(call) >= usize::from(n))
+            })
+        })
     }
 
     /// How many calls with signature `call` a request of process `pid` with signature
