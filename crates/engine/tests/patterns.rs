@@ -339,10 +339,10 @@ const FRONT2: Tid = 11;
 /// After the quiet phase, the loop reads A (a P) and writes A's X; FRONT2 reads E, whose
 /// endpoint kspan cannot tell (no head: the counts cannot say E has no room, so they place
 /// nothing at write time); the loop reads C (a Q) and writes A's Y (a task of A's that ran
-/// late) and C's Y. Read order puts both Y under C, the loop's last read, and C ends with
-/// two Y calls where Q makes one. Every answer is read in one batch before A answers, so no
-/// later evidence (`response`, `resumed`) names A's Y.
-fn late_task(n: u64) -> Vec<Trace> {
+/// late) and, when `c_calls`, C's Y. Read order puts both Y under C, the loop's last read.
+/// Every answer is read in one batch before A answers, so no later evidence (`response`,
+/// `resumed`) names A's Y.
+fn late_task(n: u64, c_calls: bool) -> Vec<Trace> {
     let mut r = connections();
     r.thread(FRONT2, FRONT, "front");
     quiet_phase(&mut r, n);
@@ -362,15 +362,18 @@ fn late_task(n: u64) -> Vec<Trace> {
     r.recv(t + 22, FRONT, 0xC2, 10)
         .head(t + 24, FRONT, false, Q)
         .send(t + 30, FRONT, 0xD1, 5)
-        .head(t + 32, FRONT, true, Y)
-        .send(t + 38, FRONT, 0x71, 5)
-        .head(t + 40, FRONT, true, Y);
-    for (i, ssk) in [0xB2, 0xD2, 0x72].into_iter().enumerate() {
+        .head(t + 32, FRONT, true, Y);
+    let mut calls = vec![(0xB1, 0xB2), (0xD1, 0xD2)];
+    if c_calls {
+        r.send(t + 38, FRONT, 0x71, 5).head(t + 40, FRONT, true, Y);
+        calls.push((0x71, 0x72));
+    }
+    for (i, &(_, ssk)) in calls.iter().enumerate() {
         let ts = t + 42 + 6 * i as u64;
         r.recv(ts, BACK, ssk, 5).send(ts + 3, BACK, ssk, 5);
     }
     round(&mut r, t + 70);
-    for (i, csk) in [0xB1, 0xD1, 0x71].into_iter().enumerate() {
+    for (i, &(csk, _)) in calls.iter().enumerate() {
         r.recv(t + 72 + 3 * i as u64, FRONT, csk, 5);
     }
     r.send(t + 90, FRONT, 0xA2, 5)
@@ -388,7 +391,7 @@ fn a_request_with_more_calls_than_its_endpoint_makes_gives_a_weak_one_to_a_reque
     // older Y to A, the newer to C.
     let t = 100 + 400 * LEARNT;
     assert_eq!(
-        render_links(&late_task(LEARNT)),
+        render_links(&late_task(LEARNT, true)),
         tree(&at(
             t,
             "
@@ -454,6 +457,32 @@ fn an_answer_whose_request_made_all_its_calls_does_not_take_the_next_call() {
             ---
             Server front tid=10 @45..@64 partial
               Client front tid=10 @62..@64 partial link=event-loop/2
+            ---"
+        ))
+    );
+}
+
+#[test]
+fn a_request_answering_with_fewer_calls_than_its_endpoint_makes_takes_the_one_that_can_be_its() {
+    // As above, but C writes no call of its own before A answers: C is not over-full. A
+    // answers with its X alone where P makes a Y too, and the only Y that could be A's
+    // (written after A was read, answered, linked to C by read order in a process whose
+    // requests several threads read) is A's.
+    let t = 100 + 400 * LEARNT;
+    assert_eq!(
+        render_links(&late_task(LEARNT, false)),
+        tree(&at(
+            t,
+            "
+            Server front tid=10 @10..@92
+              Client front tid=10 @14..@74 link=own-thread/1
+                Server back tid=20 @42..@47
+              Client front tid=10 @30..@77 link=split/3
+                Server back tid=20 @48..@53
+            ---
+            Server front tid=11 @18..@97 partial
+            ---
+            Server front tid=10 @22..@97
             ---"
         ))
     );

@@ -50,6 +50,7 @@ impl Engine {
         self.answered_after_read(tid, id);
         self.answered_before_calls(id);
         self.split_at_response(id);
+        self.fill_under_count(id);
         self.note_for_patterns(tid, id, now);
         self.spans.mark_answered(id);
         if let Some(s) = self.spans.get_mut(id) {

@@ -208,6 +208,56 @@ impl Engine {
 }
 
 impl Engine {
+    /// `request` starts its response with fewer calls of a kind than its endpoint's fitted
+    /// count: its missing calls were linked elsewhere. When exactly as many calls of that
+    /// kind as it misses could be its (written after it was read, answered, linked to
+    /// another request in progress by evidence the counts outrank there), they are its.
+    pub(super) fn fill_under_count(&mut self, request: SpanId) {
+        let Some((pid, start, r_sig)) = self
+            .spans
+            .get(request)
+            .filter(|r| r.in_progress())
+            .and_then(|r| Some((r.span.pid, r.span.start, r.sig?)))
+        else {
+            return;
+        };
+        let Some(kinds) = self.patterns.kinds_of(pid) else {
+            return;
+        };
+        for sig in kinds {
+            let Some(n) = self.patterns.expected(pid, r_sig, sig) else {
+                continue;
+            };
+            let made = self
+                .spans
+                .calls_of(request)
+                .filter(|c| c.sig == Some(sig))
+                .count();
+            let missing = usize::from(n).saturating_sub(made);
+            if missing == 0 {
+                continue;
+            }
+            let could: Vec<SpanId> = self
+                .spans
+                .requests_started_by(pid, Timestamp::MAX)
+                .filter(|r| r.span.id != request)
+                .flat_map(|r| self.spans.calls_of(r.span.id))
+                .filter(|c| {
+                    c.sig == Some(sig)
+                        && c.span.start >= start
+                        && !c.in_progress()
+                        && self.outranked_by_counts(pid, c)
+                })
+                .map(|c| c.span.id)
+                .collect();
+            if could.len() == missing {
+                for call in could {
+                    self.link_to(call, request, pid, Evidence::Split);
+                }
+            }
+        }
+    }
+
     /// The weakly linked calls of request `request` (of process `pid`) of every signature
     /// it has more calls of than its endpoint's fitted count: the count and the links
     /// contradict each other, and the weakest links are the ones to revise.

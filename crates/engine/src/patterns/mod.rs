@@ -272,6 +272,11 @@ impl CallPatterns {
         self.lags.get(&(tid, request, kind)).copied()
     }
 
+    /// The call signatures of process `pid` that have fitted counts.
+    pub fn kinds_of(&self, pid: i32) -> Option<Vec<u64>> {
+        self.kinds.get(&pid).cloned()
+    }
+
     /// Whether a request of process `pid` with signature `request` has made every call its
     /// endpoint makes, `made` giving how many of each signature it made: false while a kind
     /// of call of the process has no count for that endpoint.
