@@ -209,9 +209,10 @@ impl Engine {
 
 impl Engine {
     /// `request` starts its response with fewer calls of a kind than its endpoint's fitted
-    /// count: its missing calls were linked elsewhere. When exactly as many calls of that
-    /// kind as it misses could be its (written after it was read, answered, linked to
-    /// another request in progress by evidence the counts outrank there), they are its.
+    /// count: its missing calls were linked elsewhere or to nothing. When exactly as many
+    /// calls of that kind as it misses could be its (written after it was read, answered,
+    /// and either linked to another request in progress by evidence the counts outrank
+    /// there or an orphan waiting for a split), they are its.
     pub(super) fn fill_under_count(&mut self, request: SpanId) {
         let Some((pid, start, r_sig)) = self
             .spans
@@ -249,6 +250,14 @@ impl Engine {
                         && self.outranked_by_counts(pid, c)
                 })
                 .map(|c| c.span.id)
+                .chain(self.split_waiting.iter().copied().filter(|&id| {
+                    self.spans.get(id).is_some_and(|c| {
+                        c.span.pid == pid
+                            && c.sig == Some(sig)
+                            && c.span.start >= start
+                            && c.span.parent.is_none()
+                    })
+                }))
                 .collect();
             if could.len() == missing {
                 for call in could {
