@@ -218,15 +218,18 @@ impl Capture {
             .find(|f| f.system == system && f.name == name)
     }
 
-    /// Total bytes of raw pages over all buffers and CPUs.
-    pub fn data_bytes(&self) -> u64 {
-        let pages: u64 = self
-            .buffers
+    /// Raw pages over all buffers and CPUs.
+    pub fn pages(&self) -> u64 {
+        self.buffers
             .iter()
             .flat_map(|b| &b.cpus)
             .map(|c| c.pages)
-            .sum();
-        pages * self.kernel.page_size as u64
+            .sum()
+    }
+
+    /// Total bytes of raw pages over all buffers and CPUs.
+    pub fn data_bytes(&self) -> u64 {
+        self.pages() * self.kernel.page_size as u64
     }
 }
 

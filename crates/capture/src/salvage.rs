@@ -231,12 +231,7 @@ impl Stale {
             };
         }
         let capture = capture_from(manifest, temp);
-        let pages = capture
-            .buffers
-            .iter()
-            .flat_map(|b| &b.cpus)
-            .map(|c| c.pages)
-            .sum();
+        let pages = capture.pages();
         match write_trace_dat(&capture, &to, FileVersion::V7Zstd) {
             Ok(_) => Salvage::Saved { pid, to, pages },
             Err(e) => Salvage::Kept {

@@ -71,12 +71,7 @@ fn write_snapshot(
     }
     let path = scratch.join(format!("kspan-snapshot-{me}-{pid}.dat"));
     let capture = capture_from(manifest, copy);
-    let pages = capture
-        .buffers
-        .iter()
-        .flat_map(|b| &b.cpus)
-        .map(|c| c.pages)
-        .sum();
+    let pages = capture.pages();
     write_trace_dat(&capture, &path, FileVersion::V7Zstd).map_err(io::Error::other)?;
     Ok(Snapshot { pid, pages, path })
 }

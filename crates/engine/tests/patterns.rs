@@ -383,6 +383,18 @@ fn late_task(n: u64, c_calls: bool) -> Vec<Trace> {
     traces[traces.len() - 3..].to_vec()
 }
 
+/// A's trace and E's in `late_task` once A answered: A's X and its late Y, moved to it by
+/// counting (times from `t`, see [`at`]).
+const A_LATE_ANSWERED: &str = "
+            Server front tid=10 @10..@92
+              Client front tid=10 @14..@74 link=own-thread/1
+                Server back tid=20 @42..@47
+              Client front tid=10 @30..@77 link=split/3
+                Server back tid=20 @48..@53
+            ---
+            Server front tid=11 @18..@97 partial
+            ---";
+
 #[test]
 fn a_request_with_more_calls_than_its_endpoint_makes_gives_a_weak_one_to_a_request_with_room() {
     // C's two Y calls contradict Q's count of one. When A answers, the read-order links of
@@ -394,19 +406,13 @@ fn a_request_with_more_calls_than_its_endpoint_makes_gives_a_weak_one_to_a_reque
         render_links(&late_task(LEARNT, true)),
         tree(&at(
             t,
-            "
-            Server front tid=10 @10..@92
-              Client front tid=10 @14..@74 link=own-thread/1
-                Server back tid=20 @42..@47
-              Client front tid=10 @30..@77 link=split/3
-                Server back tid=20 @48..@53
-            ---
-            Server front tid=11 @18..@97 partial
-            ---
+            &format!(
+                "{A_LATE_ANSWERED}
             Server front tid=10 @22..@97
               Client front tid=10 @38..@80 link=event-loop/3
                 Server back tid=20 @54..@59
             ---"
+            )
         ))
     );
 }
@@ -473,17 +479,11 @@ fn a_request_answering_with_fewer_calls_than_its_endpoint_makes_takes_the_one_th
         render_links(&late_task(LEARNT, false)),
         tree(&at(
             t,
-            "
-            Server front tid=10 @10..@92
-              Client front tid=10 @14..@74 link=own-thread/1
-                Server back tid=20 @42..@47
-              Client front tid=10 @30..@77 link=split/3
-                Server back tid=20 @48..@53
-            ---
-            Server front tid=11 @18..@97 partial
-            ---
+            &format!(
+                "{A_LATE_ANSWERED}
             Server front tid=10 @22..@97
             ---"
+            )
         ))
     );
 }

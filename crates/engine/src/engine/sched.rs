@@ -363,12 +363,8 @@ impl Engine {
         let done = |r: &BatchRead| {
             !r.request
                 && spans.get(r.ctx).and_then(|s| s.sig).is_some_and(|sig| {
-                    patterns.made_all(pid, sig, |call| {
-                        spans
-                            .calls_of(r.ctx)
-                            .filter(|c| c.sig == Some(call))
-                            .count()
-                    })
+                    let made: Vec<u64> = spans.calls_of(r.ctx).filter_map(|c| c.sig).collect();
+                    patterns.made_all(pid, sig, &made)
                 })
         };
         let ready =

@@ -205,36 +205,24 @@ impl Engine {
             })
             .collect()
     }
-}
 
-impl Engine {
     /// `request` starts its response with fewer calls of a kind than its endpoint's fitted
     /// count: its missing calls were linked elsewhere or to nothing. When exactly as many
     /// calls of that kind as it misses could be its (written after it was read, answered,
     /// and either linked to another request in progress by evidence the counts outrank
     /// there or an orphan waiting for a split), they are its.
     pub(super) fn fill_under_count(&mut self, request: SpanId) {
-        let Some((pid, start, r_sig)) = self
+        let Some((pid, start)) = self
             .spans
             .get(request)
             .filter(|r| r.in_progress())
-            .and_then(|r| Some((r.span.pid, r.span.start, r.sig?)))
+            .map(|r| (r.span.pid, r.span.start))
         else {
             return;
         };
-        let Some(kinds) = self.patterns.kinds_of(pid) else {
-            return;
-        };
-        for sig in kinds {
-            let Some(n) = self.patterns.expected(pid, r_sig, sig) else {
-                continue;
-            };
-            let made = self
-                .spans
-                .calls_of(request)
-                .filter(|c| c.sig == Some(sig))
-                .count();
-            let missing = usize::from(n).saturating_sub(made);
+        let mut theirs = Vec::new();
+        for &sig in self.patterns.kinds_of(pid) {
+            let missing = self.room_besides(pid, request, sig, &[]).unwrap_or(0);
             if missing == 0 {
                 continue;
             }
@@ -260,10 +248,11 @@ impl Engine {
                 }))
                 .collect();
             if could.len() == missing {
-                for call in could {
-                    self.link_to(call, request, pid, Evidence::Split);
-                }
+                theirs.extend(could);
             }
+        }
+        for call in theirs {
+            self.link_to(call, request, pid, Evidence::Split);
         }
     }
 
@@ -297,9 +286,7 @@ impl Engine {
         }
         out
     }
-}
 
-impl Engine {
     /// Whether call `c` of process `pid` is linked only by read order, a wakeup or a queue's
     /// order, and that evidence is not to be trusted over the fitted counts there: several
     /// threads read the process's requests (any of them may run a task another read, so one

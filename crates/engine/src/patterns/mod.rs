@@ -273,20 +273,20 @@ impl CallPatterns {
     }
 
     /// The call signatures of process `pid` that have fitted counts.
-    pub fn kinds_of(&self, pid: i32) -> Option<Vec<u64>> {
-        self.kinds.get(&pid).cloned()
+    pub fn kinds_of(&self, pid: i32) -> &[u64] {
+        self.kinds.get(&pid).map_or(&[], Vec::as_slice)
     }
 
     /// Whether a request of process `pid` with signature `request` has made every call its
-    /// endpoint makes, `made` giving how many of each signature it made: false while a kind
-    /// of call of the process has no count for that endpoint.
-    pub fn made_all(&self, pid: i32, request: u64, made: impl Fn(u64) -> usize) -> bool {
-        self.kinds.get(&pid).is_some_and(|kinds| {
-            kinds.iter().all(|&call| {
+    /// endpoint makes, `made` holding the signatures of the calls it made: false while a
+    /// kind of call of the process has no count for that endpoint.
+    pub fn made_all(&self, pid: i32, request: u64, made: &[u64]) -> bool {
+        let kinds = self.kinds_of(pid);
+        !kinds.is_empty()
+            && kinds.iter().all(|&call| {
                 self.expected(pid, request, call)
-                    .is_some_and(|n| made(call) >= usize::from(n))
+                    .is_some_and(|n| made.iter().filter(|&&m| m == call).count() >= usize::from(n))
             })
-        })
     }
 
     /// How many calls with signature `call` a request of process `pid` with signature
