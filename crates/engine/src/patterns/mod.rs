@@ -98,6 +98,8 @@ pub(crate) struct CallPatterns {
     loops: FxHashMap<Tid, LoopLedger>,
     /// Per (event loop, endpoint, [`Lag`]): the lag its rounds allow.
     lags: FxHashMap<(Tid, u64, Lag), u32>,
+    /// Per (event loop, endpoint): the calls its handler writes in its first-call round.
+    waves: FxHashMap<(Tid, u64), u32>,
 }
 
 /// What an event loop did in a poll round, as its lags' ledger counts it.
@@ -241,11 +243,17 @@ impl CallPatterns {
         if !ledger.full() {
             return;
         }
-        for (sig, first, resp) in ledger.fit(round) {
-            for (kind, lag) in [(Lag::FirstCall, first), (Lag::Response, resp)] {
+        for fit in ledger.fit(round) {
+            for (kind, lag) in [
+                (Lag::FirstCall, fit.first_call),
+                (Lag::Response, fit.response),
+            ] {
                 if let Some(lag) = lag {
-                    self.lags.insert((tid, sig, kind), lag);
+                    self.lags.insert((tid, fit.sig, kind), lag);
                 }
+            }
+            if let Some(wave) = fit.wave {
+                self.waves.insert((tid, fit.sig), wave);
             }
         }
     }
@@ -256,6 +264,7 @@ impl CallPatterns {
     pub fn forget(&mut self, tid: Tid, pid: i32) {
         if self.loops.remove(&tid).is_some() {
             self.lags.retain(|&(t, _, _), _| t != tid);
+            self.waves.retain(|&(t, _), _| t != tid);
         }
         if tid == pid {
             self.ledgers.remove(&pid);
@@ -270,6 +279,13 @@ impl CallPatterns {
     /// Response: 1 for a task woken by its last answer, more when it waits for sub-tasks.
     pub fn lag(&self, tid: Tid, request: u64, kind: Lag) -> Option<u32> {
         self.lags.get(&(tid, request, kind)).copied()
+    }
+
+    /// How many calls event loop `tid`'s handler of endpoint `request` writes in the round
+    /// of its first call, once its rounds told it apart (2 for a handler that starts two
+    /// sub-tasks that call at once).
+    pub fn wave(&self, tid: Tid, request: u64) -> Option<u32> {
+        self.waves.get(&(tid, request)).copied()
     }
 
     /// The call signatures of process `pid` that have fitted counts.

@@ -32,8 +32,19 @@ pub(crate) struct LoopLedger {
     fitted: u32,
 }
 
-/// An endpoint's lags fitted from one ledger: first call, response.
-pub(crate) type Lags = (u64, Option<u32>, Option<u32>);
+/// What one ledger's rounds tell of an endpoint's requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LoopFit {
+    /// The endpoint's signature.
+    pub sig: u64,
+    /// Rounds from the read of a request to its first call.
+    pub first_call: Option<u32>,
+    /// Rounds from the read of its last answer to its response.
+    pub response: Option<u32>,
+    /// Calls its handler writes in the round of its first call (its first wave: 2 for a
+    /// handler that starts two sub-tasks at once, 1 for sequential calls).
+    pub wave: Option<u32>,
+}
 
 impl LoopLedger {
     /// A ledger opening at round `since`.
@@ -71,8 +82,9 @@ impl LoopLedger {
             || self.writes.len().max(self.answers.len()) >= MAX_MARKS
     }
 
-    /// The lags each endpoint's requests allow; the ledger starts over at round `now`.
-    pub fn fit(&mut self, now: u32) -> Vec<Lags> {
+    /// The lags and first waves each endpoint's requests allow; the ledger starts over at
+    /// round `now`.
+    pub fn fit(&mut self, now: u32) -> Vec<LoopFit> {
         let mut done = std::mem::replace(self, LoopLedger::new(now));
         self.fitted = done.fitted.saturating_add(1);
         done.writes.sort_unstable();
@@ -85,17 +97,88 @@ impl LoopLedger {
                 responses.push(response);
             }
         }
-        by_endpoint
+        let mut fits: Vec<LoopFit> = by_endpoint
             .into_iter()
-            .map(|(sig, (reads, responses))| {
-                (
-                    sig,
-                    fit_lag(&reads, &done.writes, true),
-                    fit_lag(&responses, &done.answers, false),
-                )
+            .map(|(sig, (reads, responses))| LoopFit {
+                sig,
+                first_call: fit_lag(&reads, &done.writes, true),
+                response: fit_lag(&responses, &done.answers, false),
+                wave: None,
             })
-            .collect()
+            .collect();
+        let lags: FxHashMap<u64, u32> = fits
+            .iter()
+            .filter_map(|f| Some((f.sig, f.first_call?)))
+            .collect();
+        let waves = fit_waves(&done.requests, &done.writes, &done.answers, &lags);
+        for f in &mut fits {
+            f.wave = waves.get(&f.sig).copied();
+        }
+        fits
     }
+}
+
+/// Marks (sorted rounds, one entry per mark) in round `round`.
+fn marks_in(marks: &[u32], round: u32) -> usize {
+    marks.partition_point(|&m| m <= round) - marks.partition_point(|&m| m < round)
+}
+
+/// Share of a wave's informative rounds, in percent, that must agree on it.
+const WAVE_AGREEMENT_PCT: usize = 90;
+
+/// Each endpoint's first wave: the calls its handler writes in its first-call round. A
+/// round `t` tells it when every request read in the lag window before it has a known
+/// first-call lag, the requests due in `t` (read `lag` rounds before) are all of one
+/// endpoint, and no answer was read in `t` or the round before (an answer's task writes
+/// the next call of its request then): every call written in `t` is then a first-wave call
+/// of a due request, so the calls per due request is the wave. Reported when enough rounds
+/// tell it and nearly all agree.
+fn fit_waves(
+    requests: &[(u32, u32, u64, bool)],
+    writes: &[u32],
+    answers: &[u32],
+    lags: &FxHashMap<u64, u32>,
+) -> FxHashMap<u64, u32> {
+    // Per round: the endpoints due then, and whether a request read near it has no lag.
+    let mut due: FxHashMap<u32, (u64, usize, bool)> = FxHashMap::default();
+    let mut unknown: Vec<u32> = Vec::new();
+    for &(read, _, sig, _) in requests {
+        match lags.get(&sig) {
+            Some(&lag) => {
+                let e = due.entry(read.wrapping_add(lag)).or_insert((sig, 0, false));
+                e.1 += 1;
+                e.2 |= e.0 != sig;
+            }
+            None => unknown.push(read),
+        }
+    }
+    unknown.sort_unstable();
+    let mut votes: FxHashMap<u64, FxHashMap<u32, usize>> = FxHashMap::default();
+    for (&round, &(sig, n, mixed)) in &due {
+        let near_unknown =
+            (0..MAX_LAG).any(|back| marks_in(&unknown, round.wrapping_sub(back)) > 0);
+        let answered = marks_in(answers, round) + marks_in(answers, round.wrapping_sub(1)) > 0;
+        let written = marks_in(writes, round);
+        if mixed || near_unknown || answered || !written.is_multiple_of(n) {
+            continue;
+        }
+        *votes
+            .entry(sig)
+            .or_default()
+            .entry((written / n) as u32)
+            .or_default() += 1;
+    }
+    votes
+        .into_iter()
+        .filter_map(|(sig, by_wave)| {
+            let total: usize = by_wave.values().sum();
+            let (&wave, &n) = by_wave
+                .iter()
+                .max_by_key(|&(w, n)| (*n, std::cmp::Reverse(*w)))?;
+            (wave > 0 && total >= MIN_REQUESTS && n * 100 >= total * WAVE_AGREEMENT_PCT)
+                .then_some((sig, wave))
+        })
+        .collect()
 }
 
 /// Lags considered: 0 to `MAX_LAG - 1` rounds.
@@ -155,6 +238,41 @@ mod tests {
         // Responses one round after each request's call: a response lag of 1.
         let responses: Vec<u32> = anchors.iter().map(|a| a + 3).collect();
         assert_eq!(fit_lag(&responses, &marks, false), Some(1));
+    }
+
+    /// Endpoint 1 (lag 2) writes two calls in its first-call round, endpoint 2 (lag 1) one;
+    /// rounds where both are due, or that follow an answer, tell nothing; an endpoint without
+    /// a lag hides the rounds near its reads.
+    #[test]
+    fn each_endpoint_s_first_wave_is_found_from_the_rounds_that_tell_it() {
+        let mut requests = Vec::new();
+        let mut writes = Vec::new();
+        let mut answers = Vec::new();
+        for i in 0..10u32 {
+            let t = 100 * i;
+            requests.push((t, t + 9, 1, true));
+            writes.extend([t + 2, t + 2]);
+            requests.push((t + 20, t + 29, 2, true));
+            writes.push(t + 21);
+            answers.push(t + 5);
+        }
+        // Both due in one round (three calls), and an answer before a round with an extra
+        // write: neither counts.
+        requests.extend([(2000, 2009, 1, true), (2001, 2009, 2, true)]);
+        writes.extend([2002, 2002, 2002]);
+        requests.push((3000, 3009, 1, true));
+        answers.push(3001);
+        writes.extend([3002, 3002, 3002]);
+        writes.sort_unstable();
+        answers.sort_unstable();
+        let lags = FxHashMap::from_iter([(1, 2), (2, 1)]);
+        let waves = fit_waves(&requests, &writes, &answers, &lags);
+        assert_eq!(waves, FxHashMap::from_iter([(1, 2), (2, 1)]));
+        // Requests of an endpoint with no lag read just before four of endpoint 1's rounds:
+        // those tell nothing, and six are too few.
+        requests.extend((0..4).map(|i| (100 * i + 1, 100 * i + 9, 3, false)));
+        let waves = fit_waves(&requests, &writes, &answers, &lags);
+        assert_eq!(waves, FxHashMap::from_iter([(2, 1)]));
     }
 
     /// Marks in every round fit every lag: none is reported; too few requests neither.
