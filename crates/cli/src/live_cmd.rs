@@ -102,7 +102,11 @@ pub fn run(args: LiveArgs) -> anyhow::Result<()> {
     };
     record_cmd::announce(&recording);
     let started = Instant::now();
-    let reason = record_cmd::wait_for_stop(&mut recording, started, duration, &mut || live.pump());
+    let progress = crate::progress::wanted(args.out.traces_on_terminal());
+    let reason =
+        record_cmd::wait_for_stop(&mut recording, started, duration, progress, &mut || {
+            live.pump()
+        });
     let elapsed = started.elapsed();
     let capture = recording.finish()?;
     let counts = live.drain_rest();

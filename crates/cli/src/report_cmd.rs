@@ -42,7 +42,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
         service_overrides: args.service_map.clone(),
         ..Config::default()
     };
-    let outcome = recording.analyze(config, &mut report)?;
+    let outcome = recording.analyze(config, &mut report, crate::progress::wanted(false))?;
     let mut warnings = Vec::new();
     warn_lost(&args.file, &outcome, &mut warnings)?;
     let warnings: Vec<String> = String::from_utf8_lossy(&warnings)
