@@ -6,14 +6,14 @@
 
 mod common;
 
-use common::{analyze_to, otlp_json_spans};
+use common::{analyze_to, otlp_json_spans, start_recorder};
 use kspan_capture::tracefs::process_gone;
 use kspan_demo::{App, Config};
 use kspan_loadgen::{LoadConfig, Mix, Pace};
-use kspan_testsupport::{kspan_instances_of, within, ChildGuard, Scratch};
+use kspan_testsupport::{kspan_instances_of, within, Scratch};
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 /// The demo's namespace and cgroup prefix for this test.
@@ -93,20 +93,9 @@ fn ctrl_c_on_kspan_live_writes_every_trace_says_how_many_were_partial_and_leaves
             live.arg("--cgroup").arg(cgroup);
         }
     }
-    let live = live
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&stderr).unwrap())
-        .spawn()
-        .expect("kspan runs");
+    let mut live = start_recorder(&mut live, &stderr);
     let pid = live.id();
-    let mut live = ChildGuard::terminate_on_drop(live);
     let text = || std::fs::read_to_string(&stderr).unwrap_or_default();
-    assert!(
-        within(Duration::from_secs(30), || text()
-            .contains("recording into")),
-        "kspan live did not start: {}",
-        text()
-    );
     assert!(!kspan_instances_of(pid).is_empty(), "it records");
 
     let mut load = LoadConfig::new(std::net::SocketAddr::V4(app.gateway_addr()));
