@@ -185,6 +185,8 @@ pub struct Recording {
     decoder: Decoder,
     bpftrace: BpftraceEvents,
     heads: Option<Arc<HeadTable>>,
+    /// The warning that only part of a recording still in progress is read.
+    pub still_recording: Option<String>,
 }
 
 /// What an analysis produced besides its traces.
@@ -209,7 +211,7 @@ impl Outcome {
 impl Recording {
     /// Opens `path`, keeping the fields of `sums` for per-span aggregation.
     pub fn open(path: &Path, sums: &[SumRequest]) -> anyhow::Result<Recording> {
-        let file = crate::open_trace::open(path)?;
+        let (file, still_recording) = crate::open_trace::open(path)?;
         let meta = recording_meta(&file)?;
         let (bpftrace_sums, ftrace_sums) = split_sums(sums);
         let mut decoder = Decoder::new(&file.metadata().formats, &ftrace_sums)?;
@@ -224,6 +226,7 @@ impl Recording {
             decoder,
             bpftrace,
             heads,
+            still_recording,
         })
     }
 

@@ -45,9 +45,15 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
     let outcome = recording.analyze(config, &mut report, crate::progress::wanted(false))?;
     let mut warnings = Vec::new();
     warn_lost(&args.file, &outcome, &mut warnings)?;
-    let warnings: Vec<String> = String::from_utf8_lossy(&warnings)
-        .lines()
-        .map(|line| line.trim_start_matches("kspan: WARNING: ").to_string())
+    let warnings: Vec<String> = recording
+        .still_recording
+        .iter()
+        .cloned()
+        .chain(
+            String::from_utf8_lossy(&warnings)
+                .lines()
+                .map(|line| line.trim_start_matches("kspan: WARNING: ").to_string()),
+        )
         .collect();
     let title = args.file.file_name().unwrap_or(args.file.as_os_str());
     report
