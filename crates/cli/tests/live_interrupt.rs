@@ -17,7 +17,7 @@ use std::process::Command;
 use std::time::Duration;
 
 /// The demo's namespace and cgroup prefix for this test.
-const PREFIX: &str = "ktc";
+const PREFIX: &str = "ktl";
 
 /// The service frozen when Ctrl-C comes (most requests go through it).
 const FROZEN: &str = "post-storage";

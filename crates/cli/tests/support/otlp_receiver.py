@@ -67,11 +67,12 @@ def main():
 
     server = http.server.HTTPServer(("127.0.0.1", args.port), Handler)
     port = server.server_address[1]
+    # Ready for SIGUSR1 before the port file says it listens.
+    outage = {"asked": False}
+    signal.signal(signal.SIGUSR1, lambda *_: outage.update(asked=True))
     with open(args.port_file + ".tmp", "w") as f:
         f.write(str(port))
     os.rename(args.port_file + ".tmp", args.port_file)
-    outage = {"asked": False}
-    signal.signal(signal.SIGUSR1, lambda *_: outage.update(asked=True))
     server.timeout = 0.05
     while True:
         server.handle_request()
