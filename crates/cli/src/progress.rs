@@ -23,9 +23,10 @@ impl ReadBar {
         if !visible {
             return ReadBar(ProgressBar::hidden());
         }
+        // The bar takes the width the figures leave: the line never wraps.
         let style = ProgressStyle::with_template(
-            "kspan: analysing [{bar:30}] {binary_bytes}/{binary_total_bytes} \
-             ({binary_bytes_per_sec}, {eta} left)",
+            "kspan: analysing {binary_bytes}/{binary_total_bytes} ({binary_bytes_per_sec}, \
+             {eta} left) [{wide_bar}]",
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ");
@@ -59,8 +60,9 @@ impl RecordSpinner {
     /// A spinner, drawn only when `visible`.
     pub fn new(visible: bool) -> RecordSpinner {
         let bar = if visible {
-            let style = ProgressStyle::with_template("kspan: {spinner} {elapsed_precise} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner());
+            let style =
+                ProgressStyle::with_template("kspan: {spinner} {elapsed_precise} {wide_msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner());
             ProgressBar::new_spinner().with_style(style)
         } else {
             ProgressBar::hidden()

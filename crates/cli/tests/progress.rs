@@ -91,7 +91,7 @@ fn analyze_draws_a_bar_of_bytes_read_on_a_terminal_and_nothing_on_a_pipe() {
     let (status, terminal) = with_stderr_on_a_terminal(analyze(&recording, &on_terminal));
     assert!(status.success(), "{terminal}");
     assert!(
-        terminal.contains("kspan: analysing [") && terminal.contains(" left)"),
+        terminal.contains("kspan: analysing ") && terminal.contains(" left) ["),
         "a bar on the terminal: {terminal:?}"
     );
     let piped = String::from_utf8(piped.stderr).unwrap();
