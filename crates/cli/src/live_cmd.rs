@@ -128,8 +128,8 @@ pub fn run(args: LiveArgs) -> anyhow::Result<()> {
     writeln!(
         err,
         "kspan: live: {traces} traces written {} ms (p50), {} ms (p99), {max} ms (max) after \
-         their last span ended; {partial} cut by the stop (their unfinished spans are marked \
-         partial)",
+         their last span ended; {partial} of them partial (spans cut short by the recording's \
+         start or its stop, marked partial)",
         histogram.percentile(0.5),
         histogram.percentile(0.99),
     )?;

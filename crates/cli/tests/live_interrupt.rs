@@ -1,6 +1,6 @@
 //! Ctrl-C on `kspan live` recording the demo application under load: it writes every trace
-//! (those the stop cut with their unfinished spans marked partial), says how many were
-//! partial, exits 0, and leaves no ftrace instance behind; its traces are exactly those of
+//! (those the stop cut with their unfinished spans marked partial), says exactly how many
+//! traces were partial, exits 0, and leaves no ftrace instance behind; its traces are exactly those of
 //! `kspan analyze` of the trace.dat it saved. Real kernel, the demo's real services (needs
 //! root and what scripts/setup.sh installs).
 
@@ -140,7 +140,7 @@ fn ctrl_c_on_kspan_live_writes_every_trace_says_how_many_were_partial_and_leaves
     // Every trace written, the partial ones counted exactly.
     let (partial, all) = partial_and_all_traces(&traces);
     let written = count_in(&text, "kspan: live: ", " traces written");
-    let said_partial = count_in(&text, "kspan: live: ", " cut by the stop");
+    let said_partial = count_in(&text, "kspan: live: ", " of them partial");
     assert_eq!(written, all.len() as u64, "{text}");
     assert_eq!(said_partial, partial.len() as u64, "{text}");
     assert!(
