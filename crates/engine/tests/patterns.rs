@@ -315,16 +315,23 @@ fn a_request_whose_endpoint_calls_later_does_not_take_this_round_s_call() {
     );
 }
 
-/// After the quiet phase the loop reads A (a `G`), and C (an `O`) in the next round; the
-/// round after runs A's two sub-tasks (started by A's step, before C's read woke C's
-/// handler) then C's handler: three calls, on D, F and B.
-fn wave_then_next() -> Vec<Trace> {
+/// The quiet phase, then a round that reads A (a `G`) and the start of the next round; with
+/// the time `t` of the first.
+fn gather_read() -> (Rec, u64) {
     let mut r = connections();
     quiet_loop(&mut r, LEARNT);
     let t = 100 + 600 * LEARNT;
     round(&mut r, t);
     read_request(&mut r, t + 2, 0xA1, G);
     round(&mut r, t + 20);
+    (r, t)
+}
+
+/// After the quiet phase the loop reads A (a `G`), and C (an `O`) in the next round; the
+/// round after runs A's two sub-tasks (started by A's step, before C's read woke C's
+/// handler) then C's handler: three calls, on D, F and B.
+fn wave_then_next() -> Vec<Trace> {
+    let (mut r, t) = gather_read();
     read_request(&mut r, t + 22, 0xC1, O);
     round(&mut r, t + 40);
     for (k, csk) in [0xD1, 0xF1, 0xB1].into_iter().enumerate() {
@@ -342,6 +349,53 @@ fn a_handler_s_first_wave_of_calls_is_all_its_own() {
     assert_eq!(
         render_links(&wave_then_next()),
         two_and_one(100 + 600 * LEARNT, 57, [10, 45, 50], [30, 55])
+    );
+}
+
+/// The loop's last two traces, unfinished at `end` (times from `t`): A (read at `a[0]`) with
+/// its one call written at `a[1]` and answered at `a[2]` (back served it from `a[3]` to
+/// `a[4]`), linked while A was the only request; C (read at `c[0]`) with the call written at
+/// `c[1]`, linked by the loop's read order.
+fn answered_and_waiting(t: u64, end: u64, a: [u64; 5], c: [u64; 2]) -> String {
+    tree(&at(
+        t,
+        &format!(
+            "
+            Server front tid=10 @{}..@{end} partial
+              Client front tid=10 @{}..@{} link=own-thread/1
+                Server back tid=20 @{}..@{}
+            ---
+            Server front tid=10 @{}..@{end} partial
+              Client front tid=10 @{}..@{end} partial link=event-loop/2
+            ---",
+            a[0], a[1], a[2], a[3], a[4], c[0], c[1]
+        ),
+    ))
+}
+
+#[test]
+fn an_answer_the_next_round_did_not_act_on_does_not_take_a_later_call() {
+    // After the quiet phase the loop reads A (a `G`); its wave writes one call only (on D,
+    // the other sub-task waits for something kspan does not see), whose answer the loop
+    // reads. The next round reads C (an `O`) and writes nothing: A's task did not act on
+    // its answer then. The call written the round after is C's, not A's.
+    let (mut r, t) = gather_read();
+    round(&mut r, t + 40);
+    r.send(t + 45, FRONT, 0xD1, 5)
+        .head(t + 47, FRONT, true, Y)
+        .recv(t + 50, BACK, 0xD2, 5)
+        .send(t + 55, BACK, 0xD2, 5);
+    round(&mut r, t + 60);
+    r.recv(t + 65, FRONT, 0xD1, 5);
+    round(&mut r, t + 80);
+    read_request(&mut r, t + 82, 0xC1, O);
+    round(&mut r, t + 100);
+    r.send(t + 105, FRONT, 0xB1, 5)
+        .head(t + 107, FRONT, true, Y);
+    let traces = r.run().0;
+    assert_eq!(
+        render_links(&traces[traces.len() - 2..]),
+        answered_and_waiting(t, 107, [10, 45, 67, 50, 57], [90, 105])
     );
 }
 
@@ -508,17 +562,7 @@ fn an_answer_whose_request_made_all_its_calls_does_not_take_the_next_call() {
     let t = 100 + 400 * LEARNT;
     assert_eq!(
         render_links(&answer_then_new_request(LEARNT)),
-        tree(&at(
-            t,
-            "
-            Server front tid=10 @10..@64 partial
-              Client front tid=10 @22..@44 link=own-thread/1
-                Server back tid=20 @26..@32
-            ---
-            Server front tid=10 @45..@64 partial
-              Client front tid=10 @62..@64 partial link=event-loop/2
-            ---"
-        ))
+        answered_and_waiting(t, 64, [10, 22, 44, 26, 32], [45, 62])
     );
 }
 

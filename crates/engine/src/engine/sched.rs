@@ -377,7 +377,12 @@ impl Engine {
         }
         let ready =
             |r: &BatchRead| (r.request || !spans.has_call(r.ctx, true)) && !early(r) && !done(r);
-        let queued = th.batch.iter().position(|r| r.round < round && ready(r));
+        // Queued work runs first in, first out: a task woken by an answer read in one round
+        // runs in the next, so an answer two rounds old that nothing acted on then woke a
+        // task that awaited something else (a sibling sub-task), not this call.
+        let queued = th.batch.iter().position(|r| {
+            r.round < round && (r.request || round.wrapping_sub(r.round) <= 1) && ready(r)
+        });
         let at = queued.or_else(|| {
             th.batch
                 .iter()
