@@ -12,7 +12,7 @@
 
 use crate::expected::Expected;
 use crate::matching::Matching;
-use crate::otlp::ObservedSpan;
+use crate::otlp::{ObservedSpan, SpanKind};
 use crate::report::percent;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -40,8 +40,11 @@ pub struct LinkReport {
     pub bands: Vec<Band>,
     /// The judged links per evidence (`kspan.link`).
     pub by_evidence: BTreeMap<String, EvidenceTally>,
-    /// The judged links reported with confidence ≥ [`SURE`] (every band's last).
+    /// The judged links reported with confidence ≥ [`SURE`] (the last band).
     pub sure: SureLinks,
+    /// Of those, the links of CLIENT spans: the calls, whose request kspan infers (a SERVER
+    /// span's parent is the call whose bytes it read).
+    pub sure_calls: SureLinks,
 }
 
 /// The judged links of one band of reported confidence.
@@ -73,7 +76,7 @@ pub struct EvidenceTally {
 }
 
 /// The headline: links reported sure and how many were wrong.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct SureLinks {
     /// Judged links reported with confidence ≥ [`SURE`].
     pub links: usize,
@@ -106,11 +109,8 @@ pub fn judge_links(
         span_unmatched: 0,
         bands: Vec::new(),
         by_evidence: BTreeMap::new(),
-        sure: SureLinks {
-            links: 0,
-            wrong: 0,
-            wrong_per_1000: 0.0,
-        },
+        sure: SureLinks::default(),
+        sure_calls: SureLinks::default(),
     };
     // Per band: links, right, sum of reported confidences.
     let mut bands = [(0usize, 0usize, 0.0f64); BANDS.len()];
@@ -133,7 +133,10 @@ pub fn judge_links(
         let right_count = usize::from(right);
         report.judged += 1;
         report.right += right_count;
-        let band = &mut bands[BANDS.iter().rposition(|&b| link.confidence >= b).unwrap_or(0)];
+        let band = &mut bands[BANDS
+            .iter()
+            .rposition(|&b| link.confidence >= b)
+            .unwrap_or(0)];
         band.0 += 1;
         band.1 += right_count;
         band.2 += link.confidence;
@@ -143,6 +146,10 @@ pub fn judge_links(
         if link.confidence >= SURE {
             tally.sure += 1;
             tally.sure_wrong += usize::from(!right);
+            report.sure.add(right);
+            if span.kind == SpanKind::Client {
+                report.sure_calls.add(right);
+            }
         }
     }
     report.bands = BANDS
@@ -156,14 +163,16 @@ pub fn judge_links(
             mean_confidence: ratio(sum, links),
         })
         .collect();
-    let sure = report.bands.last().expect("BANDS is not empty");
-    let wrong = sure.links - sure.right;
-    report.sure = SureLinks {
-        links: sure.links,
-        wrong,
-        wrong_per_1000: ratio(wrong as f64 * 1000.0, sure.links),
-    };
     report
+}
+
+impl SureLinks {
+    /// Counts one more sure link, right or wrong.
+    fn add(&mut self, right: bool) {
+        self.links += 1;
+        self.wrong += usize::from(!right);
+        self.wrong_per_1000 = ratio(self.wrong as f64 * 1000.0, self.links);
+    }
 }
 
 /// The verdict on the link from span `o` to the span whose id is `parent`.
@@ -215,14 +224,16 @@ impl fmt::Display for LinkReport {
             .map(|(evidence, t)| (evidence, t.sure_wrong))
             .collect();
         wrong.sort_by_key(|&(evidence, n)| (std::cmp::Reverse(n), evidence));
+        let c = &self.sure_calls;
         write!(
             f,
-            "  sure links (confidence >= {SURE}): {}, {} wrong ({:.2} per 1,000)",
-            s.links, s.wrong, s.wrong_per_1000
+            "  sure links (confidence >= {SURE}): {}, {} wrong ({:.2} per 1,000); calls: {}, {} \
+             wrong ({:.2} per 1,000)",
+            s.links, s.wrong, s.wrong_per_1000, c.links, c.wrong, c.wrong_per_1000
         )?;
         if !wrong.is_empty() {
             let list: Vec<String> = wrong.iter().map(|(e, n)| format!("{e} {n}")).collect();
-            write!(f, ": {}", list.join(", "))?;
+            write!(f, "; wrong by evidence: {}", list.join(", "))?;
         }
         writeln!(f)?;
         let bands: Vec<String> = self
@@ -232,10 +243,7 @@ impl fmt::Display for LinkReport {
             .map(|b| {
                 format!(
                     ">= {}: {}/{} right, reported {:.3}",
-                    b.min_confidence,
-                    b.right,
-                    b.links,
-                    b.mean_confidence
+                    b.min_confidence, b.right, b.links, b.mean_confidence
                 )
             })
             .collect();
@@ -253,7 +261,7 @@ impl fmt::Display for LinkReport {
 mod tests {
     use super::*;
     use crate::expected::{ExpectedRequest, ExpectedSpan, Timing};
-    use crate::otlp::{Link, SpanKind};
+    use crate::otlp::Link;
 
     /// A true span under `parent` (only the tree's shape matters here).
     fn want(parent: Option<usize>) -> ExpectedSpan {
@@ -271,14 +279,19 @@ mod tests {
         }
     }
 
-    /// kspan span `id` under `parent`, linked by `evidence` with `confidence`.
+    /// kspan span `id` under `parent`, linked by `evidence` with `confidence`; a CLIENT span
+    /// when `id` starts with `c`, else a SERVER span.
     fn got(id: &str, parent: Option<&str>, link: Option<(&str, f64)>) -> ObservedSpan {
         ObservedSpan {
             trace_id: "t".into(),
             span_id: id.into(),
             parent_span_id: parent.map(str::to_string),
             service: "s".into(),
-            kind: SpanKind::Server,
+            kind: if id.starts_with('c') {
+                SpanKind::Client
+            } else {
+                SpanKind::Server
+            },
             start: 0,
             end: 1,
             peer: None,
@@ -322,11 +335,11 @@ mod tests {
         let observed = [
             got("ra", None, None),
             // Request b's root under b's callee: wrong (a true root has no parent).
-            got("rb", Some("sb"), Some(("connection", 0.995))),
+            got("rb", Some("sb"), Some(("event-loop", 0.75))),
             // Request a's call under a's root: right.
             got("ca", Some("ra"), Some(("own-thread", 0.99))),
-            // Request b's call under a's root: wrong (another request's span).
-            got("cb", Some("ra"), Some(("event-loop", 0.75))),
+            // Request b's call under a's root: wrong (another request's span), though sure.
+            got("cb", Some("ra"), Some(("resumed", 0.99))),
             // Request a's callee under a's call: right, exact evidence.
             got("sa", Some("ca"), Some(("bytes", 1.0))),
             // Request b's callee under a span that stands for no true span: not judged.
@@ -366,9 +379,9 @@ mod tests {
             report.by_evidence,
             BTreeMap::from([
                 ("bytes".to_string(), tally(1, 1, 1, 0)),
-                ("connection".to_string(), tally(1, 0, 1, 1)),
                 ("event-loop".to_string(), tally(1, 0, 0, 0)),
                 ("own-thread".to_string(), tally(1, 1, 1, 0)),
+                ("resumed".to_string(), tally(1, 0, 1, 1)),
             ])
         );
         let bands: Vec<(f64, usize, usize)> = report
@@ -388,7 +401,7 @@ mod tests {
             ]
         );
         let sure = &report.bands[5];
-        assert!((sure.mean_confidence - (0.99 + 1.0 + 0.995) / 3.0).abs() < 1e-12);
+        assert!((sure.mean_confidence - (0.99 + 0.99 + 1.0) / 3.0).abs() < 1e-12);
         assert!((sure.measured - 2.0 / 3.0).abs() < 1e-12);
         assert_eq!(
             report.sure,
@@ -399,12 +412,20 @@ mod tests {
             }
         );
         assert_eq!(
+            report.sure_calls,
+            SureLinks {
+                links: 2,
+                wrong: 1,
+                wrong_per_1000: 500.0
+            }
+        );
+        assert_eq!(
             report.to_string(),
             "\
 links: 4 judged, 2 right (50.0%); not judged: 1 whose parent stands for no true span, 1 whose span stands for none
-  sure links (confidence >= 0.99): 3, 1 wrong (333.33 per 1,000): connection 1
-  by confidence: >= 0.7: 0/1 right, reported 0.750; >= 0.99: 2/3 right, reported 0.995
-  by evidence (right/links): bytes 1/1, connection 0/1, event-loop 0/1, own-thread 1/1
+  sure links (confidence >= 0.99): 3, 1 wrong (333.33 per 1,000); calls: 2, 1 wrong (500.00 per 1,000); wrong by evidence: resumed 1
+  by confidence: >= 0.7: 0/1 right, reported 0.750; >= 0.99: 2/3 right, reported 0.993
+  by evidence (right/links): bytes 1/1, event-loop 0/1, own-thread 1/1, resumed 0/1
 "
         );
     }
@@ -413,7 +434,10 @@ links: 4 judged, 2 right (50.0%); not judged: 1 whose parent stands for no true 
     fn no_links_make_empty_bands() {
         let report = judge(&[got("ra", None, None)], &[Some((0, 0))]);
         assert_eq!(report.judged, 0);
-        assert!(report.bands.iter().all(|b| b.links == 0 && b.measured == 0.0));
+        assert!(report
+            .bands
+            .iter()
+            .all(|b| b.links == 0 && b.measured == 0.0));
         assert_eq!(report.sure.wrong_per_1000, 0.0);
     }
 }
