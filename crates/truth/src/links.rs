@@ -22,7 +22,7 @@ use std::fmt;
 pub const BANDS: [f64; 6] = [0.0, 0.5, 0.7, 0.9, 0.95, 0.99];
 
 /// Confidence from which a link counts as sure.
-pub const SURE: f64 = 0.99;
+pub const SURE: f64 = BANDS[BANDS.len() - 1];
 
 /// The links of a check, judged.
 #[derive(Debug, Clone, PartialEq, Serialize)]
