@@ -488,6 +488,7 @@ mod tests {
             local: None,
             tid: None,
             threads: vec![],
+            link: None,
         }
     }
 
