@@ -5,10 +5,14 @@
 use crate::event::Tid;
 use crate::fxhash::FxHashMap;
 
-/// Per process: the thread that read its requests, or none when several did.
+/// Per process: the thread that read its requests, or none when several did; and whether
+/// its requests' work moves between threads.
 #[derive(Debug, Default)]
 pub(crate) struct RequestReaders {
     by_process: FxHashMap<i32, Option<Tid>>,
+    /// Processes where a thread watched the connection of a request another thread read: a
+    /// runtime that runs a request's tasks on whichever thread is free (Go).
+    migrating: FxHashMap<i32, ()>,
 }
 
 impl RequestReaders {
@@ -22,6 +26,17 @@ impl RequestReaders {
                 }
             })
             .or_insert(Some(tid));
+    }
+
+    /// A thread of process `pid` watched the connection of a request another thread read.
+    pub fn moved(&mut self, pid: i32) {
+        self.migrating.insert(pid, ());
+    }
+
+    /// True when a request's work was seen moving between threads of process `pid`: a
+    /// thread's own request is then only what it read last, not what it works for.
+    pub fn migrates(&self, pid: i32) -> bool {
+        self.migrating.contains_key(&pid)
     }
 
     /// True when `tid` is the only thread of process `pid` seen reading requests.

@@ -1587,6 +1587,40 @@ fn a_thread_that_finds_nothing_to_read_on_a_request_s_connection_works_for_that_
     );
 }
 
+/// The confidence of the `own-thread` link of a call that thread 12 makes for the request it
+/// read (C) while request A is in progress, after thread 11 watched A's connection (`watch`:
+/// A's work moved to another thread than its reader) or not.
+fn own_thread_confidence(watch: bool) -> f32 {
+    let mut r = two_services();
+    r.thread(11, FRONT, "front").thread(12, FRONT, "front");
+    front_conn(&mut r, 10);
+    back_conn(&mut r, 20);
+    r.connect(11, LG, 0xC1, sa(9, 5001), 0xC2, sa(1, 80))
+        .connect(30, 12, 0xD1, sa(1, 6001), 0xD2, sa(2, 81));
+    r.send(100, LG, 0xA1, 10).recv(110, FRONT, 0xA2, 10);
+    if watch {
+        r.recv(120, 11, 0xA2, -11);
+    }
+    r.send(125, LG, 0xC1, 10)
+        .recv(130, 12, 0xC2, 10)
+        .send(135, 12, 0xD1, 5);
+    let (traces, _) = r.run();
+    let call = traces
+        .iter()
+        .flat_map(|t| &t.spans)
+        .find(|s| s.tid == 12 && s.kind == SpanKind::Client)
+        .expect("C's call");
+    let link = call.link.expect("linked");
+    assert_eq!((link.evidence, link.candidates), (Evidence::OwnThread, 2));
+    link.confidence
+}
+
+#[test]
+fn a_thread_s_own_request_is_not_sure_where_requests_work_moves_between_threads() {
+    assert_eq!(own_thread_confidence(false), 0.99);
+    assert_eq!(own_thread_confidence(true), 0.7);
+}
+
 #[test]
 fn a_hand_off_replaces_what_an_event_loop_thread_acted_on_last() {
     let mut r = pool();

@@ -72,10 +72,19 @@ impl Engine {
             },
         };
         let candidates = candidates.max(1);
+        // A thread of a runtime that moves requests' work between threads runs whichever
+        // request's task is ready: the request it read is only its read order, however
+        // sure a thread's own request is elsewhere.
+        let confidence = match evidence {
+            Evidence::OwnThread if self.readers.migrates(pid) && candidates > 1 => {
+                RUNTIME_OWN_THREAD
+            }
+            _ => confidence(evidence, candidates),
+        };
         let link = Link {
             evidence,
             candidates,
-            confidence: confidence(evidence, candidates),
+            confidence,
         };
         (Some(parent), Some(link))
     }
@@ -148,6 +157,12 @@ pub(super) const BYTES: Link = Link {
     candidates: 1,
     confidence: 1.0,
 };
+
+/// The confidence of an `own-thread` link among several requests in progress in a process
+/// whose requests' work moves between threads (a thread watched the connection of a request
+/// another read): measured by the checker on the Go corpus recordings, 56 of 79 right (33 of
+/// 56 on Go's fan-out), where it had been reported 0.99.
+const RUNTIME_OWN_THREAD: f32 = 0.7;
 
 /// How likely a link by `evidence` among `candidates` requests in progress is right: the
 /// rates measured on the bench/stacks corpus (`bench/stacks/links.py`, docs/engine.md,

@@ -520,14 +520,17 @@ impl Engine {
         let Some(id) = self.sockets.endpoint(sk).span else {
             return;
         };
-        let Some(reader) = self
+        let Some((reader, pid)) = self
             .spans
             .get(id)
             .filter(|s| !s.answered && !s.closed)
-            .map(|s| s.span.tid)
+            .map(|s| (s.span.tid, s.span.pid))
         else {
             return;
         };
+        if reader != tid {
+            self.readers.moved(pid);
+        }
         if self
             .threads
             .map
