@@ -1,0 +1,396 @@
+//! Multiplexed connections (HTTP/2): each stream is a connection of its own.
+//!
+//! A send whose payload head shows HTTP/2 frames ([`EventKind::Frames`]) makes its
+//! connection multiplexed. From then on its bytes are divided by frame: the frames of
+//! stream `s` go to a *stream socket* of `s`, bound to the connection's tuple with `s` in
+//! both addresses' flow label (so that both ends' stream sockets of `s` share its byte
+//! streams), and the rules of every connection (messages, spans, pending reads) apply to
+//! it: each request gets its own client span, matched byte for byte to its own server
+//! span, and requests sent before any answer no longer merge. Control (the preface,
+//! SETTINGS, PING, WINDOW_UPDATE, anything of stream 0) belongs to no message: it opens,
+//! extends and answers nothing. A reader consumes the connection's bytes in order, and each
+//! run it reads goes to the stream socket of the stream it was sent on.
+//!
+//! A send's head shows its first frames only: bytes past the last frame it shows go with
+//! that frame's stream, and a send that starts inside the previous send's last frame
+//! continues it. A stream socket goes once its span is closed (its request's trace moved
+//! on) when a new stream starts on its connection, and with its connection.
+
+use super::*;
+use crate::event::Frame;
+use crate::fxhash::FxHashMap;
+use std::collections::VecDeque;
+
+/// Stream sockets' keys start here: above any small test number, below the kernel's
+/// socket pointers (the kernel half of the address space, top bit set).
+const STREAM_SOCKETS: SockAddr = 1 << 62;
+/// Stream sockets kept per connection at most: beyond, the lowest streams go (their spans
+/// end), so that a connection whose streams never close holds bounded state.
+const MAX_STREAMS: usize = 256;
+/// Stream tags kept per connection direction at most (a reader that is not traced never
+/// consumes them).
+const MAX_TAGS: usize = 256;
+/// A thread's frames belong to its current send syscall when read at most this long
+/// before its entry event (both stamped at the same tracepoint).
+const ENTRY_SLACK_NS: Timestamp = 2_000;
+
+/// The tag of control bytes (stream 0).
+const CONTROL: u32 = 0;
+
+/// Multiplexed sockets and the frames of sends in progress.
+#[derive(Debug, Default)]
+pub(super) struct Mux {
+    /// Multiplexed (real) sockets.
+    conns: FxHashMap<SockAddr, MuxConn>,
+    /// The frames of the send syscall each thread is in: its descriptor, the payload
+    /// head's time, the frames.
+    sending: FxHashMap<Tid, (i64, Timestamp, Vec<Frame>)>,
+    /// Stream sockets created so far.
+    created: u64,
+}
+
+/// One multiplexed socket.
+#[derive(Debug, Default)]
+struct MuxConn {
+    /// Its stream sockets, by stream id.
+    streams: FxHashMap<u32, SockAddr>,
+    /// What it sent, by stream: runs of (absolute end offset in its out stream, stream;
+    /// [`CONTROL`] for control), oldest first.
+    tags: VecDeque<(u64, u32)>,
+    /// The end (absolute offset) and stream of the last frame a send showed: a send
+    /// starting before that end continues it.
+    frame: (u64, u32),
+    /// The process and descriptor its sends were last made on (to find a send in progress
+    /// whose bytes a reader already consumed).
+    sender: Option<(i32, i64)>,
+}
+
+impl MuxConn {
+    /// Tags `n` bytes sent from absolute offset `at`, divided by `frames` (from the send's
+    /// head, if any); returns the pieces (stream, bytes) in order.
+    fn tag_send(&mut self, at: u64, n: u64, frames: Option<&[Frame]>) -> Vec<(u32, u64)> {
+        let pieces = divide(self.frame, at, n, frames);
+        let mut end = at;
+        for &(stream, k) in &pieces {
+            end += k;
+            match self.tags.back_mut() {
+                Some((e, s)) if *s == stream => *e = end,
+                _ => self.tags.push_back((end, stream)),
+            }
+        }
+        if let Some(frames) = frames.filter(|_| self.frame.0 <= at) {
+            let mut start = at;
+            for f in frames {
+                self.frame = (start + f.len, tag(f));
+                start += f.len;
+            }
+        } else if let Some(&(stream, _)) = pieces.last() {
+            self.frame.1 = stream;
+        }
+        while self.tags.len() > MAX_TAGS {
+            self.tags.pop_front();
+        }
+        pieces
+    }
+
+    /// The streams of the bytes `[from, to)` this socket sent, as far as tagged; the
+    /// offset the tags end at.
+    fn pieces_read(&mut self, from: u64, to: u64) -> (Vec<(u32, u64)>, u64) {
+        while self.tags.front().is_some_and(|&(end, _)| end <= from) {
+            self.tags.pop_front();
+        }
+        let mut out: Vec<(u32, u64)> = Vec::new();
+        let mut at = from;
+        for &(end, stream) in &self.tags {
+            if at >= to {
+                break;
+            }
+            let k = end.min(to) - at;
+            out.push((stream, k));
+            at += k;
+        }
+        (out, at)
+    }
+}
+
+/// A frame's tag: its stream when it carries a message, else [`CONTROL`].
+fn tag(f: &Frame) -> u32 {
+    if f.message {
+        f.stream
+    } else {
+        CONTROL
+    }
+}
+
+/// Divides `n` bytes sent from offset `at` into (stream, bytes) pieces: first what
+/// continues the last frame (`last`: its end and stream), then `frames`, then the rest
+/// with the last stream seen.
+fn divide(last: (u64, u32), at: u64, n: u64, frames: Option<&[Frame]>) -> Vec<(u32, u64)> {
+    let end = at + n;
+    let mut out: Vec<(u32, u64)> = Vec::new();
+    let mut push = |stream: u32, k: u64| match out.last_mut() {
+        Some((s, n)) if *s == stream => *n += k,
+        _ if k > 0 => out.push((stream, k)),
+        _ => {}
+    };
+    let (frame_end, mut stream) = last;
+    let mut pos = at;
+    if frame_end > pos {
+        let k = frame_end.min(end) - pos;
+        push(stream, k);
+        pos += k;
+    } else if let Some(frames) = frames {
+        for f in frames {
+            if pos >= end {
+                break;
+            }
+            stream = tag(f);
+            let k = f.len.min(end - pos);
+            push(stream, k);
+            pos += k;
+        }
+    }
+    push(stream, end - pos);
+    out
+}
+
+/// The tuple of stream `stream` of the connection `t`: the stream id in both flow labels.
+fn stream_tuple(t: FourTuple, stream: u32) -> FourTuple {
+    let with = |a: SocketAddrV6| SocketAddrV6::new(*a.ip(), a.port(), stream, a.scope_id());
+    FourTuple {
+        local: with(t.local),
+        remote: with(t.remote),
+    }
+}
+
+impl Engine {
+    /// A payload head: thread `tid`'s send on `fd`, entered at `now`, is made of `frames`.
+    pub(super) fn on_frames(&mut self, tid: Tid, fd: i64, frames: &[Frame], now: Timestamp) {
+        self.mux.sending.insert(tid, (fd, now, frames.to_vec()));
+    }
+
+    /// The frames of the send syscall thread `tid` is in, if its payload head showed any.
+    fn frames_of_send(&mut self, tid: Tid) -> Option<Vec<Frame>> {
+        let th = self.threads.map.get(&tid)?;
+        let (fd, enter) = (th.sys_arg?, th.sys_enter);
+        let (on, at, _) = self.mux.sending.get(&tid)?;
+        if *on != fd || at.saturating_add(ENTRY_SLACK_NS) < enter {
+            return None;
+        }
+        self.mux.sending.remove(&tid).map(|(_, _, f)| f)
+    }
+
+    /// Thread `tid` sends `n` bytes on socket `sk`: on a multiplexed connection (or one
+    /// this send's frames make multiplexed), the stream sockets and byte counts they go
+    /// to; `None` for any other connection.
+    pub(super) fn mux_send(
+        &mut self,
+        tid: Tid,
+        sk: SockAddr,
+        n: u64,
+    ) -> Option<Vec<(SockAddr, u64)>> {
+        let frames = self.frames_of_send(tid);
+        if frames.is_none() && !self.mux.conns.contains_key(&sk) {
+            return None;
+        }
+        let out = self.sockets.endpoints.get(&sk)?.out?;
+        let sender = self
+            .threads
+            .map
+            .get(&tid)
+            .and_then(|th| Some((th.tgid, th.sys_arg?)));
+        let stream = self.sockets.stream(out);
+        let at = stream.sent_offset();
+        stream.push(n, Origin::Untraced, self.config.max_segments_per_stream);
+        let conn = self.mux.conns.entry(sk).or_default();
+        conn.sender = sender.or(conn.sender);
+        let pieces = conn.tag_send(at, n, frames.as_deref());
+        Some(self.to_stream_sockets(sk, pieces))
+    }
+
+    /// Thread `tid` reads `n` bytes on socket `sk`: on a multiplexed connection, the
+    /// stream sockets and byte counts they come from; `None` for any other connection.
+    pub(super) fn mux_recv(&mut self, sk: SockAddr, n: u64) -> Option<Vec<(SockAddr, u64)>> {
+        let peer = self.sockets.peer(sk)?;
+        if !self.mux.conns.contains_key(&peer) {
+            return None;
+        }
+        let inp = self.sockets.endpoints.get(&sk)?.inp?;
+        let stream = self.sockets.stream(inp);
+        let from = stream.read_offset();
+        stream.read(n);
+        let conn = self.mux.conns.get_mut(&peer)?;
+        let (mut pieces, tagged) = conn.pieces_read(from, from + n);
+        if tagged < from + n {
+            // Read before the send's event (the ordering trap): the bytes of a send in
+            // progress on the peer, divided by its frames.
+            let (sender, last) = (conn.sender, conn.frame);
+            let frames = sender.and_then(|s| self.frames_in_progress(s));
+            pieces.extend(divide(last, tagged, from + n - tagged, frames.as_deref()));
+        }
+        self.mux.conns.entry(sk).or_default();
+        Some(self.to_stream_sockets(sk, pieces))
+    }
+
+    /// The frames of a send in progress by a traced thread of process `tgid` on
+    /// descriptor `fd`.
+    fn frames_in_progress(&self, (tgid, fd): (i32, i64)) -> Option<Vec<Frame>> {
+        self.in_send.iter().find_map(|t| {
+            let th = self.threads.map.get(t).filter(|th| th.tgid == tgid)?;
+            let (on, at, frames) = self.mux.sending.get(t)?;
+            (*on == fd && at.saturating_add(ENTRY_SLACK_NS) >= th.sys_enter).then(|| frames.clone())
+        })
+    }
+
+    /// The stream sockets of `sk` that `pieces` go to (control pieces go nowhere).
+    fn to_stream_sockets(&mut self, sk: SockAddr, pieces: Vec<(u32, u64)>) -> Vec<(SockAddr, u64)> {
+        pieces
+            .into_iter()
+            .filter(|&(stream, _)| stream != CONTROL)
+            .filter_map(|(stream, k)| Some((self.stream_socket(sk, stream)?, k)))
+            .collect()
+    }
+
+    /// The stream socket of stream `stream` of socket `sk`, created (and bound) when new:
+    /// of the same side, its first client stream taking the request the connection was
+    /// opened for.
+    fn stream_socket(&mut self, sk: SockAddr, stream: u32) -> Option<SockAddr> {
+        if let Some(&v) = self.mux.conns.get(&sk)?.streams.get(&stream) {
+            return Some(v);
+        }
+        let first = self.mux.conns.get(&sk)?.streams.is_empty();
+        let ep = self.sockets.endpoints.get_mut(&sk)?;
+        let tuple = stream_tuple(ep.tuple?, stream);
+        let side = ep.side;
+        let opened_for = if first { ep.opened_for.take() } else { None };
+        self.drop_done_streams(sk);
+        let v = STREAM_SOCKETS + self.mux.created;
+        self.mux.created += 1;
+        self.sockets.fresh_endpoint(v, side);
+        self.sockets.endpoint(v).opened_for = opened_for;
+        self.bind(v, tuple);
+        self.mux.conns.get_mut(&sk)?.streams.insert(stream, v);
+        Some(v)
+    }
+
+    /// Drops the stream sockets of `sk` whose span is closed or gone (their request's
+    /// trace moved on), then the lowest streams beyond [`MAX_STREAMS`] (their spans end).
+    fn drop_done_streams(&mut self, sk: SockAddr) {
+        let Some(conn) = self.mux.conns.get_mut(&sk) else {
+            return;
+        };
+        let spans = &self.spans;
+        let endpoints = &self.sockets.endpoints;
+        let mut done: Vec<(u32, SockAddr)> = conn
+            .streams
+            .iter()
+            .filter(|(_, v)| {
+                endpoints
+                    .get(v)
+                    .and_then(|ep| ep.span)
+                    .is_some_and(|id| spans.get(id).is_none_or(|s| s.closed))
+            })
+            .map(|(&s, &v)| (s, v))
+            .collect();
+        if conn.streams.len() - done.len() >= MAX_STREAMS {
+            let mut rest: Vec<(u32, SockAddr)> = conn
+                .streams
+                .iter()
+                .map(|(&s, &v)| (s, v))
+                .filter(|e| !done.contains(e))
+                .collect();
+            rest.sort_unstable();
+            done.extend(rest.into_iter().take(MAX_STREAMS / 4));
+        }
+        for (s, _) in &done {
+            conn.streams.remove(s);
+        }
+        for (_, v) in done {
+            if let Some(ep) = self.sockets.remove(v) {
+                self.end_endpoint(ep);
+            }
+        }
+    }
+
+    /// Socket `sk` is gone: so are its stream sockets, their spans ending with it.
+    pub(super) fn drop_streams(&mut self, sk: SockAddr) {
+        let Some(conn) = self.mux.conns.remove(&sk) else {
+            return;
+        };
+        for v in conn.streams.into_values() {
+            if let Some(ep) = self.sockets.remove(v) {
+                self.end_endpoint(ep);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(len: u64, stream: u32, message: bool) -> Frame {
+        Frame {
+            len,
+            stream,
+            message,
+        }
+    }
+
+    #[test]
+    fn a_send_divides_by_its_frames_and_the_rest_follows_the_last() {
+        // HEADERS of stream 5 shown, DATA and trailers past the head.
+        assert_eq!(
+            divide((0, 0), 100, 85, Some(&[frame(41, 5, true)])),
+            vec![(5, 85)]
+        );
+        // PING ACK, then a WINDOW_UPDATE past the head: control.
+        assert_eq!(
+            divide((0, 0), 0, 30, Some(&[frame(17, 0, false)])),
+            vec![(0, 30)]
+        );
+        // WINDOW_UPDATE on the connection, then two requests.
+        assert_eq!(
+            divide(
+                (0, 0),
+                0,
+                95,
+                Some(&[frame(13, 0, false), frame(41, 7, true), frame(41, 9, true)])
+            ),
+            vec![(0, 13), (7, 41), (9, 41)]
+        );
+        // A send that starts inside the previous send's last frame continues it.
+        assert_eq!(
+            divide((50, 3), 40, 30, Some(&[frame(17, 0, false)])),
+            vec![(3, 30)]
+        );
+        // No head: the last stream.
+        assert_eq!(divide((10, 3), 10, 5, None), vec![(3, 5)]);
+    }
+
+    #[test]
+    fn a_reader_gets_each_run_with_the_stream_it_was_sent_on() {
+        let mut conn = MuxConn::default();
+        conn.tag_send(0, 85, Some(&[frame(41, 5, true)]));
+        conn.tag_send(85, 17, Some(&[frame(17, 0, false)]));
+        conn.tag_send(102, 85, Some(&[frame(41, 7, true)]));
+        assert_eq!(
+            conn.pieces_read(0, 150),
+            (vec![(5, 85), (0, 17), (7, 48)], 150)
+        );
+        assert_eq!(conn.pieces_read(150, 200), (vec![(7, 37)], 187));
+        assert_eq!(
+            stream_tuple(
+                FourTuple {
+                    local: "[::1]:5".parse().unwrap(),
+                    remote: "[::1]:6".parse().unwrap()
+                },
+                9
+            )
+            .mirrored()
+            .local
+            .flowinfo(),
+            9
+        );
+    }
+}
