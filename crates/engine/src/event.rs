@@ -161,8 +161,13 @@ pub enum EventKind {
     /// thread's send syscall on descriptor `fd` moves divide into frames, from its first
     /// byte, as far as the head shows them; stamped at the syscall's entry (its bytes are
     /// known from then), before the send's `sock_send_length`. Bytes past the last frame
-    /// are not known.
-    Frames { fd: i64, frames: Vec<Frame> },
+    /// are not known. `sig`: the endpoint signature of the request a HEADERS frame among
+    /// them opens (when the send opens one).
+    Frames {
+        fd: i64,
+        frames: Vec<Frame>,
+        sig: Option<u64>,
+    },
     /// Any other event (user-enabled ones included): counted per span under `type_id`;
     /// `values` holds the numeric fields a source was asked to keep for aggregation
     /// (see [`EventNames::field_names`](crate::EventNames)), in that order.

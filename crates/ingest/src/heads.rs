@@ -9,6 +9,10 @@ use kspan_heads::{Direction, Head};
 /// The type id of head events (never counted as kernel activity).
 const HEAD_TYPE: u32 = u32::MAX;
 
+/// The endpoint name of every HTTP/2 request: its `:path` is HPACK-coded, mostly by
+/// reference to a table built since the connection started, so no more is known.
+const H2_REQUEST: &str = "HTTP/2 request";
+
 /// The engine events of `heads`: one [`EventKind::Head`] per request head, stamped at its
 /// syscall's exit, and one [`EventKind::Frames`] per send head made of HTTP/2 frames,
 /// stamped at its syscall's entry; in the heads' order.
@@ -32,6 +36,10 @@ pub fn head_events<'a>(heads: impl IntoIterator<Item = &'a Head>) -> Vec<Event> 
             };
             events.push(event(h, h.exit_ns, kind));
         } else if let Some(pieces) = kspan_protocol::h2::pieces(&h.bytes).filter(|_| send) {
+            let sig = pieces
+                .iter()
+                .any(|p| p.headers)
+                .then(|| signature(H2_REQUEST));
             let frames = pieces
                 .into_iter()
                 .map(|p| Frame {
@@ -43,6 +51,7 @@ pub fn head_events<'a>(heads: impl IntoIterator<Item = &'a Head>) -> Vec<Event> 
             let kind = EventKind::Frames {
                 fd: i64::from(h.fd),
                 frames,
+                sig,
             };
             events.push(event(h, h.enter_ns, kind));
         }
@@ -138,14 +147,16 @@ mod tests {
                     5,
                     &EventKind::Frames {
                         fd: 7,
-                        frames: vec![frame(41, 5, true)]
+                        frames: vec![frame(41, 5, true)],
+                        sig: Some(signature(H2_REQUEST))
                     }
                 ),
                 (
                     5,
                     &EventKind::Frames {
                         fd: 7,
-                        frames: vec![frame(17, 0, false)]
+                        frames: vec![frame(17, 0, false)],
+                        sig: None
                     }
                 ),
             ]

@@ -128,6 +128,8 @@ pub struct Piece {
     pub stream: u32,
     /// True for a frame carrying a request or response ([`FrameType::carries_message`]).
     pub message: bool,
+    /// True for a HEADERS frame: the start of a request or response (or trailers).
+    pub headers: bool,
 }
 
 /// The pieces of a run of bytes that starts at a frame boundary (or with the preface), as
@@ -142,6 +144,7 @@ pub fn pieces(head: &[u8]) -> Option<Vec<Piece>> {
             len: PREFACE.len() as u64,
             stream: 0,
             message: false,
+            headers: false,
         });
         at = PREFACE.len();
     }
@@ -150,6 +153,7 @@ pub fn pieces(head: &[u8]) -> Option<Vec<Piece>> {
             len: h.size(),
             stream: h.stream,
             message: h.kind.carries_message(),
+            headers: h.kind == FrameType::Headers,
         });
         let Some(next) = usize::try_from(h.size())
             .ok()
@@ -229,25 +233,15 @@ mod tests {
         head.extend(header(12, 4, 0, 0));
         head.extend([0; 12]);
         head.extend(header(4, 8, 0, 0));
+        let control = |len| Piece {
+            len,
+            stream: 0,
+            message: false,
+            headers: false,
+        };
         assert_eq!(
             pieces(&head).unwrap(),
-            vec![
-                Piece {
-                    len: 24,
-                    stream: 0,
-                    message: false
-                },
-                Piece {
-                    len: 21,
-                    stream: 0,
-                    message: false
-                },
-                Piece {
-                    len: 13,
-                    stream: 0,
-                    message: false
-                },
-            ]
+            vec![control(24), control(21), control(13),]
         );
         // Two responses in one send: HEADERS and DATA of stream 5 seen, then garbage
         // where the next header should be: the walk stops there.
@@ -258,6 +252,7 @@ mod tests {
         two.extend(b"\xff\xff\xff\xff\xff\xff\xff\xff\xff");
         let got = pieces(&two).unwrap();
         assert_eq!(got.len(), 2);
+        assert!(got[0].headers && !got[1].headers);
         assert_eq!((got[1].len, got[1].stream, got[1].message), (30, 5, true));
         // A frame header cut off by the head's end is not a piece.
         assert_eq!(pieces(&header(3, 1, 4, 5)[..8]), None);

@@ -5,9 +5,12 @@ use super::*;
 
 impl Engine {
     pub(super) fn on_send(&mut self, tid: Tid, sk: SockAddr, n: u64, now: Timestamp) {
-        if let Some(pieces) = self.mux_send(tid, sk, n) {
+        if let Some((pieces, sig)) = self.mux_send(tid, sk, n) {
             for (stream, k) in pieces {
                 self.on_send(tid, stream, k, now);
+                if let Some(sig) = sig {
+                    self.sign(stream, true, sig);
+                }
             }
             return;
         }

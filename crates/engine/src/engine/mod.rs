@@ -291,8 +291,8 @@ impl Engine {
                 self.on_head(ev.tid, *fd, *send, *sig);
                 return;
             }
-            EventKind::Frames { fd, frames } => {
-                self.on_frames(ev.tid, *fd, frames, ts);
+            EventKind::Frames { fd, frames, sig } => {
+                self.on_frames(ev.tid, *fd, frames, *sig, ts);
                 return;
             }
             EventKind::Exit if !ev.in_irq => {

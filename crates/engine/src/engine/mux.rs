@@ -37,16 +37,32 @@ const ENTRY_SLACK_NS: Timestamp = 2_000;
 /// The tag of control bytes (stream 0).
 const CONTROL: u32 = 0;
 
+/// Where a send on a multiplexed connection goes: (stream socket, bytes) pieces, and the
+/// signature of the request it opens.
+pub(super) type MuxSend = (Vec<(SockAddr, u64)>, Option<u64>);
+
 /// Multiplexed sockets and the frames of sends in progress.
 #[derive(Debug, Default)]
 pub(super) struct Mux {
     /// Multiplexed (real) sockets.
     conns: FxHashMap<SockAddr, MuxConn>,
-    /// The frames of the send syscall each thread is in: its descriptor, the payload
-    /// head's time, the frames.
-    sending: FxHashMap<Tid, (i64, Timestamp, Vec<Frame>)>,
+    /// The send syscall each thread is in, as its payload head showed it.
+    sending: FxHashMap<Tid, Sending>,
     /// Stream sockets created so far.
     created: u64,
+}
+
+/// A send in progress, from its payload head.
+#[derive(Debug)]
+struct Sending {
+    /// Its descriptor.
+    fd: i64,
+    /// The head's time (the syscall's entry).
+    at: Timestamp,
+    /// Its frames.
+    frames: Vec<Frame>,
+    /// The signature of the request it opens, if any.
+    sig: Option<u64>,
 }
 
 /// One multiplexed socket.
@@ -164,33 +180,47 @@ fn stream_tuple(t: FourTuple, stream: u32) -> FourTuple {
 }
 
 impl Engine {
-    /// A payload head: thread `tid`'s send on `fd`, entered at `now`, is made of `frames`.
-    pub(super) fn on_frames(&mut self, tid: Tid, fd: i64, frames: &[Frame], now: Timestamp) {
-        self.mux.sending.insert(tid, (fd, now, frames.to_vec()));
+    /// A payload head: thread `tid`'s send on `fd`, entered at `now`, is made of `frames`
+    /// and opens a request of signature `sig`, if any.
+    pub(super) fn on_frames(
+        &mut self,
+        tid: Tid,
+        fd: i64,
+        frames: &[Frame],
+        sig: Option<u64>,
+        now: Timestamp,
+    ) {
+        let frames = frames.to_vec();
+        let at = now;
+        self.mux.sending.insert(
+            tid,
+            Sending {
+                fd,
+                at,
+                frames,
+                sig,
+            },
+        );
     }
 
-    /// The frames of the send syscall thread `tid` is in, if its payload head showed any.
-    fn frames_of_send(&mut self, tid: Tid) -> Option<Vec<Frame>> {
+    /// The send syscall thread `tid` is in, if its payload head showed frames.
+    fn send_in_progress(&mut self, tid: Tid) -> Option<Sending> {
         let th = self.threads.map.get(&tid)?;
         let (fd, enter) = (th.sys_arg?, th.sys_enter);
-        let (on, at, _) = self.mux.sending.get(&tid)?;
-        if *on != fd || at.saturating_add(ENTRY_SLACK_NS) < enter {
+        let s = self.mux.sending.get(&tid)?;
+        if s.fd != fd || s.at.saturating_add(ENTRY_SLACK_NS) < enter {
             return None;
         }
-        self.mux.sending.remove(&tid).map(|(_, _, f)| f)
+        self.mux.sending.remove(&tid)
     }
 
     /// Thread `tid` sends `n` bytes on socket `sk`: on a multiplexed connection (or one
     /// this send's frames make multiplexed), the stream sockets and byte counts they go
-    /// to; `None` for any other connection.
-    pub(super) fn mux_send(
-        &mut self,
-        tid: Tid,
-        sk: SockAddr,
-        n: u64,
-    ) -> Option<Vec<(SockAddr, u64)>> {
-        let frames = self.frames_of_send(tid);
-        if frames.is_none() && !self.mux.conns.contains_key(&sk) {
+    /// to, and the signature of the request the send opens; `None` for any other
+    /// connection.
+    pub(super) fn mux_send(&mut self, tid: Tid, sk: SockAddr, n: u64) -> Option<MuxSend> {
+        let sending = self.send_in_progress(tid);
+        if sending.is_none() && !self.mux.conns.contains_key(&sk) {
             return None;
         }
         let out = self.sockets.endpoints.get(&sk)?.out?;
@@ -204,8 +234,10 @@ impl Engine {
         stream.push(n, Origin::Untraced, self.config.max_segments_per_stream);
         let conn = self.mux.conns.entry(sk).or_default();
         conn.sender = sender.or(conn.sender);
-        let pieces = conn.tag_send(at, n, frames.as_deref());
-        Some(self.to_stream_sockets(sk, pieces))
+        let frames = sending.as_ref().map(|s| &s.frames[..]);
+        let pieces = conn.tag_send(at, n, frames);
+        let sig = sending.and_then(|s| s.sig);
+        Some((self.to_stream_sockets(sk, pieces), sig))
     }
 
     /// Thread `tid` reads `n` bytes on socket `sk`: on a multiplexed connection, the
@@ -237,8 +269,9 @@ impl Engine {
     fn frames_in_progress(&self, (tgid, fd): (i32, i64)) -> Option<Vec<Frame>> {
         self.in_send.iter().find_map(|t| {
             let th = self.threads.map.get(t).filter(|th| th.tgid == tgid)?;
-            let (on, at, frames) = self.mux.sending.get(t)?;
-            (*on == fd && at.saturating_add(ENTRY_SLACK_NS) >= th.sys_enter).then(|| frames.clone())
+            let s = self.mux.sending.get(t)?;
+            (s.fd == fd && s.at.saturating_add(ENTRY_SLACK_NS) >= th.sys_enter)
+                .then(|| s.frames.clone())
         })
     }
 
