@@ -8,6 +8,7 @@ impl Engine {
         if let Some((pieces, sig)) = self.mux_send(tid, sk, n) {
             for (stream, k) in pieces {
                 self.on_send(tid, stream, k, now);
+                self.stream_moved(tid);
                 if let Some(sig) = sig {
                     self.sign(stream, true, sig);
                 }
@@ -242,6 +243,7 @@ impl Engine {
         if let Some(pieces) = self.mux_recv(sk, n) {
             for (stream, k) in pieces {
                 self.on_recv(tid, stream, k, now);
+                self.stream_moved(tid);
             }
             return;
         }

@@ -257,6 +257,7 @@ impl Engine {
                     self.syscall_bytes(ev.tid, *call, *ret, ts);
                 }
                 self.on_exit(ev.tid, *call, ts);
+                self.streams_exit(ev.tid, ts);
                 self.drain(emit);
                 return;
             }
@@ -300,6 +301,7 @@ impl Engine {
                 self.set_read_since(ev.tid, ReadSince::Nothing);
                 self.recent_forget(ev.tid);
                 self.flush(ev.tid, ts);
+                self.mux.forget(ev.tid);
                 if let Some(th) = self.threads.map.remove(&ev.tid) {
                     self.patterns.forget(ev.tid, th.tgid);
                     if ev.tid == th.tgid {

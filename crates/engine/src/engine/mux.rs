@@ -50,6 +50,17 @@ pub(super) struct Mux {
     sending: FxHashMap<Tid, Sending>,
     /// Stream sockets created so far.
     created: u64,
+    /// Spans that end when each thread leaves its current syscall: one syscall's bytes
+    /// may end the messages of several streams.
+    ending: FxHashMap<Tid, Vec<SpanId>>,
+}
+
+impl Mux {
+    /// Thread `tid` exited: its send and syscall are over.
+    pub(super) fn forget(&mut self, tid: Tid) {
+        self.sending.remove(&tid);
+        self.ending.remove(&tid);
+    }
 }
 
 /// A send in progress, from its payload head.
@@ -273,6 +284,32 @@ impl Engine {
             (s.fd == fd && s.at.saturating_add(ENTRY_SLACK_NS) >= th.sys_enter)
                 .then(|| s.frames.clone())
         })
+    }
+
+    /// Thread `tid` moved one stream's bytes: the span they end at its syscall's exit (if
+    /// any) is kept with the others its syscall ends.
+    pub(super) fn stream_moved(&mut self, tid: Tid) {
+        let Some(id) = self
+            .threads
+            .map
+            .get_mut(&tid)
+            .and_then(|th| th.end_on_exit.take())
+        else {
+            return;
+        };
+        let ending = self.mux.ending.entry(tid).or_default();
+        if !ending.contains(&id) {
+            ending.push(id);
+        }
+    }
+
+    /// Thread `tid` left its syscall at `now`: the spans its streams' bytes end, end here.
+    pub(super) fn streams_exit(&mut self, tid: Tid, now: Timestamp) {
+        if let Some(ids) = self.mux.ending.remove(&tid) {
+            for id in ids {
+                self.spans.extend(id, now);
+            }
+        }
     }
 
     /// The stream sockets of `sk` that `pieces` go to (control pieces go nowhere).

@@ -229,6 +229,40 @@ impl Rec {
         self.ev(ts, tid, EventKind::Head { fd: 3, send, sig })
     }
 
+    /// A payload head at ts (a send's entry): `tid`'s send on descriptor 3 is made of
+    /// `frames` (HTTP/2), as (size, stream, carries a message); it opens a request of
+    /// signature `sig`, if any.
+    pub fn frames(
+        &mut self,
+        ts: u64,
+        tid: Tid,
+        frames: &[(u64, u32, bool)],
+        sig: Option<u64>,
+    ) -> &mut Self {
+        let frames = frames
+            .iter()
+            .map(|&(len, stream, message)| Frame {
+                len,
+                stream,
+                message,
+            })
+            .collect();
+        self.ev(ts, tid, EventKind::Frames { fd: 3, frames, sig })
+    }
+
+    /// A whole send syscall of HTTP/2 `frames` (see [`Rec::frames`]): its head at ts,
+    /// entry at ts, sock_send_length at ts+1, exit at ts+2.
+    pub fn send_frames(
+        &mut self,
+        ts: u64,
+        tid: Tid,
+        sk: u64,
+        n: i32,
+        frames: &[(u64, u32, bool)],
+    ) -> &mut Self {
+        self.frames(ts, tid, frames, None).send(ts, tid, sk, n)
+    }
+
     /// A whole recv syscall: entry at ts, sock_recv_length at ts+1, exit at ts+2.
     pub fn recv(&mut self, ts: u64, tid: Tid, sk: u64, n: i32) -> &mut Self {
         self.enter(ts, tid, Syscall::Recv)
