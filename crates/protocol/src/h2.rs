@@ -70,7 +70,7 @@ impl FrameType {
             FrameType::Priority => length == 5,
             FrameType::RstStream | FrameType::WindowUpdate => length == 4,
             FrameType::Ping => length == 8,
-            FrameType::Settings => length % 6 == 0,
+            FrameType::Settings => length.is_multiple_of(6),
             FrameType::GoAway => length >= 8,
             _ => true,
         }

@@ -248,7 +248,7 @@ impl Engine {
         let frames = sending.as_ref().map(|s| &s.frames[..]);
         let pieces = conn.tag_send(at, n, frames);
         let sig = sending.and_then(|s| s.sig);
-        Some((self.to_stream_sockets(sk, pieces), sig))
+        Some((self.stream_sockets_of(sk, pieces), sig))
     }
 
     /// Thread `tid` reads `n` bytes on socket `sk`: on a multiplexed connection, the
@@ -272,7 +272,7 @@ impl Engine {
             pieces.extend(divide(last, tagged, from + n - tagged, frames.as_deref()));
         }
         self.mux.conns.entry(sk).or_default();
-        Some(self.to_stream_sockets(sk, pieces))
+        Some(self.stream_sockets_of(sk, pieces))
     }
 
     /// The frames of a send in progress by a traced thread of process `tgid` on
@@ -313,7 +313,7 @@ impl Engine {
     }
 
     /// The stream sockets of `sk` that `pieces` go to (control pieces go nowhere).
-    fn to_stream_sockets(&mut self, sk: SockAddr, pieces: Vec<(u32, u64)>) -> Vec<(SockAddr, u64)> {
+    fn stream_sockets_of(&mut self, sk: SockAddr, pieces: Vec<(u32, u64)>) -> Vec<(SockAddr, u64)> {
         pieces
             .into_iter()
             .filter(|&(stream, _)| stream != CONTROL)
