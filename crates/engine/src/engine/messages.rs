@@ -240,7 +240,7 @@ impl Engine {
     }
 
     pub(super) fn on_recv(&mut self, tid: Tid, sk: SockAddr, n: u64, now: Timestamp) {
-        if let Some(pieces) = self.mux_recv(sk, n) {
+        if let Some(pieces) = self.mux_recv(tid, sk, n) {
             for (stream, k) in pieces {
                 self.on_recv(tid, stream, k, now);
                 self.stream_moved(tid);

@@ -230,11 +230,18 @@ impl Engine {
     /// to, and the signature of the request the send opens; `None` for any other
     /// connection.
     pub(super) fn mux_send(&mut self, tid: Tid, sk: SockAddr, n: u64) -> Option<MuxSend> {
+        if self.mux.sending.is_empty() && self.mux.conns.is_empty() {
+            return None;
+        }
         let sending = self.send_in_progress(tid);
         if sending.is_none() && !self.mux.conns.contains_key(&sk) {
             return None;
         }
         let out = self.sockets.endpoints.get(&sk)?.out?;
+        if self.threads.map.contains_key(&tid) {
+            // The streams take the connection's side: decide it as for any first send.
+            self.side_of(sk, true);
+        }
         let sender = self
             .threads
             .map
@@ -253,12 +260,23 @@ impl Engine {
 
     /// Thread `tid` reads `n` bytes on socket `sk`: on a multiplexed connection, the
     /// stream sockets and byte counts they come from; `None` for any other connection.
-    pub(super) fn mux_recv(&mut self, sk: SockAddr, n: u64) -> Option<Vec<(SockAddr, u64)>> {
+    pub(super) fn mux_recv(
+        &mut self,
+        tid: Tid,
+        sk: SockAddr,
+        n: u64,
+    ) -> Option<Vec<(SockAddr, u64)>> {
+        if self.mux.conns.is_empty() {
+            return None;
+        }
         let peer = self.sockets.peer(sk)?;
         if !self.mux.conns.contains_key(&peer) {
             return None;
         }
         let inp = self.sockets.endpoints.get(&sk)?.inp?;
+        if self.threads.map.contains_key(&tid) {
+            self.side_of(sk, false);
+        }
         let stream = self.sockets.stream(inp);
         let from = stream.read_offset();
         stream.read(n);
