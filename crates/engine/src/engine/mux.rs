@@ -84,6 +84,9 @@ struct MuxConn {
     /// What it sent, by stream: runs of (absolute end offset in its out stream, stream;
     /// [`CONTROL`] for control), oldest first.
     tags: VecDeque<(u64, u32)>,
+    /// Where the oldest run kept starts: bytes before it (sent before the connection was
+    /// known multiplexed, or whose runs were dropped) belong to no stream.
+    base: u64,
     /// The end (absolute offset) and stream of the last frame a send showed: a send
     /// starting before that end continues it.
     frame: (u64, u32),
@@ -97,6 +100,9 @@ impl MuxConn {
     /// head, if any); returns the pieces (stream, bytes) in order.
     fn tag_send(&mut self, at: u64, n: u64, frames: Option<&[Frame]>) -> Vec<(u32, u64)> {
         let pieces = divide(self.frame, at, n, frames);
+        if self.tags.is_empty() {
+            self.base = at;
+        }
         let mut end = at;
         for &(stream, k) in &pieces {
             end += k;
@@ -115,19 +121,31 @@ impl MuxConn {
             self.frame.1 = stream;
         }
         while self.tags.len() > MAX_TAGS {
-            self.tags.pop_front();
+            self.drop_oldest();
         }
         pieces
+    }
+
+    /// Forgets the oldest run.
+    fn drop_oldest(&mut self) {
+        if let Some((end, _)) = self.tags.pop_front() {
+            self.base = end;
+        }
     }
 
     /// The streams of the bytes `[from, to)` this socket sent, as far as tagged; the
     /// offset the tags end at.
     fn pieces_read(&mut self, from: u64, to: u64) -> (Vec<(u32, u64)>, u64) {
         while self.tags.front().is_some_and(|&(end, _)| end <= from) {
-            self.tags.pop_front();
+            self.drop_oldest();
         }
         let mut out: Vec<(u32, u64)> = Vec::new();
         let mut at = from;
+        if at < self.base && !self.tags.is_empty() {
+            let k = self.base.min(to) - at;
+            out.push((CONTROL, k));
+            at += k;
+        }
         for &(end, stream) in &self.tags {
             if at >= to {
                 break;
@@ -467,6 +485,10 @@ mod tests {
             (vec![(5, 85), (0, 17), (7, 48)], 150)
         );
         assert_eq!(conn.pieces_read(150, 200), (vec![(7, 37)], 187));
+        // Bytes sent before the first tagged send belong to no stream.
+        let mut late = MuxConn::default();
+        late.tag_send(100, 85, Some(&[frame(41, 9, true)]));
+        assert_eq!(late.pieces_read(60, 200), (vec![(0, 40), (9, 85)], 185));
         assert_eq!(
             stream_tuple(
                 FourTuple {
