@@ -4,6 +4,7 @@
 
 use crate::feed::Feed;
 use crate::otlp_push::{self, PushArgs};
+use crate::progress::ReadBar;
 use anyhow::Context;
 use kspan_capture::meta::{read_meta, RecordingMeta};
 use kspan_engine::{ByteSource, Config, Engine, EventNames, Summary, Trace, World};
@@ -24,7 +25,6 @@ use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
 
 /// Output formats of `kspan analyze`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -119,6 +119,13 @@ pub struct OutputArgs {
     pub push: PushArgs,
 }
 
+impl OutputArgs {
+    /// Whether the traces are printed on a terminal (the tree or JSON on standard output).
+    pub fn traces_on_terminal(&self) -> bool {
+        self.output.is_none() && self.format != Format::Summary && io::stdout().is_terminal()
+    }
+}
+
 /// Parses `500us`, `2ms`, `1.5s`, `300ns` or a plain number of nanoseconds.
 pub fn parse_duration_ns(s: &str) -> Result<u64, String> {
     let split = s
@@ -178,6 +185,8 @@ pub struct Recording {
     decoder: Decoder,
     bpftrace: BpftraceEvents,
     heads: Option<Arc<HeadTable>>,
+    /// The warning that only part of a recording still in progress is read.
+    pub still_recording: Option<String>,
 }
 
 /// What an analysis produced besides its traces.
@@ -202,7 +211,7 @@ impl Outcome {
 impl Recording {
     /// Opens `path`, keeping the fields of `sums` for per-span aggregation.
     pub fn open(path: &Path, sums: &[SumRequest]) -> anyhow::Result<Recording> {
-        let file = crate::open_trace::open(path)?;
+        let (file, still_recording) = crate::open_trace::open(path)?;
         let meta = recording_meta(&file)?;
         let (bpftrace_sums, ftrace_sums) = split_sums(sums);
         let mut decoder = Decoder::new(&file.metadata().formats, &ftrace_sums)?;
@@ -217,6 +226,7 @@ impl Recording {
             decoder,
             bpftrace,
             heads,
+            still_recording,
         })
     }
 
@@ -261,8 +271,14 @@ impl Recording {
         Ok(context)
     }
 
-    /// Runs the engine over every event, passing each complete trace to `sink`.
-    pub fn analyze(&self, config: Config, sink: &mut dyn TraceSink) -> anyhow::Result<Outcome> {
+    /// Runs the engine over every event, passing each complete trace to `sink`; draws a
+    /// bar of the bytes read when `progress` (see [`crate::progress::wanted`]).
+    pub fn analyze(
+        &self,
+        config: Config,
+        sink: &mut dyn TraceSink,
+        progress: bool,
+    ) -> anyhow::Result<Outcome> {
         if self.meta.is_none() {
             eprintln!(
                 "kspan: note: {} has no kspan metadata (not recorded by kspan): every thread is \
@@ -278,7 +294,7 @@ impl Recording {
         let heads = self.heads.as_deref().map(|t| head_events(t.heads()));
         let mut extra = self.bpftrace.events.clone().with(heads.unwrap_or_default());
         let mut feed = Feed::new(engine, &mut *sink);
-        let report = drive(&self.file, &self.decoder, &mut extra, &mut feed)?;
+        let report = drive(&self.file, &self.decoder, &mut extra, &mut feed, progress)?;
         let lost_in_pages = report.lost_in_pages;
         let summary = finish(feed, report)?;
         sink.finish(&summary).context("cannot write the traces")?;
@@ -311,7 +327,8 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         service_overrides: args.out.service_map.clone(),
         ..Config::default()
     };
-    let outcome = recording.analyze(config, &mut sink)?;
+    let progress = crate::progress::wanted(args.out.traces_on_terminal());
+    let outcome = recording.analyze(config, &mut sink, progress)?;
     let mut err = io::stderr().lock();
     write_summary(&mut err, &outcome.summary)?;
     warn_lost(&args.file, &outcome, &mut err)?;
@@ -379,16 +396,20 @@ struct ReadReport {
     lost_in_pages: u64,
 }
 
-/// Feeds every event of `file`, and the `extra` events merged in time order, to `feed`.
+/// Events read between two moves of the progress bar.
+const PROGRESS_EVERY_EVENTS: u64 = 1 << 16;
+
+/// Feeds every event of `file`, and the `extra` events merged in time order, to `feed`;
+/// draws a bar of the bytes read when `progress`.
 fn drive(
     file: &TraceFile,
     decoder: &Decoder,
     extra: &mut ExtraEvents,
     feed: &mut Feed,
+    progress: bool,
 ) -> anyhow::Result<ReadReport> {
     let mut events = file.events();
-    let progress = io::stderr().is_terminal();
-    let started = Instant::now();
+    let bar = ReadBar::new(events.bytes_total(), progress);
     let mut count: u64 = 0;
     loop {
         let record = match events.next_event() {
@@ -401,17 +422,12 @@ fn drive(
             feed.push(&event);
         }
         count += 1;
-        if progress && count.is_multiple_of(1 << 22) {
-            eprint!(
-                "\rkspan: {count} events analysed ({:.1} s)",
-                started.elapsed().as_secs_f64()
-            );
+        if progress && count.is_multiple_of(PROGRESS_EVERY_EVENTS) {
+            bar.set(events.bytes_read());
         }
     }
+    drop(bar);
     extra.push_rest(&mut |e| feed.push(e));
-    if progress && count >= 1 << 22 {
-        eprintln!();
-    }
     feed.check()?;
     let warnings = events.warnings().iter().map(|w| w.to_string()).collect();
     let lost_in_pages = events

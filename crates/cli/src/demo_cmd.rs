@@ -242,7 +242,9 @@ fn report(
     );
     let mut sink = Tee(OtlpJsonSink::new(otlp_out, context), slowest);
     println!("The {} slowest requests:\n", args.slowest);
-    let outcome = recording_file.analyze(kspan_engine::Config::default(), &mut sink)?;
+    // The slowest traces are printed once the analysis is over: a bar may be drawn meanwhile.
+    let progress = crate::progress::wanted(false);
+    let outcome = recording_file.analyze(kspan_engine::Config::default(), &mut sink, progress)?;
     drop(sink);
     write_summary(&mut std::io::stdout().lock(), &outcome.summary)?;
     analyze_cmd::warn_lost(recording, &outcome, &mut std::io::stderr().lock())?;

@@ -78,7 +78,7 @@ impl Filter {
 /// Runs `kspan dump`: every event of every buffer in timestamp order; damaged pages are
 /// reported on stderr and the other CPUs' events still printed.
 pub fn run(args: DumpArgs) -> anyhow::Result<()> {
-    let file = crate::open_trace::open(&args.file)?;
+    let file = crate::open_trace::open(&args.file)?.0;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut line = String::new();

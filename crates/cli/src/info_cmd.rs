@@ -19,7 +19,7 @@ pub struct InfoArgs {
 
 /// Runs `kspan info`.
 pub fn run(args: InfoArgs) -> anyhow::Result<()> {
-    let file = crate::open_trace::open(&args.file)?;
+    let file = crate::open_trace::open(&args.file)?.0;
     let summary = Summary::collect(&file)?;
     let mut out = String::new();
     summary.render(file.metadata(), &mut out)?;

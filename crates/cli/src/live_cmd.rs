@@ -102,7 +102,11 @@ pub fn run(args: LiveArgs) -> anyhow::Result<()> {
     };
     record_cmd::announce(&recording);
     let started = Instant::now();
-    let reason = record_cmd::wait_for_stop(&mut recording, started, duration, &mut || live.pump());
+    let progress = crate::progress::wanted(args.out.traces_on_terminal());
+    let reason =
+        record_cmd::wait_for_stop(&mut recording, started, duration, progress, &mut || {
+            live.pump()
+        });
     let elapsed = started.elapsed();
     let capture = recording.finish()?;
     let counts = live.drain_rest();
@@ -124,8 +128,8 @@ pub fn run(args: LiveArgs) -> anyhow::Result<()> {
     writeln!(
         err,
         "kspan: live: {traces} traces written {} ms (p50), {} ms (p99), {max} ms (max) after \
-         their last span ended; {partial} cut by the stop (their unfinished spans are marked \
-         partial)",
+         their last span ended; {partial} of them partial (spans cut short by the recording's \
+         start or its stop, marked partial)",
         histogram.percentile(0.5),
         histogram.percentile(0.99),
     )?;

@@ -20,6 +20,7 @@ mod loss;
 mod man_cmd;
 mod open_trace;
 mod otlp_push;
+mod progress;
 mod record_cmd;
 mod report_cmd;
 

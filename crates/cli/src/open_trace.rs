@@ -7,16 +7,17 @@ use kspan_capture::snapshot;
 use kspan_tracedat::{Error, TraceFile};
 use std::path::Path;
 
-/// Opens `path`, or a snapshot of the recording in progress into it.
-pub fn open(path: &Path) -> anyhow::Result<TraceFile> {
+/// Opens `path`, or a snapshot of the recording in progress into it; with the snapshot,
+/// the warning (also printed) that says so.
+pub fn open(path: &Path) -> anyhow::Result<(TraceFile, Option<String>)> {
     let cannot = || format!("cannot read {}", path.display());
     match TraceFile::open(path) {
         Err(Error::NoSuchFile) => {}
-        other => return other.with_context(cannot),
+        other => return Ok((other.with_context(cannot)?, None)),
     }
     let Some(snapshot) = snapshot::of_recording_into(path, &std::env::temp_dir()) else {
         // The recording may have ended meanwhile: its file exists now.
-        return TraceFile::open(path).with_context(cannot);
+        return Ok((TraceFile::open(path).with_context(cannot)?, None));
     };
     let snapshot = snapshot.with_context(|| {
         format!(
@@ -28,13 +29,14 @@ pub fn open(path: &Path) -> anyhow::Result<TraceFile> {
     let file = TraceFile::open(&snapshot.path).with_context(cannot);
     // Mapped once opened: the snapshot file is not needed any more.
     let _ = std::fs::remove_file(&snapshot.path);
-    eprintln!(
-        "kspan: warning: {} is still being recorded (by `kspan record` with pid {}), so only \
-         the {} whole pages it has written so far are read; read it again once the recording \
-         has finished for all of it",
+    let warning = format!(
+        "{} is still being recorded (by `kspan record` with pid {}), so only the {} whole \
+         pages it has written so far are read; read it again once the recording has finished \
+         for all of it",
         path.display(),
         snapshot.pid,
         snapshot.pages
     );
-    file
+    eprintln!("kspan: warning: {warning}");
+    Ok((file?, Some(warning)))
 }

@@ -1,18 +1,18 @@
 //! `kspan record`: records the kernel events of a command, processes, cgroups or network
 //! namespaces into a trace.dat file, with progress and a loss report.
 
+use crate::progress::RecordSpinner;
 use anyhow::{bail, Context};
 use kspan_capture::meta::RecordingMeta;
 use kspan_capture::signals;
 use kspan_capture::{
     remove_stale_instances, write_trace_dat, Capture, CaptureError, EventRequest, FileVersion,
-    Guardian, Progress, RecordOptions, Recording, TargetSpec, TRACEFS_ROOT,
+    Guardian, RecordOptions, Recording, TargetSpec, TRACEFS_ROOT,
 };
-use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// How often the progress line is refreshed (on a terminal).
+/// How often the progress spinner is refreshed (on a terminal).
 const PROGRESS_EVERY: Duration = Duration::from_millis(300);
 /// How often the main loop checks for stop conditions.
 pub const LOOP_TICK: Duration = Duration::from_millis(50);
@@ -104,7 +104,8 @@ pub fn run(args: RecordArgs) -> anyhow::Result<()> {
     let mut recording = Recording::start(options)?;
     announce(&recording);
     let started = Instant::now();
-    let stop_reason = wait_for_stop(&mut recording, started, duration, &mut || {
+    let progress = crate::progress::wanted(false);
+    let stop_reason = wait_for_stop(&mut recording, started, duration, progress, &mut || {
         std::thread::sleep(LOOP_TICK);
         None
     });
@@ -237,17 +238,17 @@ pub fn save(
 
 /// Waits until Ctrl-C/SIGTERM, the duration, the command's exit, a drain failure, an
 /// instance vanishing from tracefs, or a reason to stop from `pause` (which should take about
-/// [`LOOP_TICK`]), called between checks; shows progress on a terminal. Returns why it
-/// stopped.
+/// [`LOOP_TICK`]), called between checks; shows a spinner when `progress` (see
+/// [`crate::progress::wanted`]). Returns why it stopped.
 pub fn wait_for_stop(
     recording: &mut Recording,
     started: Instant,
     duration: Option<Duration>,
+    progress: bool,
     pause: &mut dyn FnMut() -> Option<String>,
 ) -> String {
-    let tty = std::io::stderr().is_terminal();
-    let mut last_print = Instant::now();
-    let mut last = Progress::default();
+    let mut spinner = RecordSpinner::new(progress);
+    let mut last_update = Instant::now();
     let reason = loop {
         if let Some(reason) = pause() {
             break reason;
@@ -268,27 +269,12 @@ pub fn wait_for_stop(
         if recording.drain_failed() {
             break "moving trace data out of the kernel failed".to_string();
         }
-        if tty && last_print.elapsed() >= PROGRESS_EVERY {
-            let now = recording.progress();
-            let rate = (now.main_events + now.net_events - last.main_events - last.net_events)
-                as f64
-                / last_print.elapsed().as_secs_f64();
-            eprint!(
-                "\r\x1b[K{:7.1} s  {:>10} events  {:>9.0} ev/s  {:>8}  lost {}",
-                started.elapsed().as_secs_f64(),
-                now.main_events + now.net_events,
-                rate,
-                human_bytes(now.bytes),
-                now.lost
-            );
-            let _ = std::io::stderr().flush();
-            last = now;
-            last_print = Instant::now();
+        if progress && last_update.elapsed() >= PROGRESS_EVERY {
+            spinner.update(recording.progress());
+            last_update = Instant::now();
         }
     };
-    if tty {
-        eprint!("\r\x1b[K");
-    }
+    drop(spinner);
     reason
 }
 

@@ -6,11 +6,11 @@
 
 mod common;
 
-use common::{analyze_to, otlp_json_spans};
+use common::{analyze_to, live_in_netns, otlp_json_spans};
 use kspan_testsupport::{ChildGuard, Netns, Scratch};
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 /// The front service: answers every GET after fetching `/` from the back service.
@@ -58,19 +58,7 @@ fn live_traces_come_out_while_recording_and_equal_the_offline_analysis() {
         dir = scratch.path().display(),
         front = front.display(),
     );
-    let child = Command::new(env!("CARGO_BIN_EXE_kspan"))
-        .args(["live", "--save", dat.to_str().unwrap()])
-        .args(["--format", "otlp-json", "-o", live_json.to_str().unwrap()])
-        .args([
-            "--",
-            "ip",
-            "netns",
-            "exec",
-            netns.name(),
-            "sh",
-            "-c",
-            &script,
-        ])
+    let child = live_in_netns(&dat, &live_json, &[], &netns, &script)
         .stderr(Stdio::piped())
         .spawn()
         .expect("kspan runs");

@@ -162,3 +162,62 @@ fn a_missing_recording_is_one_sentence() {
     );
     assert!(!page.exists(), "nothing written");
 }
+
+/// The data a report page embeds for its script: per waterfall, the trace's duration and
+/// the services of its spans, slowest first.
+fn waterfalls(page: &Path) -> Vec<(u64, BTreeSet<String>)> {
+    let html = std::fs::read_to_string(page).unwrap();
+    let marker = "id=\"kspan-data\">";
+    let start = html.find(marker).expect("the page embeds its data") + marker.len();
+    let end = start + html[start..].find("</script>").unwrap();
+    let data: serde_json::Value = serde_json::from_str(&html[start..end]).unwrap();
+    data["traces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let services = t["spans"].as_array().unwrap().iter();
+            let services = services.map(|s| s["service"].as_str().unwrap().to_string());
+            (t["duration"].as_u64().unwrap(), services.collect())
+        })
+        .collect()
+}
+
+#[test]
+fn service_and_min_duration_keep_exactly_the_traces_they_select() {
+    let (scratch, recording) = record_requests("cli-report-filter", 8);
+    let report = |name: &str, filters: &[&str]| {
+        let page = scratch.join(name);
+        let args = ["report", recording.to_str().unwrap(), "-o"];
+        succeeded(kspan(
+            &[&args[..], &[page.to_str().unwrap()], filters].concat(),
+        ));
+        waterfalls(&page)
+    };
+    let all = report("all.html", &[]);
+    assert!(
+        all.len() >= 8 && all.len() < 50,
+        "every trace drawn: {all:?}"
+    );
+    let mut durations: Vec<u64> = all.iter().map(|t| t.0).collect();
+    durations.sort_unstable();
+    let median = durations[durations.len() / 2];
+    let long: Vec<_> = all.iter().filter(|t| t.0 >= median).cloned().collect();
+    assert_eq!(
+        report("long.html", &["--min-duration", &median.to_string()]),
+        long
+    );
+    // The service of the fewest traces (maybe all of them).
+    let services: BTreeSet<&String> = all.iter().flat_map(|t| &t.1).collect();
+    let service = services
+        .into_iter()
+        .min_by_key(|s| all.iter().filter(|t| t.1.contains(*s)).count())
+        .unwrap();
+    let with: Vec<_> = all
+        .iter()
+        .filter(|t| t.1.contains(service))
+        .cloned()
+        .collect();
+    assert_eq!(report("service.html", &["--service", service]), with);
+    assert_eq!(report("none.html", &["--service", "no-such-service"]), []);
+}

@@ -2,8 +2,9 @@
 //! the events of its whole pages before the cut with one warning (or, cut inside its
 //! header, fails in one sentence), never panics; with random bits flipped it reads or fails
 //! in one sentence, never panics nor hangs; `info`, `dump` and `analyze` say so; a
-//! directory, a missing, an empty and an unreadable file each give one sentence. Records
-//! with the built `kspan` (needs root and tracefs).
+//! directory, a missing, an empty and an unreadable file each give one sentence; `info`,
+//! `analyze` and `report` of a recording in progress read what it has flushed with one
+//! warning. Records with the built `kspan` (needs root and tracefs).
 
 use kspan_testsupport::Scratch;
 use kspan_tracedat::page::Page;
@@ -346,7 +347,7 @@ fn info_events(stdout: &str) -> u64 {
 }
 
 #[test]
-fn info_and_analyze_read_a_recording_in_progress_with_one_warning() {
+fn info_analyze_and_report_read_a_recording_in_progress_with_one_warning() {
     let scratch = Scratch::new("torn-live");
     let stop = StopFile(scratch.join("stop"));
     let looped = format!(
@@ -385,6 +386,10 @@ fn info_and_analyze_read_a_recording_in_progress_with_one_warning() {
     for (command, out) in [
         ("info", first),
         ("analyze", kspan(scratch.path(), &["analyze", "live.dat"])),
+        (
+            "report",
+            kspan(scratch.path(), &["report", "live.dat", "-o", "live.html"]),
+        ),
     ] {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{command}: {stderr}");
@@ -402,6 +407,11 @@ fn info_and_analyze_read_a_recording_in_progress_with_one_warning() {
             snapshot_events = info_events(&String::from_utf8_lossy(&out.stdout));
         }
     }
+    let page = std::fs::read_to_string(scratch.join("live.html")).unwrap();
+    assert!(
+        page.contains("live.dat is still being recorded (by `kspan record` with pid "),
+        "the report says it among the recording's caveats"
+    );
     assert!(snapshot_events > 0);
     assert!(
         !scratch.join("live.dat").exists(),

@@ -116,8 +116,9 @@ pub(crate) struct Thread {
     pub recent: Vec<RecentRead>,
     /// For an event loop: how many polls it entered (numbers its poll rounds).
     pub polls: u32,
-    /// For an event loop: the read of its current batch it acted on last.
-    pub batch_last: Option<(SpanId, u32)>,
+    /// For an event loop: the read of its current batch it acted on last, the poll round
+    /// it did, and how many more calls of that request's first wave it writes then.
+    pub batch_last: Option<(SpanId, u32, u32)>,
     /// When it got its current context.
     pub ctx_since: Timestamp,
     /// A call it made whose answer it has not read yet: its time goes there.

@@ -206,31 +206,48 @@ fn no_pattern_is_used_before_its_endpoint_was_seen_often_enough() {
 const G: u64 = 3;
 const O: u64 = 4;
 
+/// The load generator sends a request with signature `sig` on its socket `client` at `ts`;
+/// the loop reads it at `ts + 8` on the socket whose client end is `client` (`0xA1` → `0xA2`).
+fn read_request(r: &mut Rec, ts: u64, client: u64, sig: u64) {
+    r.send(ts, LG, client, 10)
+        .recv(ts + 8, FRONT, client + 1, 10)
+        .head(ts + 10, FRONT, false, sig);
+}
+
 /// A poll that returns at once (the loop has work queued): a new round.
 fn round(r: &mut Rec, ts: u64) {
     r.enter(ts, FRONT, Syscall::Poll)
         .exit(ts + 1, FRONT, Syscall::Poll);
 }
 
-/// `n` requests of `G` then `n` of `O`, one at a time on connection A, each call on D
-/// answered at once; `G` calls twice, two rounds after its read, `O` once, one round after.
+/// `n` requests of `G` then `n` of `O`, one at a time on connection A; `G` writes two calls
+/// (on D and F) two rounds after its read, `O` one (on D) one round after; their answers are
+/// read a round later, the response in the round after that.
 fn quiet_loop(r: &mut Rec, n: u64) {
     for i in 0..2 * n {
         let t = 100 + 300 * i;
-        let sig = if i < n { G } else { O };
+        let gather = i < n;
         round(r, t);
         r.send(t + 5, LG, 0xA1, 10)
             .recv(t + 10, FRONT, 0xA2, 10)
-            .head(t + 12, FRONT, false, sig);
+            .head(t + 12, FRONT, false, if gather { G } else { O });
         round(r, t + 20);
-        if sig == G {
+        let mut sockets = vec![(0xD1, 0xD2)];
+        if gather {
             round(r, t + 40);
-            typed_call(r, t + 60, 0xD1, 0xD2, Y);
-            typed_call(r, t + 100, 0xF1, 0xF2, Y);
-        } else {
-            typed_call(r, t + 60, 0xD1, 0xD2, Y);
+            sockets.push((0xF1, 0xF2));
+        }
+        for (k, &(csk, ssk)) in (0..).zip(&sockets) {
+            r.send(t + 60 + 10 * k, FRONT, csk, 5)
+                .head(t + 62 + 10 * k, FRONT, true, Y)
+                .recv(t + 80 + k, BACK, ssk, 5)
+                .send(t + 90 + k, BACK, ssk, 5);
         }
         round(r, t + 140);
+        for (k, &(csk, _)) in (0..).zip(&sockets) {
+            r.recv(t + 145 + k, FRONT, csk, 5);
+        }
+        round(r, t + 160);
         r.send(t + 200, FRONT, 0xA2, 5).recv(t + 210, LG, 0xA1, 5);
     }
 }
@@ -260,23 +277,32 @@ fn gather_after(n: u64) -> Vec<Trace> {
     traces[traces.len() - 2..].to_vec()
 }
 
+/// The loop's last two traces, unfinished at `end` (times from `t`): A (read at `a[0]`) with
+/// the calls written at `a[1]` and `a[2]`, C (read at `c[0]`) with the call written at `c[1]`,
+/// all linked by the loop's read order.
+fn two_and_one(t: u64, end: u64, a: [u64; 3], c: [u64; 2]) -> String {
+    let call = |ts: u64| format!("  Client front tid=10 @{ts}..@{end} partial link=event-loop/2\n");
+    let server = |ts: u64| format!("Server front tid=10 @{ts}..@{end} partial\n");
+    tree(&at(
+        t,
+        &format!(
+            "{}{}{}---\n{}{}---",
+            server(a[0]),
+            call(a[1]),
+            call(a[2]),
+            server(c[0]),
+            call(c[1])
+        ),
+    ))
+}
+
 #[test]
 fn a_request_whose_endpoint_calls_later_does_not_take_this_round_s_call() {
     // Learnt: G's first call comes two rounds after its read, O's one. The first write
     // after the read round is C's, not the older A's; the next round's two are A's.
     assert_eq!(
         render_links(&gather_after(LEARNT)),
-        tree(&at(
-            100 + 600 * LEARNT,
-            "
-            Server front tid=10 @10..@42 partial
-              Client front tid=10 @35..@42 partial link=event-loop/2
-              Client front tid=10 @40..@42 partial link=event-loop/2
-            ---
-            Server front tid=10 @14..@42 partial
-              Client front tid=10 @25..@42 partial link=event-loop/2
-            ---"
-        ))
+        two_and_one(100 + 600 * LEARNT, 42, [10, 35, 40], [14, 25])
     );
     // Not learnt yet (one request fewer): first in, first out gives A the first write.
     let unlearnt = render_links(&gather_after(UNLEARNT));
@@ -286,6 +312,90 @@ fn a_request_whose_endpoint_calls_later_does_not_take_this_round_s_call() {
             "Server front tid=10 @10..@42 partial\n  Client front tid=10 @25..@42"
         )),
         "{unlearnt}"
+    );
+}
+
+/// The quiet phase, then a round that reads A (a `G`) and the start of the next round; with
+/// the time `t` of the first.
+fn gather_read() -> (Rec, u64) {
+    let mut r = connections();
+    quiet_loop(&mut r, LEARNT);
+    let t = 100 + 600 * LEARNT;
+    round(&mut r, t);
+    read_request(&mut r, t + 2, 0xA1, G);
+    round(&mut r, t + 20);
+    (r, t)
+}
+
+/// After the quiet phase the loop reads A (a `G`), and C (an `O`) in the next round; the
+/// round after runs A's two sub-tasks (started by A's step, before C's read woke C's
+/// handler) then C's handler: three calls, on D, F and B.
+fn wave_then_next() -> Vec<Trace> {
+    let (mut r, t) = gather_read();
+    read_request(&mut r, t + 22, 0xC1, O);
+    round(&mut r, t + 40);
+    for (k, csk) in [0xD1, 0xF1, 0xB1].into_iter().enumerate() {
+        let ts = t + 45 + 5 * k as u64;
+        r.send(ts, FRONT, csk, 5).head(ts + 2, FRONT, true, Y);
+    }
+    let traces = r.run().0;
+    traces[traces.len() - 2..].to_vec()
+}
+
+#[test]
+fn a_handler_s_first_wave_of_calls_is_all_its_own() {
+    // Learnt from the quiet rounds: G writes two calls in its first-call round, O one. The
+    // second write of the round is A's too, not C's (the next read due then).
+    assert_eq!(
+        render_links(&wave_then_next()),
+        two_and_one(100 + 600 * LEARNT, 57, [10, 45, 50], [30, 55])
+    );
+}
+
+/// The loop's last two traces, unfinished at `end` (times from `t`): A (read at `a[0]`) with
+/// its one call written at `a[1]` and answered at `a[2]` (back served it from `a[3]` to
+/// `a[4]`), linked while A was the only request; C (read at `c[0]`) with the call written at
+/// `c[1]`, linked by the loop's read order.
+fn answered_and_waiting(t: u64, end: u64, a: [u64; 5], c: [u64; 2]) -> String {
+    tree(&at(
+        t,
+        &format!(
+            "
+            Server front tid=10 @{}..@{end} partial
+              Client front tid=10 @{}..@{} link=own-thread/1
+                Server back tid=20 @{}..@{}
+            ---
+            Server front tid=10 @{}..@{end} partial
+              Client front tid=10 @{}..@{end} partial link=event-loop/2
+            ---",
+            a[0], a[1], a[2], a[3], a[4], c[0], c[1]
+        ),
+    ))
+}
+
+#[test]
+fn an_answer_the_next_round_did_not_act_on_does_not_take_a_later_call() {
+    // After the quiet phase the loop reads A (a `G`); its wave writes one call only (on D,
+    // the other sub-task waits for something kspan does not see), whose answer the loop
+    // reads. The next round reads C (an `O`) and writes nothing: A's task did not act on
+    // its answer then. The call written the round after is C's, not A's.
+    let (mut r, t) = gather_read();
+    round(&mut r, t + 40);
+    r.send(t + 45, FRONT, 0xD1, 5)
+        .head(t + 47, FRONT, true, Y)
+        .recv(t + 50, BACK, 0xD2, 5)
+        .send(t + 55, BACK, 0xD2, 5);
+    round(&mut r, t + 60);
+    r.recv(t + 65, FRONT, 0xD1, 5);
+    round(&mut r, t + 80);
+    read_request(&mut r, t + 82, 0xC1, O);
+    round(&mut r, t + 100);
+    r.send(t + 105, FRONT, 0xB1, 5)
+        .head(t + 107, FRONT, true, Y);
+    let traces = r.run().0;
+    assert_eq!(
+        render_links(&traces[traces.len() - 2..]),
+        answered_and_waiting(t, 107, [10, 45, 67, 50, 57], [90, 105])
     );
 }
 
@@ -426,9 +536,7 @@ fn answer_then_new_request(n: u64) -> Vec<Trace> {
     quiet_phase(&mut r, n);
     let t = 100 + 400 * n;
     round(&mut r, t);
-    r.send(t + 2, LG, 0xA1, 10)
-        .recv(t + 10, FRONT, 0xA2, 10)
-        .head(t + 12, FRONT, false, Q);
+    read_request(&mut r, t + 2, 0xA1, Q);
     round(&mut r, t + 20);
     r.send(t + 22, FRONT, 0xD1, 5)
         .head(t + 24, FRONT, true, Y)
@@ -454,17 +562,7 @@ fn an_answer_whose_request_made_all_its_calls_does_not_take_the_next_call() {
     let t = 100 + 400 * LEARNT;
     assert_eq!(
         render_links(&answer_then_new_request(LEARNT)),
-        tree(&at(
-            t,
-            "
-            Server front tid=10 @10..@64 partial
-              Client front tid=10 @22..@44 link=own-thread/1
-                Server back tid=20 @26..@32
-            ---
-            Server front tid=10 @45..@64 partial
-              Client front tid=10 @62..@64 partial link=event-loop/2
-            ---"
-        ))
+        answered_and_waiting(t, 64, [10, 22, 44, 26, 32], [45, 62])
     );
 }
 

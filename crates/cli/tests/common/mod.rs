@@ -4,9 +4,10 @@
 
 #![allow(dead_code)] // each test binary uses its own part
 
-use kspan_testsupport::{Netns, Scratch};
+use kspan_testsupport::{within, ChildGuard, Netns, Scratch};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 /// Runs `kspan ARGS` and returns what it did.
 pub fn kspan(args: &[&str]) -> Output {
@@ -26,6 +27,20 @@ pub fn succeeded(out: Output) -> Output {
     out
 }
 
+/// A shell script that serves `dir` with python's http.server on loopback port `port`,
+/// waits until it answers, then fetches `/kspan` with curl in the loop that `repeat` opens
+/// (`for i in $(seq 10)`, `while …`), and stops the server.
+pub fn serve_and_fetch(dir: &Path, port: u16, repeat: &str) -> String {
+    format!(
+        "cd {} && python3 -m http.server {port} --bind 127.0.0.1 >/dev/null 2>&1 & \
+         for i in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:{port}/ && break; \
+         sleep 0.1; done; \
+         {repeat}; do curl -s -o /dev/null http://127.0.0.1:{port}/kspan; done; \
+         kill $!",
+        dir.display()
+    )
+}
+
 /// A recording (`http.dat` in a new scratch directory, returned with it) of `requests` HTTP
 /// requests from curl to python's http.server, in a network namespace of its own; `tag`
 /// names both.
@@ -33,14 +48,10 @@ pub fn record_requests(tag: &str, requests: u32) -> (Scratch, PathBuf) {
     let netns = Netns::new(tag);
     let scratch = Scratch::new(tag);
     let path = scratch.join("http.dat");
-    let port = 18090;
-    let script = format!(
-        "cd {} && python3 -m http.server {port} --bind 127.0.0.1 >/dev/null 2>&1 & \
-         for i in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:{port}/ && break; \
-         sleep 0.1; done; \
-         for i in $(seq {requests}); do curl -s -o /dev/null http://127.0.0.1:{port}/kspan; done; \
-         kill $!",
-        scratch.path().display()
+    let script = serve_and_fetch(
+        scratch.path(),
+        18090,
+        &format!("for i in $(seq {requests})"),
     );
     let command = [
         "record",
@@ -55,6 +66,56 @@ pub fn record_requests(tag: &str, requests: u32) -> (Scratch, PathBuf) {
         &[&command[..], &[netns.name(), "sh", "-c", &script]].concat(),
     ));
     (scratch, path)
+}
+
+/// `kspan live --save DAT --format otlp-json -o JSON EXTRA… -- ip netns exec NETNS sh -c
+/// SCRIPT`.
+pub fn live_in_netns(
+    dat: &Path,
+    json: &Path,
+    extra: &[&str],
+    netns: &Netns,
+    script: &str,
+) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kspan"));
+    command
+        .arg("live")
+        .arg("--save")
+        .arg(dat)
+        .args(["--format", "otlp-json", "-o"])
+        .arg(json)
+        .args(extra);
+    command.args([
+        "--",
+        "ip",
+        "netns",
+        "exec",
+        netns.name(),
+        "sh",
+        "-c",
+        script,
+    ]);
+    command
+}
+
+/// Starts `command` (a `kspan record` or `kspan live`) with its standard error into `log`
+/// and waits until it says it is recording (30 s at most); it is asked to stop (SIGTERM) if
+/// the guard is dropped while it runs.
+pub fn start_recorder(command: &mut Command, log: &Path) -> ChildGuard {
+    let child = command
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .expect("kspan runs");
+    let recorder = ChildGuard::terminate_on_drop(child);
+    let text = || std::fs::read_to_string(log).unwrap_or_default();
+    assert!(
+        within(Duration::from_secs(30), || text()
+            .contains("recording into")),
+        "kspan did not start recording: {}",
+        text()
+    );
+    recorder
 }
 
 /// `kspan analyze RECORDING --format FORMAT -o OUT`, checked to succeed.

@@ -3,12 +3,16 @@ package: every POST to /v1/traces is gunzipped when it says gzip, parsed as an
 ExportTraceServiceRequest, and each span written to --out as one line
 `<trace id hex> <span id hex> <parent span id hex or -> <name>`; the first --fail-first
 requests are answered 503 without recording anything. The port it listens on is written to
---port-file once it listens."""
+--port-file once it listens. On SIGUSR1 it goes down for --outage seconds: once the request in
+progress is answered it closes its listening socket (connections are refused), then listens
+again on the same port; the outage's start and end are written to --port-file + ".outage"."""
 
 import argparse
 import gzip
 import http.server
 import os
+import signal
+import time
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -22,6 +26,7 @@ def main():
     parser.add_argument("--port-file", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--fail-first", type=int, default=0)
+    parser.add_argument("--outage", type=float, default=0.0)
     args = parser.parse_args()
     out = open(args.out, "a", buffering=1)
     state = {"requests": 0}
@@ -61,10 +66,25 @@ def main():
             self.answer(200, ExportTraceServiceResponse().SerializeToString())
 
     server = http.server.HTTPServer(("127.0.0.1", args.port), Handler)
+    port = server.server_address[1]
+    # Ready for SIGUSR1 before the port file says it listens.
+    outage = {"asked": False}
+    signal.signal(signal.SIGUSR1, lambda *_: outage.update(asked=True))
     with open(args.port_file + ".tmp", "w") as f:
-        f.write(str(server.server_address[1]))
+        f.write(str(port))
     os.rename(args.port_file + ".tmp", args.port_file)
-    server.serve_forever()
+    server.timeout = 0.05
+    while True:
+        server.handle_request()
+        if outage["asked"]:
+            outage["asked"] = False
+            server.server_close()
+            with open(args.port_file + ".outage", "a", buffering=1) as log:
+                log.write(f"down {time.monotonic()}\n")
+                time.sleep(args.outage)
+                server = http.server.HTTPServer(("127.0.0.1", port), Handler)
+                server.timeout = 0.05
+                log.write(f"up {time.monotonic()}\n")
 
 
 if __name__ == "__main__":

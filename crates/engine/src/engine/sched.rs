@@ -367,9 +367,22 @@ impl Engine {
                     patterns.made_all(pid, sig, &made)
                 })
         };
+        // The handler whose request this round's last take was writes its whole first wave
+        // (calls of sub-tasks started at once) before the loop runs anything else.
+        if let Some((id, r, left)) = th.batch_last {
+            if r == round && left > 0 && live(id) {
+                th.batch_last = Some((id, r, left - 1));
+                return Some(id);
+            }
+        }
         let ready =
             |r: &BatchRead| (r.request || !spans.has_call(r.ctx, true)) && !early(r) && !done(r);
-        let queued = th.batch.iter().position(|r| r.round < round && ready(r));
+        // Queued work runs first in, first out: a task woken by an answer read in one round
+        // runs in the next, so an answer two rounds old that nothing acted on then woke a
+        // task that awaited something else (a sibling sub-task), not this call.
+        let queued = th.batch.iter().position(|r| {
+            r.round < round && (r.request || round.wrapping_sub(r.round) <= 1) && ready(r)
+        });
         let at = queued.or_else(|| {
             th.batch
                 .iter()
@@ -378,18 +391,27 @@ impl Engine {
         });
         match at {
             Some(i) => {
-                let ctx = th.batch.remove(i).ctx;
-                th.batch_last = Some((ctx, round));
-                Some(ctx)
+                let taken = th.batch.remove(i);
+                let wave = taken
+                    .request
+                    .then(|| {
+                        spans
+                            .get(taken.ctx)
+                            .and_then(|s| patterns.wave(tid, s.sig?))
+                    })
+                    .flatten()
+                    .unwrap_or(1);
+                th.batch_last = Some((taken.ctx, round, wave.saturating_sub(1)));
+                Some(taken.ctx)
             }
-            None => match th.batch_last.filter(|&(id, _)| live(id)) {
-                Some((id, r)) if r == round => Some(id),
+            None => match th.batch_last.filter(|&(id, _, _)| live(id)) {
+                Some((id, r, _)) if r == round => Some(id),
                 // Its work follows its own reads in order: it serves one request at a
                 // time, or it is the only thread serving its process's requests.
                 _ if !th.multiplexes || self.readers.only_reader(th.tgid, tid) => {
                     spans.oldest_waiting(tid, |_| false)
                 }
-                last => last.map(|(id, _)| id),
+                last => last.map(|(id, _, _)| id),
             },
         }
     }

@@ -15,7 +15,7 @@ use crate::event::Timestamp;
 use crate::fxhash::FxHashMap;
 pub(crate) use fit::Interval;
 use fit::Stretch;
-use rounds::LoopLedger;
+use rounds::{decide_wave, LagTally, LoopLedger, WaveVotes};
 
 /// Requests in a process's (or loop's) first ledger, doubling with each fit up to the last
 /// size: counts early in a recording, and steadier ones later. Each fit still reports only
@@ -96,8 +96,14 @@ pub(crate) struct CallPatterns {
     kinds: FxHashMap<i32, Vec<u64>>,
     /// Per event loop (thread): its rounds since the last fit.
     loops: FxHashMap<Tid, LoopLedger>,
+    /// Per (event loop, endpoint, [`Lag`]): what its rounds so far say of each lag.
+    lag_tallies: FxHashMap<(Tid, u64, Lag), LagTally>,
     /// Per (event loop, endpoint, [`Lag`]): the lag its rounds allow.
     lags: FxHashMap<(Tid, u64, Lag), u32>,
+    /// Per (event loop, endpoint): the votes of its rounds so far on its first wave.
+    wave_votes: FxHashMap<(Tid, u64), WaveVotes>,
+    /// Per (event loop, endpoint): the calls its handler writes in its first-call round.
+    waves: FxHashMap<(Tid, u64), u32>,
 }
 
 /// What an event loop did in a poll round, as its lags' ledger counts it.
@@ -241,11 +247,34 @@ impl CallPatterns {
         if !ledger.full() {
             return;
         }
-        for (sig, first, resp) in ledger.fit(round) {
-            for (kind, lag) in [(Lag::FirstCall, first), (Lag::Response, resp)] {
-                if let Some(lag) = lag {
-                    self.lags.insert((tid, sig, kind), lag);
-                }
+        let known: FxHashMap<u64, u32> = self
+            .lags
+            .iter()
+            .filter(|&(&(t, _, kind), _)| t == tid && kind == Lag::FirstCall)
+            .map(|(&(_, sig, _), &lag)| (sig, lag))
+            .collect();
+        let (fits, votes) = ledger.fit(round, &known);
+        for fit in fits {
+            for (kind, tally) in [
+                (Lag::FirstCall, fit.first_call),
+                (Lag::Response, fit.response),
+            ] {
+                let all = self.lag_tallies.entry((tid, fit.sig, kind)).or_default();
+                all.add(&tally);
+                match all.decide() {
+                    Some(lag) => self.lags.insert((tid, fit.sig, kind), lag),
+                    // What its rounds say now no longer tells a lag apart.
+                    None => self.lags.remove(&(tid, fit.sig, kind)),
+                };
+            }
+        }
+        for (sig, new) in votes {
+            let all = self.wave_votes.entry((tid, sig)).or_default();
+            for (wave, n) in new {
+                *all.entry(wave).or_default() += n;
+            }
+            if let Some(wave) = decide_wave(all) {
+                self.waves.insert((tid, sig), wave);
             }
         }
     }
@@ -256,6 +285,9 @@ impl CallPatterns {
     pub fn forget(&mut self, tid: Tid, pid: i32) {
         if self.loops.remove(&tid).is_some() {
             self.lags.retain(|&(t, _, _), _| t != tid);
+            self.lag_tallies.retain(|&(t, _, _), _| t != tid);
+            self.waves.retain(|&(t, _), _| t != tid);
+            self.wave_votes.retain(|&(t, _), _| t != tid);
         }
         if tid == pid {
             self.ledgers.remove(&pid);
@@ -270,6 +302,13 @@ impl CallPatterns {
     /// Response: 1 for a task woken by its last answer, more when it waits for sub-tasks.
     pub fn lag(&self, tid: Tid, request: u64, kind: Lag) -> Option<u32> {
         self.lags.get(&(tid, request, kind)).copied()
+    }
+
+    /// How many calls event loop `tid`'s handler of endpoint `request` writes in the round
+    /// of its first call, once its rounds told it apart (2 for a handler that starts two
+    /// sub-tasks that call at once).
+    pub fn wave(&self, tid: Tid, request: u64) -> Option<u32> {
+        self.waves.get(&(tid, request)).copied()
     }
 
     /// The call signatures of process `pid` that have fitted counts.

@@ -50,6 +50,10 @@ pub struct CpuCursor<'f> {
     /// the last whole page or chunk, without an error.
     torn: bool,
     release: Option<Release<'f>>,
+    /// File offset of the cursor's pages, or of its first chunk after the chunk count.
+    data_start: u64,
+    /// Bytes of the cursor's data in the file (what [`CpuCursor::bytes_read`] grows to).
+    data_len: u64,
 }
 
 /// Bytes of consumed pages after which they are handed back to the kernel.
@@ -111,6 +115,8 @@ impl<'f> CpuCursor<'f> {
             size.min(available)
         };
         let region = slice(file, offset.min(file.len() as u64), len, "CPU data")?;
+        // Where the pages (or chunks, after their count) start.
+        let mut data_start = offset;
         let source = match compressed {
             None => Source::Plain { region, pos: 0 },
             Some((comp, endian)) => {
@@ -120,6 +126,7 @@ impl<'f> CpuCursor<'f> {
                     Err(_) if torn || region.is_empty() => 0,
                     Err(e) => return Err(e),
                 };
+                data_start = reader.offset();
                 Source::Chunks {
                     comp,
                     dec: Decompressor::default(),
@@ -147,7 +154,26 @@ impl<'f> CpuCursor<'f> {
                 region_start: offset as usize,
                 done: offset as usize,
             }),
+            data_start,
+            data_len: size.min(available),
         })
+    }
+
+    /// Bytes of the file's data for this cursor that it has read so far (pages or chunks
+    /// taken), up to [`CpuCursor::data_len`]: how far a reader is, for a progress bar.
+    pub fn bytes_read(&self) -> u64 {
+        let read = match &self.source {
+            // An ended cursor (no region left) has read all it will.
+            Source::Plain { region: [], .. } => self.data_len,
+            Source::Plain { pos, .. } => *pos as u64,
+            Source::Chunks { reader, .. } => reader.offset() - self.data_start,
+        };
+        read.min(self.data_len)
+    }
+
+    /// Bytes of the file's data for this cursor (clamped to the file).
+    pub fn data_len(&self) -> u64 {
+        self.data_len
     }
 
     /// The bytes that `next`'s and `page_data`'s ranges index.

@@ -273,6 +273,17 @@ impl<'f> Events<'f> {
             .collect()
     }
 
+    /// Bytes of the file's event data read so far, of [`Events::bytes_total`]: how far the
+    /// stream is, for a progress bar (all of it once the stream has ended).
+    pub fn bytes_read(&self) -> u64 {
+        self.cursors.iter().map(CpuCursor::bytes_read).sum()
+    }
+
+    /// Bytes of event data in the file, all buffers and CPUs.
+    pub fn bytes_total(&self) -> u64 {
+        self.cursors.iter().map(CpuCursor::data_len).sum()
+    }
+
     /// The cursors in the metadata's order of buffers and CPUs.
     fn in_meta_order(&self) -> impl Iterator<Item = &CpuCursor<'f>> {
         self.leaf_of.iter().map(|&leaf| &self.cursors[leaf])
@@ -400,10 +411,28 @@ mod tests {
             let file = TraceFile::open(&path).unwrap();
             let mut events = file.events();
             let mut got = Vec::new();
+            let mut read = 0;
+            assert_eq!(events.bytes_read(), 0, "case {case}: nothing read yet");
             while let Some(r) = events.next_event().unwrap() {
                 got.push((r.timestamp, r.buffer, r.cpu, r.data.to_vec()));
+                let now = events.bytes_read();
+                assert!(now >= read, "case {case}: progress never goes back");
+                read = now;
             }
             assert!(events.warnings().is_empty());
+            assert_eq!(
+                events.bytes_read(),
+                events.bytes_total(),
+                "case {case}: all of it read at the end"
+            );
+            if compression == Compression::None {
+                let pages: usize = specs
+                    .iter()
+                    .flat_map(|(_, d)| d)
+                    .map(|(_, p)| p.len())
+                    .sum();
+                assert_eq!(events.bytes_total(), pages as u64, "case {case}");
+            }
             // Buffers without events are dropped from the metadata: compare by buffer name.
             let names: Vec<String> = file
                 .metadata()

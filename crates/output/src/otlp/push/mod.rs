@@ -93,6 +93,7 @@ pub struct OtlpPushSink {
     deadline: Arc<Deadline>,
     sender: Option<JoinHandle<PushReport>>,
     spans: u64,
+    traces: u64,
     dropped_queue_full: u64,
     outcome: PushOutcome,
 }
@@ -131,6 +132,7 @@ impl OtlpPushSink {
             deadline,
             sender: Some(sender),
             spans: 0,
+            traces: 0,
             dropped_queue_full: 0,
             outcome: outcome.clone(),
         };
@@ -143,6 +145,7 @@ impl TraceSink for OtlpPushSink {
         let spans = trace_resource_spans(&self.context, trace);
         let count = span_count(&spans);
         self.spans += count as u64;
+        self.traces += 1;
         let queued = self.queued.load(Ordering::Relaxed);
         // A trace bigger than the whole queue still goes when the queue is empty.
         if queued > 0 && queued + count > self.config.queue_spans {
@@ -170,6 +173,7 @@ impl TraceSink for OtlpPushSink {
         let report = PushReport {
             endpoint: self.config.url.clone(),
             spans: self.spans,
+            traces: self.traces,
             dropped_queue_full: self.dropped_queue_full,
             queue_spans: self.config.queue_spans,
             timeout: self.config.timeout,
@@ -228,6 +232,7 @@ mod tests {
         assert_eq!(report.spans, 60);
         assert_eq!(report.delivered, 0);
         assert_eq!(report.dropped(), 60);
+        assert_eq!((report.traces, report.dropped_traces()), (20, 20));
         assert!(report.dropped_queue_full > 0, "{report:?}");
         assert!(report.dropped_unsent > 0, "{report:?}");
     }

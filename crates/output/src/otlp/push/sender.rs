@@ -16,6 +16,10 @@ use std::time::{Duration, Instant};
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// The longest wait between two tries.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// The least time a request is given, even when its batch's time is nearly up: a request
+/// cut short by kspan's own timeout may still have reached the collector, which would make
+/// a span counted as dropped arrive all the same.
+const MIN_ATTEMPT: Duration = Duration::from_secs(1);
 
 /// What the sink puts on the queue.
 pub(super) enum Item {
@@ -46,6 +50,7 @@ pub(super) struct Batching {
 struct Batch {
     spans: Vec<ResourceSpans>,
     count: usize,
+    traces: u64,
     started: Option<Instant>,
 }
 
@@ -54,6 +59,7 @@ impl Batch {
         self.started.get_or_insert_with(Instant::now);
         self.spans.extend(spans);
         self.count += count;
+        self.traces += 1;
     }
 }
 
@@ -106,9 +112,10 @@ impl Sender {
     }
 
     /// Sends `batch`, retrying with backoff until it is taken, refused, or its time (the
-    /// timeout, or the deadline once the analysis is over) runs out.
+    /// timeout, or the deadline once the analysis is over) runs out; a request started in
+    /// time gets at least [`MIN_ATTEMPT`] to be answered.
     fn export(&mut self, batch: Batch) {
-        let count = batch.count as u64;
+        let (count, traces) = (batch.count as u64, batch.traces);
         if count == 0 {
             return;
         }
@@ -127,11 +134,12 @@ impl Sender {
             if attempt > 0 {
                 self.report.retries += 1;
             }
-            match self.collector.post(&body, stop - now) {
+            match self.collector.post(&body, (stop - now).max(MIN_ATTEMPT)) {
                 Answer::Accepted { rejected } => {
                     let rejected = rejected.min(count);
                     self.report.requests += 1;
                     self.report.delivered += count - rejected;
+                    self.report.traces_delivered += traces;
                     self.report.rejected += rejected;
                     return;
                 }
