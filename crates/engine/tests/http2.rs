@@ -149,3 +149,27 @@ fn without_frames_the_connection_keeps_one_message_per_turn() {
     let spans: usize = traces.iter().map(|t| t.spans.len()).sum();
     assert_eq!(spans, 4, "{}", render(&traces));
 }
+
+#[test]
+fn a_stream_never_answered_ends_partial_once_many_later_streams_are_open() {
+    let mut r = shared_connection();
+    // 300 calls, none answered (their answers lost in other bytes): the oldest streams go
+    // once 256 are open, their spans partial, with no error: the connection is not closed.
+    for i in 0..300u64 {
+        let t = 1_000 + 10 * i;
+        r.send_frames(t, FRONT, 0xB1, 50, &headers(2 * i as u32 + 1))
+            .recv(t + 5, BACK, 0xB2, 50);
+    }
+    let (traces, summary) = r.run();
+    let first = traces
+        .iter()
+        .flat_map(|t| &t.spans)
+        .find(|s| s.kind == SpanKind::Client && s.start == 1_000)
+        .expect("the first call");
+    assert!(first.partial && first.error.is_none(), "{first:?}");
+    assert!(
+        summary.caveats.iter().all(|(c, _)| !c.contains("closed")),
+        "{:?}",
+        summary.caveats
+    );
+}

@@ -380,41 +380,45 @@ impl Engine {
     }
 
     /// Drops the stream sockets of `sk` whose span is closed or gone (their request's
-    /// trace moved on), then the lowest streams beyond [`MAX_STREAMS`] (their spans end).
+    /// trace moved on), then the lowest streams beyond [`MAX_STREAMS`]: their spans end
+    /// there, cut (partial, lasting until now, as at the end of the input) when still
+    /// waiting for an answer (lost in another stream's bytes, see the module's
+    /// documentation; the connection itself is not closed).
     fn drop_done_streams(&mut self, sk: SockAddr) {
         let Some(conn) = self.mux.conns.get_mut(&sk) else {
             return;
         };
         let spans = &self.spans;
         let endpoints = &self.sockets.endpoints;
-        let mut done: Vec<(u32, SockAddr)> = conn
+        let span_of = |v: &SockAddr| endpoints.get(v).and_then(|ep| ep.span);
+        let (done, mut rest): (Vec<(u32, SockAddr)>, Vec<(u32, SockAddr)>) = conn
             .streams
             .iter()
-            .filter(|(_, v)| {
-                endpoints
-                    .get(v)
-                    .and_then(|ep| ep.span)
-                    .is_some_and(|id| spans.get(id).is_none_or(|s| s.closed))
-            })
             .map(|(&s, &v)| (s, v))
-            .collect();
-        if conn.streams.len() - done.len() >= MAX_STREAMS {
-            let mut rest: Vec<(u32, SockAddr)> = conn
-                .streams
-                .iter()
-                .map(|(&s, &v)| (s, v))
-                .filter(|e| !done.contains(e))
-                .collect();
-            rest.sort_unstable();
-            done.extend(rest.into_iter().take(MAX_STREAMS / 4));
-        }
-        for (s, _) in &done {
+            .partition(|(_, v)| {
+                span_of(v).is_some_and(|id| spans.get(id).is_none_or(|s| s.closed))
+            });
+        rest.sort_unstable();
+        let over = if rest.len() >= MAX_STREAMS {
+            rest.truncate(MAX_STREAMS / 4);
+            rest
+        } else {
+            Vec::new()
+        };
+        for (s, _) in done.iter().chain(&over) {
             conn.streams.remove(s);
         }
         for (_, v) in done {
-            if let Some(ep) = self.sockets.remove(v) {
-                self.end_endpoint(ep);
+            self.sockets.remove(v);
+        }
+        for (_, v) in over {
+            let Some(id) = self.sockets.remove(v).and_then(|ep| ep.span) else {
+                continue;
+            };
+            if self.spans.get(id).is_some_and(|s| !s.answered) {
+                self.spans.cut(id, self.now);
             }
+            self.spans.close(id);
         }
     }
 
