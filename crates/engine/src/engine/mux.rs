@@ -37,6 +37,9 @@ const ENTRY_SLACK_NS: Timestamp = 2_000;
 /// The tag of control bytes (stream 0).
 const CONTROL: u32 = 0;
 
+/// A stream id and its stream socket.
+type StreamOf = (u32, SockAddr);
+
 /// Where a send on a multiplexed connection goes: (stream socket, bytes) pieces, and the
 /// signature of the request it opens.
 pub(super) type MuxSend = (Vec<(SockAddr, u64)>, Option<u64>);
@@ -391,7 +394,7 @@ impl Engine {
         let spans = &self.spans;
         let endpoints = &self.sockets.endpoints;
         let span_of = |v: &SockAddr| endpoints.get(v).and_then(|ep| ep.span);
-        let (done, mut rest): (Vec<(u32, SockAddr)>, Vec<(u32, SockAddr)>) = conn
+        let (done, mut rest): (Vec<StreamOf>, Vec<StreamOf>) = conn
             .streams
             .iter()
             .map(|(&s, &v)| (s, v))
