@@ -1702,6 +1702,51 @@ fn a_thread_with_a_call_in_flight_that_watches_another_request_s_connection_work
 }
 
 #[test]
+fn a_thread_that_watches_the_connection_of_a_request_it_read_earlier_works_for_it_again() {
+    let mut r = two_services();
+    r.thread(11, FRONT, "front");
+    r.connect(10, LG, 0xA1, sa(9, 5000), 0xA2, sa(1, 80))
+        .connect(11, LG, 0xC1, sa(9, 5001), 0xC2, sa(1, 80));
+    back_conn(&mut r, 20);
+    r.connect(30, 11, 0xD1, sa(1, 6001), 0xD2, sa(2, 81))
+        .connect(31, 11, 0xE1, sa(1, 6002), 0xE2, sa(2, 81));
+    r.enter(90, 11, Syscall::Poll).exit(95, 11, Syscall::Poll); // a runtime thread
+    r.send(100, LG, 0xA1, 10)
+        .send(101, LG, 0xC1, 10)
+        .recv(105, 11, 0xA2, 10) // request A
+        .send(108, 11, 0xB1, 6) // A's first call
+        .recv(110, 11, 0xC2, 10) // request C: the thread runs C's work now
+        .send(115, 11, 0xD1, 5) // C's call
+        // Then A's again: the thread watches A's connection (EAGAIN), sends A's second call.
+        .recv(120, 11, 0xA2, -11)
+        .send(125, 11, 0xE1, 7);
+    // Back answers the three calls in turn; the thread reads the answers, then responds.
+    for (k, (sk, n)) in (0..).zip([(0xB1, 6), (0xD1, 5), (0xE1, 7)]) {
+        r.recv(130 + 4 * k, BACK, sk + 1, n)
+            .send(132 + 4 * k, BACK, sk + 1, n);
+        r.recv(150 + 2 * k, 11, sk, n);
+    }
+    r.send(160, 11, 0xA2, 5).send(165, 11, 0xC2, 5);
+    let (traces, _) = r.run();
+    assert_eq!(
+        render(&traces),
+        tree(
+            "
+            Server front tid=11 105..162
+              Client front tid=11 108..152
+                Server back tid=20 130..134
+              Client front tid=11 125..156
+                Server back tid=20 138..142
+            ---
+            Server front tid=11 110..167
+              Client front tid=11 115..154
+                Server back tid=20 134..138
+            ---"
+        )
+    );
+}
+
+#[test]
 fn a_message_with_no_answer_ends_where_each_side_closes_its_end() {
     let mut r = two_services();
     front_conn(&mut r, 10);

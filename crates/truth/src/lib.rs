@@ -13,6 +13,7 @@
 pub mod clock;
 pub mod error;
 pub mod expected;
+pub mod links;
 pub mod matching;
 pub mod otlp;
 pub mod records;

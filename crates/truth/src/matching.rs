@@ -616,6 +616,7 @@ mod tests {
             local: None,
             tid: None,
             threads: vec![],
+            link: None,
         }
     }
 

@@ -53,6 +53,19 @@ pub struct ObservedSpan {
     pub tid: Option<i64>,
     /// `kspan.threads`: every thread that worked in the span (empty when not exported).
     pub threads: Vec<i64>,
+    /// How kspan linked the span to its parent, when exported (not on roots, nor in exports
+    /// older than the link attributes).
+    pub link: Option<Link>,
+}
+
+/// The evidence and confidence kspan gives for a span's link to its parent
+/// (`kspan.link` and `kspan.link.confidence`, docs/otlp.md).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Link {
+    /// The evidence that decided the link (`bytes`, `own-thread`, `event-loop`, …).
+    pub evidence: String,
+    /// The probability kspan reports that the parent is right (0–1).
+    pub confidence: f64,
 }
 
 impl ObservedSpan {
@@ -122,6 +135,7 @@ struct KeyValue {
 struct AnyValue {
     string_value: Option<String>,
     int_value: Option<ProtoInt>,
+    double_value: Option<f64>,
 }
 
 /// A proto3-JSON 64-bit integer: a decimal string, or (leniently) a plain number.
@@ -201,11 +215,20 @@ fn observed(raw: RawSpan, service: &str) -> ObservedSpan {
                     .collect()
             })
             .unwrap_or_default(),
+        link: link(&raw.attributes),
         parent_span_id: Some(raw.parent_span_id).filter(|p| !p.is_empty()),
         trace_id: raw.trace_id,
         span_id: raw.span_id,
         service: service.to_string(),
     }
+}
+
+/// `kspan.link` and `kspan.link.confidence`, when both are present.
+fn link(attrs: &[KeyValue]) -> Option<Link> {
+    Some(Link {
+        evidence: attr_str(attrs, "kspan.link")?.to_string(),
+        confidence: attr(attrs, "kspan.link.confidence")?.double_value?,
+    })
 }
 
 /// The address and port attributes as one address, when both are present and valid.
@@ -239,6 +262,8 @@ mod tests {
                           {"key":"network.local.port","value":{"intValue":"40000"}},
                           {"key":"thread.id","value":{"intValue":"77"}},
                           {"key":"kspan.threads","value":{"stringValue":"77,78"}},
+                          {"key":"kspan.link","value":{"stringValue":"own-thread"}},
+                          {"key":"kspan.link.confidence","value":{"doubleValue":0.99}},
                           {"key":"kspan.partial","value":{"boolValue":true}}]}]}]}]}"#;
         assert_eq!(
             parse_otlp(text),
@@ -254,6 +279,10 @@ mod tests {
                 local: Some("10.0.0.2:40000".parse().unwrap()),
                 tid: Some(77),
                 threads: vec![77, 78],
+                link: Some(Link {
+                    evidence: "own-thread".to_string(),
+                    confidence: 0.99,
+                }),
             }])
         );
         assert!(parse_otlp(&text.replace("\"40000\"", "\"port\"")).is_err());

@@ -2,6 +2,7 @@
 
 use crate::clock::ClockOffset;
 use crate::expected::{Expected, ExpectedRequest, Timing};
+use crate::links::{judge_links, LinkReport};
 use crate::matching::{Matching, Miss};
 use crate::otlp::{ObservedSpan, SpanKind};
 use serde::Serialize;
@@ -33,6 +34,9 @@ pub struct Report {
     /// Per service design: the requests that went through a service of that design, and the
     /// time errors of that design's spans.
     pub by_design: BTreeMap<String, DesignReport>,
+    /// Every link kspan reported (`kspan.link`) judged against the true tree: how often links
+    /// of each reported confidence and evidence were right.
+    pub links: LinkReport,
     /// The first failing requests, each with its first problem.
     pub failures: Vec<Failure>,
     /// Truth lines that could not be used.
@@ -212,6 +216,7 @@ pub fn judge(
         identity: IdentityCounts::default(),
         by_endpoint: BTreeMap::new(),
         by_design: BTreeMap::new(),
+        links: judge_links(expected, observed, matching, &by_id),
         failures: Vec::new(),
         warnings: expected.warnings.clone(),
     };
@@ -570,7 +575,7 @@ fn worst(values: &[i64]) -> i64 {
 }
 
 /// `part/whole` as a percentage rounded down to one decimal, so it never overstates.
-fn percent(part: usize, whole: usize) -> String {
+pub(crate) fn percent(part: usize, whole: usize) -> String {
     let tenths = (part * 1000).checked_div(whole).unwrap_or(0);
     format!("{}.{}%", tenths / 10, tenths % 10)
 }
@@ -655,6 +660,9 @@ impl fmt::Display for Report {
                     )?;
                 }
             }
+        }
+        if self.links.judged + self.links.parent_unmatched + self.links.span_unmatched > 0 {
+            write!(f, "{}", self.links)?;
         }
         if !self.failures.is_empty() {
             writeln!(f, "first failing requests:")?;

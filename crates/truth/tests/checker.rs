@@ -228,6 +228,69 @@ fn a_store_span_under_the_wrong_parent_is_counted() {
     assert_eq!(report.spans, counts(0, 0, 0, 1));
 }
 
+/// Gives span `id` of the fixture the link attributes kspan exports.
+fn add_link(otlp: &mut Value, id: u64, evidence: &str, confidence: f64) {
+    let attributes = span_mut(otlp, id)["attributes"].as_array_mut().unwrap();
+    attributes.push(json!({"key": "kspan.link", "value": {"stringValue": evidence}}));
+    attributes.push(json!({"key": "kspan.link.confidence", "value": {"doubleValue": confidence}}));
+    attributes.push(json!({"key": "kspan.link.candidates", "value": {"intValue": "2"}}));
+}
+
+#[test]
+fn links_are_judged_per_confidence_and_evidence() {
+    let mut otlp = base_otlp();
+    for server in [3, 5, 7, 10, 12] {
+        add_link(&mut otlp, server, "bytes", 1.0);
+    }
+    for (call, evidence, confidence) in [
+        (2, "event-loop", 0.75),
+        (9, "event-loop", 0.75),
+        (4, "own-thread", 0.99),
+        (6, "own-thread", 0.99),
+        (11, "connection", 0.98),
+    ] {
+        add_link(&mut otlp, call, evidence, confidence);
+    }
+    // memcached's span under the compose SERVER span rather than its call: a wrong sure link;
+    // redis's span under a span not in the export: not judged.
+    span_mut(&mut otlp, 7)["parentSpanId"] = json!("0000000000000003");
+    span_mut(&mut otlp, 12)["parentSpanId"] = json!("00000000000000ee");
+    let report = run(&otlp, &CheckOptions::default());
+    let links = &report.links;
+    assert_eq!(
+        (
+            links.judged,
+            links.right,
+            links.parent_unmatched,
+            links.span_unmatched
+        ),
+        (9, 8, 1, 0)
+    );
+    assert_eq!((links.sure.links, links.sure.wrong), (6, 1));
+    assert_eq!((links.sure_calls.links, links.sure_calls.wrong), (2, 0));
+    let text = report.to_string();
+    let lines: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("links:"))
+        .collect();
+    assert_eq!(
+        lines[..4],
+        [
+            "links: 9 judged, 8 right (88.8%); not judged: 1 whose parent stands for no true \
+             span, 0 whose span stands for none",
+            "  sure links (confidence >= 0.99): 6, 1 wrong (166.67 per 1,000); calls: 2, 0 wrong \
+             (0.00 per 1,000); wrong by evidence: bytes 1",
+            "  by confidence: >= 0.7: 2/2 right, reported 0.750; >= 0.95: 1/1 right, reported \
+             0.980; >= 0.99: 5/6 right, reported 0.997",
+            "  by evidence (right/links): bytes 3/4, connection 1/1, event-loop 2/2, own-thread 2/2",
+        ]
+    );
+    // An export without link attributes (the base fixture) has no links section.
+    assert!(!run(&base_otlp(), &CheckOptions::default())
+        .to_string()
+        .contains("links:"));
+}
+
 #[test]
 fn a_span_in_another_requests_trace_fails_both_requests() {
     let mut otlp = base_otlp();

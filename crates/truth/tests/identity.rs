@@ -284,6 +284,7 @@ fn observed(
         local: Some(addr(local)),
         tid: Some(7),
         threads: vec![7],
+        link: None,
     }
 }
 

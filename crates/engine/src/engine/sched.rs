@@ -510,11 +510,12 @@ impl Engine {
         }
     }
 
-    /// A thread watching a server connection whose request is in progress, and that did
-    /// not read that request, works for it (Go's net/http watches the connection from
-    /// whichever OS thread runs the request's goroutine, then runs its next goroutine) —
-    /// even with a call of its own in flight: a thread blocked on its call's answer would
-    /// not be watching another request's connection.
+    /// A thread watching a server connection whose request is in progress works for it
+    /// (Go's net/http watches the connection from whichever OS thread runs the request's
+    /// goroutine, then runs its next goroutine) — also when it read that request itself and
+    /// ran other requests' work since (an M:N runtime), and even with a call of its own in
+    /// flight: a thread blocked on its call's answer would not be watching another
+    /// request's connection.
     fn watch(&mut self, tid: Tid, sk: SockAddr, now: Timestamp) {
         let Some(id) = self.sockets.endpoint(sk).span else {
             return;
@@ -522,7 +523,7 @@ impl Engine {
         let Some(reader) = self
             .spans
             .get(id)
-            .filter(|s| !s.answered && !s.closed && s.span.tid != tid)
+            .filter(|s| !s.answered && !s.closed)
             .map(|s| s.span.tid)
         else {
             return;
