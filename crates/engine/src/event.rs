@@ -80,6 +80,18 @@ impl FourTuple {
 /// TCP states as numbered by the kernel (`include/net/tcp_states.h`).
 pub type TcpState = i32;
 
+/// One frame of a multiplexed connection (an HTTP/2 frame, or the connection preface).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Frame {
+    /// Its size in bytes, header included.
+    pub len: u64,
+    /// The stream (one request and its response) it belongs to; 0 for the connection.
+    pub stream: u32,
+    /// True when it carries a request or a response (HTTP/2 HEADERS, DATA, CONTINUATION),
+    /// false for connection and flow control (SETTINGS, PING, WINDOW_UPDATE, …).
+    pub message: bool,
+}
+
 /// The kinds of event the engine understands; anything else is [`EventKind::Other`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum EventKind {
@@ -145,6 +157,17 @@ pub enum EventKind {
     /// signature is `sig` (a hash of what they say it is: `GET /par`, `SET`); stamped at
     /// the syscall's exit. Evidence only, not kernel activity.
     Head { fd: i64, send: bool, sig: u64 },
+    /// A payload head of a send on a multiplexed connection (HTTP/2): how the bytes the
+    /// thread's send syscall on descriptor `fd` moves divide into frames, from its first
+    /// byte, as far as the head shows them; stamped at the syscall's entry (its bytes are
+    /// known from then), before the send's `sock_send_length`. Bytes past the last frame
+    /// are not known. `sig`: the endpoint signature of the request a HEADERS frame among
+    /// them opens (when the send opens one).
+    Frames {
+        fd: i64,
+        frames: Vec<Frame>,
+        sig: Option<u64>,
+    },
     /// Any other event (user-enabled ones included): counted per span under `type_id`;
     /// `values` holds the numeric fields a source was asked to keep for aggregation
     /// (see [`EventNames::field_names`](crate::EventNames)), in that order.

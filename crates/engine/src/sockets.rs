@@ -198,6 +198,12 @@ impl Sockets {
         id
     }
 
+    /// The socket at the other end of `sk`'s connection, when both are bound.
+    pub fn peer(&self, sk: SockAddr) -> Option<SockAddr> {
+        let tuple = self.endpoints.get(&sk)?.tuple?;
+        self.owners.get(&tuple.mirrored()).copied()
+    }
+
     /// The side of the endpoint sending on `tuple`, when it is known.
     pub fn side_of_tuple(&self, tuple: FourTuple) -> Option<Side> {
         let sk = self.owners.get(&tuple)?;

@@ -124,6 +124,11 @@ impl Stream {
         }
     }
 
+    /// Absolute offset the next send starts at.
+    pub fn sent_offset(&self) -> u64 {
+        self.sent
+    }
+
     /// Absolute offset the next read starts at.
     pub fn read_offset(&self) -> u64 {
         self.read

@@ -11,6 +11,12 @@ const BACK: Tid = 20;
 /// `n` requests, 4 in flight at a time: each on a new lg→front connection (closed after
 /// the answer), each calling back over one keep-alive connection.
 fn workload(n: u64) -> Rec {
+    workload_on(n, false)
+}
+
+/// [`workload`]; with `http2`, the keep-alive connection is an HTTP/2 one, each call on a
+/// stream of its own (payload heads showing the frames).
+fn workload_on(n: u64, http2: bool) -> Rec {
     let mut r = Rec::new();
     r.thread(FRONT, FRONT, "front").thread(BACK, BACK, "back");
     r.connect(1, FRONT, 0xB1, sa(1, 6000), 0xB2, sa(2, 81));
@@ -25,8 +31,17 @@ fn workload(n: u64) -> Rec {
             .send(t + 30, FRONT, 0xB1, 50)
             .recv(t + 40, BACK, 0xB2, 50)
             .send(t + 50, BACK, 0xB2, 70)
-            .recv(t + 60, FRONT, 0xB1, 70)
-            .send(t + 70, FRONT, ssk, 200)
+            .recv(t + 60, FRONT, 0xB1, 70);
+        if http2 {
+            let stream = 2 * i as u32 + 1;
+            r.frames(t + 30, FRONT, &[(41, stream, true)], None).frames(
+                t + 50,
+                BACK,
+                &[(12, stream, true)],
+                None,
+            );
+        }
+        r.send(t + 70, FRONT, ssk, 200)
             .recv(t + 80, LG, csk, 200)
             // closed a while later, with three more requests in flight meanwhile
             .close(t + 390, ssk, ct.mirrored())
@@ -37,7 +52,11 @@ fn workload(n: u64) -> Rec {
 
 /// Runs the workload and returns (traces, the largest footprint seen).
 fn peak(n: u64) -> (u64, Footprint) {
-    let r = workload(n);
+    peak_of(&workload(n))
+}
+
+/// Runs `r` and returns (traces, the largest footprint seen).
+fn peak_of(r: &Rec) -> (u64, Footprint) {
     let mut events = r.events.clone();
     events.sort_by_key(|e| e.ts);
     let mut engine = Engine::new(r.world.clone(), r.names.clone(), Config::default());
@@ -92,6 +111,30 @@ fn peak_state_does_not_grow_with_the_number_of_requests() {
         endpoints: 10,
         streams: 10,
         segments: 1,
+        spans: 12,
+        traces: 4,
+        threads: 2,
+    };
+    assert_eq!(large, expected);
+}
+
+#[test]
+fn streams_of_one_http2_connection_do_not_accumulate() {
+    let (t1, small) = peak_of(&workload_on(200, true));
+    let (t2, large) = peak_of(&workload_on(2_000, true));
+    assert_eq!((t1, t2), (200, 2_000));
+    assert_eq!(
+        small, large,
+        "peak live state must not depend on the request count"
+    );
+    // Each stream's pair of sockets and byte streams goes once its span is closed, when a
+    // later stream starts: beside the 4 lg connections and the HTTP/2 connection itself
+    // (10 sockets), the 4 streams of the requests in flight (2 sockets each); 4 traces of
+    // 3 spans.
+    let expected = Footprint {
+        endpoints: 18,
+        streams: 20,
+        segments: 2,
         spans: 12,
         traces: 4,
         threads: 2,

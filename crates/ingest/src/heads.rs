@@ -1,34 +1,62 @@
 //! Payload heads → engine events: every head that starts a request (what
 //! [`kspan_protocol::parse`] recognises as one) becomes an [`EventKind::Head`] carrying the
-//! request's endpoint signature, stamped at its syscall's exit.
+//! request's endpoint signature, stamped at its syscall's exit; every send head made of
+//! HTTP/2 frames an [`EventKind::Frames`], stamped at its syscall's entry.
 
-use kspan_engine::{Event, EventKind};
+use kspan_engine::{Event, EventKind, Frame};
 use kspan_heads::{Direction, Head};
 
 /// The type id of head events (never counted as kernel activity).
 const HEAD_TYPE: u32 = u32::MAX;
 
-/// The engine events of `heads`: one per request head, in the heads' order.
+/// The endpoint name of every HTTP/2 request: its `:path` is HPACK-coded, mostly by
+/// reference to a table built since the connection started, so no more is known.
+const H2_REQUEST: &str = "HTTP/2 request";
+
+/// The engine events of `heads`: one [`EventKind::Head`] per request head, stamped at its
+/// syscall's exit, and one [`EventKind::Frames`] per send head made of HTTP/2 frames,
+/// stamped at its syscall's entry; in the heads' order.
 pub fn head_events<'a>(heads: impl IntoIterator<Item = &'a Head>) -> Vec<Event> {
-    heads
-        .into_iter()
-        .filter_map(|h| {
-            let message = kspan_protocol::parse(&h.bytes)?;
-            let name = message.span_name()?;
-            Some(Event {
-                ts: h.exit_ns,
-                cpu: 0,
-                tid: h.tid,
-                in_irq: false,
-                type_id: HEAD_TYPE,
-                kind: EventKind::Head {
-                    fd: i64::from(h.fd),
-                    send: h.kind.direction() == Direction::Send,
-                    sig: signature(&name),
-                },
-            })
-        })
-        .collect()
+    let event = |h: &Head, ts, kind| Event {
+        ts,
+        cpu: 0,
+        tid: h.tid,
+        in_irq: false,
+        type_id: HEAD_TYPE,
+        kind,
+    };
+    let mut events = Vec::new();
+    for h in heads {
+        let send = h.kind.direction() == Direction::Send;
+        if let Some(name) = kspan_protocol::parse(&h.bytes).and_then(|m| m.span_name()) {
+            let kind = EventKind::Head {
+                fd: i64::from(h.fd),
+                send,
+                sig: signature(&name),
+            };
+            events.push(event(h, h.exit_ns, kind));
+        } else if let Some(pieces) = kspan_protocol::h2::pieces(&h.bytes).filter(|_| send) {
+            let sig = pieces
+                .iter()
+                .any(|p| p.headers)
+                .then(|| signature(H2_REQUEST));
+            let frames = pieces
+                .into_iter()
+                .map(|p| Frame {
+                    len: p.len,
+                    stream: p.stream,
+                    message: p.message,
+                })
+                .collect();
+            let kind = EventKind::Frames {
+                fd: i64::from(h.fd),
+                frames,
+                sig,
+            };
+            events.push(event(h, h.enter_ns, kind));
+        }
+    }
+    events
 }
 
 /// A stable 64-bit FNV-1a hash of an endpoint's name (`GET /par`): the same name gives
@@ -92,5 +120,46 @@ mod tests {
             ]
         );
         assert_ne!(signature("GET /one"), sig);
+    }
+
+    #[test]
+    fn http2_sends_become_frame_events_at_their_entry() {
+        // A gRPC request: HEADERS (32 B payload) of stream 5, its head cut after 24 bytes.
+        let request =
+            b"\x00\x00 \x01\x04\x00\x00\x00\x05\xc5\xc4\x83\x86\xc3\xc2\xc1\xbe\xbf\x00\x0cx-r";
+        let ping = b"\x00\x00\x08\x06\x00\x00\x00\x00\x00\x01\x02\x03\x04\x05\x06\x07\x08";
+        let heads = [
+            head(SyscallKind::Sendmsg, request),
+            head(SyscallKind::Recvmsg, request),
+            head(SyscallKind::Write, ping),
+        ];
+        let events = head_events(&heads);
+        let got: Vec<_> = events.iter().map(|e| (e.ts, &e.kind)).collect();
+        let frame = |len, stream, message| Frame {
+            len,
+            stream,
+            message,
+        };
+        assert_eq!(
+            got,
+            vec![
+                (
+                    5,
+                    &EventKind::Frames {
+                        fd: 7,
+                        frames: vec![frame(41, 5, true)],
+                        sig: Some(signature(H2_REQUEST))
+                    }
+                ),
+                (
+                    5,
+                    &EventKind::Frames {
+                        fd: 7,
+                        frames: vec![frame(17, 0, false)],
+                        sig: None
+                    }
+                ),
+            ]
+        );
     }
 }

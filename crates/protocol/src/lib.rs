@@ -3,6 +3,7 @@
 //! summary, and bad, partial or unknown bytes are never an error, only `None`.
 //!
 //! - [`http`]: HTTP/1.x request line (method, path without query) and status line.
+//! - [`h2`]: HTTP/2 frame headers and the connection preface: which stream each frame is.
 //! - [`resp`]: a Redis command in RESP (an array of bulk strings).
 //! - [`memcached`]: a memcached text-protocol command.
 //! - [`postgres`]: PostgreSQL frontend messages: simple query, parse, startup.
@@ -11,6 +12,7 @@
 
 #![deny(missing_docs)]
 
+pub mod h2;
 pub mod http;
 pub mod memcached;
 pub mod message;

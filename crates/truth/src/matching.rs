@@ -16,9 +16,15 @@
 //!   follow its answer by any wait for the caller to run (a pool that takes the connection
 //!   back before the caller logs). So on a caller's connection end where kspan has as many
 //!   spans as the truth has calls, and the k-th of each in start order overlap for every k,
-//!   they are paired in that order. Otherwise (and for every other span), the best fit is
-//!   the one it shares most of its time with (the largest intersection over union; for
-//!   disjoint ones the nearest, then the closest in start and end).
+//!   they are paired in that order. A multiplexed connection (HTTP/2) carries several calls
+//!   at once, and its kspan spans overlap: there the true calls and kspan's spans, each in
+//!   start order, are aligned as sequences, as a diff does (a call missing on either side
+//!   shifts the others by one), and the SERVER spans on the client's end likewise, in end
+//!   order (requests read together start at one read for kspan, one after the other in the
+//!   callee's handler); the pairs of the alignment come first. For every other
+//!   span, the best fit is the one it shares most of its time with (the largest
+//!   intersection over union; for disjoint ones the nearest, then the closest in start and
+//!   end).
 //!
 //! Among all such pairs, the closest in time are taken first, so the result does not depend
 //! on the order of either input. For every true span left without a kspan span, the nearest
@@ -247,9 +253,14 @@ pub fn match_spans(
     matching
 }
 
-/// The (request, span, kspan span) triples paired in order: on each caller's connection end
-/// whose true calls (times logged by the caller) and kspan spans are as many, and whose k-th
-/// of each in start order overlap (within the tolerance) for every k.
+/// The (request, span, kspan span) triples paired in order on each connection end. On a
+/// caller's end carrying one call at a time: the true calls (times logged by the caller) and
+/// kspan's spans there, in start order, when they are as many and the k-th of each overlap
+/// for every k. On a [`multiplexed`] end, aligned as sequences (see [`align`]): on a
+/// caller's end, the true calls and kspan's spans, each in start order; on a callee's client
+/// end, its true SERVER spans (logged by the callee) and kspan's, each in end order
+/// (requests read together start at one read for kspan, one after the other in the
+/// callee's handler, which answers in order).
 fn calls_in_order(
     expected: &Expected,
     observed: &[ObservedSpan],
@@ -258,38 +269,155 @@ fn calls_in_order(
     aliases: &HashMap<String, String>,
     rule: &TimeRule,
 ) -> std::collections::HashSet<(usize, usize, usize)> {
-    let mut calls: HashMap<SocketAddr, Vec<(usize, usize)>> = HashMap::new();
+    type Key = (SpanKind, End, SocketAddr);
+    let mut ends: HashMap<Key, Vec<(usize, usize)>> = HashMap::new();
     for (r, request) in expected.requests.iter().enumerate() {
         for (s, want) in request.spans.iter().enumerate() {
-            if let (SpanKind::Client, Timing::Exact, (End::Local, addr)) =
-                (want.kind, want.timing, want.key())
-            {
-                calls.entry(addr).or_default().push((r, s));
+            let (end, addr) = want.key();
+            let ordered = matches!(
+                (want.kind, end),
+                (SpanKind::Client, End::Local) | (SpanKind::Server, End::Peer)
+            );
+            if want.timing == Timing::Exact && ordered {
+                ends.entry((want.kind, end, addr)).or_default().push((r, s));
             }
         }
     }
     let mut pairs = std::collections::HashSet::new();
-    for (addr, mut wants) in calls {
-        let Some(bucket) = by_key.get(&(SpanKind::Client, End::Local, addr)) else {
+    for (key, mut wants) in ends {
+        let Some(bucket) = by_key.get(&key) else {
             continue;
         };
+        let by_end = key.0 == SpanKind::Server;
+        // The time the order is taken from: the start of a call, the end of a served request.
+        let at = |(start, end): (i64, i64)| if by_end { end } else { start };
         let span = |&(r, s): &(usize, usize)| &expected.requests[r].spans[s];
-        wants.sort_by_key(|w| (span(w).start, span(w).end, *w));
-        let got: Vec<usize> = bucket
+        wants.sort_by_key(|w| (at((span(w).start, span(w).end)), *w));
+        let mut got: Vec<usize> = bucket
             .spans
             .iter()
             .copied()
             .filter(|&o| fits(span(&wants[0]), &observed[o], aliases))
             .collect();
-        let overlap = |w: &(usize, usize), o: usize| {
-            let want = span(w);
+        let overlap = |i: usize, o: usize| {
+            let want = span(&wants[i]);
             let (start, end) = times[o];
             (want.start - end).max(start - want.end) <= rule.slack(want)
         };
-        if got.len() == wants.len() && wants.iter().zip(&got).all(|(w, &o)| overlap(w, o)) {
-            pairs.extend(wants.iter().zip(&got).map(|(&(r, s), &o)| (r, s, o)));
+        if !multiplexed(&got, times) {
+            // One call at a time: in order only when the counts agree and every k-th pair
+            // overlaps.
+            got.sort_by_key(|&o| (times[o], o));
+            let all =
+                got.len() == wants.len() && got.iter().enumerate().all(|(i, &o)| overlap(i, o));
+            if all && !by_end {
+                pairs.extend(wants.iter().zip(&got).map(|(&(r, s), &o)| (r, s, o)));
+            }
+            continue;
+        }
+        got.sort_by_key(|&o| (at(times[o]), o));
+        let cost = |i: usize, j: usize| {
+            let want = span(&wants[i]);
+            let (start, end) = times[got[j]];
+            let apart = (at((start, end)) - at((want.start, want.end))).abs();
+            overlap(i, got[j]).then_some(apart.min(GAP_NS))
+        };
+        for (i, j) in align(wants.len(), got.len(), cost) {
+            let (r, s) = wants[i];
+            pairs.insert((r, s, got[j]));
         }
     }
+    pairs
+}
+
+/// How many of kspan's spans on one connection end must overlap the next for the end to
+/// be [`multiplexed`] (a span extended into its neighbour's time is not multiplexing).
+const MULTIPLEXED_MIN: usize = 8;
+
+/// Whether kspan's spans on one connection end (`got`) overlap each other, as only a
+/// multiplexed connection's do (HTTP/2: several calls in flight at once): at least
+/// [`MULTIPLEXED_MIN`], and one in ten, overlap the next in start order.
+fn multiplexed(got: &[usize], times: &[(i64, i64)]) -> bool {
+    let mut spans: Vec<(i64, i64)> = got.iter().map(|&o| times[o]).collect();
+    spans.sort_unstable();
+    let overlapping = spans.windows(2).filter(|w| w[1].0 < w[0].1).count();
+    overlapping >= MULTIPLEXED_MIN && overlapping * 10 >= spans.len()
+}
+
+/// Leaving a true call or a kspan span unpaired costs as much as pairing two whose times
+/// are this far apart (ns), and pairing two that overlap costs at most as much: two that
+/// overlap are always paired rather than both left, however long a call waited in a queue
+/// before its bytes, and among alignments that pair as many, the closest in time wins.
+const GAP_NS: i64 = 1_000_000;
+/// How many more unpaired spans than the two counts' difference an alignment may leave.
+const BAND: usize = 64;
+
+/// Aligns two sequences in order, as a diff does: the pairs (i, j), increasing in both,
+/// that minimise the total cost of the pairs (`cost(i, j)`, `None` where they cannot pair,
+/// at most [`GAP_NS`]) plus [`GAP_NS`] for each element of either left unpaired. Calls on one connection end
+/// are carried in the order they are made (a connection carries one call at a time, and a
+/// multiplexed one sends its requests in order), so a call missing on either side shifts the
+/// pairing of the others by one, where pairing by most shared time alone would swap
+/// overlapping neighbours. Elements are only compared within [`BAND`] of the diagonal that
+/// the counts' difference allows.
+fn align(n: usize, m: usize, cost: impl Fn(usize, usize) -> Option<i64>) -> Vec<(usize, usize)> {
+    const INF: i64 = i64::MAX / 4;
+    // d = j - i ranges over [lo, hi]; cell (i, d - lo).
+    let lo = (m as i64 - n as i64).min(0) - BAND as i64;
+    let hi = (m as i64 - n as i64).max(0) + BAND as i64;
+    let width = (hi - lo + 1) as usize;
+    let cell = |i: usize, j: usize| -> Option<usize> {
+        let d = j as i64 - i as i64;
+        (lo..=hi)
+            .contains(&d)
+            .then(|| i * width + (d - lo) as usize)
+    };
+    let mut best = vec![INF; (n + 1) * width];
+    // 0: from (i-1, j-1), paired; 1: from (i-1, j), want i-1 left; 2: from (i, j-1).
+    let mut from = vec![0u8; (n + 1) * width];
+    for i in 0..=n {
+        for j in 0..=m {
+            let Some(c) = cell(i, j) else { continue };
+            if i == 0 && j == 0 {
+                best[c] = 0;
+                continue;
+            }
+            let mut options = [INF; 3];
+            if i > 0 && j > 0 {
+                if let (Some(p), Some(k)) = (cell(i - 1, j - 1), cost(i - 1, j - 1)) {
+                    options[0] = best[p].saturating_add(k);
+                }
+            }
+            if let Some(p) = i.checked_sub(1).and_then(|i| cell(i, j)) {
+                options[1] = best[p].saturating_add(GAP_NS);
+            }
+            if let Some(p) = j.checked_sub(1).and_then(|j| cell(i, j)) {
+                options[2] = best[p].saturating_add(GAP_NS);
+            }
+            let (k, &v) = options
+                .iter()
+                .enumerate()
+                .min_by_key(|&(k, v)| (*v, k))
+                .expect("three options");
+            best[c] = v;
+            from[c] = k as u8;
+        }
+    }
+    let mut pairs = Vec::new();
+    let (mut i, mut j) = (n, m);
+    while i > 0 || j > 0 {
+        let Some(c) = cell(i, j) else { break };
+        match from[c] {
+            0 => {
+                pairs.push((i - 1, j - 1));
+                i -= 1;
+                j -= 1;
+            }
+            1 => i -= 1,
+            _ => j -= 1,
+        }
+    }
+    pairs.reverse();
     pairs
 }
 
@@ -586,5 +714,27 @@ mod tests {
             pairs(vec![call(0, 1000), call(200, 1100)], &observed),
             [None, Some(0)]
         );
+    }
+
+    #[test]
+    fn a_span_missing_on_a_multiplexed_connection_shifts_the_others_by_one() {
+        // Ten calls in flight at once on one connection, kspan missing the second: the
+        // others pair with their own spans, in order.
+        let wants: Vec<_> = (0..10).map(|k| call(100 * k, 2000 + 100 * k)).collect();
+        let observed: Vec<_> = (0..10)
+            .filter(|&k| k != 1)
+            .map(|k| observed_call(100 * k + 10, 2000 + 100 * k))
+            .collect();
+        let mut want = vec![Some(0), None];
+        want.extend((1..9).map(Some));
+        assert_eq!(pairs(wants, &observed), want);
+    }
+
+    #[test]
+    fn alignment_leaves_what_cannot_pair() {
+        let cost = |i: usize, j: usize| (i == j + 1).then_some(0);
+        assert_eq!(align(3, 2, cost), vec![(1, 0), (2, 1)]);
+        assert_eq!(align(0, 2, cost), vec![]);
+        assert_eq!(align(2, 0, cost), vec![]);
     }
 }

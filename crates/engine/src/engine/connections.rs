@@ -79,6 +79,7 @@ impl Engine {
         };
         if let Some(ep) = replaced {
             self.end_endpoint(ep);
+            self.drop_streams(sk);
             self.check_unbound();
         }
         if new != TCP_SYN_SENT && tuple.local.port() != 0 && tuple.remote.port() != 0 {
@@ -147,6 +148,7 @@ impl Engine {
         if let Some(ep) = self.sockets.remove(sk) {
             self.end_endpoint(ep);
         }
+        self.drop_streams(sk);
         self.check_unbound();
     }
 

@@ -33,6 +33,12 @@ impl Engine {
         let Some((_, sk)) = th.last_sock.filter(|&(f, _)| f == fd) else {
             return;
         };
+        self.sign(sk, send, sig);
+    }
+
+    /// The current request on socket `sk` (its client span when `send`, else its server
+    /// span) has endpoint signature `sig`, unless it has one already.
+    pub(super) fn sign(&mut self, sk: SockAddr, send: bool, sig: u64) {
         let Some(id) = self.sockets.endpoint(sk).span else {
             return;
         };

@@ -5,6 +5,16 @@ use super::*;
 
 impl Engine {
     pub(super) fn on_send(&mut self, tid: Tid, sk: SockAddr, n: u64, now: Timestamp) {
+        if let Some((pieces, sig)) = self.mux_send(tid, sk, n) {
+            for (stream, k) in pieces {
+                self.on_send(tid, stream, k, now);
+                self.stream_moved(tid);
+                if let Some(sig) = sig {
+                    self.sign(stream, true, sig);
+                }
+            }
+            return;
+        }
         let origin = if self.threads.map.contains_key(&tid) {
             match self.side_of(sk, true) {
                 Side::Server => self.response_bytes(tid, sk, n, now),
@@ -55,6 +65,10 @@ impl Engine {
         self.spans.mark_answered(id);
         if let Some(s) = self.spans.get_mut(id) {
             s.main.a.bytes_out += n;
+            // The thread writing the response worked for the request, whoever read it.
+            if !s.span.threads.contains(&tid) {
+                s.span.threads.push(tid);
+            }
         }
         self.batch_done(tid, id);
         let Some(th) = self.threads.map.get_mut(&tid) else {
@@ -226,6 +240,13 @@ impl Engine {
     }
 
     pub(super) fn on_recv(&mut self, tid: Tid, sk: SockAddr, n: u64, now: Timestamp) {
+        if let Some(pieces) = self.mux_recv(tid, sk, n) {
+            for (stream, k) in pieces {
+                self.on_recv(tid, stream, k, now);
+                self.stream_moved(tid);
+            }
+            return;
+        }
         let traced = self.threads.map.contains_key(&tid);
         let side = if traced {
             self.side_of(sk, false)

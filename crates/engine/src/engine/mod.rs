@@ -3,7 +3,7 @@
 //! The rules it applies are written for users in `docs/engine.md`. The engine's methods are
 //! grouped by concern: [`sched`] (threads, scheduler time, context hand-off),
 //! [`connections`] (sockets, tuples, sides), [`messages`] (bytes, requests, answers and the
-//! spans they open) and [`fallback`] (byte counts from syscalls on old kernels).
+//! spans they open), [`mux`] (HTTP/2 streams as connections of their own) and [`fallback`] (byte counts from syscalls on old kernels).
 
 mod caveat;
 mod connections;
@@ -12,6 +12,7 @@ mod fallback;
 mod handon;
 mod links;
 mod messages;
+mod mux;
 mod resumed;
 mod sched;
 mod split;
@@ -35,6 +36,7 @@ use std::net::{SocketAddr, SocketAddrV6};
 
 use caveat::{Caveat, CAVEATS};
 use handon::HandOns;
+use mux::Mux;
 
 const TCP_ESTABLISHED: TcpState = 1;
 const TCP_SYN_SENT: TcpState = 2;
@@ -104,6 +106,8 @@ pub struct Engine {
     calibration: Calibration,
     /// Calls handed a connection an answer had just freed, and what each process's say.
     hand_ons: HandOns,
+    /// Multiplexed connections' streams.
+    mux: Mux,
     caveats: [u64; Caveat::ALL],
     events: u64,
     /// Time of the last event.
@@ -139,6 +143,7 @@ impl Engine {
             split_waiting: Vec::new(),
             calibration: Calibration::default(),
             hand_ons: HandOns::default(),
+            mux: Mux::default(),
             caveats: [0; Caveat::ALL],
             events: 0,
             now: 0,
@@ -252,6 +257,7 @@ impl Engine {
                     self.syscall_bytes(ev.tid, *call, *ret, ts);
                 }
                 self.on_exit(ev.tid, *call, ts);
+                self.streams_exit(ev.tid, ts);
                 self.drain(emit);
                 return;
             }
@@ -286,11 +292,16 @@ impl Engine {
                 self.on_head(ev.tid, *fd, *send, *sig);
                 return;
             }
+            EventKind::Frames { fd, frames, sig } => {
+                self.on_frames(ev.tid, *fd, frames, *sig, ts);
+                return;
+            }
             EventKind::Exit if !ev.in_irq => {
                 self.attribute(ev);
                 self.set_read_since(ev.tid, ReadSince::Nothing);
                 self.recent_forget(ev.tid);
                 self.flush(ev.tid, ts);
+                self.mux.forget(ev.tid);
                 if let Some(th) = self.threads.map.remove(&ev.tid) {
                     self.patterns.forget(ev.tid, th.tgid);
                     if ev.tid == th.tgid {

@@ -55,7 +55,7 @@ fn type_of(kind: &EventKind) -> u32 {
         EventKind::NewTask { .. } | EventKind::Fork { .. } | EventKind::Exec { .. } => ty::TASK,
         EventKind::SockDestroy { .. } => ty::DESTROY,
         EventKind::Exit => ty::PROC_EXIT,
-        EventKind::Other { .. } | EventKind::Head { .. } => ty::OTHER,
+        EventKind::Other { .. } | EventKind::Head { .. } | EventKind::Frames { .. } => ty::OTHER,
     }
 }
 
@@ -227,6 +227,40 @@ impl Rec {
     /// (every syscall here acts on 3) starts a request with endpoint signature `sig`.
     pub fn head(&mut self, ts: u64, tid: Tid, send: bool, sig: u64) -> &mut Self {
         self.ev(ts, tid, EventKind::Head { fd: 3, send, sig })
+    }
+
+    /// A payload head at ts (a send's entry): `tid`'s send on descriptor 3 is made of
+    /// `frames` (HTTP/2), as (size, stream, carries a message); it opens a request of
+    /// signature `sig`, if any.
+    pub fn frames(
+        &mut self,
+        ts: u64,
+        tid: Tid,
+        frames: &[(u64, u32, bool)],
+        sig: Option<u64>,
+    ) -> &mut Self {
+        let frames = frames
+            .iter()
+            .map(|&(len, stream, message)| Frame {
+                len,
+                stream,
+                message,
+            })
+            .collect();
+        self.ev(ts, tid, EventKind::Frames { fd: 3, frames, sig })
+    }
+
+    /// A whole send syscall of HTTP/2 `frames` (see [`Rec::frames`]): its head at ts,
+    /// entry at ts, sock_send_length at ts+1, exit at ts+2.
+    pub fn send_frames(
+        &mut self,
+        ts: u64,
+        tid: Tid,
+        sk: u64,
+        n: i32,
+        frames: &[(u64, u32, bool)],
+    ) -> &mut Self {
+        self.frames(ts, tid, frames, None).send(ts, tid, sk, n)
     }
 
     /// A whole recv syscall: entry at ts, sock_recv_length at ts+1, exit at ts+2.

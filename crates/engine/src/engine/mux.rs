@@ -1,0 +1,513 @@
+//! Multiplexed connections (HTTP/2): each stream is a connection of its own.
+//!
+//! A send whose payload head shows HTTP/2 frames ([`EventKind::Frames`]) makes its
+//! connection multiplexed. From then on its bytes are divided by frame: the frames of
+//! stream `s` go to a *stream socket* of `s`, bound to the connection's tuple with `s` in
+//! both addresses' flow label (so that both ends' stream sockets of `s` share its byte
+//! streams), and the rules of every connection (messages, spans, pending reads) apply to
+//! it: each request gets its own client span, matched byte for byte to its own server
+//! span, and requests sent before any answer no longer merge. Control (the preface,
+//! SETTINGS, PING, WINDOW_UPDATE, anything of stream 0) belongs to no message: it opens,
+//! extends and answers nothing. A reader consumes the connection's bytes in order, and each
+//! run it reads goes to the stream socket of the stream it was sent on.
+//!
+//! A send's head shows its first frames only: bytes past the last frame it shows go with
+//! that frame's stream, and a send that starts inside the previous send's last frame
+//! continues it. A stream socket goes once its span is closed (its request's trace moved
+//! on) when a new stream starts on its connection, and with its connection.
+
+use super::*;
+use crate::event::Frame;
+use crate::fxhash::FxHashMap;
+use std::collections::VecDeque;
+
+/// Stream sockets' keys start here: above any small test number, below the kernel's
+/// socket pointers (the kernel half of the address space, top bit set).
+const STREAM_SOCKETS: SockAddr = 1 << 62;
+/// Stream sockets kept per connection at most: beyond, the lowest streams go (their spans
+/// end), so that a connection whose streams never close holds bounded state.
+const MAX_STREAMS: usize = 256;
+/// Stream tags kept per connection direction at most (a reader that is not traced never
+/// consumes them).
+const MAX_TAGS: usize = 256;
+/// A thread's frames belong to its current send syscall when read at most this long
+/// before its entry event (both stamped at the same tracepoint).
+const ENTRY_SLACK_NS: Timestamp = 2_000;
+
+/// The tag of control bytes (stream 0).
+const CONTROL: u32 = 0;
+
+/// A stream id and its stream socket.
+type StreamOf = (u32, SockAddr);
+
+/// Where a send on a multiplexed connection goes: (stream socket, bytes) pieces, and the
+/// signature of the request it opens.
+pub(super) type MuxSend = (Vec<(SockAddr, u64)>, Option<u64>);
+
+/// Multiplexed sockets and the frames of sends in progress.
+#[derive(Debug, Default)]
+pub(super) struct Mux {
+    /// Multiplexed (real) sockets.
+    conns: FxHashMap<SockAddr, MuxConn>,
+    /// The send syscall each thread is in, as its payload head showed it.
+    sending: FxHashMap<Tid, Sending>,
+    /// Stream sockets created so far.
+    created: u64,
+    /// Spans that end when each thread leaves its current syscall: one syscall's bytes
+    /// may end the messages of several streams.
+    ending: FxHashMap<Tid, Vec<SpanId>>,
+}
+
+impl Mux {
+    /// Thread `tid` exited: its send and syscall are over.
+    pub(super) fn forget(&mut self, tid: Tid) {
+        self.sending.remove(&tid);
+        self.ending.remove(&tid);
+    }
+}
+
+/// A send in progress, from its payload head.
+#[derive(Debug)]
+struct Sending {
+    /// Its descriptor.
+    fd: i64,
+    /// The head's time (the syscall's entry).
+    at: Timestamp,
+    /// Its frames.
+    frames: Vec<Frame>,
+    /// The signature of the request it opens, if any.
+    sig: Option<u64>,
+}
+
+/// One multiplexed socket.
+#[derive(Debug, Default)]
+struct MuxConn {
+    /// Its stream sockets, by stream id.
+    streams: FxHashMap<u32, SockAddr>,
+    /// What it sent, by stream: runs of (absolute end offset in its out stream, stream;
+    /// [`CONTROL`] for control), oldest first.
+    tags: VecDeque<(u64, u32)>,
+    /// Where the oldest run kept starts: bytes before it (sent before the connection was
+    /// known multiplexed, or whose runs were dropped) belong to no stream.
+    base: u64,
+    /// The end (absolute offset) and stream of the last frame a send showed: a send
+    /// starting before that end continues it.
+    frame: (u64, u32),
+    /// The process and descriptor its sends were last made on (to find a send in progress
+    /// whose bytes a reader already consumed).
+    sender: Option<(i32, i64)>,
+}
+
+impl MuxConn {
+    /// Tags `n` bytes sent from absolute offset `at`, divided by `frames` (from the send's
+    /// head, if any); returns the pieces (stream, bytes) in order.
+    fn tag_send(&mut self, at: u64, n: u64, frames: Option<&[Frame]>) -> Vec<(u32, u64)> {
+        let pieces = divide(self.frame, at, n, frames);
+        if self.tags.is_empty() {
+            self.base = at;
+        }
+        let mut end = at;
+        for &(stream, k) in &pieces {
+            end += k;
+            match self.tags.back_mut() {
+                Some((e, s)) if *s == stream => *e = end,
+                _ => self.tags.push_back((end, stream)),
+            }
+        }
+        if let Some(frames) = frames.filter(|_| self.frame.0 <= at) {
+            let mut start = at;
+            for f in frames {
+                self.frame = (start + f.len, tag(f));
+                start += f.len;
+            }
+        } else if let Some(&(stream, _)) = pieces.last() {
+            self.frame.1 = stream;
+        }
+        while self.tags.len() > MAX_TAGS {
+            self.drop_oldest();
+        }
+        pieces
+    }
+
+    /// Forgets the oldest run.
+    fn drop_oldest(&mut self) {
+        if let Some((end, _)) = self.tags.pop_front() {
+            self.base = end;
+        }
+    }
+
+    /// The streams of the bytes `[from, to)` this socket sent, as far as tagged; the
+    /// offset the tags end at.
+    fn pieces_read(&mut self, from: u64, to: u64) -> (Vec<(u32, u64)>, u64) {
+        while self.tags.front().is_some_and(|&(end, _)| end <= from) {
+            self.drop_oldest();
+        }
+        let mut out: Vec<(u32, u64)> = Vec::new();
+        let mut at = from;
+        if at < self.base && !self.tags.is_empty() {
+            let k = self.base.min(to) - at;
+            out.push((CONTROL, k));
+            at += k;
+        }
+        for &(end, stream) in &self.tags {
+            if at >= to {
+                break;
+            }
+            let k = end.min(to) - at;
+            out.push((stream, k));
+            at += k;
+        }
+        (out, at)
+    }
+}
+
+/// A frame's tag: its stream when it carries a message, else [`CONTROL`].
+fn tag(f: &Frame) -> u32 {
+    if f.message {
+        f.stream
+    } else {
+        CONTROL
+    }
+}
+
+/// Divides `n` bytes sent from offset `at` into (stream, bytes) pieces: first what
+/// continues the last frame (`last`: its end and stream), then `frames`, then the rest
+/// with the last stream seen.
+fn divide(last: (u64, u32), at: u64, n: u64, frames: Option<&[Frame]>) -> Vec<(u32, u64)> {
+    let end = at + n;
+    let mut out: Vec<(u32, u64)> = Vec::new();
+    let mut push = |stream: u32, k: u64| match out.last_mut() {
+        Some((s, n)) if *s == stream => *n += k,
+        _ if k > 0 => out.push((stream, k)),
+        _ => {}
+    };
+    let (frame_end, mut stream) = last;
+    let mut pos = at;
+    if frame_end > pos {
+        let k = frame_end.min(end) - pos;
+        push(stream, k);
+        pos += k;
+    } else if let Some(frames) = frames {
+        for f in frames {
+            if pos >= end {
+                break;
+            }
+            stream = tag(f);
+            let k = f.len.min(end - pos);
+            push(stream, k);
+            pos += k;
+        }
+    }
+    push(stream, end - pos);
+    out
+}
+
+/// The tuple of stream `stream` of the connection `t`: the stream id in both flow labels.
+fn stream_tuple(t: FourTuple, stream: u32) -> FourTuple {
+    let with = |a: SocketAddrV6| SocketAddrV6::new(*a.ip(), a.port(), stream, a.scope_id());
+    FourTuple {
+        local: with(t.local),
+        remote: with(t.remote),
+    }
+}
+
+impl Engine {
+    /// A payload head: thread `tid`'s send on `fd`, entered at `now`, is made of `frames`
+    /// and opens a request of signature `sig`, if any.
+    pub(super) fn on_frames(
+        &mut self,
+        tid: Tid,
+        fd: i64,
+        frames: &[Frame],
+        sig: Option<u64>,
+        now: Timestamp,
+    ) {
+        let frames = frames.to_vec();
+        let at = now;
+        self.mux.sending.insert(
+            tid,
+            Sending {
+                fd,
+                at,
+                frames,
+                sig,
+            },
+        );
+    }
+
+    /// The send syscall thread `tid` is in, if its payload head showed frames.
+    fn send_in_progress(&mut self, tid: Tid) -> Option<Sending> {
+        let th = self.threads.map.get(&tid)?;
+        let (fd, enter) = (th.sys_arg?, th.sys_enter);
+        let s = self.mux.sending.get(&tid)?;
+        if s.fd != fd || s.at.saturating_add(ENTRY_SLACK_NS) < enter {
+            return None;
+        }
+        self.mux.sending.remove(&tid)
+    }
+
+    /// Thread `tid` sends `n` bytes on socket `sk`: on a multiplexed connection (or one
+    /// this send's frames make multiplexed), the stream sockets and byte counts they go
+    /// to, and the signature of the request the send opens; `None` for any other
+    /// connection.
+    pub(super) fn mux_send(&mut self, tid: Tid, sk: SockAddr, n: u64) -> Option<MuxSend> {
+        if self.mux.sending.is_empty() && self.mux.conns.is_empty() {
+            return None;
+        }
+        let sending = self.send_in_progress(tid);
+        if sending.is_none() && !self.mux.conns.contains_key(&sk) {
+            return None;
+        }
+        let out = self.sockets.endpoints.get(&sk)?.out?;
+        if self.threads.map.contains_key(&tid) {
+            // The streams take the connection's side: decide it as for any first send.
+            self.side_of(sk, true);
+        }
+        let sender = self
+            .threads
+            .map
+            .get(&tid)
+            .and_then(|th| Some((th.tgid, th.sys_arg?)));
+        let stream = self.sockets.stream(out);
+        let at = stream.sent_offset();
+        stream.push(n, Origin::Untraced, self.config.max_segments_per_stream);
+        let conn = self.mux.conns.entry(sk).or_default();
+        conn.sender = sender.or(conn.sender);
+        let frames = sending.as_ref().map(|s| &s.frames[..]);
+        let pieces = conn.tag_send(at, n, frames);
+        let sig = sending.and_then(|s| s.sig);
+        Some((self.stream_sockets_of(sk, pieces), sig))
+    }
+
+    /// Thread `tid` reads `n` bytes on socket `sk`: on a multiplexed connection, the
+    /// stream sockets and byte counts they come from; `None` for any other connection.
+    pub(super) fn mux_recv(
+        &mut self,
+        tid: Tid,
+        sk: SockAddr,
+        n: u64,
+    ) -> Option<Vec<(SockAddr, u64)>> {
+        if self.mux.conns.is_empty() {
+            return None;
+        }
+        let peer = self.sockets.peer(sk)?;
+        if !self.mux.conns.contains_key(&peer) {
+            return None;
+        }
+        let inp = self.sockets.endpoints.get(&sk)?.inp?;
+        if self.threads.map.contains_key(&tid) {
+            self.side_of(sk, false);
+        }
+        let stream = self.sockets.stream(inp);
+        let from = stream.read_offset();
+        stream.read(n);
+        let conn = self.mux.conns.get_mut(&peer)?;
+        let (mut pieces, tagged) = conn.pieces_read(from, from + n);
+        if tagged < from + n {
+            // Read before the send's event (the ordering trap): the bytes of a send in
+            // progress on the peer, divided by its frames.
+            let (sender, last) = (conn.sender, conn.frame);
+            let frames = sender.and_then(|s| self.frames_in_progress(s));
+            pieces.extend(divide(last, tagged, from + n - tagged, frames.as_deref()));
+        }
+        self.mux.conns.entry(sk).or_default();
+        Some(self.stream_sockets_of(sk, pieces))
+    }
+
+    /// The frames of a send in progress by a traced thread of process `tgid` on
+    /// descriptor `fd`.
+    fn frames_in_progress(&self, (tgid, fd): (i32, i64)) -> Option<Vec<Frame>> {
+        self.in_send.iter().find_map(|t| {
+            let th = self.threads.map.get(t).filter(|th| th.tgid == tgid)?;
+            let s = self.mux.sending.get(t)?;
+            (s.fd == fd && s.at.saturating_add(ENTRY_SLACK_NS) >= th.sys_enter)
+                .then(|| s.frames.clone())
+        })
+    }
+
+    /// Thread `tid` moved one stream's bytes: the span they end at its syscall's exit (if
+    /// any) is kept with the others its syscall ends.
+    pub(super) fn stream_moved(&mut self, tid: Tid) {
+        let Some(id) = self
+            .threads
+            .map
+            .get_mut(&tid)
+            .and_then(|th| th.end_on_exit.take())
+        else {
+            return;
+        };
+        let ending = self.mux.ending.entry(tid).or_default();
+        if !ending.contains(&id) {
+            ending.push(id);
+        }
+    }
+
+    /// Thread `tid` left its syscall at `now`: the spans its streams' bytes end, end here.
+    pub(super) fn streams_exit(&mut self, tid: Tid, now: Timestamp) {
+        if let Some(ids) = self.mux.ending.remove(&tid) {
+            for id in ids {
+                self.spans.extend(id, now);
+            }
+        }
+    }
+
+    /// The stream sockets of `sk` that `pieces` go to (control pieces go nowhere).
+    fn stream_sockets_of(&mut self, sk: SockAddr, pieces: Vec<(u32, u64)>) -> Vec<(SockAddr, u64)> {
+        pieces
+            .into_iter()
+            .filter(|&(stream, _)| stream != CONTROL)
+            .filter_map(|(stream, k)| Some((self.stream_socket(sk, stream)?, k)))
+            .collect()
+    }
+
+    /// The stream socket of stream `stream` of socket `sk`, created (and bound) when new:
+    /// of the same side, its first client stream taking the request the connection was
+    /// opened for.
+    fn stream_socket(&mut self, sk: SockAddr, stream: u32) -> Option<SockAddr> {
+        if let Some(&v) = self.mux.conns.get(&sk)?.streams.get(&stream) {
+            return Some(v);
+        }
+        let first = self.mux.conns.get(&sk)?.streams.is_empty();
+        let ep = self.sockets.endpoints.get_mut(&sk)?;
+        let tuple = stream_tuple(ep.tuple?, stream);
+        let side = ep.side;
+        let opened_for = if first { ep.opened_for.take() } else { None };
+        self.drop_done_streams(sk);
+        let v = STREAM_SOCKETS + self.mux.created;
+        self.mux.created += 1;
+        self.sockets.fresh_endpoint(v, side);
+        self.sockets.endpoint(v).opened_for = opened_for;
+        self.bind(v, tuple);
+        self.mux.conns.get_mut(&sk)?.streams.insert(stream, v);
+        Some(v)
+    }
+
+    /// Drops the stream sockets of `sk` whose span is closed or gone (their request's
+    /// trace moved on), then the lowest streams beyond [`MAX_STREAMS`]: their spans end
+    /// there, cut (partial, lasting until now, as at the end of the input) when still
+    /// waiting for an answer (lost in another stream's bytes, see the module's
+    /// documentation; the connection itself is not closed).
+    fn drop_done_streams(&mut self, sk: SockAddr) {
+        let Some(conn) = self.mux.conns.get_mut(&sk) else {
+            return;
+        };
+        let spans = &self.spans;
+        let endpoints = &self.sockets.endpoints;
+        let span_of = |v: &SockAddr| endpoints.get(v).and_then(|ep| ep.span);
+        let (done, mut rest): (Vec<StreamOf>, Vec<StreamOf>) = conn
+            .streams
+            .iter()
+            .map(|(&s, &v)| (s, v))
+            .partition(|(_, v)| {
+                span_of(v).is_some_and(|id| spans.get(id).is_none_or(|s| s.closed))
+            });
+        rest.sort_unstable();
+        let over = if rest.len() >= MAX_STREAMS {
+            rest.truncate(MAX_STREAMS / 4);
+            rest
+        } else {
+            Vec::new()
+        };
+        for (s, _) in done.iter().chain(&over) {
+            conn.streams.remove(s);
+        }
+        for (_, v) in done {
+            self.sockets.remove(v);
+        }
+        for (_, v) in over {
+            let Some(id) = self.sockets.remove(v).and_then(|ep| ep.span) else {
+                continue;
+            };
+            if self.spans.get(id).is_some_and(|s| !s.answered) {
+                self.spans.cut(id, self.now);
+            }
+            self.spans.close(id);
+        }
+    }
+
+    /// Socket `sk` is gone: so are its stream sockets, their spans ending with it.
+    pub(super) fn drop_streams(&mut self, sk: SockAddr) {
+        let Some(conn) = self.mux.conns.remove(&sk) else {
+            return;
+        };
+        for v in conn.streams.into_values() {
+            if let Some(ep) = self.sockets.remove(v) {
+                self.end_endpoint(ep);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(len: u64, stream: u32, message: bool) -> Frame {
+        Frame {
+            len,
+            stream,
+            message,
+        }
+    }
+
+    #[test]
+    fn a_send_divides_by_its_frames_and_the_rest_follows_the_last() {
+        // HEADERS of stream 5 shown, DATA and trailers past the head.
+        assert_eq!(
+            divide((0, 0), 100, 85, Some(&[frame(41, 5, true)])),
+            vec![(5, 85)]
+        );
+        // PING ACK, then a WINDOW_UPDATE past the head: control.
+        assert_eq!(
+            divide((0, 0), 0, 30, Some(&[frame(17, 0, false)])),
+            vec![(0, 30)]
+        );
+        // WINDOW_UPDATE on the connection, then two requests.
+        assert_eq!(
+            divide(
+                (0, 0),
+                0,
+                95,
+                Some(&[frame(13, 0, false), frame(41, 7, true), frame(41, 9, true)])
+            ),
+            vec![(0, 13), (7, 41), (9, 41)]
+        );
+        // A send that starts inside the previous send's last frame continues it.
+        assert_eq!(
+            divide((50, 3), 40, 30, Some(&[frame(17, 0, false)])),
+            vec![(3, 30)]
+        );
+        // No head: the last stream.
+        assert_eq!(divide((10, 3), 10, 5, None), vec![(3, 5)]);
+    }
+
+    #[test]
+    fn a_reader_gets_each_run_with_the_stream_it_was_sent_on() {
+        let mut conn = MuxConn::default();
+        conn.tag_send(0, 85, Some(&[frame(41, 5, true)]));
+        conn.tag_send(85, 17, Some(&[frame(17, 0, false)]));
+        conn.tag_send(102, 85, Some(&[frame(41, 7, true)]));
+        assert_eq!(
+            conn.pieces_read(0, 150),
+            (vec![(5, 85), (0, 17), (7, 48)], 150)
+        );
+        assert_eq!(conn.pieces_read(150, 200), (vec![(7, 37)], 187));
+        // Bytes sent before the first tagged send belong to no stream.
+        let mut late = MuxConn::default();
+        late.tag_send(100, 85, Some(&[frame(41, 9, true)]));
+        assert_eq!(late.pieces_read(60, 200), (vec![(0, 40), (9, 85)], 185));
+        assert_eq!(
+            stream_tuple(
+                FourTuple {
+                    local: "[::1]:5".parse().unwrap(),
+                    remote: "[::1]:6".parse().unwrap()
+                },
+                9
+            )
+            .mirrored()
+            .local
+            .flowinfo(),
+            9
+        );
+    }
+}
