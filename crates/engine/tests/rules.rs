@@ -214,6 +214,45 @@ fn an_event_loop_s_call_on_a_connection_it_opened_is_for_the_request_it_connecte
 }
 
 #[test]
+fn an_event_loop_connects_for_the_reads_it_acts_on_in_order() {
+    let mut r = two_services();
+    r.connect(10, LG, 0xA1, sa(9, 5000), 0xA2, sa(1, 80))
+        .connect(20, LG, 0xC1, sa(9, 5001), 0xC2, sa(1, 80));
+    r.enter(90, FRONT, Syscall::Poll)
+        .exit(95, FRONT, Syscall::Poll); // an event loop
+                                         // Requests A and C read in one poll round; the handlers then run in the order of the
+                                         // reads: A's connects, then C's; each call is written once both connections are up.
+    r.send(100, LG, 0xA1, 10)
+        .send(101, LG, 0xC1, 11)
+        .recv(110, FRONT, 0xA2, 10)
+        .recv(115, FRONT, 0xC2, 11)
+        .connect(120, FRONT, 0xB1, sa(1, 6000), 0xB2, sa(2, 81))
+        .connect(125, FRONT, 0xD1, sa(1, 6001), 0xD2, sa(2, 81));
+    for (k, csk) in (0..).zip([0xB1, 0xD1]) {
+        r.send(140 + 5 * k, FRONT, csk, 5 + k as i32)
+            .recv(150 + 10 * k, BACK, csk + 1, 5 + k as i32)
+            .send(155 + 10 * k, BACK, csk + 1, 8 + k as i32)
+            .recv(170 + 5 * k, FRONT, csk, 8 + k as i32);
+    }
+    r.send(180, FRONT, 0xA2, 30).send(190, FRONT, 0xC2, 20);
+    let (traces, _) = r.run();
+    assert_eq!(
+        render(&traces),
+        tree(
+            "
+            Server front tid=10 110..182
+              Client front tid=10 140..172
+                Server back tid=20 150..157
+            ---
+            Server front tid=10 115..192
+              Client front tid=10 145..177
+                Server back tid=20 160..167
+            ---"
+        )
+    );
+}
+
+#[test]
 fn a_connection_opened_for_one_request_and_reused_by_another_carries_each_ones_call() {
     const WORKER: Tid = 11;
     let mut r = two_services();

@@ -23,9 +23,12 @@ impl Engine {
         let replaced = match (old, new) {
             (_, TCP_SYN_SENT) => {
                 let replaced = self.sockets.fresh_endpoint(sk, Side::Client);
-                let ctx = thread
-                    .and_then(|tid| self.threads.map.get(&tid))
-                    .and_then(|th| th.ctx);
+                // An event loop connects for the handler it runs: the read its order says it
+                // acts on now, as for a call it writes; another thread for its context.
+                let ctx = thread.and_then(|tid| {
+                    self.batch_take(tid)
+                        .or_else(|| self.threads.map.get(&tid).and_then(|th| th.ctx))
+                });
                 let now = self.now;
                 let ep = self.sockets.endpoint(sk);
                 ep.opened_for = ctx;
