@@ -3,7 +3,7 @@
 //! thread, so that thread's work follows its own reads.
 
 use crate::event::Tid;
-use crate::fxhash::FxHashMap;
+use crate::fxhash::{FxHashMap, FxHashSet};
 
 /// Per process: the thread that read its requests, or none when several did; and whether
 /// its requests' work moves between threads.
@@ -12,7 +12,7 @@ pub(crate) struct RequestReaders {
     by_process: FxHashMap<i32, Option<Tid>>,
     /// Processes where a thread watched the connection of a request another thread read: a
     /// runtime that runs a request's tasks on whichever thread is free (Go).
-    migrating: FxHashMap<i32, ()>,
+    migrating: FxHashSet<i32>,
 }
 
 impl RequestReaders {
@@ -30,13 +30,13 @@ impl RequestReaders {
 
     /// A thread of process `pid` watched the connection of a request another thread read.
     pub fn moved(&mut self, pid: i32) {
-        self.migrating.insert(pid, ());
+        self.migrating.insert(pid);
     }
 
     /// True when a request's work was seen moving between threads of process `pid`: a
     /// thread's own request is then only what it read last, not what it works for.
     pub fn migrates(&self, pid: i32) -> bool {
-        self.migrating.contains_key(&pid)
+        self.migrating.contains(&pid)
     }
 
     /// True when `tid` is the only thread of process `pid` seen reading requests.

@@ -363,8 +363,12 @@ impl Engine {
         let done = |r: &BatchRead| {
             !r.request
                 && spans.get(r.ctx).and_then(|s| s.sig).is_some_and(|sig| {
-                    let made: Vec<u64> = spans.calls_of(r.ctx).filter_map(|c| c.sig).collect();
-                    patterns.made_all(pid, sig, &made)
+                    patterns.made_all(pid, sig, |call| {
+                        spans
+                            .calls_of(r.ctx)
+                            .filter(|c| c.sig == Some(call))
+                            .count()
+                    })
                 })
         };
         // The handler whose request this round's last take was writes its whole first wave

@@ -247,13 +247,7 @@ impl CallPatterns {
         if !ledger.full() {
             return;
         }
-        let known: FxHashMap<u64, u32> = self
-            .lags
-            .iter()
-            .filter(|&(&(t, _, kind), _)| t == tid && kind == Lag::FirstCall)
-            .map(|(&(_, sig, _), &lag)| (sig, lag))
-            .collect();
-        let (fits, votes) = ledger.fit(round, &known);
+        let (fits, closed) = ledger.fit(round);
         for fit in fits {
             for (kind, tally) in [
                 (Lag::FirstCall, fit.first_call),
@@ -268,7 +262,13 @@ impl CallPatterns {
                 };
             }
         }
-        for (sig, new) in votes {
+        let first_call: FxHashMap<u64, u32> = self
+            .lags
+            .iter()
+            .filter(|&(&(t, _, kind), _)| t == tid && kind == Lag::FirstCall)
+            .map(|(&(_, sig, _), &lag)| (sig, lag))
+            .collect();
+        for (sig, new) in closed.wave_votes(&first_call) {
             let all = self.wave_votes.entry((tid, sig)).or_default();
             for (wave, n) in new {
                 *all.entry(wave).or_default() += n;
@@ -317,14 +317,14 @@ impl CallPatterns {
     }
 
     /// Whether a request of process `pid` with signature `request` has made every call its
-    /// endpoint makes, `made` holding the signatures of the calls it made: false while a
-    /// kind of call of the process has no count for that endpoint.
-    pub fn made_all(&self, pid: i32, request: u64, made: &[u64]) -> bool {
+    /// endpoint makes, `made(call)` counting the calls with signature `call` it made: false
+    /// while a kind of call of the process has no count for that endpoint.
+    pub fn made_all(&self, pid: i32, request: u64, made: impl Fn(u64) -> usize) -> bool {
         let kinds = self.kinds_of(pid);
         !kinds.is_empty()
             && kinds.iter().all(|&call| {
                 self.expected(pid, request, call)
-                    .is_some_and(|n| made.iter().filter(|&&m| m == call).count() >= usize::from(n))
+                    .is_some_and(|n| made(call) >= usize::from(n))
             })
     }
 

@@ -87,14 +87,9 @@ impl LoopLedger {
             || self.writes.len().max(self.answers.len()) >= MAX_MARKS
     }
 
-    /// The lags each endpoint's requests allow, and the votes of its rounds on each
-    /// endpoint's first wave (with this fit's first-call lags, else those of `known`); the
-    /// ledger starts over at round `now`.
-    pub fn fit(
-        &mut self,
-        now: u32,
-        known: &FxHashMap<u64, u32>,
-    ) -> (Vec<LoopFit>, FxHashMap<u64, WaveVotes>) {
+    /// What each endpoint's requests say of its lags; the ledger starts over at round
+    /// `now`, and the closed one (marks sorted) is returned for [`LoopLedger::wave_votes`].
+    pub fn fit(&mut self, now: u32) -> (Vec<LoopFit>, LoopLedger) {
         let mut done = std::mem::replace(self, LoopLedger::new(now));
         self.fitted = done.fitted.saturating_add(1);
         done.writes.sort_unstable();
@@ -107,7 +102,7 @@ impl LoopLedger {
                 responses.push(response);
             }
         }
-        let fits: Vec<LoopFit> = by_endpoint
+        let fits = by_endpoint
             .into_iter()
             .map(|(sig, (reads, responses))| LoopFit {
                 sig,
@@ -115,13 +110,13 @@ impl LoopLedger {
                 response: LagTally::of(&responses, &done.answers, false),
             })
             .collect();
-        let mut lags = known.clone();
-        lags.extend(
-            fits.iter()
-                .filter_map(|f| Some((f.sig, f.first_call.decide()?))),
-        );
-        let votes = wave_votes(&done.requests, &done.writes, &done.answers, &lags);
-        (fits, votes)
+        (fits, done)
+    }
+
+    /// The votes of a closed ledger's rounds on each endpoint's first wave, with the loop's
+    /// first-call lags `lags` (see [`tally_waves`]).
+    pub fn wave_votes(&self, lags: &FxHashMap<u64, u32>) -> FxHashMap<u64, WaveVotes> {
+        tally_waves(&self.requests, &self.writes, &self.answers, lags)
     }
 }
 
@@ -139,7 +134,7 @@ const WAVE_AGREEMENT_PCT: usize = 90;
 /// rounds before) are all of one endpoint, and no answer was read in `t` or the round before
 /// (an answer's task writes the next call of its request then): every call written in `t`
 /// is then a first-wave call of a due request, so the calls per due request is the wave.
-fn wave_votes(
+fn tally_waves(
     requests: &[(u32, u32, u64, bool)],
     writes: &[u32],
     answers: &[u32],
@@ -305,7 +300,7 @@ mod tests {
         answers.sort_unstable();
         let lags = FxHashMap::from_iter([(1, 2), (2, 1)]);
         let waves = |requests: &[(u32, u32, u64, bool)]| -> FxHashMap<u64, Option<u32>> {
-            wave_votes(requests, &writes, &answers, &lags)
+            tally_waves(requests, &writes, &answers, &lags)
                 .iter()
                 .map(|(&sig, v)| (sig, decide_wave(v)))
                 .collect()
