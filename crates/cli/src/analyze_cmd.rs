@@ -6,11 +6,13 @@ use crate::feed::Feed;
 use crate::otlp_push::{self, PushArgs};
 use crate::progress::ReadBar;
 use anyhow::Context;
+use clap::ValueEnum;
 use kspan_capture::meta::{read_meta, RecordingMeta};
 use kspan_engine::{ByteSource, Config, Engine, EventNames, Summary, Trace, World};
 use kspan_heads::HeadTable;
 use kspan_ingest::bpftrace::{bpftrace_events, split_sums, BpftraceEvents, BPFTRACE_OPTION};
 use kspan_ingest::{head_events, world_from_meta, Decoder, ExtraEvents, SumRequest};
+use kspan_output::endpoints::EndpointSink;
 use kspan_output::filter::FilteredSink;
 use kspan_output::otlp::push::PushOutcome;
 use kspan_output::otlp::OtlpJsonSink;
@@ -45,6 +47,18 @@ pub enum Format {
     Summary,
 }
 
+/// What `--by` groups the spans by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum By {
+    /// One line per endpoint: the spans of each service with the same kind and name
+    /// (`GET /compose`, `SET`, `SELECT` from the payload heads, else `<service> server` or
+    /// `<service> → <callee>`), root spans and calls alike, with their count, errors,
+    /// p50/p99/max duration, the mean span's time in itself (SELF) and in the calls it
+    /// waited for (CALLS, its child spans), and the kernel states it spent it in and the
+    /// events met most often (`--count` narrows them).
+    Endpoint,
+}
+
 /// When to colour the tree.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Colour {
@@ -64,6 +78,8 @@ pub enum Colour {
   kspan analyze app.dat --format otlp-json -o traces.json
   kspan analyze app.dat --format sqlite -o spans.db
   kspan analyze app.dat --format perfetto -o timeline.json
+  kspan analyze app.dat --by endpoint
+  kspan analyze app.dat --by endpoint --service compose-post --json -o endpoints.json
   kspan analyze app.dat --format summary --otlp-endpoint http://127.0.0.1:4318
   kspan analyze app.dat --sum block:block_rq_issue:bytes")]
 pub struct AnalyzeArgs {
@@ -83,6 +99,16 @@ pub struct OutputArgs {
     /// Write the traces to this file instead of standard output (replacing it).
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+    /// Instead of the traces, one summary line per group of spans, written at the end
+    /// (after the trace selection: `--service`, `--slowest`, …). `endpoint`: per service,
+    /// kind and span name, slowest p99 first. Text, or JSON with `--json`; it replaces
+    /// `--format` (an OTLP push still sends the traces).
+    #[arg(long, value_enum, value_name = "GROUP")]
+    pub by: Option<By>,
+    /// With `--by`: write the summary as one JSON document (`{"endpoints": [...]}`, times
+    /// in ns) instead of a table.
+    #[arg(long, requires = "by")]
+    pub json: bool,
     /// Only the trace whose id starts with this hex prefix.
     #[arg(long, value_name = "ID")]
     pub trace: Option<String>,
@@ -120,9 +146,13 @@ pub struct OutputArgs {
 }
 
 impl OutputArgs {
-    /// Whether the traces are printed on a terminal (the tree or JSON on standard output).
+    /// Whether the traces are printed on a terminal while the analysis runs (the tree or
+    /// JSON on standard output; `--by` writes only at the end).
     pub fn traces_on_terminal(&self) -> bool {
-        self.output.is_none() && self.format != Format::Summary && io::stdout().is_terminal()
+        self.output.is_none()
+            && self.by.is_none()
+            && self.format != Format::Summary
+            && io::stdout().is_terminal()
     }
 }
 
@@ -357,7 +387,39 @@ pub fn sink_for(
         Colour::Auto => args.output.is_none() && io::stdout().is_terminal(),
     };
     let push = otlp_push::push_sink(&args.push, context.clone())?;
-    let sink: Box<dyn TraceSink> = match args.format {
+    let sink: Box<dyn TraceSink> = match (args.by, args.format) {
+        (Some(By::Endpoint), Format::Tree) => Box::new(EndpointSink::new(
+            open_output(args.output.as_deref())?,
+            context,
+            args.json,
+        )),
+        (Some(_), format) => anyhow::bail!(
+            "--by writes a table (or JSON with --json) instead of the traces: it does not go \
+             with --format {}",
+            format
+                .to_possible_value()
+                .expect("every format has a name")
+                .get_name()
+        ),
+        (None, format) => format_sink(format, args, context, colour)?,
+    };
+    Ok(match push {
+        Some((pusher, outcome)) => (
+            FilteredSink::new(Box::new(Tee(sink, pusher)), filter),
+            Some(outcome),
+        ),
+        None => (FilteredSink::new(sink, filter), None),
+    })
+}
+
+/// The sink that writes the traces in `format`.
+fn format_sink(
+    format: Format,
+    args: &OutputArgs,
+    context: OutputContext,
+    colour: bool,
+) -> anyhow::Result<Box<dyn TraceSink>> {
+    Ok(match format {
         Format::Tree => Box::new(TreeSink::new(
             open_output(args.output.as_deref())?,
             context,
@@ -373,13 +435,6 @@ pub fn sink_for(
             context,
         )),
         Format::Summary => Box::new(NoTraces),
-    };
-    Ok(match push {
-        Some((pusher, outcome)) => (
-            FilteredSink::new(Box::new(Tee(sink, pusher)), filter),
-            Some(outcome),
-        ),
-        None => (FilteredSink::new(sink, filter), None),
     })
 }
 

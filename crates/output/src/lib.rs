@@ -1,6 +1,7 @@
 //! kspan's output sinks. Every output format is a [`TraceSink`] fed by the one engine, like
 //! ripgrep's printers: the analysis loop does not know which format it is writing.
 
+pub mod endpoints;
 pub mod filter;
 pub mod names;
 pub mod otlp;

@@ -7,19 +7,15 @@
 //! The data goes into the page as one JSON document (`page.rs`), which a small hand-written
 //! script (`report.js`) renders.
 
-mod breakdown;
 mod caveats;
-mod endpoints;
-mod latency;
 mod page;
 mod services;
 mod waterfall;
 
+use crate::endpoints::{Endpoint, Endpoints};
 use crate::filter::FilteredSink;
-use crate::names::{span_error, tool_span_name};
 use crate::{OutputContext, TraceFilter, TraceSink};
 use caveats::{Caveats, SpanFlags};
-use endpoints::{Endpoint, Endpoints};
 use kspan_engine::{Summary, Trace};
 use serde::Serialize;
 use services::{Map, ServiceMap};
@@ -77,7 +73,7 @@ impl ReportSink {
             generator: format!("kspan {}", env!("CARGO_PKG_VERSION")),
             traces: &self.slowest.get_ref().traces,
             services: self.services.map(),
-            endpoints: self.endpoints.list(),
+            endpoints: self.endpoints.list(&self.context),
             caveats: Caveats::new(summary, self.flags, warnings),
         };
         page::write_page(out, title, &serde_json::to_string(&data)?)
@@ -86,14 +82,7 @@ impl ReportSink {
 
 impl TraceSink for ReportSink {
     fn trace(&mut self, trace: &Trace) -> io::Result<()> {
-        let mut errors = 0;
-        for span in &trace.spans {
-            let protocol = self.context.protocol(trace, span);
-            let failed = span_error(protocol.as_ref(), span).is_some();
-            errors += u64::from(failed);
-            let name = tool_span_name(protocol.as_ref(), trace, span);
-            self.endpoints.add(span, name, failed);
-        }
+        let errors = self.endpoints.add_trace(&self.context, trace);
         self.flags.add(trace, errors);
         self.services.add(trace);
         self.slowest.trace(trace)

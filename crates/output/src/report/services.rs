@@ -1,7 +1,7 @@
 //! The service map: which service calls which, how often and how fast (as the caller saw
 //! it), with the requests that came from outside the recording as calls from `clients`.
 
-use super::latency::{Latencies, Percentiles};
+use crate::endpoints::{Latencies, Percentiles};
 use crate::names::callee;
 use kspan_engine::{SpanKind, Trace};
 use serde::Serialize;

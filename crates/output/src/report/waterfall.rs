@@ -2,7 +2,7 @@
 //! children, earliest first), with their depth, times relative to the root, and everything
 //! a click on a span shows.
 
-use super::breakdown::Breakdown;
+use crate::endpoints::Breakdown;
 use crate::filter::{trace_confidence, trace_duration};
 use crate::names::{kind_name, span_error, span_id_hex, tool_span_name, trace_id_hex};
 use crate::{OutputContext, TraceSink};

@@ -1,5 +1,5 @@
-//! Where a span's time went, as the report shows it: the engine's [`Activity`] without its
-//! event counts.
+//! Where a span's time went, as the endpoint table and the report show it: the engine's
+//! [`Activity`] without its event counts.
 
 use kspan_engine::Activity;
 use serde::Serialize;
@@ -38,6 +38,19 @@ impl Breakdown {
             bytes_in: a.bytes_in,
             bytes_out: a.bytes_out,
         }
+    }
+
+    /// The time fields by the names the tree output gives them (`cpu`, `runnable`, `net`,
+    /// `io`, `futex`, `other`), in that order.
+    pub fn states(&self) -> [(&'static str, u64); 6] {
+        [
+            ("cpu", self.cpu),
+            ("runnable", self.runnable),
+            ("net", self.net),
+            ("io", self.io),
+            ("futex", self.futex),
+            ("other", self.other),
+        ]
     }
 
     fn fields_mut(&mut self) -> [&mut u64; 8] {

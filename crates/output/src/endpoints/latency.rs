@@ -1,4 +1,5 @@
-//! Latency samples and their percentiles, for the report's endpoints and service map.
+//! Latency samples and their percentiles, for the endpoint summaries and the report's
+//! service map.
 
 use serde::Serialize;
 
