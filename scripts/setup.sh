@@ -4,7 +4,7 @@
 # Idempotent and quick when everything is already there. Needs root.
 set -euo pipefail
 
-packages=(python3-venv trace-cmd bpftrace nginx-light redis-server memcached postgresql wrk hyperfine iproute2 curl procps
+packages=(python3-venv trace-cmd bpftrace nginx-light redis-server memcached postgresql mariadb-server wrk hyperfine iproute2 curl procps
   golang-go nodejs openjdk-17-jdk-headless  # these three: bench/stacks and its test
   chromium  # the HTML report's test renders it in headless Chromium
   clang libbpf-dev libelf-dev zlib1g-dev pkg-config)  # these: building crates/bpf (clang, libbpf headers, libbpf-sys)

@@ -10,14 +10,14 @@
 
 use kspan_engine::{Evidence, Span, SpanKind, Trace};
 use kspan_heads::{Direction, Head, HeadTable};
-use kspan_protocol::{AttributeValue, Message};
+use kspan_protocol::{AttributeValue, Message, MysqlReply};
 
 /// What the heads say about one span.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpanProtocol {
     /// The request that opened the span.
     pub request: Message,
-    /// The answer, when it parsed (an HTTP status line).
+    /// The answer, when it parsed (an HTTP status line, a MySQL reply).
     pub response: Option<Message>,
 }
 
@@ -34,17 +34,23 @@ impl SpanProtocol {
         attributes
     }
 
-    /// The error an HTTP status means for a span of `kind` (OpenTelemetry: 5xx for a
-    /// server, 4xx and 5xx for a client), as the span status message.
+    /// The error the answer means for a span of `kind`, as the span status message: an
+    /// HTTP status of 5xx for a server, 4xx and 5xx for a client (OpenTelemetry's rule); a
+    /// MySQL ERR packet for either.
     pub fn status_error(&self, kind: SpanKind) -> Option<String> {
-        let Some(Message::HttpResponse { status }) = self.response else {
-            return None;
-        };
-        let floor = match kind {
-            SpanKind::Server => 500,
-            SpanKind::Client => 400,
-        };
-        (status >= floor).then(|| format!("HTTP status {status}"))
+        match self.response {
+            Some(Message::HttpResponse { status }) => {
+                let floor = match kind {
+                    SpanKind::Server => 500,
+                    SpanKind::Client => 400,
+                };
+                (status >= floor).then(|| format!("HTTP status {status}"))
+            }
+            Some(Message::MysqlReply(MysqlReply::Error { code })) => {
+                Some(format!("MySQL error {code}"))
+            }
+            _ => None,
+        }
     }
 }
 
@@ -57,18 +63,36 @@ fn opening_head<'h>(heads: &'h HeadTable, span: &Span) -> Option<&'h Head> {
     heads.first_of_thread(span.tid, dir, span.start, span.end)
 }
 
+/// The request `head` opens: its own bytes parsed, or, when they are all its syscall read
+/// or sent and are no request alone, followed by the next head on the same socket in the
+/// same direction before `to` (a server that reads a message's header, then its body:
+/// MariaDB reads a packet's 4-byte header first).
+fn request_at(heads: &HeadTable, head: &Head, to: u64) -> Option<Message> {
+    let alone = kspan_protocol::parse(&head.bytes).filter(Message::is_request);
+    if alone.is_some() || i64::try_from(head.bytes.len()).ok() != Some(head.ret) {
+        return alone;
+    }
+    let dir = head.kind.direction();
+    let next = heads.next_on_socket(head.tgid, head.fd, dir, head.exit_ns, to)?;
+    kspan_protocol::parse(&[head.bytes.as_slice(), &next.bytes].concat())
+        .filter(Message::is_request)
+}
+
 /// The protocol of `span` of `trace`, when its opening message's head parses as a request.
 pub fn span_protocol(heads: &HeadTable, trace: &Trace, span: &Span) -> Option<SpanProtocol> {
     let own = opening_head(heads, span);
-    let request_head = own.or_else(|| {
-        // A server span whose own read was not captured: its caller's send is the same bytes.
-        span.link.filter(|l| l.evidence == Evidence::Bytes)?;
-        let parent = trace.spans.iter().find(|s| Some(s.id) == span.parent)?;
-        (parent.kind == SpanKind::Client)
-            .then(|| opening_head(heads, parent))
-            .flatten()
-    })?;
-    let request = kspan_protocol::parse(&request_head.bytes).filter(Message::is_request)?;
+    let request = own
+        .and_then(|head| request_at(heads, head, span.end))
+        .or_else(|| {
+            // A server span whose own read was not captured or not understood: its
+            // caller's send is the same bytes.
+            span.link.filter(|l| l.evidence == Evidence::Bytes)?;
+            let parent = trace.spans.iter().find(|s| Some(s.id) == span.parent)?;
+            (parent.kind == SpanKind::Client)
+                .then(|| opening_head(heads, parent))
+                .flatten()
+                .and_then(|head| request_at(heads, head, parent.end))
+        })?;
     let response = own.and_then(|head| {
         let answer_dir = match head.kind.direction() {
             Direction::Send => Direction::Recv,
@@ -76,7 +100,7 @@ pub fn span_protocol(heads: &HeadTable, trace: &Trace, span: &Span) -> Option<Sp
         };
         let answer =
             heads.next_on_socket(head.tgid, head.fd, answer_dir, head.exit_ns, span.end)?;
-        kspan_protocol::parse(&answer.bytes).filter(|m| !m.is_request())
+        kspan_protocol::parse_answer(&request, &answer.bytes)
     });
     Some(SpanProtocol { request, response })
 }
@@ -158,5 +182,54 @@ mod tests {
         // No head at all: no protocol.
         let lone = span(3, None, SpanKind::Server, 7, 0, 1000);
         assert_eq!(span_protocol(&heads, &trace, &lone), None);
+    }
+
+    #[test]
+    fn a_mysql_query_is_named_and_its_error_fails_the_span() {
+        let query = b"\x1a\0\0\0\x03SELECT * FROM t WHERE a=1";
+        let error = b"\x17\0\0\x01\xff\x7a\x04#42S02Table 't' doesn't exist";
+        let ok = b"\x07\0\0\x01\0\0\0\x02\0\0\0";
+        let heads = HeadTable::new(vec![
+            head(1, 5, 100, SyscallKind::Write, query),
+            head(1, 5, 300, SyscallKind::Read, error),
+            // The server reads the packet's header, then its body.
+            head(2, 9, 150, SyscallKind::Read, &query[..4]),
+            head(2, 9, 160, SyscallKind::Read, &query[4..]),
+            head(2, 9, 200, SyscallKind::Write, ok),
+        ]);
+        let mut trace = Trace {
+            id: TraceId(1),
+            spans: vec![
+                span(1, None, SpanKind::Client, 1, 100, 310),
+                span(2, Some(1), SpanKind::Server, 2, 150, 210),
+            ],
+        };
+        // Not linked by bytes: the server's name is from its own two reads alone.
+        trace.spans[1].link = None;
+        let client = span_protocol(&heads, &trace, &trace.spans[0]).unwrap();
+        assert_eq!(client.name().as_deref(), Some("SELECT"));
+        assert_eq!(
+            client.attributes(),
+            vec![
+                ("db.system", AttributeValue::Str("mysql".into())),
+                ("db.operation.name", AttributeValue::Str("SELECT".into())),
+                (
+                    "db.query.text",
+                    AttributeValue::Str("SELECT * FROM t WHERE a=?".into())
+                ),
+                (
+                    "db.response.status_code",
+                    AttributeValue::Str("1146".into())
+                ),
+            ]
+        );
+        assert_eq!(
+            client.status_error(SpanKind::Client).as_deref(),
+            Some("MySQL error 1146")
+        );
+        let server = span_protocol(&heads, &trace, &trace.spans[1]).unwrap();
+        assert_eq!(server.request, client.request);
+        assert_eq!(server.response, Some(Message::MysqlReply(MysqlReply::Ok)));
+        assert_eq!(server.status_error(SpanKind::Server), None);
     }
 }

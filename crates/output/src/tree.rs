@@ -22,12 +22,12 @@ const RED: &str = "\x1b[31m";
 const YELLOW: &str = "\x1b[33m";
 const RESET: &str = "\x1b[0m";
 
-/// `GET /compose → 200 (gateway → compose-post)`: the protocol name, the HTTP status when
-/// the answer had one, and the generic name.
+/// `GET /compose → 200 (gateway → compose-post)`: the protocol name, the answer's outcome
+/// when it says one (an HTTP status, a MySQL error), and the generic name.
 fn protocol_name(protocol: &SpanProtocol, generic: &str) -> String {
-    let status = match protocol.response {
-        Some(Message::HttpResponse { status }) => format!(" → {status}"),
-        _ => String::new(),
+    let status = match protocol.response.as_ref().and_then(Message::outcome) {
+        Some(outcome) => format!(" → {outcome}"),
+        None => String::new(),
     };
     match protocol.name() {
         Some(name) => format!("{name}{status} ({generic})"),

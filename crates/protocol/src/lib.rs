@@ -7,6 +7,8 @@
 //! - [`resp`]: a Redis command in RESP (an array of bulk strings).
 //! - [`memcached`]: a memcached text-protocol command.
 //! - [`postgres`]: PostgreSQL frontend messages: simple query, parse, startup.
+//! - [`mysql`]: MySQL client commands (query, prepare, execute, ping, quit, init db) and
+//!   the first packet of the server's answer.
 //! - [`sql`]: SQL text with its literals replaced by `?`, and its operation keyword.
 //! - [`message`]: the typed summary, its span name and its attributes.
 
@@ -16,11 +18,12 @@ pub mod h2;
 pub mod http;
 pub mod memcached;
 pub mod message;
+pub mod mysql;
 pub mod postgres;
 pub mod resp;
 pub mod sql;
 
-pub use message::{AttributeValue, Message};
+pub use message::{AttributeValue, Message, MysqlReply};
 
 /// What `head` (the first bytes of a message) is, trying every known protocol; `None` when
 /// none recognises it.
@@ -29,7 +32,19 @@ pub fn parse(head: &[u8]) -> Option<Message> {
         .or_else(|| http::parse_response(head))
         .or_else(|| resp::parse(head))
         .or_else(|| postgres::parse(head))
+        .or_else(|| mysql::parse(head))
         .or_else(|| memcached::parse(head))
+}
+
+/// What `head` is as the answer to `request`: an HTTP status line for an HTTP request, a
+/// MySQL reply for a MySQL command; `None` otherwise. Answers are parsed in the light of
+/// their request because some (MySQL's) carry no mark of their own.
+pub fn parse_answer(request: &Message, head: &[u8]) -> Option<Message> {
+    match request {
+        Message::HttpRequest { .. } => http::parse_response(head),
+        Message::Mysql { .. } => mysql::parse_reply(head),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -58,7 +73,32 @@ mod tests {
             parse(b"Q\0\0\0\x0dSELECT 1;\0"),
             Some(Message::Postgres { .. })
         ));
+        assert!(matches!(
+            parse(b"\x09\0\0\0\x03SELECT 1"),
+            Some(Message::Mysql { .. })
+        ));
         assert_eq!(parse(b""), None);
         assert_eq!(parse(b"\x16\x03\x01\x02\x00"), None);
+    }
+
+    #[test]
+    fn answers_are_parsed_as_their_request_expects() {
+        let get = parse(b"GET /a HTTP/1.1\r\n").unwrap();
+        let query = parse(b"\x09\0\0\0\x03SELECT 1").unwrap();
+        let redis = parse(b"*1\r\n$4\r\nPING\r\n").unwrap();
+        let ok = b"\x07\0\0\x01\0\0\0\x02\0\0\0";
+        assert_eq!(
+            parse_answer(&get, b"HTTP/1.1 404 Not Found\r\n"),
+            Some(Message::HttpResponse { status: 404 })
+        );
+        assert_eq!(
+            parse_answer(&query, ok),
+            Some(Message::MysqlReply(MysqlReply::Ok))
+        );
+        // A MySQL reply has no mark of its own: after anything else it is nothing.
+        assert_eq!(parse_answer(&get, ok), None);
+        assert_eq!(parse(ok), None);
+        assert_eq!(parse_answer(&query, b"HTTP/1.1 200 OK\r\n"), None);
+        assert_eq!(parse_answer(&redis, b"+PONG\r\n"), None);
     }
 }

@@ -36,6 +36,36 @@ pub enum Message {
     },
     /// A PostgreSQL startup message (a new session).
     PostgresStartup,
+    /// A MySQL client command.
+    Mysql {
+        /// The statement's first keyword, upper case (`SELECT`), for a query or a prepare;
+        /// the command (`EXECUTE`, `PING`, `QUIT`, `INIT_DB`) for the others.
+        operation: String,
+        /// The SQL with literals replaced by `?`, as far as captured (queries and
+        /// prepares only).
+        query: Option<String>,
+    },
+    /// The first packet of a MySQL server's answer.
+    MysqlReply(MysqlReply),
+}
+
+/// What a MySQL server answered first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MysqlReply {
+    /// OK: the command succeeded.
+    Ok,
+    /// ERR: it failed, with this error code (1000 and up, e.g. 1146 for a missing table).
+    Error {
+        /// The server's error code.
+        code: u16,
+    },
+    /// EOF (older servers, e.g. after a `COM_FIELD_LIST`).
+    Eof,
+    /// A result set of this many columns follows.
+    Columns {
+        /// Its column count.
+        count: u64,
+    },
 }
 
 /// An attribute value.
@@ -50,18 +80,29 @@ pub enum AttributeValue {
 impl Message {
     /// True for a request (the first message of an exchange), false for a response.
     pub fn is_request(&self) -> bool {
-        !matches!(self, Message::HttpResponse { .. })
+        !matches!(self, Message::HttpResponse { .. } | Message::MysqlReply(_))
+    }
+
+    /// What a response says of the outcome, as the tree shows it after the name (`200`,
+    /// `error 1146`); `None` for a request and for a response that says nothing of note.
+    pub fn outcome(&self) -> Option<String> {
+        match self {
+            Message::HttpResponse { status } => Some(status.to_string()),
+            Message::MysqlReply(MysqlReply::Error { code }) => Some(format!("error {code}")),
+            _ => None,
+        }
     }
 
     /// The span name of a request (`GET /compose`, `SET`, `SELECT`); `None` for a response.
     pub fn span_name(&self) -> Option<String> {
         match self {
             Message::HttpRequest { method, path } => Some(format!("{method} {path}")),
-            Message::HttpResponse { .. } => None,
+            Message::HttpResponse { .. } | Message::MysqlReply(_) => None,
             Message::Redis { command, .. } => Some(command.clone()),
             Message::Memcached { command } => Some(command.clone()),
             Message::Postgres { operation, .. } => Some(operation.clone()),
             Message::PostgresStartup => Some("startup".into()),
+            Message::Mysql { operation, .. } => Some(operation.clone()),
         }
     }
 
@@ -91,6 +132,18 @@ impl Message {
                 ("db.query.text", s(query)),
             ],
             Message::PostgresStartup => vec![("db.system", s("postgresql"))],
+            Message::Mysql { operation, query } => {
+                let mut attributes = vec![
+                    ("db.system", s("mysql")),
+                    ("db.operation.name", s(operation)),
+                ];
+                attributes.extend(query.iter().map(|q| ("db.query.text", s(q))));
+                attributes
+            }
+            Message::MysqlReply(MysqlReply::Error { code }) => {
+                vec![("db.response.status_code", s(&code.to_string()))]
+            }
+            Message::MysqlReply(_) => Vec::new(),
         }
     }
 }

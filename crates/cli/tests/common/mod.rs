@@ -53,6 +53,12 @@ pub fn record_requests(tag: &str, requests: u32) -> (Scratch, PathBuf) {
         18090,
         &format!("for i in $(seq {requests})"),
     );
+    record_in_netns(&path, &netns, &script);
+    (scratch, path)
+}
+
+/// `kspan record -o PATH -- ip netns exec NETNS sh -c SCRIPT`, checked to succeed.
+pub fn record_in_netns(path: &Path, netns: &Netns, script: &str) {
     let command = [
         "record",
         "-o",
@@ -63,9 +69,8 @@ pub fn record_requests(tag: &str, requests: u32) -> (Scratch, PathBuf) {
         "exec",
     ];
     succeeded(kspan(
-        &[&command[..], &[netns.name(), "sh", "-c", &script]].concat(),
+        &[&command[..], &[netns.name(), "sh", "-c", script]].concat(),
     ));
-    (scratch, path)
 }
 
 /// `kspan live --save DAT --format otlp-json -o JSON EXTRA… -- ip netns exec NETNS sh -c
