@@ -9,7 +9,7 @@ secs=${1:-60}
 cd "$(dirname "$0")/.."
 export RUSTC_BOOTSTRAP=1
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target/fuzz}"
-for target in page tracedat http h2 resp memcached postgres mysql sql salvage; do
+for target in page tracedat http h2 hpack resp memcached postgres mysql sql salvage; do
     corpus=$(mktemp -d)
     trap 'rm -rf "$corpus"' EXIT
     cargo fuzz run --fuzz-dir fuzz --sanitizer none "$target" "$corpus" "fuzz/seeds/$target" -- \

@@ -4,9 +4,11 @@
 //! `http.response.status_code`, `db.system`, `db.operation.name`, `db.query.text`).
 //!
 //! A client span's head is what its thread sent first at or after the span's start; a
-//! server span's is what its thread read first (else, when its parent is a client span
-//! linked by bytes, that parent's: the same bytes). The answer is the first message the
-//! other way on the same descriptor of the same process before the span ends.
+//! server span's is what its thread read first (else, when it is linked by bytes to a span
+//! at the other end, that span's: the same bytes). HTTP/2 requests are named from the
+//! HEADERS frames of that head (gRPC calls when their `:path` is sent as a literal). The
+//! answer is the first message the other way on the same descriptor of the same process
+//! before the span ends.
 
 use kspan_engine::{Evidence, Span, SpanKind, Trace};
 use kspan_heads::{Direction, Head, HeadTable};
@@ -68,14 +70,39 @@ fn opening_head<'h>(heads: &'h HeadTable, span: &Span) -> Option<&'h Head> {
 /// same direction before `to` (a server that reads a message's header, then its body:
 /// MariaDB reads a packet's 4-byte header first).
 fn request_at(heads: &HeadTable, head: &Head, to: u64) -> Option<Message> {
-    let alone = kspan_protocol::parse(&head.bytes).filter(Message::is_request);
+    let alone = request_in(&head.bytes);
     if alone.is_some() || i64::try_from(head.bytes.len()).ok() != Some(head.ret) {
         return alone;
     }
     let dir = head.kind.direction();
     let next = heads.next_on_socket(head.tgid, head.fd, dir, head.exit_ns, to)?;
-    kspan_protocol::parse(&[head.bytes.as_slice(), &next.bytes].concat())
+    request_in(&[head.bytes.as_slice(), &next.bytes].concat())
+}
+
+/// The request `bytes` start with: a message of a known protocol, or the request the
+/// HTTP/2 HEADERS frames among them open (a gRPC call when its `:path` is a literal).
+fn request_in(bytes: &[u8]) -> Option<Message> {
+    kspan_protocol::parse(bytes)
         .filter(Message::is_request)
+        .or_else(|| kspan_protocol::h2::request(bytes))
+}
+
+/// The span at the other end of `span`'s bytes: for a server span linked by bytes, its
+/// client parent; for a client span, its server child linked by bytes. Both moved the
+/// same request, one sending, one reading it.
+fn other_end<'t>(trace: &'t Trace, span: &Span) -> Option<&'t Span> {
+    let by_bytes = |s: &Span| s.link.is_some_and(|l| l.evidence == Evidence::Bytes);
+    match span.kind {
+        SpanKind::Server => trace
+            .spans
+            .iter()
+            .find(|s| Some(s.id) == span.parent && s.kind == SpanKind::Client)
+            .filter(|_| by_bytes(span)),
+        SpanKind::Client => trace
+            .spans
+            .iter()
+            .find(|s| s.parent == Some(span.id) && s.kind == SpanKind::Server && by_bytes(s)),
+    }
 }
 
 /// The protocol of `span` of `trace`, when its opening message's head parses as a request.
@@ -84,14 +111,11 @@ pub fn span_protocol(heads: &HeadTable, trace: &Trace, span: &Span) -> Option<Sp
     let request = own
         .and_then(|head| request_at(heads, head, span.end))
         .or_else(|| {
-            // A server span whose own read was not captured or not understood: its
-            // caller's send is the same bytes.
-            span.link.filter(|l| l.evidence == Evidence::Bytes)?;
-            let parent = trace.spans.iter().find(|s| Some(s.id) == span.parent)?;
-            (parent.kind == SpanKind::Client)
-                .then(|| opening_head(heads, parent))
-                .flatten()
-                .and_then(|head| request_at(heads, head, parent.end))
+            // The span's own head was not captured or not understood: the other end's is
+            // the same bytes (a client's send whose head shows only its first iovec, a
+            // server's read that starts with the header alone).
+            let other = other_end(trace, span)?;
+            request_at(heads, opening_head(heads, other)?, other.end)
         })?;
     let response = own.and_then(|head| {
         let answer_dir = match head.kind.direction() {
@@ -231,5 +255,46 @@ mod tests {
         assert_eq!(server.request, client.request);
         assert_eq!(server.response, Some(Message::MysqlReply(MysqlReply::Ok)));
         assert_eq!(server.status_error(SpanKind::Server), None);
+    }
+
+    #[test]
+    fn a_grpc_call_is_named_by_the_literal_path_either_end_shows() {
+        // A HEADERS frame (stream 1) of a first call: :method POST, :scheme http, then
+        // :path /kst.Back/Work as a Huffman literal with incremental indexing.
+        let block = b"\x83\x86\x44\x8b\x63\xaa\x12\xbd\xd1\x93\xab\x1c\x8f\x67\x5f";
+        let mut frame = vec![0, 0, block.len() as u8, 1, 4, 0, 0, 0, 1];
+        frame.extend_from_slice(block);
+        // The same path again, by reference to the dynamic table (stream 3).
+        let again = [0, 0, 3, 1, 4, 0, 0, 0, 3, 0x83, 0x86, 0xbe];
+        let heads = HeadTable::new(vec![
+            // The client's sendmsg: its first iovec shows the frame header and 2 bytes.
+            head(1, 5, 100, SyscallKind::Sendmsg, &frame[..11]),
+            head(2, 9, 150, SyscallKind::Recvmsg, &frame),
+            head(1, 5, 500, SyscallKind::Sendmsg, &again),
+            head(2, 9, 550, SyscallKind::Recvmsg, &again),
+        ]);
+        let trace = Trace {
+            id: TraceId(1),
+            spans: vec![
+                span(1, None, SpanKind::Client, 1, 100, 400),
+                span(2, Some(1), SpanKind::Server, 2, 150, 300),
+                span(3, None, SpanKind::Client, 1, 500, 800),
+                span(4, Some(3), SpanKind::Server, 2, 550, 700),
+            ],
+        };
+        let named = |n: usize| span_protocol(&heads, &trace, &trace.spans[n]);
+        let client = named(0).expect("named by its server's read");
+        assert_eq!(client.name().as_deref(), Some("kst.Back/Work"));
+        assert_eq!(
+            client.attributes(),
+            vec![
+                ("rpc.system", AttributeValue::Str("grpc".into())),
+                ("rpc.service", AttributeValue::Str("kst.Back".into())),
+                ("rpc.method", AttributeValue::Str("Work".into())),
+            ]
+        );
+        assert_eq!(named(1).map(|p| p.request), Some(client.request));
+        // By reference: the dynamic table is not rebuilt, the spans keep generic names.
+        assert_eq!((named(2), named(3)), (None, None));
     }
 }

@@ -1,9 +1,13 @@
 //! HTTP/2 frame headers (RFC 9113 §4.1) and the client connection preface: which stream
 //! each frame of a send belongs to, so that the requests and responses multiplexed on one
-//! connection can be told apart. A header is 9 bytes: payload length (24 bits), type,
+//! connection can be told apart; and the request a HEADERS frame opens, as far as its
+//! header block can be read without the connection's HPACK dynamic table ([`request`]). A header is 9 bytes: payload length (24 bits), type,
 //! flags, reserved bit and stream id (31 bits). Headers are checked as strictly as a sender
 //! must write them (known type, defined flags, the type's stream and length rules), so that
 //! other protocols' bytes are not taken for frames.
+
+use crate::hpack;
+use crate::message::Message;
 
 /// The client connection preface, sent once before the client's first frame.
 pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -76,6 +80,11 @@ impl FrameType {
         }
     }
 }
+
+/// HEADERS flag: the block is padded (a pad length byte first).
+const PADDED: u8 = 0x08;
+/// HEADERS flag: a stream dependency and weight (5 bytes) come first.
+const PRIORITY: u8 = 0x20;
 
 /// One frame header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,9 +175,144 @@ pub fn pieces(head: &[u8]) -> Option<Vec<Piece>> {
     (!out.is_empty()).then_some(out)
 }
 
+/// The request the HEADERS frames in `head` (read as [`pieces`] are) open: a gRPC call
+/// (`:path` `/package.Service/Method`, and a `content-type` of `application/grpc` when the
+/// block shows one) or else an HTTP request (`:method` and `:path`), from the fields that
+/// need no dynamic table ([`hpack::static_fields`]). `None` when no HEADERS frame shows a
+/// `:path`, or when frames of the head show different requests (which one opens a given
+/// span is then unknown).
+pub fn request(head: &[u8]) -> Option<Message> {
+    let mut at = if head.starts_with(PREFACE) {
+        PREFACE.len()
+    } else {
+        0
+    };
+    let mut found: Option<Message> = None;
+    while let Some(h) = head.get(at..).and_then(FrameHeader::parse) {
+        let start = at + HEADER_LEN;
+        let end = start.saturating_add(usize::try_from(h.length).ok()?);
+        if h.kind == FrameType::Headers {
+            let block = &head[start..end.min(head.len())];
+            if let Some(message) = headers_request(block, h.flags) {
+                if found.as_ref().is_some_and(|m| *m != message) {
+                    return None;
+                }
+                found = Some(message);
+            }
+        }
+        at = end;
+    }
+    found
+}
+
+/// The request of one HEADERS frame's payload `payload` (as far as seen) with `flags`.
+fn headers_request(payload: &[u8], flags: u8) -> Option<Message> {
+    let pad_len = usize::from(flags & PADDED != 0);
+    let priority = if flags & PRIORITY != 0 { 5 } else { 0 };
+    let fields = hpack::static_fields(payload.get(pad_len + priority..)?);
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let path = field(":path")?;
+    let grpc_type = field("content-type").map(|t| t.starts_with("application/grpc"));
+    match (grpc_call(path), grpc_type, field(":method")) {
+        (Some((service, method)), Some(true) | None, Some("POST") | None) => Some(Message::Grpc {
+            service: service.to_string(),
+            method: method.to_string(),
+        }),
+        (_, _, Some(method)) => Some(Message::HttpRequest {
+            method: method.to_string(),
+            path: path.split(['?', '#']).next().unwrap_or(path).to_string(),
+        }),
+        _ => None,
+    }
+}
+
+/// The service and method of a gRPC path, `/package.Service/Method`.
+fn grpc_call(path: &str) -> Option<(&str, &str)> {
+    let (service, method) = path.strip_prefix('/')?.split_once('/')?;
+    let name = |s: &str, dots: bool| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || (dots && c == '.'))
+    };
+    (name(service, true) && name(method, false)).then_some((service, method))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hpack::tests::hex;
+
+    /// A HEADERS frame of stream `stream` around `block`.
+    fn headers(stream: u32, block: &[u8]) -> Vec<u8> {
+        let mut frame = header(block.len() as u32, 1, 4, stream);
+        frame.extend_from_slice(block);
+        frame
+    }
+
+    /// A gRPC request's first header block for `/kst.Back/Work` (Python's hpack, Huffman).
+    const WORK: &str = "8386448b63aa12bdd193ab1c8f675f418b089d5c0b8170dc6c006c3f5f8b1d75d0620d263d4c4d65644082497f864d833505b11f";
+
+    #[test]
+    fn a_literal_grpc_path_names_the_call() {
+        let work = Message::Grpc {
+            service: "kst.Back".into(),
+            method: "Work".into(),
+        };
+        assert_eq!(request(&headers(1, &hex(WORK))), Some(work.clone()));
+        // After the preface and SETTINGS, cut by the head inside the block's later fields.
+        let mut first = PREFACE.to_vec();
+        first.extend(header(6, 4, 0, 0));
+        first.extend([0, 4, 0, 0, 0xff, 0xff]);
+        first.extend(headers(1, &hex(WORK)));
+        assert_eq!(request(&first[..70]), Some(work.clone()));
+        // Padded, with priority: the block after pad length and dependency.
+        let mut padded = vec![2, 0, 0, 0, 0, 16];
+        padded.extend(hex(WORK));
+        padded.extend([0, 0]);
+        let mut frame = header(padded.len() as u32, 1, 0x04 | 0x08 | 0x20, 3);
+        frame.extend(padded);
+        assert_eq!(request(&frame), Some(work.clone()));
+        // The same path twice in one send is one request; two paths are ambiguous.
+        let mut two = headers(1, &hex(WORK));
+        two.extend(headers(3, &hex(WORK)));
+        assert_eq!(request(&two), Some(work));
+        let other = hex("8386440d2f6b73742e4261636b2f4f7468");
+        two.extend(headers(5, &other));
+        assert_eq!(request(&two), None);
+    }
+
+    #[test]
+    fn other_requests_and_blocks_without_a_path() {
+        // C.4.1 of RFC 7541: GET / with a literal authority: an HTTP request.
+        let get = headers(1, &hex("828684418cf1e3c2e5f23a6ba0ab90f4ff"));
+        assert_eq!(
+            request(&get),
+            Some(Message::HttpRequest {
+                method: "GET".into(),
+                path: "/".into()
+            })
+        );
+        // The second use of the path: by dynamic reference, unknown.
+        assert_eq!(request(&headers(3, &hex("8386c1c0bfbe"))), None);
+        // A grpc-looking path with another content-type is plain HTTP/2.
+        let json = hex("8386440e2f6b73742e4261636b2f576f726b5f106170706c69636174696f6e2f6a736f6e");
+        assert_eq!(
+            request(&headers(1, &json)),
+            Some(Message::HttpRequest {
+                method: "POST".into(),
+                path: "/kst.Back/Work".into()
+            })
+        );
+        // DATA only, a response's HEADERS (:status 200), garbage.
+        assert_eq!(request(&header(5, 0, 0, 1)), None);
+        assert_eq!(request(&headers(1, &[0x88])), None);
+        assert_eq!(request(b"GET / HTTP/1.1\r\n"), None);
+    }
 
     fn header(length: u32, kind: u8, flags: u8, stream: u32) -> Vec<u8> {
         let mut b = length.to_be_bytes()[1..].to_vec();

@@ -3,7 +3,9 @@
 //! summary, and bad, partial or unknown bytes are never an error, only `None`.
 //!
 //! - [`http`]: HTTP/1.x request line (method, path without query) and status line.
-//! - [`h2`]: HTTP/2 frame headers and the connection preface: which stream each frame is.
+//! - [`h2`]: HTTP/2 frame headers and the connection preface: which stream each frame is;
+//!   a request's method and path (gRPC's service and method) from a HEADERS frame.
+//! - [`hpack`]: the header fields of an HPACK block readable without the dynamic table.
 //! - [`resp`]: a Redis command in RESP (an array of bulk strings).
 //! - [`memcached`]: a memcached text-protocol command.
 //! - [`postgres`]: PostgreSQL frontend messages: simple query, parse, startup.
@@ -15,6 +17,7 @@
 #![deny(missing_docs)]
 
 pub mod h2;
+pub mod hpack;
 pub mod http;
 pub mod memcached;
 pub mod message;

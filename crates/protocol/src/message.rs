@@ -47,6 +47,13 @@ pub enum Message {
     },
     /// The first packet of a MySQL server's answer.
     MysqlReply(MysqlReply),
+    /// A gRPC call (an HTTP/2 request whose `:path` is `/package.Service/Method`).
+    Grpc {
+        /// The full service name (`kst.Back`).
+        service: String,
+        /// The method (`Work`).
+        method: String,
+    },
 }
 
 /// What a MySQL server answered first.
@@ -103,6 +110,7 @@ impl Message {
             Message::Postgres { operation, .. } => Some(operation.clone()),
             Message::PostgresStartup => Some("startup".into()),
             Message::Mysql { operation, .. } => Some(operation.clone()),
+            Message::Grpc { service, method } => Some(format!("{service}/{method}")),
         }
     }
 
@@ -144,6 +152,11 @@ impl Message {
                 vec![("db.response.status_code", s(&code.to_string()))]
             }
             Message::MysqlReply(_) => Vec::new(),
+            Message::Grpc { service, method } => vec![
+                ("rpc.system", s("grpc")),
+                ("rpc.service", s(service)),
+                ("rpc.method", s(method)),
+            ],
         }
     }
 }
