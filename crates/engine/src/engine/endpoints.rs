@@ -107,7 +107,9 @@ impl Engine {
                 }
                 if let Some(sig) = sig {
                     let sure = self.sure_calls(id);
-                    self.patterns.note_request(pid, sig, span, now, &sure);
+                    if self.patterns.note_request(pid, sig, span, &sure) {
+                        self.close_ledger(pid, id, now);
+                    }
                 }
             }
             _ => {
@@ -115,10 +117,24 @@ impl Engine {
                     self.patterns.note_loop(tid, round, LoopNote::Answer);
                 }
                 if let Some(sig) = sig {
-                    self.patterns.note_call(pid, sig, span, now);
+                    if self.patterns.note_call(pid, sig, span) {
+                        self.close_ledger(pid, id, now);
+                    }
                 }
             }
         }
+    }
+
+    /// Fits process `pid`'s full ledger now, with its requests still in progress other
+    /// than `answering` (which just started its response) as ones it holds only part of.
+    fn close_ledger(&mut self, pid: i32, answering: SpanId, now: Timestamp) {
+        let open: Vec<(Timestamp, u64)> = self
+            .spans
+            .requests_started_by(pid, Timestamp::MAX)
+            .filter(|r| r.span.id != answering)
+            .filter_map(|r| Some((r.span.start, r.sig?)))
+            .collect();
+        self.patterns.close(pid, now, &open);
     }
 
     /// How many calls of each signature are linked to `request` by sure evidence (a link

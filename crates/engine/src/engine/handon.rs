@@ -65,16 +65,21 @@ impl Engine {
         else {
             return;
         };
-        let freed_by = old
+        let Some(freed_by) = old
             .and_then(|o| self.spans.get(o))
             .filter(|o| o.span.tid == tid && o.read_round == Some(round))
-            .and_then(|o| o.span.parent);
-        let Some(from) = freed_by else {
+            .map(|o| o.span.parent)
+        else {
             return;
         };
         if let Some(c) = self.spans.get_mut(call) {
             c.handed_on = true;
         }
+        // The answer's call linked to no request (an orphan) still freed the connection;
+        // only the check of its request has nothing to check.
+        let Some(from) = freed_by else {
+            return;
+        };
         let pending = &mut self.hand_ons.pending;
         if pending.len() == MAX_PENDING {
             pending.remove(0);

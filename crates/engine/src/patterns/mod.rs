@@ -74,6 +74,9 @@ struct Ledger {
     since: Timestamp,
     /// Requests with their endpoint signature.
     requests: Vec<(Interval, u64)>,
+    /// Requests that started before the ledger opened, with their endpoint signature: their
+    /// earlier calls are in no ledger, so they take calls in the fit without owing any.
+    straddling: Vec<(Interval, u64)>,
     /// Calls by signature.
     calls: FxHashMap<u64, Vec<Interval>>,
     /// Calls held.
@@ -136,49 +139,54 @@ pub(crate) enum Lag {
 
 impl CallPatterns {
     /// A request of process `pid` with endpoint signature `request` spanned `span` (read to
-    /// first response byte), now; `sure` says how many calls of each signature were linked
-    /// to it by evidence that names the request (a thread, a connection, a response): its
-    /// endpoint makes at least that many, which the fit takes as a floor.
+    /// first response byte); `sure` says how many calls of each signature were linked to it
+    /// by evidence that names the request (a thread, a connection, a response): its endpoint
+    /// makes at least that many, which the fit takes as a floor. True when the process's
+    /// ledger is full: the caller closes it ([`CallPatterns::close`]).
+    #[must_use]
     pub fn note_request(
         &mut self,
         pid: i32,
         request: u64,
         span: Interval,
-        now: Timestamp,
         sure: &[(u64, u8)],
-    ) {
+    ) -> bool {
         let ledger = self.ledgers.entry(pid).or_default();
         if span.start < ledger.since {
-            return;
+            ledger.straddling.push((span, request));
+            return false;
         }
         ledger.requests.push((span, request));
         for &(call, n) in sure {
             let seen = ledger.sure.entry((request, call)).or_default();
             seen[usize::from(n.min(fit::MAX_COUNT))] += 1;
         }
-        if ledger.requests.len() >= stretch_size(ledger.fitted) {
-            self.close(pid, now);
-        }
+        ledger.requests.len() >= stretch_size(ledger.fitted)
     }
 
     /// A call of process `pid` with signature `call` spanned `span` (written to first
-    /// answer byte), now.
-    pub fn note_call(&mut self, pid: i32, call: u64, span: Interval, now: Timestamp) {
+    /// answer byte). True when the process's ledger is full: the caller closes it
+    /// ([`CallPatterns::close`]).
+    #[must_use]
+    pub fn note_call(&mut self, pid: i32, call: u64, span: Interval) -> bool {
         let ledger = self.ledgers.entry(pid).or_default();
         if span.start < ledger.since
             || (ledger.calls.len() >= MAX_CALL_KINDS && !ledger.calls.contains_key(&call))
         {
-            return;
+            return false;
         }
         ledger.calls.entry(call).or_default().push(span);
         ledger.held += 1;
-        if ledger.held >= MAX_CALLS {
-            self.close(pid, now);
-        }
+        ledger.held >= MAX_CALLS
     }
 
-    /// Fits process `pid`'s ledger and opens a new one.
-    fn close(&mut self, pid: i32, now: Timestamp) {
+    /// Fits process `pid`'s ledger and opens a new one, now. `open` holds the process's
+    /// requests still in progress (start, endpoint signature): the ledger already holds some
+    /// of their calls, so in the fit they take calls without owing any, as the requests
+    /// that started before the ledger opened do. Without them every request in progress at
+    /// either edge of a ledger shows as a violation, which under saturation (a dozen
+    /// requests queued at each edge of a ledger of a few dozen) hides the true counts.
+    pub fn close(&mut self, pid: i32, now: Timestamp, open: &[(Timestamp, u64)]) {
         let Some(ledger) = self.ledgers.get_mut(&pid) else {
             return;
         };
@@ -201,14 +209,38 @@ impl CallPatterns {
         endpoints.sort_unstable_by_key(|&(sig, n)| (std::cmp::Reverse(n), sig));
         endpoints.truncate(MAX_ENDPOINTS);
         let index = |sig: u64| endpoints.iter().position(|&(s, _)| s == sig);
-        let mut requests: Vec<(Interval, usize)> = done
-            .requests
+        let owing = done.requests.iter().map(|&(span, sig)| (span, sig, true));
+        let straddling = done
+            .straddling
             .iter()
-            .filter_map(|&(span, sig)| Some((span, index(sig)?)))
+            .map(|&(span, sig)| (span, sig, false));
+        let in_progress = open.iter().map(|&(start, sig)| {
+            let span = Interval {
+                start,
+                end: Timestamp::MAX,
+            };
+            (span, sig, false)
+        });
+        let mut requests: Vec<(Interval, usize, bool)> = owing
+            .chain(straddling)
+            .chain(in_progress)
+            .filter_map(|(span, sig, owes)| Some((span, index(sig)?, owes)))
             .collect();
         requests.sort_unstable();
+        let whole: Vec<(Interval, usize, bool)> =
+            requests.iter().copied().filter(|r| r.2).collect();
         let per_endpoint: Vec<usize> = endpoints.iter().map(|&(_, n)| n).collect();
-        let stretch = Stretch {
+        // First the requests the ledger holds whole, alone: the calls of the others show as
+        // violations, as many for every count vector. Where that tells no count apart (a
+        // ledger of a few dozen requests with a dozen queued at each edge), the requests held
+        // only in part take calls too, without owing any; that favours higher counts (their
+        // room absorbs calls of the whole requests' counts), so it only decides what the
+        // whole requests alone leave open.
+        let whole = Stretch {
+            requests: &whole,
+            per_endpoint: &per_endpoint,
+        };
+        let with_edges = Stretch {
             requests: &requests,
             per_endpoint: &per_endpoint,
         };
@@ -228,7 +260,14 @@ impl CallPatterns {
                 .zip(&floors)
                 .map(|((sig, _), &f)| known.get(sig).copied().unwrap_or(1).max(f))
                 .collect();
-            for (&(sig, _), n) in endpoints.iter().zip(stretch.fit(&calls, &start, &floors)) {
+            let mut fitted = whole.fit(&calls, &start, &floors);
+            if fitted.contains(&None) {
+                let edges = with_edges.fit(&calls, &start, &floors);
+                for (n, e) in fitted.iter_mut().zip(edges) {
+                    *n = n.or(e);
+                }
+            }
+            for (&(sig, _), n) in endpoints.iter().zip(fitted) {
                 if let Some(n) = n {
                     known.insert(sig, n);
                 }
@@ -347,18 +386,14 @@ mod tests {
     #[test]
     fn the_first_stretch_gives_counts() {
         let mut p = CallPatterns::default();
-        p.note_call(1, 7, Interval { start: 0, end: 1 }, 1);
+        assert!(!p.note_call(1, 7, Interval { start: 0, end: 1 }));
         for i in 0..FIRST_STRETCH as u64 {
             let start = 10 + i * 10;
-            p.note_call(
-                1,
-                7,
-                Interval {
-                    start: start + 1,
-                    end: start + 12,
-                },
-                start + 12,
-            );
+            let call = Interval {
+                start: start + 1,
+                end: start + 12,
+            };
+            assert!(!p.note_call(1, 7, call));
             let span = Interval {
                 start,
                 end: start + 15,
@@ -368,7 +403,9 @@ mod tests {
                 None,
                 "no fit before the stretch is full"
             );
-            p.note_request(1, 10, span, start + 15, &[]);
+            if p.note_request(1, 10, span, &[]) {
+                p.close(1, start + 15, &[]);
+            }
         }
         // The call that started before the ledger opened is left out.
         assert_eq!(p.expected(1, 10, 7), Some(1));
