@@ -3,6 +3,7 @@
 //! designs). The same table gives the exact call set the accuracy tests expect.
 
 use crate::proto::{self, Proto};
+use crate::truth::Operation;
 
 /// One downstream call to make for a request.
 #[derive(Debug, Clone, PartialEq)]
@@ -13,6 +14,8 @@ pub struct Call {
     pub proto: Proto,
     /// The complete request bytes.
     pub request: Vec<u8>,
+    /// What the request asks for, for the truth log.
+    pub operation: Operation,
 }
 
 /// A small number derived from the request id, so that requests touch varied keys.
@@ -28,23 +31,40 @@ fn http(target: &'static str, method: &str, path: &str, rid: &str, body: &str) -
         target,
         proto: Proto::Http,
         request,
+        operation: Operation {
+            method: Some(method.to_string()),
+            path: Some(path.to_string()),
+            ..Operation::default()
+        },
     }
 }
 
-fn redis(args: &[&str]) -> Call {
+/// A memcached or Redis call of `command`.
+fn store(target: &'static str, proto: Proto, command: &str, request: Vec<u8>) -> Call {
     Call {
-        target: "redis",
-        proto: Proto::Redis,
-        request: proto::redis_command(args),
+        target,
+        proto,
+        request,
+        operation: Operation {
+            command: Some(command.to_string()),
+            ..Operation::default()
+        },
     }
 }
 
-fn memcached(command: String) -> Call {
-    Call {
-        target: "memcached",
-        proto: Proto::Memcached,
-        request: command.into_bytes(),
-    }
+/// The Redis command `command args…`.
+fn redis(command: &str, args: &[&str]) -> Call {
+    let words: Vec<&str> = std::iter::once(command)
+        .chain(args.iter().copied())
+        .collect();
+    store("redis", Proto::Redis, command, proto::redis_command(&words))
+}
+
+/// The memcached text command `command rest` (`rest` ends the line, and holds any data
+/// block).
+fn memcached(command: &str, rest: &str) -> Call {
+    let request = format!("{command} {rest}").into_bytes();
+    store("memcached", Proto::Memcached, command, request)
 }
 
 fn postgres(sql: &str) -> Call {
@@ -52,6 +72,10 @@ fn postgres(sql: &str) -> Call {
         target: "postgres",
         proto: Proto::Postgres,
         request: proto::pg_query(sql),
+        operation: Operation {
+            query: Some(sql.to_string()),
+            ..Operation::default()
+        },
     }
 }
 
@@ -89,21 +113,24 @@ pub fn plan(service: &str, endpoint: &str, rid: &str) -> Option<Vec<Vec<Call>>> 
             rid,
             "{\"url\":\"http://x\"}",
         )]],
-        ("user", "/user") => vec![vec![memcached(format!("get user:{user}\r\n"))]],
+        ("user", "/user") => vec![vec![memcached("get", &format!("user:{user}\r\n"))]],
         ("post-storage", "/store") => vec![
             vec![postgres(&format!(
                 "INSERT INTO posts (author, body) VALUES ({user}, 'post {k}')"
             ))],
-            vec![memcached(format!("set post:{k} 0 60 8\r\npost-{k:03}\r\n"))],
+            vec![memcached(
+                "set",
+                &format!("post:{k} 0 60 8\r\npost-{k:03}\r\n"),
+            )],
         ],
         ("post-storage", "/read") => vec![
-            vec![memcached(format!("get post:{k}\r\n"))],
+            vec![memcached("get", &format!("post:{k}\r\n"))],
             vec![postgres(&format!(
                 "SELECT id, body FROM posts WHERE author = {user} ORDER BY id DESC LIMIT 5"
             ))],
         ],
         ("home-timeline", "/home-timeline") => vec![
-            vec![redis(&["LRANGE", &format!("timeline:{user}"), "0", "9"])],
+            vec![redis("LRANGE", &[&format!("timeline:{user}"), "0", "9"])],
             vec![http("post-storage", "GET", "/read", rid, "")],
         ],
         ("user-timeline", "/user-timeline") => vec![
@@ -113,12 +140,11 @@ pub fn plan(service: &str, endpoint: &str, rid: &str) -> Option<Vec<Vec<Call>>> 
             vec![http("post-storage", "GET", "/read", rid, "")],
         ],
         ("social-graph", "/follow") => vec![
-            vec![redis(&[
+            vec![redis(
                 "SADD",
-                &format!("followers:{user}"),
-                &(k % 37).to_string(),
-            ])],
-            vec![redis(&["SCARD", &format!("followers:{user}")])],
+                &[&format!("followers:{user}"), &(k % 37).to_string()],
+            )],
+            vec![redis("SCARD", &[&format!("followers:{user}")])],
         ],
         _ => return None,
     };
@@ -130,22 +156,6 @@ pub fn plan(service: &str, endpoint: &str, rid: &str) -> Option<Vec<Vec<Call>>> 
 pub fn expected_targets(service: &str, endpoint: &str) -> Option<Vec<&'static str>> {
     let stages = plan(service, endpoint, "r-000000")?;
     Some(stages.iter().flatten().map(|c| c.target).collect())
-}
-
-/// The endpoint a call to `target` is made on, for HTTP calls (`None` for stores).
-pub fn http_path(call: &Call) -> Option<String> {
-    (call.proto == Proto::Http).then(|| {
-        let line = call
-            .request
-            .split(|&b| b == b'\r')
-            .next()
-            .unwrap_or_default();
-        String::from_utf8_lossy(line)
-            .split(' ')
-            .nth(1)
-            .unwrap_or("")
-            .to_string()
-    })
 }
 
 #[cfg(test)]
@@ -161,6 +171,22 @@ mod tests {
         assert_eq!(expected_targets("gateway", "/compose"), None);
         let stages = plan("compose-post", "/compose", "r-1").unwrap();
         assert_eq!(stages.iter().map(Vec::len).collect::<Vec<_>>(), vec![3, 1]);
-        assert_eq!(http_path(&stages[1][0]).as_deref(), Some("/store"));
+        assert_eq!(stages[1][0].operation.path.as_deref(), Some("/store"));
+        assert_eq!(stages[1][0].operation.method.as_deref(), Some("POST"));
+    }
+
+    #[test]
+    fn store_calls_say_their_command_and_send_it() {
+        let stages = plan("post-storage", "/store", "r-1").unwrap();
+        let (insert, set) = (&stages[0][0], &stages[1][0]);
+        let sql = insert.operation.query.as_deref().unwrap();
+        assert!(sql.starts_with("INSERT INTO posts"), "{sql}");
+        assert_eq!(insert.request, proto::pg_query(sql));
+        assert_eq!(set.operation.command.as_deref(), Some("set"));
+        assert!(set.request.starts_with(b"set post:"));
+        let stages = plan("social-graph", "/follow", "r-1").unwrap();
+        let scard = &stages[1][0];
+        assert_eq!(scard.operation.command.as_deref(), Some("SCARD"));
+        assert!(scard.request.starts_with(b"*2\r\n$5\r\nSCARD\r\n"));
     }
 }

@@ -111,6 +111,8 @@ fn http_status(reply: &[u8]) -> Option<u16> {
 /// One parsed HTTP request as a service sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpRequest {
+    /// The request method (`GET`, `POST`).
+    pub method: String,
     /// Request path without the query string.
     pub path: String,
     /// The `X-Request-Id` header, empty when absent.
@@ -124,12 +126,17 @@ impl HttpRequest {
     pub fn parse(raw: &[u8]) -> Option<HttpRequest> {
         let line = first_line(raw);
         let mut parts = line.split(' ');
-        let _method = parts.next()?;
+        let method = parts.next()?.to_string();
         let target = parts.next()?;
         let path = target.split('?').next().unwrap_or(target).to_string();
         let rid = header(raw, "x-request-id").unwrap_or("").to_string();
         let close = header(raw, "connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
-        Some(HttpRequest { path, rid, close })
+        Some(HttpRequest {
+            method,
+            path,
+            rid,
+            close,
+        })
     }
 }
 
@@ -289,6 +296,7 @@ mod tests {
         assert_eq!(
             req,
             HttpRequest {
+                method: "GET".into(),
                 path: "/follow".into(),
                 rid: "r-7".into(),
                 close: true

@@ -65,7 +65,7 @@ pid {w}/nginx.pid;
 error_log {w}/nginx-error.log warn;
 events {{ worker_connections 1024; }}
 http {{
-    log_format truth escape=json '{{"rid":"$http_x_request_id","service":"gateway","pid":$pid,"peer":"$remote_addr:$remote_port","local":"$server_addr:$server_port","msec":$msec,"request_time":$request_time,"upstream":"$upstream_addr","upstream_time":"$upstream_response_time","status":$status,"endpoint":"$uri"}}';
+    log_format truth escape=json '{{"rid":"$http_x_request_id","service":"gateway","pid":$pid,"peer":"$remote_addr:$remote_port","local":"$server_addr:$server_port","msec":$msec,"request_time":$request_time,"upstream":"$upstream_addr","upstream_time":"$upstream_response_time","status":$status,"method":"$request_method","endpoint":"$uri"}}';
     access_log {truth}/gateway.jsonl truth;
     client_body_temp_path {w}/nginx-body;
     proxy_temp_path {w}/nginx-proxy;

@@ -8,6 +8,25 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+/// What a call asked for, by protocol: the facts a span name is made of
+/// (docs/ground-truth.md, "What each span is"). Each field is logged only when the call's
+/// protocol has it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Operation {
+    /// HTTP: the request method as sent (`GET`, `POST`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// HTTP: the request path as sent, without query string.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Redis and memcached: the command word as sent (`LRANGE`, `get`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// PostgreSQL: the SQL text of the query.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+}
+
 /// One call a service made while serving a request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CallRecord {
@@ -25,6 +44,13 @@ pub struct CallRecord {
     pub end_unix_ns: u64,
     /// `"ok"` or `"error: <what>"`.
     pub status: String,
+    /// What the call asked for (logged as the fields of [`Operation`]).
+    #[serde(flatten)]
+    pub operation: Operation,
+    /// True when the call opened a new connection and sent the protocol's startup message
+    /// first (PostgreSQL): one more exchange on the wire before the request.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub startup: bool,
 }
 
 /// One request a service served.
@@ -48,6 +74,9 @@ pub struct SpanRecord {
     pub peer: String,
     /// The service's end of the connection.
     pub local: String,
+    /// Request method, as read (`GET`, `POST`).
+    #[serde(default)]
+    pub method: String,
     /// Request path.
     pub endpoint: String,
     /// `"ok"` or `"error: <what>"`.

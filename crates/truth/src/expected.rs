@@ -21,6 +21,7 @@
 //!   may show the attempt (it is then matched by the callee's address and time, and judged
 //!   like any span) or not (it is then not missing).
 
+use crate::operation::Operation;
 use crate::otlp::SpanKind;
 use crate::records::{known_tid, LoadgenRecord, ServiceRecord, TruthLogs};
 use std::collections::HashMap;
@@ -65,6 +66,8 @@ pub struct ExpectedSpan {
     /// The OS thread the truth says handled the request (a SERVER span) or made the call (a
     /// CLIENT span), when it was logged: kspan's span must have run on it.
     pub tid: Option<i64>,
+    /// What the span is by protocol, when the truth says (the names check).
+    pub operation: Option<Operation>,
 }
 
 impl ExpectedSpan {
@@ -175,6 +178,7 @@ pub fn build(logs: &TruthLogs) -> Expected {
             design: None,
             parent: None,
             tid: None,
+            operation: Operation::served(gw.method.as_deref(), Some(&gw.endpoint)),
         }];
         let lines = by_rid
             .get(gw.rid.as_str())
@@ -194,6 +198,7 @@ pub fn build(logs: &TruthLogs) -> Expected {
                     design: None,
                     parent: Some(0),
                     tid: None,
+                    operation: Operation::served(rec.method.as_deref(), rec.endpoint.as_deref()),
                 });
                 let parent = spans.len() - 1;
                 add_service_subtree(&logs.services, lines, &mut used, i, parent, &mut spans);
@@ -246,9 +251,11 @@ fn add_service_subtree(
             design: Some(rec.design.clone()),
             parent: Some(parent),
             tid: known_tid(rec.tid),
+            operation: Operation::served(rec.method.as_deref(), rec.endpoint.as_deref()),
         });
         let server = spans.len() - 1;
         for call in &rec.calls {
+            let operation = Operation::of_call(&call.asked);
             spans.push(ExpectedSpan {
                 service: rec.service.clone(),
                 kind: SpanKind::Client,
@@ -260,6 +267,7 @@ fn add_service_subtree(
                 design: Some(rec.design.clone()),
                 parent: Some(server),
                 tid: known_tid(call.tid),
+                operation: operation.clone(),
             });
             let client = spans.len() - 1;
             let callee = same_rid
@@ -282,6 +290,7 @@ fn add_service_subtree(
                     design: None,
                     parent: Some(client),
                     tid: None,
+                    operation,
                 }),
                 _ => {}
             }

@@ -6,7 +6,8 @@
 //! true spans, each under its true parent, each its request's own (on the thread the truth
 //! names, at the true time once the clock offset estimated by [`clock`] is removed). See
 //! [`expected`] for the true tree's shape and [`matching`] for how kspan spans are paired with
-//! true ones.
+//! true ones. Beside the trees, [`links`] judges kspan's link confidence and [`names`] whether
+//! each span is named for what it was (when the truth states it, [`operation`]).
 
 #![warn(missing_docs)]
 
@@ -15,6 +16,8 @@ pub mod error;
 pub mod expected;
 pub mod links;
 pub mod matching;
+pub mod names;
+pub mod operation;
 pub mod otlp;
 pub mod records;
 pub mod report;

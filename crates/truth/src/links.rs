@@ -276,6 +276,7 @@ mod tests {
             design: None,
             parent,
             tid: None,
+            operation: None,
         }
     }
 
@@ -302,6 +303,8 @@ mod tests {
                 evidence: evidence.into(),
                 confidence,
             }),
+            name: String::new(),
+            protocol: Default::default(),
         }
     }
 

@@ -617,6 +617,8 @@ mod tests {
             tid: None,
             threads: vec![],
             link: None,
+            name: String::new(),
+            protocol: Default::default(),
         }
     }
 
@@ -659,6 +661,7 @@ mod tests {
             design: None,
             parent: None,
             tid: None,
+            operation: None,
         }
     }
 

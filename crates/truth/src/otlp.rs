@@ -56,6 +56,33 @@ pub struct ObservedSpan {
     /// How kspan linked the span to its parent, when exported (not on roots, nor in exports
     /// older than the link attributes).
     pub link: Option<Link>,
+    /// The span's name (`GET /compose`, `SELECT`, or a generic `user server`).
+    pub name: String,
+    /// The protocol attributes the names check compares, when exported.
+    pub protocol: ProtocolAttributes,
+}
+
+/// The protocol attributes of a span that say what it was (docs/otlp.md), as exported.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProtocolAttributes {
+    /// `http.request.method`.
+    pub http_method: Option<String>,
+    /// `url.path`.
+    pub url_path: Option<String>,
+    /// `db.operation.name`.
+    pub db_operation: Option<String>,
+}
+
+impl ProtocolAttributes {
+    /// The value of attribute `key`, for the keys this holds (`None` for others).
+    pub fn get(&self, key: &str) -> Option<&str> {
+        match key {
+            "http.request.method" => self.http_method.as_deref(),
+            "url.path" => self.url_path.as_deref(),
+            "db.operation.name" => self.db_operation.as_deref(),
+            _ => None,
+        }
+    }
 }
 
 /// The evidence and confidence kspan gives for a span's link to its parent
@@ -115,6 +142,8 @@ struct RawSpan {
     span_id: String,
     #[serde(default)]
     parent_span_id: String,
+    #[serde(default)]
+    name: String,
     #[serde(default)]
     kind: i64,
     start_time_unix_nano: ProtoInt,
@@ -216,6 +245,12 @@ fn observed(raw: RawSpan, service: &str) -> ObservedSpan {
             })
             .unwrap_or_default(),
         link: link(&raw.attributes),
+        protocol: ProtocolAttributes {
+            http_method: attr_str(&raw.attributes, "http.request.method").map(str::to_string),
+            url_path: attr_str(&raw.attributes, "url.path").map(str::to_string),
+            db_operation: attr_str(&raw.attributes, "db.operation.name").map(str::to_string),
+        },
+        name: raw.name,
         parent_span_id: Some(raw.parent_span_id).filter(|p| !p.is_empty()),
         trace_id: raw.trace_id,
         span_id: raw.span_id,
@@ -255,6 +290,7 @@ mod tests {
         let text = r#"{"resourceSpans":[{"resource":{"attributes":[
             {"key":"service.name","value":{"stringValue":"user"}}]},
           "scopeSpans":[{"spans":[{"traceId":"t","spanId":"s","parentSpanId":"","kind":3,
+            "name":"GET /user",
             "startTimeUnixNano":"1764431234000000001","endTimeUnixNano":1764431234000000002,
             "attributes":[{"key":"network.peer.address","value":{"stringValue":"10.0.0.1"}},
                           {"key":"network.peer.port","value":{"intValue":80}},
@@ -264,6 +300,8 @@ mod tests {
                           {"key":"kspan.threads","value":{"stringValue":"77,78"}},
                           {"key":"kspan.link","value":{"stringValue":"own-thread"}},
                           {"key":"kspan.link.confidence","value":{"doubleValue":0.99}},
+                          {"key":"http.request.method","value":{"stringValue":"GET"}},
+                          {"key":"url.path","value":{"stringValue":"/user"}},
                           {"key":"kspan.partial","value":{"boolValue":true}}]}]}]}]}"#;
         assert_eq!(
             parse_otlp(text),
@@ -283,6 +321,12 @@ mod tests {
                     evidence: "own-thread".to_string(),
                     confidence: 0.99,
                 }),
+                name: "GET /user".to_string(),
+                protocol: ProtocolAttributes {
+                    http_method: Some("GET".to_string()),
+                    url_path: Some("/user".to_string()),
+                    db_operation: None,
+                },
             }])
         );
         assert!(parse_otlp(&text.replace("\"40000\"", "\"port\"")).is_err());

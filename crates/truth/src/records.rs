@@ -31,6 +31,13 @@ pub struct ServiceRecord {
     pub peer: SocketAddr,
     /// The service's end of that connection.
     pub local: SocketAddr,
+    /// The request's method as the service read it (`GET`), when logged: with `endpoint`, what
+    /// the span is named after (see [`crate::operation`]).
+    #[serde(default)]
+    pub method: Option<String>,
+    /// The request's path as the service read it, when logged.
+    #[serde(default)]
+    pub endpoint: Option<String>,
     /// The calls the service made downstream while serving the request.
     #[serde(default)]
     pub calls: Vec<CallRecord>,
@@ -57,6 +64,35 @@ pub struct CallRecord {
     /// it cannot (the thread check is then skipped, see [`known_tid`]).
     #[serde(default)]
     pub tid: Option<i64>,
+    /// What the call asked for, when logged (its fields sit in the call's object).
+    #[serde(flatten)]
+    pub asked: Asked,
+}
+
+/// What a call asked for, by protocol, as the caller logged it: the facts its span's name
+/// is made of (see [`crate::operation`]). Every field is optional: logs without them still
+/// check, their spans' names are then not judged.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct Asked {
+    /// The protocol: `http`, `redis`, `memcached`, `postgres`, …
+    #[serde(default)]
+    pub proto: Option<String>,
+    /// HTTP: the request method as sent.
+    #[serde(default)]
+    pub method: Option<String>,
+    /// HTTP: the request path as sent.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Redis, memcached: the command word as sent.
+    #[serde(default)]
+    pub command: Option<String>,
+    /// SQL databases: the statement's text.
+    #[serde(default)]
+    pub query: Option<String>,
+    /// Whether the call opened a new connection and sent the protocol's startup message
+    /// (PostgreSQL) before its request.
+    #[serde(default)]
+    pub startup: bool,
 }
 
 /// A logged thread id that names a thread: positive (stacks that cannot tell log 0).
@@ -79,6 +115,9 @@ pub struct GatewayRecord {
     pub request_time: f64,
     /// The request's path.
     pub endpoint: String,
+    /// The request's method (`$request_method`), when logged.
+    #[serde(default)]
+    pub method: Option<String>,
 }
 
 impl GatewayRecord {

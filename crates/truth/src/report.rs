@@ -4,6 +4,7 @@ use crate::clock::ClockOffset;
 use crate::expected::{Expected, ExpectedRequest, Timing};
 use crate::links::{judge_links, LinkReport};
 use crate::matching::{Matching, Miss};
+use crate::names::{judge_names, NameReport};
 use crate::otlp::{ObservedSpan, SpanKind};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -37,6 +38,9 @@ pub struct Report {
     /// Every link kspan reported (`kspan.link`) judged against the true tree: how often links
     /// of each reported confidence and evidence were right.
     pub links: LinkReport,
+    /// Whether each matched span is named for what the truth says it was (protocol names and
+    /// attributes), and the first wrongly named spans.
+    pub names: NameReport,
     /// The first failing requests, each with its first problem.
     pub failures: Vec<Failure>,
     /// Truth lines that could not be used.
@@ -217,6 +221,7 @@ pub fn judge(
         by_endpoint: BTreeMap::new(),
         by_design: BTreeMap::new(),
         links: judge_links(expected, observed, matching, &by_id),
+        names: judge_names(expected, observed, matching, max_failures),
         failures: Vec::new(),
         warnings: expected.warnings.clone(),
     };
@@ -663,6 +668,9 @@ impl fmt::Display for Report {
         }
         if self.links.judged + self.links.parent_unmatched + self.links.span_unmatched > 0 {
             write!(f, "{}", self.links)?;
+        }
+        if self.names.judged > 0 {
+            write!(f, "{}", self.names)?;
         }
         if !self.failures.is_empty() {
             writeln!(f, "first failing requests:")?;

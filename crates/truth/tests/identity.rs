@@ -235,6 +235,7 @@ fn keepalive_truth(with_a: bool) -> TruthLogs {
             msec: (T0 + (sent + 2000) * US) as f64 / 1e9,
             request_time: 0.002,
             endpoint: "/x".to_string(),
+            method: None,
         });
         logs.loadgen.as_mut().unwrap().push(LoadgenRecord {
             rid: rid.to_string(),
@@ -255,6 +256,8 @@ fn keepalive_truth(with_a: bool) -> TruthLogs {
             end_unix_ns: T0 + (sent + 1500) * US,
             peer: addr(&format!("10.0.0.10:{up_port}")),
             local: addr("10.0.0.20:8080"),
+            method: None,
+            endpoint: None,
             calls: vec![],
         });
     }
@@ -285,6 +288,8 @@ fn observed(
         tid: Some(7),
         threads: vec![7],
         link: None,
+        name: String::new(),
+        protocol: Default::default(),
     }
 }
 
@@ -441,6 +446,7 @@ fn two_calls_on_one_pooled_connection_each_keep_their_span_despite_an_early_logg
             end_unix_ns: T0 + end * US,
             status: "ok".to_string(),
             tid: Some(7),
+            asked: Default::default(),
         });
     }
     let mut spans = kspan_trace("a", None);

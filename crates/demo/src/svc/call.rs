@@ -47,11 +47,28 @@ fn closed() -> io::Error {
     )
 }
 
+/// Where a call's connection came from, as far as one was had: its caller's end, and
+/// whether it was opened for this call (its startup exchange, if the protocol has one, was
+/// part of the call).
+#[derive(Clone, Copy)]
+struct Used {
+    local: Option<SocketAddr>,
+    opened: bool,
+}
+
+impl Used {
+    /// No connection could be had.
+    const NONE: Used = Used {
+        local: None,
+        opened: false,
+    };
+}
+
 /// Builds the record and the timed-out flag of a finished call.
 fn record(
     call: &Call,
     peer: Option<SocketAddr>,
-    local: Option<SocketAddr>,
+    used: Used,
     start: u64,
     result: Result<(), CallError>,
 ) -> (CallRecord, bool) {
@@ -65,11 +82,13 @@ fn record(
     let rec = CallRecord {
         target: call.target.to_string(),
         proto: call.proto.name().to_string(),
-        local: local.map(|a| a.to_string()).unwrap_or_default(),
+        local: used.local.map(|a| a.to_string()).unwrap_or_default(),
         peer: peer.map(|a| a.to_string()).unwrap_or_default(),
         start_unix_ns: start,
         end_unix_ns: now_ns(),
         status,
+        operation: call.operation.clone(),
+        startup: used.opened && call.proto.handshake().is_some(),
     };
     (rec, timed_out)
 }
@@ -90,22 +109,25 @@ impl Service {
         let start = now_ns();
         let addr = match self.target_addr(call) {
             Ok(addr) => addr,
-            Err(e) => return record(call, None, None, start, Err(e)),
+            Err(e) => return record(call, None, Used::NONE, start, Err(e)),
         };
-        let conn = match pool.take(call.target) {
-            Some(conn) => Ok(conn),
-            None => connect_blocking(addr, call),
+        let (conn, opened) = match pool.take(call.target) {
+            Some(conn) => (Ok(conn), false),
+            None => (connect_blocking(addr, call), true),
         };
         let mut conn = match conn {
             Ok(conn) => conn,
-            Err(e) => return record(call, Some(addr), None, start, Err(e)),
+            Err(e) => return record(call, Some(addr), Used::NONE, start, Err(e)),
         };
-        let local = conn.stream.local_addr().ok();
+        let used = Used {
+            local: conn.stream.local_addr().ok(),
+            opened,
+        };
         let result = exchange_blocking(&mut conn, call.proto, &call.request);
         if result.is_ok() {
             pool.put(call.target, conn);
         }
-        record(call, Some(addr), local, start, result)
+        record(call, Some(addr), used, start, result)
     }
 
     /// One async call through `pool`: the async twin of [`Service::call_blocking`].
@@ -117,23 +139,26 @@ impl Service {
         let start = now_ns();
         let addr = match self.target_addr(call) {
             Ok(addr) => addr,
-            Err(e) => return record(call, None, None, start, Err(e)),
+            Err(e) => return record(call, None, Used::NONE, start, Err(e)),
         };
-        let conn = match pool.take(call.target) {
-            Some(conn) => Ok(conn),
-            None => connect_async(addr, call).await,
+        let (conn, opened) = match pool.take(call.target) {
+            Some(conn) => (Ok(conn), false),
+            None => (connect_async(addr, call).await, true),
         };
         let mut conn = match conn {
             Ok(conn) => conn,
-            Err(e) => return record(call, Some(addr), None, start, Err(e)),
+            Err(e) => return record(call, Some(addr), Used::NONE, start, Err(e)),
         };
-        let local = conn.stream.local_addr().ok();
+        let used = Used {
+            local: conn.stream.local_addr().ok(),
+            opened,
+        };
         let wait = reply_timeout(call.target);
         let result = exchange_async(&mut conn, call.proto, &call.request, wait).await;
         if result.is_ok() {
             pool.put(call.target, conn);
         }
-        record(call, Some(addr), local, start, result)
+        record(call, Some(addr), used, start, result)
     }
 }
 

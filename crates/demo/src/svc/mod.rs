@@ -135,6 +135,7 @@ impl Service {
             end_unix_ns: truth::now_ns(),
             peer: got.peer.to_string(),
             local: got.local.to_string(),
+            method: got.req.method,
             endpoint: got.req.path,
             status,
             calls,
