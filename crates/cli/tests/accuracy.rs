@@ -4,6 +4,11 @@
 //! request. Each test runs `kspan demo`, which brings the application up, records it under
 //! load, analyses the recording, checks it against the services' own logs, and tears the
 //! application down (also when it fails). Needs root.
+//!
+//! Every run also asserts that every matched span is named for what the services' truth logs
+//! say it was (`GET /compose`, `LRANGE`, `get`, `INSERT`, and `startup` for a new
+//! PostgreSQL connection's first exchange): the report's `names:` line, 100 % right, with no
+//! span whose operation the truth leaves unsaid.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -57,9 +62,30 @@ fn demo_accuracy(prefix: &str, args: &[&str], min_accuracy: f64) -> f64 {
         .parse()
         .unwrap();
     assert!(pct >= min_accuracy, "{line}");
+    assert_names_all_right(&stdout);
     // Kept on failure (the assertions above), for a look at the recording and the truth.
     let _ = std::fs::remove_dir_all(&out);
     pct
+}
+
+/// Asserts the report's names check judged spans, found every one named right, and left
+/// none unjudged for want of truth: `names: J judged, R right (…); U matched spans …`.
+fn assert_names_all_right(stdout: &str) {
+    let start = stdout
+        .find("\nnames: ")
+        .unwrap_or_else(|| panic!("no names line; stdout:\n{stdout}"));
+    let section: String = stdout[start + 1..]
+        .lines()
+        .take_while(|l| l.starts_with("names: ") || l.starts_with("  "))
+        .collect::<Vec<_>>()
+        .join("\n");
+    eprintln!("{section}");
+    let words: Vec<&str> = section.split_whitespace().collect();
+    let number = |i: usize| -> usize { words[i].parse().expect("a count") };
+    let (judged, right, unstated) = (number(1), number(3), number(6));
+    assert!(judged > 0, "{section}");
+    assert_eq!(right, judged, "{section}");
+    assert_eq!(unstated, 0, "{section}");
 }
 
 #[test]

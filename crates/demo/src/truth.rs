@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 /// What a call asked for, by protocol: the facts a span name is made of
 /// (docs/ground-truth.md, "What each span is"). Each field is logged only when the call's
 /// protocol has it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Operation {
     /// HTTP: the request method as sent (`GET`, `POST`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -12,9 +12,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{spans, Client};
-use kspan_demo::plan::{http_path, plan};
+use kspan_demo::plan::plan;
 use kspan_demo::topology::{host_named, Design, Role, HOSTS, ROUTES};
-use kspan_demo::truth::SpanRecord;
+use kspan_demo::truth::{Operation, SpanRecord};
 use kspan_demo::{App, Config};
 use kspan_testsupport::Scratch;
 
@@ -31,18 +31,25 @@ fn config(prefix: &str) -> Config {
     }
 }
 
-/// (service, endpoint, call targets) of every span one request to `service endpoint` makes.
-fn expected_spans(service: &str, endpoint: &str) -> Vec<(String, String, Vec<String>)> {
-    let stages = plan(service, endpoint, "r-x").expect("planned endpoint");
+/// A span as the truth logs it: (service, method and endpoint, calls: target and what it
+/// asked for).
+type Shape = (String, String, Vec<(String, Operation)>);
+
+/// The shape of every span request `rid` of `method` to `service endpoint` makes.
+fn expected_spans(service: &str, (method, endpoint): (&str, &str), rid: &str) -> Vec<Shape> {
+    let stages = plan(service, endpoint, rid).expect("planned endpoint");
     let calls: Vec<_> = stages.into_iter().flatten().collect();
     let mut out = vec![(
         service.to_string(),
-        endpoint.to_string(),
-        calls.iter().map(|c| c.target.to_string()).collect(),
+        format!("{method} {endpoint}"),
+        calls
+            .iter()
+            .map(|c| (c.target.to_string(), c.operation.clone()))
+            .collect(),
     )];
     for call in &calls {
-        if let Some(path) = http_path(call) {
-            out.extend(expected_spans(call.target, &path));
+        if let (Some(method), Some(path)) = (&call.operation.method, &call.operation.path) {
+            out.extend(expected_spans(call.target, (method, path), rid));
         }
     }
     out
@@ -57,14 +64,17 @@ fn by_rid(spans: Vec<SpanRecord>) -> HashMap<String, Vec<SpanRecord>> {
     map
 }
 
-fn shape(spans: &[SpanRecord]) -> Vec<(String, String, Vec<String>)> {
+fn shape(spans: &[SpanRecord]) -> Vec<Shape> {
     let mut shape: Vec<_> = spans
         .iter()
         .map(|s| {
             (
                 s.service.clone(),
-                s.endpoint.clone(),
-                s.calls.iter().map(|c| c.target.clone()).collect(),
+                format!("{} {}", s.method, s.endpoint),
+                s.calls
+                    .iter()
+                    .map(|c| (c.target.clone(), c.operation.clone()))
+                    .collect(),
             )
         })
         .collect();
@@ -148,12 +158,13 @@ fn check_every_endpoint(prefix: &str, design: Option<Design>) {
         .expect("client namespace");
     assert_eq!(codes, vec![200; ROUTES.len() * PER_ENDPOINT]);
 
-    let mut expected: HashMap<String, Vec<(String, String, Vec<String>)>> = HashMap::new();
+    let mut expected: HashMap<String, Vec<Shape>> = HashMap::new();
     for (endpoint, service) in ROUTES {
         for i in 0..PER_ENDPOINT {
-            let mut spans = expected_spans(service, endpoint);
+            let rid = format!("r{endpoint}-{i}");
+            let mut spans = expected_spans(service, ("GET", endpoint), &rid);
             spans.sort();
-            expected.insert(format!("r{endpoint}-{i}"), spans);
+            expected.insert(rid, spans);
         }
     }
     let mut per_service: HashMap<String, usize> = HashMap::new();
@@ -208,6 +219,15 @@ fn check_every_endpoint(prefix: &str, design: Option<Design>) {
             }
         }
     }
+    // A PostgreSQL call says it opened its connection (sent the startup message) exactly when
+    // it is the first call on it; no other protocol has a startup message.
+    let mut calls: Vec<_> = all.iter().flat_map(|s| &s.calls).collect();
+    calls.sort_by_key(|c| c.start_unix_ns);
+    let mut seen = std::collections::HashSet::new();
+    for call in calls {
+        let first = seen.insert(call.local.clone());
+        assert_eq!(call.startup, first && call.proto == "postgres", "{call:?}");
+    }
     let grouped = by_rid(all);
     assert_eq!(grouped.len(), expected.len());
     for (rid, spans) in &grouped {
@@ -220,6 +240,7 @@ fn check_every_endpoint(prefix: &str, design: Option<Design>) {
         let endpoint = line["endpoint"].as_str().unwrap();
         let service = ROUTES.iter().find(|(e, _)| *e == endpoint).unwrap().1;
         assert_eq!(line["status"], 200);
+        assert_eq!(line["method"], "GET");
         assert_eq!(line["service"], "gateway");
         assert_eq!(
             line["upstream"],

@@ -178,3 +178,163 @@ impl fmt::Display for NameReport {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expected::{ExpectedRequest, ExpectedSpan, Timing};
+    use crate::otlp::{ProtocolAttributes, SpanKind};
+
+    /// A true span of `kind` whose truth says it is `operation` (`None`: says nothing).
+    fn want(kind: SpanKind, operation: Option<Operation>) -> ExpectedSpan {
+        ExpectedSpan {
+            service: "svc".into(),
+            kind,
+            local: Some("10.0.0.1:4000".parse().unwrap()),
+            peer: "10.0.0.2:80".parse().unwrap(),
+            start: 0,
+            end: 100,
+            timing: Timing::Exact,
+            design: None,
+            parent: None,
+            tid: None,
+            operation,
+        }
+    }
+
+    fn db(proto: &str, operation: &str, startup: bool) -> Option<Operation> {
+        Some(Operation::Db {
+            proto: proto.into(),
+            operation: operation.into(),
+            startup,
+        })
+    }
+
+    /// A kspan span named `name` starting at `start`, with `attributes`.
+    fn got(name: &str, start: i64, attributes: ProtocolAttributes) -> ObservedSpan {
+        ObservedSpan {
+            trace_id: "t".into(),
+            span_id: format!("{name}@{start}"),
+            parent_span_id: None,
+            service: "svc".into(),
+            kind: SpanKind::Client,
+            start,
+            end: start + 10,
+            peer: None,
+            local: None,
+            tid: None,
+            threads: vec![],
+            link: None,
+            name: name.into(),
+            protocol: attributes,
+        }
+    }
+
+    fn http_attrs(method: &str, path: &str) -> ProtocolAttributes {
+        ProtocolAttributes {
+            http_method: Some(method.into()),
+            url_path: Some(path.into()),
+            db_operation: None,
+        }
+    }
+
+    fn db_attrs(operation: &str) -> ProtocolAttributes {
+        ProtocolAttributes {
+            db_operation: Some(operation.into()),
+            ..ProtocolAttributes::default()
+        }
+    }
+
+    /// One request of five true spans: a served `GET /compose`, a PostgreSQL `INSERT` that
+    /// opened its connection, a memcached `get`, a span the truth says nothing of, and a
+    /// Redis `SCARD` kspan did not produce; `observed` paired to them as `pairs` says.
+    fn judge(observed: &[ObservedSpan], pairs: &[Option<usize>], max: usize) -> NameReport {
+        let expected = Expected {
+            requests: vec![ExpectedRequest {
+                rid: "r-1".into(),
+                endpoint: "/compose".into(),
+                spans: vec![
+                    want(SpanKind::Server, Some(Operation::http("GET", "/compose"))),
+                    want(SpanKind::Client, db("postgres", "INSERT", true)),
+                    want(SpanKind::Client, db("memcached", "get", false)),
+                    want(SpanKind::Client, None),
+                    want(SpanKind::Client, db("redis", "SCARD", false)),
+                ],
+            }],
+            warnings: vec![],
+        };
+        let matching = Matching {
+            of_expected: vec![vec![None; 5]],
+            of_observed: pairs.iter().map(|p| p.map(|s| (0, s))).collect(),
+            round_trips: 0,
+            near_misses: vec![vec![None; 5]],
+        };
+        judge_names(&expected, observed, &matching, max)
+    }
+
+    #[test]
+    fn spans_named_for_what_they_were_are_right() {
+        // The startup round trip comes after the statement in the input: order is by time.
+        let observed = [
+            got("GET /compose", 0, http_attrs("GET", "/compose")),
+            got("INSERT", 30, db_attrs("INSERT")),
+            got("startup", 10, ProtocolAttributes::default()),
+            got("get", 50, db_attrs("get")),
+            got("svc → x", 60, ProtocolAttributes::default()),
+        ];
+        let report = judge(
+            &observed,
+            &[Some(0), Some(1), Some(1), Some(2), Some(3)],
+            10,
+        );
+        assert_eq!((report.judged, report.right, report.unstated), (3, 3, 1));
+        assert_eq!(report.mismatches, vec![]);
+        let tally = |judged, right| NameTally { judged, right };
+        assert_eq!(
+            report.by_kind,
+            BTreeMap::from([
+                ("http SERVER".to_string(), tally(1, 1)),
+                ("memcached CLIENT".to_string(), tally(1, 1)),
+                ("postgres CLIENT".to_string(), tally(1, 1)),
+            ])
+        );
+    }
+
+    #[test]
+    fn wrong_names_attributes_and_exchanges_are_mismatches() {
+        let observed = [
+            // The path attribute disagrees with the name.
+            got("GET /compose", 0, http_attrs("GET", "/compos")),
+            // The startup exchange is missing: one span for two exchanges.
+            got("INSERT", 30, db_attrs("INSERT")),
+            // Named right, but without its operation attribute.
+            got("get", 50, ProtocolAttributes::default()),
+        ];
+        let report = judge(&observed, &[Some(0), Some(1), Some(2)], 2);
+        assert_eq!((report.judged, report.right, report.unstated), (3, 0, 0));
+        assert_eq!(
+            report.by_kind["postgres CLIENT"],
+            NameTally {
+                judged: 1,
+                right: 0
+            }
+        );
+        // The first two listed, as `max` says.
+        assert_eq!(
+            report.to_string(),
+            "\
+names: 3 judged, 0 right (0.0%); 0 matched spans whose operation the truth does not state
+  by protocol and kind (right/judged): http SERVER 0/1, memcached CLIENT 0/1, postgres CLIENT 0/1
+  r-1: svc SERVER 10.0.0.2:80: url.path is `/compos`, not `/compose` (expected GET /compose, kspan: GET /compose)
+  r-1: svc CLIENT 10.0.0.1:4000: 1 kspan spans for 2 exchanges (expected startup + INSERT, kspan: INSERT)
+"
+        );
+        let wrong_name = [got("set", 50, db_attrs("set"))];
+        let report = judge(&wrong_name, &[Some(2)], 10);
+        assert_eq!(report.mismatches[0].reason, "named `set`, not `get`");
+        assert_eq!(report.mismatches[0].got, ["set"]);
+        assert_eq!(report.mismatches[0].expected, ["get"]);
+        let missing = judge(&wrong_name[..0], &[], 10);
+        assert_eq!(missing, NameReport::default());
+    }
+}

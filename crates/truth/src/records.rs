@@ -229,3 +229,43 @@ pub fn read_jsonl<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>, TruthError
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_a_span_was_is_optional() {
+        let line = r#"{"rid":"r-1","service":"post-storage","design":"pool","tid":7,
+            "start_unix_ns":1,"end_unix_ns":9,"peer":"10.0.0.1:5000","local":"10.0.0.2:8080",
+            "method":"POST","endpoint":"/store","status":"ok","calls":[
+            {"target":"postgres","proto":"postgres","local":"10.0.0.2:40000",
+             "peer":"10.0.0.3:5432","start_unix_ns":2,"end_unix_ns":5,"status":"ok",
+             "query":"INSERT INTO posts VALUES (1)","startup":true},
+            {"target":"memcached","local":"","peer":"10.0.0.4:11211","start_unix_ns":6,
+             "end_unix_ns":8,"status":"error: memcached: timed out"}]}"#;
+        let rec: ServiceRecord = serde_json::from_str(line).unwrap();
+        assert_eq!(
+            (rec.method.as_deref(), rec.endpoint.as_deref()),
+            (Some("POST"), Some("/store"))
+        );
+        assert_eq!(
+            rec.calls[0].asked,
+            Asked {
+                proto: Some("postgres".into()),
+                query: Some("INSERT INTO posts VALUES (1)".into()),
+                startup: true,
+                ..Asked::default()
+            }
+        );
+        // An older log: nothing said, nothing assumed.
+        assert_eq!(rec.calls[1].local, None);
+        assert_eq!(rec.calls[1].asked, Asked::default());
+        let gateway: GatewayRecord = serde_json::from_str(
+            r#"{"rid":"r-1","peer":"10.0.0.9:1","local":"10.0.0.1:80","msec":1.5,
+                "request_time":0.001,"endpoint":"/compose"}"#,
+        )
+        .unwrap();
+        assert_eq!(gateway.method, None);
+    }
+}
