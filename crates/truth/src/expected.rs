@@ -20,6 +20,10 @@
 //! - a call that could not connect (its `local` is empty) is an *optional* CLIENT span: kspan
 //!   may show the attempt (it is then matched by the callee's address and time, and judged
 //!   like any span) or not (it is then not missing).
+//!
+//! Each span also carries what it was by protocol when the truth says
+//! ([`crate::operation`]): the root from the gateway's line, a gateway call and the
+//! service's span from the service's line, a call and a store's span from the call's entry.
 
 use crate::operation::Operation;
 use crate::otlp::SpanKind;
