@@ -202,6 +202,15 @@ fn divide(last: (u64, u32), at: u64, n: u64, frames: Option<&[Frame]>) -> Vec<(u
     out
 }
 
+/// True when every frame a send's head shows ends within the send's `n` bytes: only
+/// such a send makes its connection multiplexed. Other protocols' bytes can pass for a
+/// frame header (a MariaDB OK packet with sequence id 1, `07 00 00 01 00 01 00 02 00`, is
+/// a HEADERS frame of stream 16777728 and 458,752 bytes), but not for frames as long as
+/// the send that wrote them.
+fn fits(frames: &[Frame], n: u64) -> bool {
+    frames.iter().map(|f| f.len).sum::<u64>() <= n
+}
+
 /// The tuple of stream `stream` of the connection `t`: the stream id in both flow labels.
 fn stream_tuple(t: FourTuple, stream: u32) -> FourTuple {
     let with = |a: SocketAddrV6| SocketAddrV6::new(*a.ip(), a.port(), stream, a.scope_id());
@@ -247,7 +256,7 @@ impl Engine {
     }
 
     /// Thread `tid` sends `n` bytes on socket `sk`: on a multiplexed connection (or one
-    /// this send's frames make multiplexed), the stream sockets and byte counts they go
+    /// this send's frames make multiplexed: frames that [`fits`] the send), the stream sockets and byte counts they go
     /// to, and the signature of the request the send opens; `None` for any other
     /// connection.
     pub(super) fn mux_send(&mut self, tid: Tid, sk: SockAddr, n: u64) -> Option<MuxSend> {
@@ -255,7 +264,8 @@ impl Engine {
             return None;
         }
         let sending = self.send_in_progress(tid);
-        if sending.is_none() && !self.mux.conns.contains_key(&sk) {
+        let known = self.mux.conns.contains_key(&sk);
+        if !known && !sending.as_ref().is_some_and(|s| fits(&s.frames, n)) {
             return None;
         }
         let out = self.sockets.endpoints.get(&sk)?.out?;
@@ -479,6 +489,16 @@ mod tests {
         );
         // No head: the last stream.
         assert_eq!(divide((10, 3), 10, 5, None), vec![(3, 5)]);
+    }
+
+    #[test]
+    fn only_frames_that_fit_in_their_send_make_a_connection_multiplexed() {
+        // grpcio: a HEADERS frame's header and a few bytes shown, the send holds it whole.
+        assert!(fits(&[frame(41, 5, true)], 85));
+        assert!(fits(&[frame(13, 0, false), frame(41, 7, true)], 54));
+        // MariaDB's OK packet `07 00 00 01 00 01 00 02 00 00 00`: 11 bytes sent, read as a
+        // HEADERS frame of 458,761.
+        assert!(!fits(&[frame(458_761, 16_777_728, true)], 11));
     }
 
     #[test]
