@@ -541,7 +541,7 @@ impl Spans {
         let t = self.traces.remove(&trace).expect("emitted trace is live");
         let mut spans = Vec::with_capacity(t.spans.len());
         spans.extend(t.spans.iter().filter_map(|id| self.spans.remove(&id.0)));
-        spans.sort_by_key(|s| (s.span.start, s.span.id));
+        spans.sort_by_key(|s| (s.span.start, s.span.opening_offset, s.span.id));
         self.ready.push(ReadyTrace {
             id: self.trace_id(trace),
             spans: tree_order(spans),

@@ -5,14 +5,16 @@ use super::*;
 
 impl Engine {
     pub(super) fn on_send(&mut self, tid: Tid, sk: SockAddr, n: u64, now: Timestamp) {
-        if let Some((pieces, sig)) = self.mux_send(tid, sk, n) {
-            for (stream, k) in pieces {
-                self.on_send(tid, stream, k, now);
+        if let Some(pieces) = self.mux_send(tid, sk, n) {
+            for p in pieces {
+                self.mux.offset = p.offset;
+                self.on_send(tid, p.sock, p.len, now);
                 self.stream_moved(tid);
-                if let Some(sig) = sig {
-                    self.sign(stream, true, sig);
+                if let Some(sig) = p.sig {
+                    self.sign(p.sock, true, sig);
                 }
             }
+            self.mux.offset = 0;
             return;
         }
         let origin = if self.threads.map.contains_key(&tid) {
@@ -236,15 +238,21 @@ impl Engine {
             error: None,
             link: None,
             activity: Activity::default(),
+            opening_offset: self.mux.offset,
         }
     }
 
     pub(super) fn on_recv(&mut self, tid: Tid, sk: SockAddr, n: u64, now: Timestamp) {
         if let Some(pieces) = self.mux_recv(tid, sk, n) {
-            for (stream, k) in pieces {
-                self.on_recv(tid, stream, k, now);
+            for p in pieces {
+                self.mux.offset = p.offset;
+                self.on_recv(tid, p.sock, p.len, now);
                 self.stream_moved(tid);
+                if let Some(sig) = p.sig {
+                    self.sign(p.sock, false, sig);
+                }
             }
+            self.mux.offset = 0;
             return;
         }
         let traced = self.threads.map.contains_key(&tid);

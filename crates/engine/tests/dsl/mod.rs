@@ -55,7 +55,10 @@ fn type_of(kind: &EventKind) -> u32 {
         EventKind::NewTask { .. } | EventKind::Fork { .. } | EventKind::Exec { .. } => ty::TASK,
         EventKind::SockDestroy { .. } => ty::DESTROY,
         EventKind::Exit => ty::PROC_EXIT,
-        EventKind::Other { .. } | EventKind::Head { .. } | EventKind::Frames { .. } => ty::OTHER,
+        EventKind::Other { .. }
+        | EventKind::Head { .. }
+        | EventKind::Frames { .. }
+        | EventKind::Messages { .. } => ty::OTHER,
     }
 }
 
