@@ -266,6 +266,27 @@ impl Rec {
         self.frames(ts, tid, frames, None).send(ts, tid, sk, n)
     }
 
+    /// A payload head at ts (a syscall's entry): `tid`'s send (`send`) or read on
+    /// descriptor 3 shows RESP messages, as (size if shown, signature of the command).
+    pub fn messages(
+        &mut self,
+        ts: u64,
+        tid: Tid,
+        send: bool,
+        messages: &[(Option<u64>, Option<u64>)],
+    ) -> &mut Self {
+        let messages = messages
+            .iter()
+            .map(|&(len, sig)| MessageHead { len, sig })
+            .collect();
+        let kind = EventKind::Messages {
+            fd: 3,
+            send,
+            messages,
+        };
+        self.ev(ts, tid, kind)
+    }
+
     /// A whole recv syscall: entry at ts, sock_recv_length at ts+1, exit at ts+2.
     pub fn recv(&mut self, ts: u64, tid: Tid, sk: u64, n: i32) -> &mut Self {
         self.enter(ts, tid, Syscall::Recv)
