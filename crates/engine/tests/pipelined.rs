@@ -146,3 +146,25 @@ fn without_heads_a_pipeline_stays_one_exchange() {
     let (traces, _) = r.run();
     assert_eq!(call_bytes(&traces), vec![(68, 16)]);
 }
+
+#[test]
+fn replies_read_before_the_store_s_send_event_are_divided_by_the_client_s_own_head() {
+    let mut r = front_and_store(true);
+    // The store's first reply on the connection: its send enters at 140, the front reads
+    // the replies at 143..145, before the store's sock_send_length (146).
+    r.messages(120, FRONT, true, &THREE)
+        .send(120, FRONT, 0xB1, 68)
+        .recv(130, STORE, 0xB2, 68)
+        .messages(140, STORE, true, &REPLIES)
+        .enter(140, STORE, Syscall::Send)
+        .messages(143, FRONT, false, &REPLIES)
+        .enter(143, FRONT, Syscall::Recv)
+        .sock_recv(144, FRONT, 0xB1, 16)
+        .exit(145, FRONT, Syscall::Recv)
+        .sock_send(146, STORE, 0xB2, 16)
+        .exit(147, STORE, Syscall::Send);
+    respond(&mut r, 160);
+    let (traces, _) = r.run();
+    assert_eq!(call_bytes(&traces), vec![(27, 5), (20, 7), (21, 4)]);
+    assert_eq!(traces[0].spans.len(), 7);
+}

@@ -6,15 +6,27 @@ use super::*;
 impl Engine {
     pub(super) fn on_send(&mut self, tid: Tid, sk: SockAddr, n: u64, now: Timestamp) {
         if let Some(pieces) = self.mux_send(tid, sk, n) {
+            let pipelined = self.pipelined_client(sk);
             for p in pieces {
                 self.mux.offset = p.offset;
+                let before = self.sockets.endpoints.get(&p.sock).and_then(|e| e.span);
                 self.on_send(tid, p.sock, p.len, now);
                 self.stream_moved(tid);
-                if let Some(sig) = p.sig {
+                let opened = self
+                    .sockets
+                    .endpoints
+                    .get(&p.sock)
+                    .and_then(|e| e.span)
+                    .filter(|&id| Some(id) != before);
+                if let (Some(sig), false) = (p.sig, self.rides(opened)) {
                     self.sign(p.sock, true, sig);
+                }
+                if pipelined && self.mux.rides_on.is_none() {
+                    self.mux.rides_on = opened;
                 }
             }
             self.mux.offset = 0;
+            self.mux.rides_on = None;
             return;
         }
         let origin = if self.threads.map.contains_key(&tid) {
@@ -176,6 +188,12 @@ impl Engine {
         let ep = self.sockets.endpoint(sk);
         let id = match (ep.phase, ep.span) {
             (Phase::Request, Some(id)) => id,
+            (_, None) if self.mux.rides_on.is_some() => {
+                ep.phase = Phase::Request;
+                ep.requests += 1;
+                let tuple = ep.tuple;
+                self.open_rider(tid, sk, tuple, now)
+            }
             (_, old) => {
                 ep.phase = Phase::Request;
                 ep.requests += 1;
@@ -298,6 +316,10 @@ impl Engine {
             return;
         };
         ep.phase = Phase::Answer;
+        if self.rides(Some(id)) {
+            self.rider_answered(tid, id, n);
+            return;
+        }
         self.note_for_patterns(tid, id, now);
         let Some(s) = self.spans.get_mut(id) else {
             return;

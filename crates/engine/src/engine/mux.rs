@@ -76,6 +76,9 @@ pub(super) struct Mux {
     /// Where the bytes handed to the connection rules now start in their syscall's bytes
     /// (0 outside a divided syscall): a span they open starts there.
     pub(super) offset: u64,
+    /// The call that the pipelined write now divided opened first: the later commands it
+    /// carries ride on it (see [`super::pipelined`]).
+    pub(super) rides_on: Option<SpanId>,
 }
 
 impl Mux {
@@ -442,30 +445,41 @@ impl Engine {
         let stream = self.sockets.stream(inp);
         let from = stream.read_offset();
         stream.read(n);
+        let shown = reading.map(|r| r.shown);
         let Some(peer) = peer else {
             let conn = self.mux.conns.get_mut(&sk)?;
-            let shown = reading.map(|r| r.shown);
             let (pieces, numbered) = conn.divide_read(from, n, shown.as_ref());
             return Some(self.stream_sockets_of(sk, pieces, |s| sig_of(&numbered, s)));
         };
         let conn = self.mux.conns.get_mut(&peer)?;
         let (pipelined, server) = (conn.pipelined, conn.server);
         let (mut pieces, tagged) = conn.pieces_read(from, from + n);
-        if tagged < from + n {
-            // Read before the send's event (the ordering trap): the bytes of a send in
-            // progress on the peer, divided by its head.
-            let (sender, last) = (conn.sender, conn.frame);
-            let shown = sender.and_then(|s| self.shown_in_progress(s));
-            let rest = from + n - tagged;
-            let numbered = shown
-                .and_then(|sh| self.mux.conns[&peer].frames_of(last, &sh, (tagged, rest), true));
-            pieces.extend(divide(last, tagged, rest, frames(&numbered).as_deref()));
-        }
-        let conn = self.mux.conns.entry(sk).or_insert_with(|| MuxConn {
+        let (sender, last) = (conn.sender, conn.frame);
+        self.mux.conns.entry(sk).or_insert_with(|| MuxConn {
             pipelined,
             server: pipelined && !server,
             ..MuxConn::default()
         });
+        if tagged < from + n {
+            // Read before the send's event (the ordering trap): the bytes of a send in
+            // progress on the peer, divided by its head; when the peer's sender is not
+            // known yet, a pipelined reader's own head divides them.
+            let in_progress = sender.and_then(|s| self.shown_in_progress(s));
+            let rest = from + n - tagged;
+            let conns = &mut self.mux.conns;
+            match in_progress {
+                None if pipelined => {
+                    let own = conns.get_mut(&sk)?;
+                    pieces.extend(own.divide_read(tagged, rest, shown.as_ref()).0);
+                }
+                sh => {
+                    let numbered =
+                        sh.and_then(|sh| conns[&peer].frames_of(last, &sh, (tagged, rest), true));
+                    pieces.extend(divide(last, tagged, rest, frames(&numbered).as_deref()));
+                }
+            }
+        }
+        let conn = self.mux.conns.get_mut(&sk)?;
         if let Some(last) = pieces.iter().map(|&(s, _)| s).max().filter(|_| pipelined) {
             conn.read_frame.1 = conn.read_frame.1.max(last);
         }
@@ -558,6 +572,14 @@ impl Engine {
         self.bind(v, tuple);
         self.mux.conns.get_mut(&sk)?.streams.insert(stream, v);
         Some(v)
+    }
+
+    /// True when `sk` is the client end of a pipelined connection.
+    pub(super) fn pipelined_client(&self, sk: SockAddr) -> bool {
+        self.mux
+            .conns
+            .get(&sk)
+            .is_some_and(|c| c.pipelined && !c.server)
     }
 
     /// Drops the stream sockets of `sk` whose span is closed or gone (their request's

@@ -10,6 +10,13 @@
 //! stream socket of k, where every connection rule applies (a client span per command, its
 //! server span by bytes, each ended by its own reply).
 //!
+//! The commands of one write are one piece of work of one thread: the first that opens a
+//! call is linked like any call, the later ones *ride* on it (the engine keeps them as its
+//! children, so that they follow every change of its link, and emits them as its
+//! siblings), and their answers move nothing but their own span (no context hand-off, no
+//! evidence): the rules that count calls and answers (endpoint patterns, event-loop
+//! batches, the response rule) see one call per write, as without division.
+//!
 //! Only what the bytes prove is divided: a message whose end lies past the head runs to
 //! the end of its syscall's bytes at least, and bytes past the last message a head shows
 //! go with it (the next message's start is not known), so commands a head does not show
@@ -42,6 +49,52 @@ impl Engine {
             &mut self.mux.reading
         };
         map.insert(tid, head);
+    }
+
+    /// True when `id` is a rider (a later command of a pipelined write).
+    pub(super) fn rides(&self, id: Option<SpanId>) -> bool {
+        id.and_then(|id| self.spans.get(id))
+            .is_some_and(|s| s.rides)
+    }
+
+    /// Thread `tid` writes a later command of a pipelined write on the stream socket
+    /// `sk` (tuple `tuple`): a client span riding on the write's first call.
+    pub(super) fn open_rider(
+        &mut self,
+        tid: Tid,
+        sk: SockAddr,
+        tuple: Option<FourTuple>,
+        now: Timestamp,
+    ) -> SpanId {
+        let call = self.mux.rides_on;
+        let th = &self.threads.map[&tid];
+        let start = if th.sys == Some(Syscall::Send) {
+            th.sys_enter
+        } else {
+            now
+        };
+        let mut span = self.new_span(SpanKind::Client, call, tid, start, tuple);
+        span.link = call
+            .and_then(|c| self.spans.get(c))
+            .and_then(|c| c.span.link);
+        let id = self.spans.open(span);
+        if let Some(s) = self.spans.get_mut(id) {
+            s.rides = true;
+        }
+        self.sockets.endpoint(sk).span = Some(id);
+        id
+    }
+
+    /// Thread `tid` reads `n` bytes of the answer of rider `id`: they end it at the
+    /// syscall's exit, and change nothing else.
+    pub(super) fn rider_answered(&mut self, tid: Tid, id: SpanId, n: u64) {
+        if let Some(s) = self.spans.get_mut(id) {
+            s.answered = true;
+            s.main.a.bytes_in += n;
+        }
+        if let Some(th) = self.threads.map.get_mut(&tid) {
+            th.end_on_exit = Some(id);
+        }
     }
 
     /// True when `messages`, shown by traced thread `tid`'s send (`send`) or read of `n`
