@@ -202,12 +202,7 @@ impl Engine {
                 self.claim_queued_job(tid, now);
                 let (parent, link) = self.link_call(tid, opened_for);
                 self.note_write_round(tid);
-                let th = &self.threads.map[&tid];
-                let start = if th.sys == Some(Syscall::Send) {
-                    th.sys_enter
-                } else {
-                    now
-                };
+                let start = self.call_start(tid, now);
                 let mut span = self.new_span(SpanKind::Client, parent, tid, start, tuple);
                 span.link = link;
                 let id = self.spans.open(span);
@@ -229,6 +224,17 @@ impl Engine {
             s.main.a.bytes_out += n;
         }
         Origin::Span(id)
+    }
+
+    /// When a call that thread `tid` writes at `now` starts: the entry of its send
+    /// syscall.
+    pub(super) fn call_start(&self, tid: Tid, now: Timestamp) -> Timestamp {
+        let th = &self.threads.map[&tid];
+        if th.sys == Some(Syscall::Send) {
+            th.sys_enter
+        } else {
+            now
+        }
     }
 
     pub(super) fn new_span(

@@ -67,12 +67,7 @@ impl Engine {
         now: Timestamp,
     ) -> SpanId {
         let call = self.mux.rides_on;
-        let th = &self.threads.map[&tid];
-        let start = if th.sys == Some(Syscall::Send) {
-            th.sys_enter
-        } else {
-            now
-        };
+        let start = self.call_start(tid, now);
         let mut span = self.new_span(SpanKind::Client, call, tid, start, tuple);
         span.link = call
             .and_then(|c| self.spans.get(c))
