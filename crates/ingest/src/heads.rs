@@ -154,6 +154,48 @@ mod tests {
     }
 
     #[test]
+    fn resp_heads_become_message_events_at_their_entry() {
+        // SET k v and GET k whole, then INCR cut inside its argument's length line.
+        let pipeline = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*2\r\n$4\r\nINCR\r\n$";
+        let replies = b"+OK\r\n$1\r\nv\r\n:1\r\n";
+        let heads = [
+            head(SyscallKind::Write, pipeline),
+            head(SyscallKind::Read, replies),
+        ];
+        let events = head_events(&heads);
+        let messages: Vec<_> = events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::Messages { send, messages, .. } => Some((e.ts, *send, messages)),
+                _ => None,
+            })
+            .collect();
+        let m = |len, name: Option<&str>| MessageHead {
+            len,
+            sig: name.map(signature),
+        };
+        assert_eq!(
+            messages,
+            vec![
+                (
+                    5,
+                    true,
+                    &vec![
+                        m(Some(27), Some("SET")),
+                        m(Some(20), Some("GET")),
+                        m(None, Some("INCR"))
+                    ]
+                ),
+                (
+                    5,
+                    false,
+                    &vec![m(Some(5), None), m(Some(7), None), m(Some(4), None)]
+                ),
+            ]
+        );
+    }
+
+    #[test]
     fn http2_sends_become_frame_events_at_their_entry() {
         // A gRPC request: HEADERS (32 B payload) of stream 5, its head cut after 24 bytes.
         let request =
