@@ -168,3 +168,32 @@ fn replies_read_before_the_store_s_send_event_are_divided_by_the_client_s_own_he
     assert_eq!(call_bytes(&traces), vec![(27, 5), (20, 7), (21, 4)]);
     assert_eq!(traces[0].spans.len(), 7);
 }
+
+#[test]
+fn a_traced_store_divides_an_untraced_client_s_pipeline_by_its_own_reads() {
+    let mut r = Rec::new();
+    r.thread(STORE, STORE, "store");
+    r.connect(10, LG, 0xD1, sa(9, 7000), 0xD2, sa(2, 6379));
+    // lg writes SET and GET in one send; the store reads them at once and answers both.
+    r.send(100, LG, 0xD1, 47)
+        .messages(110, STORE, false, &THREE[..2])
+        .recv(110, STORE, 0xD2, 47)
+        .messages(120, STORE, true, &REPLIES[..2])
+        .send(120, STORE, 0xD2, 12);
+    let (traces, _) = r.run();
+    assert_eq!(
+        render(&traces),
+        tree(
+            "
+            Server store tid=20 110..122
+            ---
+            Server store tid=20 110..122
+            ---"
+        )
+    );
+    let bytes: Vec<(u64, u64)> = traces
+        .iter()
+        .map(|t| (t.spans[0].activity.bytes_in, t.spans[0].activity.bytes_out))
+        .collect();
+    assert_eq!(bytes, vec![(27, 5), (20, 7)]);
+}

@@ -318,7 +318,7 @@ fn divide(last: (u64, u32), at: u64, n: u64, frames: Option<&[Frame]>) -> Vec<(u
 /// frame header (a MariaDB OK packet with sequence id 1, `07 00 00 01 00 01 00 02 00`, is
 /// a HEADERS frame of stream 16777728 and 458,752 bytes), but not for frames as long as
 /// the send that wrote them.
-pub(super) fn fits(frames: &[Frame], n: u64) -> bool {
+fn fits(frames: &[Frame], n: u64) -> bool {
     frames.iter().map(|f| f.len).sum::<u64>() <= n
 }
 
