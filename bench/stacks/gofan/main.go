@@ -49,7 +49,7 @@ var (
 	}}
 	redisPool = make(chan *redisConn, 64) // idle persistent redis connections
 	// GOFAN_PIPELINE_TRUTH=1: log the pipeline as ONE redis call (write .. last reply) instead
-	// of 3 (a diagnostic: kspan sees one exchange per pipeline, docs/engine.md).
+	// of 3 (what kspan sees without payload heads: one exchange per pipeline, docs/engine.md).
 	pipelineAsOne = os.Getenv("GOFAN_PIPELINE_TRUTH") == "1"
 )
 

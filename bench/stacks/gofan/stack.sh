@@ -1,8 +1,8 @@
 # bench/stacks plug-in (sourced by run.sh): Go fan-out (3 goroutines over the shared keep-alive
 # http.Client) then a 3-command redis pipeline on a pooled persistent connection. GOMAXPROCS=2.
-# The truth logs the pipeline as 3 redis calls on one local end; kspan sees one exchange per
-# pipeline, so 2 client + 2 store spans per request are "missing" by construction.
-# GOFAN_PIPELINE_TRUTH=1 (env) logs it as one call instead, to score everything else.
+# The truth logs the pipeline as 3 redis calls on one local end, as kspan divides it (one span
+# per command, from the payload heads). GOFAN_PIPELINE_TRUTH=1 (env) logs it as one call
+# instead, as kspan saw it before (or with --payload-bytes 0).
 STACK_STORES=(redis)
 STACK_MIX=/fan=1
 STACK_RATES="50 200"

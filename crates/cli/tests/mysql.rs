@@ -1,5 +1,5 @@
-//! MySQL spans on the real kernel: a MariaDB server and its command-line client, each
-//! statement on a connection of its own, recorded in a network namespace of the test; the
+//! MySQL spans on the real kernel: a MariaDB server and its command-line client running
+//! every statement on one connection, recorded in a network namespace of the test; the
 //! client's and the server's spans of each statement are named by its operation, carry
 //! `db.system` `mysql` and the statement with its literals as `?`, and the statement the
 //! server refuses ends in error with its code. Needs root, tracefs and mariadb-server.
@@ -10,9 +10,9 @@ use common::{analyze_to, record_in_netns};
 use kspan_testsupport::{Netns, Scratch};
 use std::process::Command;
 
-/// The statements, each run by its own client, and what their spans should say: name,
+/// The statements, run in order by one client on one connection, and what their spans should say: name,
 /// query text, error.
-const STATEMENTS: [(&str, &str, &str, Option<&str>); 5] = [
+const STATEMENTS: [(&str, &str, &str, Option<&str>); 7] = [
     (
         "CREATE DATABASE shop",
         "CREATE",
@@ -38,6 +38,18 @@ const STATEMENTS: [(&str, &str, &str, Option<&str>); 5] = [
         None,
     ),
     (
+        "UPDATE shop.t SET v = 'uno' WHERE id = 1",
+        "UPDATE",
+        "UPDATE shop.t SET v = ? WHERE id = ?",
+        None,
+    ),
+    (
+        "DELETE FROM shop.t WHERE id = 2",
+        "DELETE",
+        "DELETE FROM shop.t WHERE id = ?",
+        None,
+    ),
+    (
         "SELECT v FROM shop.missing",
         "SELECT",
         "SELECT v FROM shop.missing",
@@ -45,20 +57,18 @@ const STATEMENTS: [(&str, &str, &str, Option<&str>); 5] = [
     ),
 ];
 
-/// The script: start mariadbd on `dir`'s database, wait for its socket, run each
-/// statement with a client of its own over TCP, stop the server.
+/// The script: start mariadbd on `dir`'s database, wait for its socket, run every
+/// statement with one client over one TCP connection (the refused one last: the client stops there),
+/// stop the server.
 fn script(dir: &str) -> String {
-    let client = "mariadb --no-defaults -h 127.0.0.1 -P 13306 -u root";
-    let statements: Vec<String> = STATEMENTS
-        .iter()
-        .map(|(sql, ..)| format!("{client} -e \"{sql}\" >/dev/null 2>&1"))
-        .collect();
+    let statements: Vec<&str> = STATEMENTS.iter().map(|(sql, ..)| *sql).collect();
     format!(
         "mariadbd --no-defaults --datadir={dir}/data --user=root --socket={dir}/sock \
          --port=13306 --bind-address=127.0.0.1 --pid-file={dir}/pid --skip-grant-tables \
          --skip-name-resolve --innodb-buffer-pool-size=16M >{dir}/server.log 2>&1 & \
          for i in $(seq 300); do [ -S {dir}/sock ] && break; sleep 0.1; done; \
-         {}; kill $!; wait",
+         mariadb --no-defaults -h 127.0.0.1 -P 13306 -u root -e \"{}\" >/dev/null 2>&1; \
+         kill $!; wait",
         statements.join("; ")
     )
 }

@@ -92,6 +92,17 @@ pub struct Frame {
     pub message: bool,
 }
 
+/// One message of a pipelined protocol (a RESP command or reply) that a payload head
+/// shows, in order from its syscall's first byte: its size, and what request it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageHead {
+    /// Its size in bytes; `None` when it ends past the head (it runs at least to the end
+    /// of its syscall's bytes).
+    pub len: Option<u64>,
+    /// The endpoint signature of the request it is (a command), `None` for an answer.
+    pub sig: Option<u64>,
+}
+
 /// The kinds of event the engine understands; anything else is [`EventKind::Other`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum EventKind {
@@ -167,6 +178,16 @@ pub enum EventKind {
         fd: i64,
         frames: Vec<Frame>,
         sig: Option<u64>,
+    },
+    /// A payload head of a send (`send`) or read on descriptor `fd` that shows messages
+    /// of a pipelined protocol (RESP: a client writes several commands before reading
+    /// their replies, in order), from its first byte, as far as the head shows them;
+    /// stamped at the syscall's entry, before its `sock_send_length` or
+    /// `sock_recv_length`.
+    Messages {
+        fd: i64,
+        send: bool,
+        messages: Vec<MessageHead>,
     },
     /// Any other event (user-enabled ones included): counted per span under `type_id`;
     /// `values` holds the numeric fields a source was asked to keep for aggregation

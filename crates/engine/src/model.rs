@@ -82,6 +82,10 @@ pub struct Span {
     pub link: Option<Link>,
     /// Kernel activity attributed to the span.
     pub activity: Activity,
+    /// Where the span's first bytes lie in the bytes of the syscall that opened it: 0
+    /// unless that syscall moved several messages (a pipeline's commands, HTTP/2 frames of
+    /// several streams), so that its payload head names the span from there.
+    pub opening_offset: u64,
 }
 
 /// The evidence that decided a span's parent, strongest first (see docs/engine.md, "How a

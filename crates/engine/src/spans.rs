@@ -71,6 +71,10 @@ pub(crate) struct LiveSpan {
     /// A call written on a connection its event loop had just read an answer on, in the
     /// same poll round (see `engine::handon`).
     pub handed_on: bool,
+    /// A later command of a pipelined write (see `engine::pipelined`): the engine keeps it
+    /// as a child of the write's first call, so that it follows every change of that
+    /// call's link, and it is emitted as that call's sibling.
+    pub rides: bool,
 }
 
 impl LiveSpan {
@@ -255,6 +259,7 @@ impl Spans {
                 sig: None,
                 read_round: None,
                 handed_on: false,
+                rides: false,
                 main: Acc::default(),
                 tail: Acc::default(),
             }),
@@ -541,7 +546,8 @@ impl Spans {
         let t = self.traces.remove(&trace).expect("emitted trace is live");
         let mut spans = Vec::with_capacity(t.spans.len());
         spans.extend(t.spans.iter().filter_map(|id| self.spans.remove(&id.0)));
-        spans.sort_by_key(|s| (s.span.start, s.span.id));
+        beside_their_calls(&mut spans);
+        spans.sort_by_key(|s| (s.span.start, s.span.opening_offset, s.span.id));
         self.ready.push(ReadyTrace {
             id: self.trace_id(trace),
             spans: tree_order(spans),
@@ -551,6 +557,24 @@ impl Spans {
     /// Live spans and traces, for memory accounting.
     pub fn footprint(&self) -> (usize, usize) {
         (self.spans.len(), self.traces.len())
+    }
+}
+
+/// Riders (see [`LiveSpan::rides`]) take the parent and link of the call they ride on,
+/// when it has a parent (else they stay under it: a trace has one root).
+fn beside_their_calls(spans: &mut [Box<LiveSpan>]) {
+    if !spans.iter().any(|s| s.rides) {
+        return;
+    }
+    let links: FxHashMap<SpanId, (Option<SpanId>, Option<Link>)> = spans
+        .iter()
+        .map(|s| (s.span.id, (s.span.parent, s.span.link)))
+        .collect();
+    for s in spans.iter_mut().filter(|s| s.rides) {
+        if let Some(&(Some(parent), link)) = s.span.parent.and_then(|p| links.get(&p)) {
+            s.span.parent = Some(parent);
+            s.span.link = link;
+        }
     }
 }
 

@@ -76,6 +76,32 @@ fn requests_sent_before_any_answer_on_one_connection_are_calls_of_their_own() {
 }
 
 #[test]
+fn frames_longer_than_their_send_make_no_connection_multiplexed() {
+    let mut r = shared_connection();
+    // MariaDB's OK packet `07 00 00 01 00 01 00 02 00 00 00` passes for the header of a
+    // HEADERS frame of 458,752 bytes on stream 16777728, in an 11-byte send: two commands
+    // on the connection stay two calls, each answered.
+    let ok = [(458_761, 16_777_728, true)];
+    r.send(120, FRONT, 0xB1, 25)
+        .recv(125, BACK, 0xB2, 25)
+        .send_frames(130, BACK, 0xB2, 11, &ok)
+        .recv(135, FRONT, 0xB1, 11)
+        .send(140, FRONT, 0xB1, 30)
+        .recv(145, BACK, 0xB2, 30)
+        .send_frames(150, BACK, 0xB2, 11, &ok)
+        .recv(155, FRONT, 0xB1, 11);
+    respond(&mut r, 200);
+    let (traces, _) = r.run();
+    let calls: Vec<(u64, u64)> = traces[0]
+        .spans
+        .iter()
+        .filter(|s| s.kind == SpanKind::Client)
+        .map(|s| (s.activity.bytes_out, s.activity.bytes_in))
+        .collect();
+    assert_eq!(calls, vec![(25, 11), (30, 11)]);
+}
+
+#[test]
 fn control_frames_open_extend_and_answer_nothing() {
     let mut r = shared_connection();
     // The back pings the idle connection and the front acks it (with a WINDOW_UPDATE past

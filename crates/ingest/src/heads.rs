@@ -1,10 +1,13 @@
 //! Payload heads → engine events: every head that starts a request (what
 //! [`kspan_protocol::parse`] recognises as one) becomes an [`EventKind::Head`] carrying the
 //! request's endpoint signature, stamped at its syscall's exit; every send head made of
-//! HTTP/2 frames an [`EventKind::Frames`], stamped at its syscall's entry.
+//! HTTP/2 frames an [`EventKind::Frames`], and every send or read head made of RESP values
+//! (a pipeline's commands or replies) an [`EventKind::Messages`], stamped at its syscall's
+//! entry.
 
-use kspan_engine::{Event, EventKind, Frame};
+use kspan_engine::{Event, EventKind, Frame, MessageHead};
 use kspan_heads::{Direction, Head};
+use kspan_protocol::resp::Size;
 
 /// The type id of head events (never counted as kernel activity).
 const HEAD_TYPE: u32 = u32::MAX;
@@ -14,8 +17,9 @@ const HEAD_TYPE: u32 = u32::MAX;
 const H2_REQUEST: &str = "HTTP/2 request";
 
 /// The engine events of `heads`: one [`EventKind::Head`] per request head, stamped at its
-/// syscall's exit, and one [`EventKind::Frames`] per send head made of HTTP/2 frames,
-/// stamped at its syscall's entry; in the heads' order.
+/// syscall's exit, one [`EventKind::Frames`] per send head made of HTTP/2 frames and one
+/// [`EventKind::Messages`] per head made of RESP values, stamped at its syscall's entry;
+/// in the heads' order.
 pub fn head_events<'a>(heads: impl IntoIterator<Item = &'a Head>) -> Vec<Event> {
     let event = |h: &Head, ts, kind| Event {
         ts,
@@ -55,8 +59,35 @@ pub fn head_events<'a>(heads: impl IntoIterator<Item = &'a Head>) -> Vec<Event> 
             };
             events.push(event(h, h.enter_ns, kind));
         }
+        if let Some(messages) = resp_messages(&h.bytes) {
+            let kind = EventKind::Messages {
+                fd: i64::from(h.fd),
+                send,
+                messages,
+            };
+            events.push(event(h, h.enter_ns, kind));
+        }
     }
     events
+}
+
+/// The RESP values `head` shows from its first byte, each with the signature of the
+/// command it is (if it is one); `None` when it shows none.
+fn resp_messages(head: &[u8]) -> Option<Vec<MessageHead>> {
+    let mut at = 0usize;
+    let mut out = Vec::new();
+    for size in kspan_protocol::resp::values(head) {
+        let sig = kspan_protocol::resp::parse(head.get(at..)?)
+            .and_then(|m| m.span_name())
+            .map(|name| signature(&name));
+        let len = match size {
+            Size::Known(n) => Some(n),
+            Size::Unknown => None,
+        };
+        out.push(MessageHead { len, sig });
+        at = at.saturating_add(usize::try_from(len.unwrap_or(u64::MAX)).unwrap_or(usize::MAX));
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 /// A stable 64-bit FNV-1a hash of an endpoint's name (`GET /par`): the same name gives
@@ -120,6 +151,48 @@ mod tests {
             ]
         );
         assert_ne!(signature("GET /one"), sig);
+    }
+
+    #[test]
+    fn resp_heads_become_message_events_at_their_entry() {
+        // SET k v and GET k whole, then INCR cut inside its argument's length line.
+        let pipeline = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*2\r\n$4\r\nINCR\r\n$";
+        let replies = b"+OK\r\n$1\r\nv\r\n:1\r\n";
+        let heads = [
+            head(SyscallKind::Write, pipeline),
+            head(SyscallKind::Read, replies),
+        ];
+        let events = head_events(&heads);
+        let messages: Vec<_> = events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::Messages { send, messages, .. } => Some((e.ts, *send, messages)),
+                _ => None,
+            })
+            .collect();
+        let m = |len, name: Option<&str>| MessageHead {
+            len,
+            sig: name.map(signature),
+        };
+        assert_eq!(
+            messages,
+            vec![
+                (
+                    5,
+                    true,
+                    &vec![
+                        m(Some(27), Some("SET")),
+                        m(Some(20), Some("GET")),
+                        m(None, Some("INCR"))
+                    ]
+                ),
+                (
+                    5,
+                    false,
+                    &vec![m(Some(5), None), m(Some(7), None), m(Some(4), None)]
+                ),
+            ]
+        );
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //!
 //! A client span's head is what its thread sent first at or after the span's start; a
 //! server span's is what its thread read first (else, when it is linked by bytes to a span
-//! at the other end, that span's: the same bytes). HTTP/2 requests are named from the
+//! at the other end, that span's: the same bytes); read from where the span's bytes start
+//! in it (a pipeline's later commands). HTTP/2 requests are named from the
 //! HEADERS frames of that head (gRPC calls when their `:path` is sent as a literal). The
 //! answer is the first message the other way on the same descriptor of the same process
 //! before the span ends.
@@ -65,13 +66,15 @@ fn opening_head<'h>(heads: &'h HeadTable, span: &Span) -> Option<&'h Head> {
     heads.first_of_thread(span.tid, dir, span.start, span.end)
 }
 
-/// The request `head` opens: its own bytes parsed, or, when they are all its syscall read
-/// or sent and are no request alone, followed by the next head on the same socket in the
-/// same direction before `to` (a server that reads a message's header, then its body:
-/// MariaDB reads a packet's 4-byte header first).
-fn request_at(heads: &HeadTable, head: &Head, to: u64) -> Option<Message> {
-    let alone = request_in(&head.bytes);
-    if alone.is_some() || i64::try_from(head.bytes.len()).ok() != Some(head.ret) {
+/// The request `head` opens at `offset` (where a span's bytes start in its syscall's:
+/// the second command of a pipelined write): its own bytes from there parsed, or, when
+/// they are all its syscall read or sent and are no request alone, followed by the next
+/// head on the same socket in the same direction before `to` (a server that reads a
+/// message's header, then its body: MariaDB reads a packet's 4-byte header first).
+fn request_at(heads: &HeadTable, head: &Head, offset: u64, to: u64) -> Option<Message> {
+    let bytes = head.bytes.get(usize::try_from(offset).ok()?..)?;
+    let alone = request_in(bytes);
+    if alone.is_some() || offset > 0 || i64::try_from(bytes.len()).ok() != Some(head.ret) {
         return alone;
     }
     let dir = head.kind.direction();
@@ -109,13 +112,14 @@ fn other_end<'t>(trace: &'t Trace, span: &Span) -> Option<&'t Span> {
 pub fn span_protocol(heads: &HeadTable, trace: &Trace, span: &Span) -> Option<SpanProtocol> {
     let own = opening_head(heads, span);
     let request = own
-        .and_then(|head| request_at(heads, head, span.end))
+        .and_then(|head| request_at(heads, head, span.opening_offset, span.end))
         .or_else(|| {
             // The span's own head was not captured or not understood: the other end's is
             // the same bytes (a client's send whose head shows only its first iovec, a
             // server's read that starts with the header alone).
             let other = other_end(trace, span)?;
-            request_at(heads, opening_head(heads, other)?, other.end)
+            let head = opening_head(heads, other)?;
+            request_at(heads, head, other.opening_offset, other.end)
         })?;
     let response = own.and_then(|head| {
         let answer_dir = match head.kind.direction() {
@@ -169,6 +173,7 @@ mod tests {
                 confidence: 1.0,
             }),
             activity: Activity::default(),
+            opening_offset: 0,
         }
     }
 

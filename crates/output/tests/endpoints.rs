@@ -40,6 +40,7 @@ fn span(id: u64, parent: Option<u64>, kind: SpanKind, service: &str, tid: i32) -
             confidence: 1.0,
         }),
         activity: Activity::default(),
+        opening_offset: 0,
     }
 }
 

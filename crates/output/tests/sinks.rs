@@ -38,6 +38,7 @@ fn span(id: u64, parent: Option<u64>, kind: SpanKind, service: &str, start: u64,
             counts: vec![(7, 3), (8, 0)],
             ..Default::default()
         },
+        opening_offset: 0,
     }
 }
 

@@ -59,18 +59,23 @@ pub fn record_requests(tag: &str, requests: u32) -> (Scratch, PathBuf) {
 
 /// `kspan record -o PATH -- ip netns exec NETNS sh -c SCRIPT`, checked to succeed.
 pub fn record_in_netns(path: &Path, netns: &Netns, script: &str) {
-    let command = [
-        "record",
-        "-o",
-        path.to_str().unwrap(),
+    record_in_netns_with(path, &[], netns, script);
+}
+
+/// `kspan record -o PATH EXTRA… -- ip netns exec NETNS sh -c SCRIPT`, checked to succeed.
+pub fn record_in_netns_with(path: &Path, extra: &[&str], netns: &Netns, script: &str) {
+    let command = ["record", "-o", path.to_str().unwrap()];
+    let target = [
         "--",
         "ip",
         "netns",
         "exec",
+        netns.name(),
+        "sh",
+        "-c",
+        script,
     ];
-    succeeded(kspan(
-        &[&command[..], &[netns.name(), "sh", "-c", script]].concat(),
-    ));
+    succeeded(kspan(&[&command[..], extra, &target[..]].concat()));
 }
 
 /// `kspan live --save DAT --format otlp-json -o JSON EXTRA… -- ip netns exec NETNS sh -c

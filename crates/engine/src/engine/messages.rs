@@ -5,14 +5,28 @@ use super::*;
 
 impl Engine {
     pub(super) fn on_send(&mut self, tid: Tid, sk: SockAddr, n: u64, now: Timestamp) {
-        if let Some((pieces, sig)) = self.mux_send(tid, sk, n) {
-            for (stream, k) in pieces {
-                self.on_send(tid, stream, k, now);
+        if let Some(pieces) = self.mux_send(tid, sk, n) {
+            let pipelined = self.pipelined_client(sk);
+            for p in pieces {
+                self.mux.offset = p.offset;
+                let before = self.sockets.endpoints.get(&p.sock).and_then(|e| e.span);
+                self.on_send(tid, p.sock, p.len, now);
                 self.stream_moved(tid);
-                if let Some(sig) = sig {
-                    self.sign(stream, true, sig);
+                let opened = self
+                    .sockets
+                    .endpoints
+                    .get(&p.sock)
+                    .and_then(|e| e.span)
+                    .filter(|&id| Some(id) != before);
+                if let (Some(sig), false) = (p.sig, self.rides(opened)) {
+                    self.sign(p.sock, true, sig);
+                }
+                if pipelined && self.mux.rides_on.is_none() {
+                    self.mux.rides_on = opened;
                 }
             }
+            self.mux.offset = 0;
+            self.mux.rides_on = None;
             return;
         }
         let origin = if self.threads.map.contains_key(&tid) {
@@ -174,6 +188,12 @@ impl Engine {
         let ep = self.sockets.endpoint(sk);
         let id = match (ep.phase, ep.span) {
             (Phase::Request, Some(id)) => id,
+            (_, None) if self.mux.rides_on.is_some() => {
+                ep.phase = Phase::Request;
+                ep.requests += 1;
+                let tuple = ep.tuple;
+                self.open_rider(tid, sk, tuple, now)
+            }
             (_, old) => {
                 ep.phase = Phase::Request;
                 ep.requests += 1;
@@ -182,12 +202,7 @@ impl Engine {
                 self.claim_queued_job(tid, now);
                 let (parent, link) = self.link_call(tid, opened_for);
                 self.note_write_round(tid);
-                let th = &self.threads.map[&tid];
-                let start = if th.sys == Some(Syscall::Send) {
-                    th.sys_enter
-                } else {
-                    now
-                };
+                let start = self.call_start(tid, now);
                 let mut span = self.new_span(SpanKind::Client, parent, tid, start, tuple);
                 span.link = link;
                 let id = self.spans.open(span);
@@ -209,6 +224,17 @@ impl Engine {
             s.main.a.bytes_out += n;
         }
         Origin::Span(id)
+    }
+
+    /// When a call that thread `tid` writes at `now` starts: the entry of its send
+    /// syscall.
+    pub(super) fn call_start(&self, tid: Tid, now: Timestamp) -> Timestamp {
+        let th = &self.threads.map[&tid];
+        if th.sys == Some(Syscall::Send) {
+            th.sys_enter
+        } else {
+            now
+        }
     }
 
     pub(super) fn new_span(
@@ -236,15 +262,21 @@ impl Engine {
             error: None,
             link: None,
             activity: Activity::default(),
+            opening_offset: self.mux.offset,
         }
     }
 
     pub(super) fn on_recv(&mut self, tid: Tid, sk: SockAddr, n: u64, now: Timestamp) {
         if let Some(pieces) = self.mux_recv(tid, sk, n) {
-            for (stream, k) in pieces {
-                self.on_recv(tid, stream, k, now);
+            for p in pieces {
+                self.mux.offset = p.offset;
+                self.on_recv(tid, p.sock, p.len, now);
                 self.stream_moved(tid);
+                if let Some(sig) = p.sig {
+                    self.sign(p.sock, false, sig);
+                }
             }
+            self.mux.offset = 0;
             return;
         }
         let traced = self.threads.map.contains_key(&tid);
@@ -290,6 +322,10 @@ impl Engine {
             return;
         };
         ep.phase = Phase::Answer;
+        if self.rides(Some(id)) {
+            self.rider_answered(tid, id, n);
+            return;
+        }
         self.note_for_patterns(tid, id, now);
         let Some(s) = self.spans.get_mut(id) else {
             return;

@@ -3,7 +3,9 @@
 //! The rules it applies are written for users in `docs/engine.md`. The engine's methods are
 //! grouped by concern: [`sched`] (threads, scheduler time, context hand-off),
 //! [`connections`] (sockets, tuples, sides), [`messages`] (bytes, requests, answers and the
-//! spans they open), [`mux`] (HTTP/2 streams as connections of their own) and [`fallback`] (byte counts from syscalls on old kernels).
+//! spans they open), [`mux`] (HTTP/2 streams as connections of their own), [`pipelined`]
+//! (one span per command of a RESP pipeline) and [`fallback`] (byte counts from syscalls
+//! on old kernels).
 
 mod caveat;
 mod connections;
@@ -13,6 +15,7 @@ mod handon;
 mod links;
 mod messages;
 mod mux;
+mod pipelined;
 mod resumed;
 mod sched;
 mod split;
@@ -294,6 +297,10 @@ impl Engine {
             }
             EventKind::Frames { fd, frames, sig } => {
                 self.on_frames(ev.tid, *fd, frames, *sig, ts);
+                return;
+            }
+            EventKind::Messages { fd, send, messages } => {
+                self.on_messages(ev.tid, *fd, *send, messages, ts);
                 return;
             }
             EventKind::Exit if !ev.in_irq => {

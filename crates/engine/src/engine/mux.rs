@@ -1,4 +1,5 @@
-//! Multiplexed connections (HTTP/2): each stream is a connection of its own.
+//! Multiplexed connections (HTTP/2) and pipelined ones (RESP): each stream, or each
+//! pipelined command, is a connection of its own.
 //!
 //! A send whose payload head shows HTTP/2 frames ([`EventKind::Frames`]) makes its
 //! connection multiplexed. From then on its bytes are divided by frame: the frames of
@@ -15,9 +16,13 @@
 //! that frame's stream, and a send that starts inside the previous send's last frame
 //! continues it. A stream socket goes once its span is closed (its request's trace moved
 //! on) when a new stream starts on its connection, and with its connection.
+//!
+//! A pipelined connection ([`super::pipelined`]) is divided the same way, its messages
+//! numbered in order instead of carrying a stream id: the k-th command a client sends and
+//! the k-th reply its server sends (RESP answers in order) go to the stream socket of k.
 
 use super::*;
-use crate::event::Frame;
+use crate::event::{Frame, MessageHead};
 use crate::fxhash::FxHashMap;
 use std::collections::VecDeque;
 
@@ -40,9 +45,18 @@ const CONTROL: u32 = 0;
 /// A stream id and its stream socket.
 type StreamOf = (u32, SockAddr);
 
-/// Where a send on a multiplexed connection goes: (stream socket, bytes) pieces, and the
-/// signature of the request it opens.
-pub(super) type MuxSend = (Vec<(SockAddr, u64)>, Option<u64>);
+/// A piece of a send or read on a multiplexed connection.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct MuxPiece {
+    /// The stream socket its bytes go to.
+    pub(super) sock: SockAddr,
+    /// Its bytes.
+    pub(super) len: u64,
+    /// Where it starts in its syscall's bytes.
+    pub(super) offset: u64,
+    /// The signature of the request it opens, if any.
+    pub(super) sig: Option<u64>,
+}
 
 /// Multiplexed sockets and the frames of sends in progress.
 #[derive(Debug, Default)]
@@ -50,33 +64,52 @@ pub(super) struct Mux {
     /// Multiplexed (real) sockets.
     conns: FxHashMap<SockAddr, MuxConn>,
     /// The send syscall each thread is in, as its payload head showed it.
-    sending: FxHashMap<Tid, Sending>,
+    pub(super) sending: FxHashMap<Tid, Sending>,
+    /// The read syscall each thread is in, as its payload head showed it (pipelined
+    /// messages only: a reader divides its own reads when their sender is not traced).
+    pub(super) reading: FxHashMap<Tid, Sending>,
     /// Stream sockets created so far.
     created: u64,
     /// Spans that end when each thread leaves its current syscall: one syscall's bytes
     /// may end the messages of several streams.
     ending: FxHashMap<Tid, Vec<SpanId>>,
+    /// Where the bytes handed to the connection rules now start in their syscall's bytes
+    /// (0 outside a divided syscall): a span they open starts there.
+    pub(super) offset: u64,
+    /// The call that the pipelined write now divided opened first: the later commands it
+    /// carries ride on it (see [`super::pipelined`]).
+    pub(super) rides_on: Option<SpanId>,
 }
 
 impl Mux {
     /// Thread `tid` exited: its send and syscall are over.
     pub(super) fn forget(&mut self, tid: Tid) {
         self.sending.remove(&tid);
+        self.reading.remove(&tid);
         self.ending.remove(&tid);
     }
 }
 
-/// A send in progress, from its payload head.
+/// A send (or read) in progress, from its payload head.
 #[derive(Debug)]
-struct Sending {
+pub(super) struct Sending {
     /// Its descriptor.
-    fd: i64,
+    pub(super) fd: i64,
     /// The head's time (the syscall's entry).
-    at: Timestamp,
-    /// Its frames.
-    frames: Vec<Frame>,
-    /// The signature of the request it opens, if any.
-    sig: Option<u64>,
+    pub(super) at: Timestamp,
+    /// What its head shows.
+    pub(super) shown: Shown,
+    /// The signature of the request it opens, if any (HTTP/2).
+    pub(super) sig: Option<u64>,
+}
+
+/// What a head shows of its syscall's bytes.
+#[derive(Debug, Clone)]
+pub(super) enum Shown {
+    /// HTTP/2 frames.
+    Frames(Vec<Frame>),
+    /// Messages of a pipelined protocol, to be numbered on their connection.
+    Messages(Vec<MessageHead>),
 }
 
 /// One multiplexed socket.
@@ -96,6 +129,15 @@ struct MuxConn {
     /// The process and descriptor its sends were last made on (to find a send in progress
     /// whose bytes a reader already consumed).
     sender: Option<(i32, i64)>,
+    /// True for a pipelined connection: its messages are numbered in order, and
+    /// [`MuxConn::frame`]'s stream is the number of the last message it sent.
+    pipelined: bool,
+    /// Like [`MuxConn::frame`] for what this socket read (on a pipelined connection, the
+    /// number of the last message it read).
+    read_frame: (u64, u32),
+    /// True for a pipelined connection's server end (it reads commands and sends
+    /// replies).
+    server: bool,
 }
 
 impl MuxConn {
@@ -114,19 +156,38 @@ impl MuxConn {
                 _ => self.tags.push_back((end, stream)),
             }
         }
-        if let Some(frames) = frames.filter(|_| self.frame.0 <= at) {
-            let mut start = at;
-            for f in frames {
-                self.frame = (start + f.len, tag(f));
-                start += f.len;
-            }
-        } else if let Some(&(stream, _)) = pieces.last() {
-            self.frame.1 = stream;
-        }
+        advance(&mut self.frame, at, frames, &pieces);
         while self.tags.len() > MAX_TAGS {
             self.drop_oldest();
         }
         pieces
+    }
+
+    /// The frames that `shown` (the head of a send, `sending`, or of a read) makes of `n`
+    /// bytes from offset `at` after a message that ended, or ends, at `last`, with the
+    /// signatures of the requests they open: an HTTP/2 send's as they are, a pipelined
+    /// one's numbered on from `last`'s, replies never past the last command this end
+    /// knows of (a server answers no command it has not read, a client reads no reply to
+    /// a command it has not sent). `None` when the head is not of this connection's kind.
+    fn frames_of(
+        &self,
+        last: (u64, u32),
+        shown: &Shown,
+        (at, n): (u64, u64),
+        sending: bool,
+    ) -> Option<Numbered> {
+        let cap = match (self.server, sending) {
+            (true, true) => Some(self.read_frame.1),
+            (false, false) => Some(self.frame.1),
+            _ => None,
+        };
+        match shown {
+            Shown::Frames(f) if !self.pipelined => Some(f.iter().map(|&f| (f, None)).collect()),
+            Shown::Messages(m) if self.pipelined => {
+                Some(pipelined::numbered(last, m, (at, n), cap))
+            }
+            _ => None,
+        }
     }
 
     /// Forgets the oldest run.
@@ -134,6 +195,23 @@ impl MuxConn {
         if let Some((end, _)) = self.tags.pop_front() {
             self.base = end;
         }
+    }
+
+    /// Divides `n` bytes this socket read from offset `from` by what the read's own head
+    /// shows (a pipelined connection whose sender is not traced): the pieces, and the
+    /// numbered messages they start.
+    fn divide_read(
+        &mut self,
+        from: u64,
+        n: u64,
+        shown: Option<&Shown>,
+    ) -> (Vec<(u32, u64)>, Option<Numbered>) {
+        let last = self.read_frame;
+        let numbered = shown.and_then(|sh| self.frames_of(last, sh, (from, n), false));
+        let frames = frames(&numbered);
+        let pieces = divide(last, from, n, frames.as_deref());
+        advance(&mut self.read_frame, from, frames.as_deref(), &pieces);
+        (pieces, numbered)
     }
 
     /// The streams of the bytes `[from, to)` this socket sent, as far as tagged; the
@@ -161,12 +239,45 @@ impl MuxConn {
     }
 }
 
+/// Frames of a send or read, each with the signature of the request it opens.
+type Numbered = Vec<(Frame, Option<u64>)>;
+
+/// The frames of `numbered`, if any.
+fn frames(numbered: &Option<Numbered>) -> Option<Vec<Frame>> {
+    numbered
+        .as_ref()
+        .map(|v| v.iter().map(|&(f, _)| f).collect())
+}
+
+/// The signature of the request that stream `stream` opens in `numbered`, if any.
+fn sig_of(numbered: &Option<Numbered>, stream: u32) -> Option<u64> {
+    numbered
+        .iter()
+        .flatten()
+        .find(|(f, _)| f.stream == stream)
+        .and_then(|&(_, sig)| sig)
+}
+
 /// A frame's tag: its stream when it carries a message, else [`CONTROL`].
 fn tag(f: &Frame) -> u32 {
     if f.message {
         f.stream
     } else {
         CONTROL
+    }
+}
+
+/// The last frame (its end and stream) after `pieces` of a send or read from offset `at`,
+/// divided by `frames` unless it started inside `last`'s frame.
+fn advance(last: &mut (u64, u32), at: u64, frames: Option<&[Frame]>, pieces: &[(u32, u64)]) {
+    if let Some(frames) = frames.filter(|_| last.0 <= at) {
+        let mut start = at;
+        for f in frames {
+            *last = (start + f.len, tag(f));
+            start += f.len;
+        }
+    } else if let Some(&(stream, _)) = pieces.last() {
+        last.1 = stream;
     }
 }
 
@@ -202,6 +313,15 @@ fn divide(last: (u64, u32), at: u64, n: u64, frames: Option<&[Frame]>) -> Vec<(u
     out
 }
 
+/// True when every frame a send's head shows ends within the send's `n` bytes: only
+/// such a send makes its connection multiplexed. Other protocols' bytes can pass for a
+/// frame header (a MariaDB OK packet with sequence id 1, `07 00 00 01 00 01 00 02 00`, is
+/// a HEADERS frame of stream 16777728 and 458,752 bytes), but not for frames as long as
+/// the send that wrote them.
+fn fits(frames: &[Frame], n: u64) -> bool {
+    frames.iter().map(|f| f.len).sum::<u64>() <= n
+}
+
 /// The tuple of stream `stream` of the connection `t`: the stream id in both flow labels.
 fn stream_tuple(t: FourTuple, stream: u32) -> FourTuple {
     let with = |a: SocketAddrV6| SocketAddrV6::new(*a.ip(), a.port(), stream, a.scope_id());
@@ -222,43 +342,53 @@ impl Engine {
         sig: Option<u64>,
         now: Timestamp,
     ) {
-        let frames = frames.to_vec();
-        let at = now;
-        self.mux.sending.insert(
-            tid,
-            Sending {
-                fd,
-                at,
-                frames,
-                sig,
-            },
-        );
+        let sending = Sending {
+            fd,
+            at: now,
+            shown: Shown::Frames(frames.to_vec()),
+            sig,
+        };
+        self.mux.sending.insert(tid, sending);
     }
 
-    /// The send syscall thread `tid` is in, if its payload head showed frames.
-    fn send_in_progress(&mut self, tid: Tid) -> Option<Sending> {
+    /// The send (`send`) or read syscall thread `tid` is in, if its payload head showed
+    /// frames or pipelined messages.
+    fn head_in_progress(&mut self, tid: Tid, send: bool) -> Option<Sending> {
         let th = self.threads.map.get(&tid)?;
         let (fd, enter) = (th.sys_arg?, th.sys_enter);
-        let s = self.mux.sending.get(&tid)?;
-        if s.fd != fd || s.at.saturating_add(ENTRY_SLACK_NS) < enter {
-            return None;
-        }
-        self.mux.sending.remove(&tid)
+        let map = if send {
+            &mut self.mux.sending
+        } else {
+            &mut self.mux.reading
+        };
+        let s = map.remove(&tid)?;
+        (s.fd == fd && s.at.saturating_add(ENTRY_SLACK_NS) >= enter).then_some(s)
     }
 
-    /// Thread `tid` sends `n` bytes on socket `sk`: on a multiplexed connection (or one
-    /// this send's frames make multiplexed), the stream sockets and byte counts they go
-    /// to, and the signature of the request the send opens; `None` for any other
-    /// connection.
-    pub(super) fn mux_send(&mut self, tid: Tid, sk: SockAddr, n: u64) -> Option<MuxSend> {
+    /// Thread `tid` sends `n` bytes on socket `sk`: on a multiplexed or pipelined
+    /// connection (or one this send makes so: HTTP/2 frames that [`fits`] the send, a
+    /// client's commands, [`Engine::opens_pipeline`]), the pieces they divide into; `None`
+    /// for any other connection.
+    pub(super) fn mux_send(&mut self, tid: Tid, sk: SockAddr, n: u64) -> Option<Vec<MuxPiece>> {
         if self.mux.sending.is_empty() && self.mux.conns.is_empty() {
             return None;
         }
-        let sending = self.send_in_progress(tid);
-        if sending.is_none() && !self.mux.conns.contains_key(&sk) {
-            return None;
-        }
+        let sending = self.head_in_progress(tid, true);
         let out = self.sockets.endpoints.get(&sk)?.out?;
+        if !self.mux.conns.contains_key(&sk) {
+            let pipelined = match sending.as_ref().map(|s| &s.shown) {
+                Some(Shown::Frames(f)) if fits(f, n) => false,
+                Some(Shown::Messages(m)) if self.opens_pipeline(tid, sk, true, m, n) => true,
+                _ => return None,
+            };
+            self.mux.conns.insert(
+                sk,
+                MuxConn {
+                    pipelined,
+                    ..MuxConn::default()
+                },
+            );
+        }
         if self.threads.map.contains_key(&tid) {
             // The streams take the connection's side: decide it as for any first send.
             self.side_of(sk, true);
@@ -271,57 +401,99 @@ impl Engine {
         let stream = self.sockets.stream(out);
         let at = stream.sent_offset();
         stream.push(n, Origin::Untraced, self.config.max_segments_per_stream);
-        let conn = self.mux.conns.entry(sk).or_default();
+        let conn = self.mux.conns.get_mut(&sk)?;
         conn.sender = sender.or(conn.sender);
-        let frames = sending.as_ref().map(|s| &s.frames[..]);
-        let pieces = conn.tag_send(at, n, frames);
+        let numbered = sending
+            .as_ref()
+            .and_then(|s| conn.frames_of(conn.frame, &s.shown, (at, n), true));
+        let pieces = conn.tag_send(at, n, frames(&numbered).as_deref());
         let sig = sending.and_then(|s| s.sig);
-        Some((self.stream_sockets_of(sk, pieces), sig))
+        Some(self.stream_sockets_of(sk, pieces, |stream| sig.or(sig_of(&numbered, stream))))
     }
 
-    /// Thread `tid` reads `n` bytes on socket `sk`: on a multiplexed connection, the
-    /// stream sockets and byte counts they come from; `None` for any other connection.
-    pub(super) fn mux_recv(
-        &mut self,
-        tid: Tid,
-        sk: SockAddr,
-        n: u64,
-    ) -> Option<Vec<(SockAddr, u64)>> {
-        if self.mux.conns.is_empty() {
+    /// Thread `tid` reads `n` bytes on socket `sk`: on a multiplexed or pipelined
+    /// connection, the pieces they divide into (as their sender's frames said, else as
+    /// this read's own head shows them); `None` for any other connection.
+    pub(super) fn mux_recv(&mut self, tid: Tid, sk: SockAddr, n: u64) -> Option<Vec<MuxPiece>> {
+        if self.mux.conns.is_empty() && self.mux.reading.is_empty() {
             return None;
         }
-        let peer = self.sockets.peer(sk)?;
-        if !self.mux.conns.contains_key(&peer) {
-            return None;
-        }
+        let reading = self.head_in_progress(tid, false);
+        let peer = self
+            .sockets
+            .peer(sk)
+            .filter(|p| self.mux.conns.contains_key(p));
         let inp = self.sockets.endpoints.get(&sk)?.inp?;
+        if peer.is_none() && !self.mux.conns.get(&sk).is_some_and(|c| c.pipelined) {
+            let opens = matches!(reading.as_ref().map(|r| &r.shown),
+                Some(Shown::Messages(m)) if self.opens_pipeline(tid, sk, false, m, n));
+            if !opens {
+                return None;
+            }
+            self.mux.conns.insert(
+                sk,
+                MuxConn {
+                    pipelined: true,
+                    server: true,
+                    ..MuxConn::default()
+                },
+            );
+        }
         if self.threads.map.contains_key(&tid) {
             self.side_of(sk, false);
         }
         let stream = self.sockets.stream(inp);
         let from = stream.read_offset();
         stream.read(n);
+        let shown = reading.map(|r| r.shown);
+        let Some(peer) = peer else {
+            let conn = self.mux.conns.get_mut(&sk)?;
+            let (pieces, numbered) = conn.divide_read(from, n, shown.as_ref());
+            return Some(self.stream_sockets_of(sk, pieces, |s| sig_of(&numbered, s)));
+        };
         let conn = self.mux.conns.get_mut(&peer)?;
+        let (pipelined, server) = (conn.pipelined, conn.server);
         let (mut pieces, tagged) = conn.pieces_read(from, from + n);
+        let (sender, last) = (conn.sender, conn.frame);
+        self.mux.conns.entry(sk).or_insert_with(|| MuxConn {
+            pipelined,
+            server: pipelined && !server,
+            ..MuxConn::default()
+        });
         if tagged < from + n {
             // Read before the send's event (the ordering trap): the bytes of a send in
-            // progress on the peer, divided by its frames.
-            let (sender, last) = (conn.sender, conn.frame);
-            let frames = sender.and_then(|s| self.frames_in_progress(s));
-            pieces.extend(divide(last, tagged, from + n - tagged, frames.as_deref()));
+            // progress on the peer, divided by its head; when the peer's sender is not
+            // known yet, a pipelined reader's own head divides them.
+            let in_progress = sender.and_then(|s| self.shown_in_progress(s));
+            let rest = from + n - tagged;
+            let conns = &mut self.mux.conns;
+            match in_progress {
+                None if pipelined => {
+                    let own = conns.get_mut(&sk)?;
+                    pieces.extend(own.divide_read(tagged, rest, shown.as_ref()).0);
+                }
+                sh => {
+                    let numbered =
+                        sh.and_then(|sh| conns[&peer].frames_of(last, &sh, (tagged, rest), true));
+                    pieces.extend(divide(last, tagged, rest, frames(&numbered).as_deref()));
+                }
+            }
         }
-        self.mux.conns.entry(sk).or_default();
-        Some(self.stream_sockets_of(sk, pieces))
+        let conn = self.mux.conns.get_mut(&sk)?;
+        if let Some(last) = pieces.iter().map(|&(s, _)| s).max().filter(|_| pipelined) {
+            conn.read_frame.1 = conn.read_frame.1.max(last);
+        }
+        Some(self.stream_sockets_of(sk, pieces, |_| None))
     }
 
-    /// The frames of a send in progress by a traced thread of process `tgid` on
-    /// descriptor `fd`.
-    fn frames_in_progress(&self, (tgid, fd): (i32, i64)) -> Option<Vec<Frame>> {
+    /// What the head of a send in progress by a traced thread of process `tgid` on
+    /// descriptor `fd` shows.
+    fn shown_in_progress(&self, (tgid, fd): (i32, i64)) -> Option<Shown> {
         self.in_send.iter().find_map(|t| {
             let th = self.threads.map.get(t).filter(|th| th.tgid == tgid)?;
             let s = self.mux.sending.get(t)?;
             (s.fd == fd && s.at.saturating_add(ENTRY_SLACK_NS) >= th.sys_enter)
-                .then(|| s.frames.clone())
+                .then(|| s.shown.clone())
         })
     }
 
@@ -351,13 +523,33 @@ impl Engine {
         }
     }
 
-    /// The stream sockets of `sk` that `pieces` go to (control pieces go nowhere).
-    fn stream_sockets_of(&mut self, sk: SockAddr, pieces: Vec<(u32, u64)>) -> Vec<(SockAddr, u64)> {
-        pieces
-            .into_iter()
-            .filter(|&(stream, _)| stream != CONTROL)
-            .filter_map(|(stream, k)| Some((self.stream_socket(sk, stream)?, k)))
-            .collect()
+    /// The pieces of `sk` that `pieces` make, on their stream sockets, with where each
+    /// starts in its syscall's bytes and the signature `sig` gives its stream (control
+    /// pieces go nowhere).
+    fn stream_sockets_of(
+        &mut self,
+        sk: SockAddr,
+        pieces: Vec<(u32, u64)>,
+        sig: impl Fn(u32) -> Option<u64>,
+    ) -> Vec<MuxPiece> {
+        let mut offset = 0;
+        let mut out = Vec::with_capacity(pieces.len());
+        for (stream, len) in pieces {
+            let at = offset;
+            offset += len;
+            if stream == CONTROL {
+                continue;
+            }
+            if let Some(sock) = self.stream_socket(sk, stream) {
+                out.push(MuxPiece {
+                    sock,
+                    len,
+                    offset: at,
+                    sig: sig(stream),
+                });
+            }
+        }
+        out
     }
 
     /// The stream socket of stream `stream` of socket `sk`, created (and bound) when new:
@@ -380,6 +572,14 @@ impl Engine {
         self.bind(v, tuple);
         self.mux.conns.get_mut(&sk)?.streams.insert(stream, v);
         Some(v)
+    }
+
+    /// True when `sk` is the client end of a pipelined connection.
+    pub(super) fn pipelined_client(&self, sk: SockAddr) -> bool {
+        self.mux
+            .conns
+            .get(&sk)
+            .is_some_and(|c| c.pipelined && !c.server)
     }
 
     /// Drops the stream sockets of `sk` whose span is closed or gone (their request's
@@ -479,6 +679,16 @@ mod tests {
         );
         // No head: the last stream.
         assert_eq!(divide((10, 3), 10, 5, None), vec![(3, 5)]);
+    }
+
+    #[test]
+    fn only_frames_that_fit_in_their_send_make_a_connection_multiplexed() {
+        // grpcio: a HEADERS frame's header and a few bytes shown, the send holds it whole.
+        assert!(fits(&[frame(41, 5, true)], 85));
+        assert!(fits(&[frame(13, 0, false), frame(41, 7, true)], 54));
+        // MariaDB's OK packet `07 00 00 01 00 01 00 02 00 00 00`: 11 bytes sent, read as a
+        // HEADERS frame of 458,761.
+        assert!(!fits(&[frame(458_761, 16_777_728, true)], 11));
     }
 
     #[test]

@@ -55,7 +55,10 @@ fn type_of(kind: &EventKind) -> u32 {
         EventKind::NewTask { .. } | EventKind::Fork { .. } | EventKind::Exec { .. } => ty::TASK,
         EventKind::SockDestroy { .. } => ty::DESTROY,
         EventKind::Exit => ty::PROC_EXIT,
-        EventKind::Other { .. } | EventKind::Head { .. } | EventKind::Frames { .. } => ty::OTHER,
+        EventKind::Other { .. }
+        | EventKind::Head { .. }
+        | EventKind::Frames { .. }
+        | EventKind::Messages { .. } => ty::OTHER,
     }
 }
 
@@ -261,6 +264,27 @@ impl Rec {
         frames: &[(u64, u32, bool)],
     ) -> &mut Self {
         self.frames(ts, tid, frames, None).send(ts, tid, sk, n)
+    }
+
+    /// A payload head at ts (a syscall's entry): `tid`'s send (`send`) or read on
+    /// descriptor 3 shows RESP messages, as (size if shown, signature of the command).
+    pub fn messages(
+        &mut self,
+        ts: u64,
+        tid: Tid,
+        send: bool,
+        messages: &[(Option<u64>, Option<u64>)],
+    ) -> &mut Self {
+        let messages = messages
+            .iter()
+            .map(|&(len, sig)| MessageHead { len, sig })
+            .collect();
+        let kind = EventKind::Messages {
+            fd: 3,
+            send,
+            messages,
+        };
+        self.ev(ts, tid, kind)
     }
 
     /// A whole recv syscall: entry at ts, sock_recv_length at ts+1, exit at ts+2.

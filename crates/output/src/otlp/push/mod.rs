@@ -206,6 +206,7 @@ mod tests {
             error: None,
             link: None,
             activity: Activity::default(),
+            opening_offset: 0,
         };
         Trace {
             id: TraceId(id),
