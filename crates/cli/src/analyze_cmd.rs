@@ -75,6 +75,7 @@ pub enum Colour {
 #[command(after_help = "Examples:
   kspan analyze app.dat --slowest 5
   kspan analyze app.dat --service compose-post --min-duration 2ms
+  kspan analyze app.dat --name 'GET /compose' --slowest 5
   kspan analyze app.dat --format otlp-json -o traces.json
   kspan analyze app.dat --format sqlite -o spans.db
   kspan analyze app.dat --format perfetto -o timeline.json
@@ -118,6 +119,11 @@ pub struct OutputArgs {
     /// Only traces with a span of this service.
     #[arg(long, value_name = "NAME")]
     pub service: Option<String>,
+    /// Only traces with a span of this name, exactly as the outputs show it: `GET /compose`,
+    /// `SELECT`, `INCR` (from the payload heads), else `<service> server` or
+    /// `<service> → <callee>`.
+    #[arg(long, value_name = "SPAN NAME")]
+    pub name: Option<String>,
     /// Only traces lasting at least this long (e.g. 500us, 2ms, 1s).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration_ns)]
     pub min_duration: Option<u64>,
@@ -377,6 +383,7 @@ pub fn sink_for(
     let filter = TraceFilter {
         trace_id_prefix: args.trace.clone(),
         service: args.service.clone(),
+        name: args.name.clone().map(|name| (name, context.clone())),
         min_duration_ns: args.min_duration.unwrap_or(0),
         slowest: args.slowest,
         min_confidence: args.min_confidence,

@@ -1,6 +1,7 @@
-//! Which traces to show: `--trace`, `--service`, `--min-duration`, `--min-confidence`,
-//! `--slowest`.
+//! Which traces to show: `--trace`, `--service`, `--name`, `--min-duration`,
+//! `--min-confidence`, `--slowest`.
 
+use crate::names::{tool_span_name, OutputContext};
 use crate::TraceSink;
 use kspan_engine::{Summary, Trace};
 use std::cmp::Reverse;
@@ -14,6 +15,9 @@ pub struct TraceFilter {
     pub trace_id_prefix: Option<String>,
     /// Keep traces with at least one span of this service.
     pub service: Option<String>,
+    /// Keep traces with at least one span of this name, as the outputs name it (`GET
+    /// /compose`, `SELECT`, from the payload heads in the context), exactly.
+    pub name: Option<(String, OutputContext)>,
     /// Keep traces whose root span lasts at least this long (ns).
     pub min_duration_ns: u64,
     /// Keep only the N traces with the longest root spans, printed slowest first.
@@ -50,6 +54,12 @@ impl TraceFilter {
                 .service
                 .as_ref()
                 .is_none_or(|service| trace.spans.iter().any(|s| &s.service == service))
+            && self.name.as_ref().is_none_or(|(name, context)| {
+                trace.spans.iter().any(|s| {
+                    let protocol = context.protocol(trace, s);
+                    &tool_span_name(protocol.as_ref(), trace, s) == name
+                })
+            })
             && trace_duration(trace) >= self.min_duration_ns
             && trace_confidence(trace) >= self.min_confidence
     }

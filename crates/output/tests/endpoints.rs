@@ -1,13 +1,14 @@
 //! `kspan analyze --by endpoint`'s sink on hand-built traces whose spans are named by
 //! payload heads: the exact table, and JSON whose counts, percentiles and self/call times
-//! are computed here again from the spans' durations.
+//! are computed here again from the spans' durations; and `--name`, which selects traces by
+//! those names.
 
 use kspan_engine::{
     Activity, EventNames, Evidence, Link, Span, SpanId, SpanKind, Summary, Trace, TraceId,
 };
 use kspan_heads::{Head, HeadTable, SyscallKind};
 use kspan_output::endpoints::EndpointSink;
-use kspan_output::{OutputContext, TraceSink};
+use kspan_output::{OutputContext, TraceFilter, TraceSink};
 use std::sync::Arc;
 
 /// Root durations of the `GET /one` traces, then of the `GET /two` ones.
@@ -181,4 +182,39 @@ fn json_has_the_counts_percentiles_and_self_time_of_each_endpoint() {
         find("front", "server", "GET /one")["events"],
         serde_json::json!([["exceptions:page_fault_user", 5]])
     );
+}
+
+/// The ids of the fixture's traces that `--name name` keeps, with the heads or without.
+fn named(name: &str, with_heads: bool) -> Vec<u128> {
+    let (traces, heads) = traces();
+    let names = EventNames {
+        names: vec![],
+        field_names: vec![],
+    };
+    let mut context = OutputContext::new(&names, 0);
+    if with_heads {
+        context.heads = Some(Arc::new(heads));
+    }
+    let filter = TraceFilter {
+        name: Some((name.to_string(), context)),
+        ..TraceFilter::default()
+    };
+    traces
+        .iter()
+        .filter(|t| filter.matches(t))
+        .map(|t| t.id.0)
+        .collect()
+}
+
+#[test]
+fn the_name_filter_keeps_the_traces_with_a_span_of_that_name() {
+    assert_eq!(named("GET /two", true), vec![6, 7]);
+    assert_eq!(named("GET /one", true), vec![1, 2, 3, 4, 5]);
+    assert_eq!(named("SET", true), vec![1, 2, 3, 4, 5, 6, 7]);
+    // Exactly the name: neither a prefix nor another case.
+    assert_eq!(named("GET", true), Vec::<u128>::new());
+    assert_eq!(named("get /two", true), Vec::<u128>::new());
+    // Without heads, spans have their generic names only.
+    assert_eq!(named("GET /two", false), Vec::<u128>::new());
+    assert_eq!(named("front server", false), vec![1, 2, 3, 4, 5, 6, 7]);
 }
