@@ -213,8 +213,9 @@ fn split_pattern(pattern: &str) -> (&str, &str) {
     pattern.split_once([':', '/']).unwrap_or((pattern, "*"))
 }
 
-/// Shell-style glob with `*` (any run) and `?` (any one character).
-fn glob_match(pattern: &str, text: &str) -> bool {
+/// Shell-style glob with `*` (any run) and `?` (any one character): how `-e` patterns
+/// pick events, shared with the commands that select events of a recording.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
     let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
     let (mut pi, mut ti) = (0, 0);
     let mut backtrack: Option<(usize, usize)> = None;
