@@ -55,6 +55,12 @@ GROUPS = {
     "tcp_rcv_space_adjust": ["tcp_rcv_space_adjust"],
     "tcp_destroy_sock": ["tcp_destroy_sock"],
     "payload_head": ["payload_head"],
+    # What `kspan record`'s default set leaves out of the full set (crates/capture/src/event_set.rs).
+    "default-set": ["sched_process_fork", "sched_process_exec", "tcp_rcv_space_adjust",
+                    "sys_*_close", "sys_*_pread64", "sys_*_pwrite64", "sys_exit_futex",
+                    "sys_exit_epoll_wait", "sys_exit_epoll_pwait", "sys_exit_poll", "sys_exit_ppoll",
+                    "sys_exit_select", "sys_exit_pselect6", "sys_exit_accept", "sys_exit_accept4",
+                    "sys_exit_connect"],
 }
 
 

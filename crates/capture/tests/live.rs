@@ -88,7 +88,7 @@ fn records_exact_tcp_exchange_between_two_namespaces() {
             netns: vec![pair.server.name().into(), pair.client.name().into()],
             ..TargetSpec::default()
         },
-        default_events: true,
+        event_set: kspan_capture::EventSet::Default,
         temp_parent: scratch.path().to_path_buf(),
         tracefs_root: kspan_capture::TRACEFS_ROOT.into(),
         ..RecordOptions::default()
