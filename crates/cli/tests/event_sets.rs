@@ -9,27 +9,12 @@
 
 mod common;
 
-use common::{analyze_to, kspan, start_recorder, succeeded};
+use common::{analyze_to, front_service, kspan, start_recorder, succeeded};
 use kspan_testsupport::{within, ChildGuard, Netns, Scratch};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-
-/// The front service: a thread per request, each fetching `/` from the back service.
-const FRONT: &str = "
-import http.server, urllib.request
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = urllib.request.urlopen('http://127.0.0.1:18095/').read()
-        self.send_response(200)
-        self.send_header('Content-Length', str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *a):
-        pass
-http.server.ThreadingHTTPServer(('127.0.0.1', 18094), H).serve_forever()
-";
 
 /// Requests made through the front service.
 const REQUESTS: usize = 20;
@@ -128,7 +113,7 @@ fn the_default_event_set_gives_the_traces_of_the_full_set() {
     let netns = Netns::new("cli-sets");
     let scratch = Scratch::new("cli-sets");
     let front = scratch.join("front.py");
-    std::fs::write(&front, FRONT).unwrap();
+    std::fs::write(&front, front_service("ThreadingHTTPServer", 18094, 18095)).unwrap();
     let go = scratch.join("go");
     let script = format!(
         "while [ ! -e {go} ]; do sleep 0.05; done; \
@@ -183,9 +168,8 @@ fn the_default_event_set_gives_the_traces_of_the_full_set() {
     analyze_to(&default_dat, "otlp-json", &default_json);
     analyze_to(&full_dat, "otlp-json", &full_json);
     let default_spans = spans_by_content(&default_json);
-    // Per request: curl's call is not traced; the front's server span, its call, the
-    // back's server span.
-    assert!(default_spans.len() >= 3 * REQUESTS, "{default_spans:#?}");
+    // Per request: curl's call, the front's server span, its call, the back's server span.
+    assert!(default_spans.len() >= 4 * REQUESTS, "{default_spans:#?}");
     let full_spans = spans_by_content(&full_json);
     let keys = |spans: &[SpanContent]| spans.iter().map(|s| s.0.clone()).collect::<Vec<_>>();
     assert_eq!(keys(&default_spans), keys(&full_spans));
