@@ -15,7 +15,8 @@ fn a_started_command_is_traced_from_its_exec_with_its_children() {
         command: ["/bin/sh", "-c", "/bin/true; /bin/true"]
             .map(String::from)
             .to_vec(),
-        event_set: kspan_capture::EventSet::Default,
+        // The full set: it has the exec and fork events this test looks for.
+        event_set: kspan_capture::EventSet::Full,
         temp_parent: scratch.path().to_path_buf(),
         tracefs_root: TRACEFS_ROOT.into(),
         ..RecordOptions::default()
