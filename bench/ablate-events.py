@@ -51,9 +51,12 @@ GROUPS = {
     "sched_process_fork": ["sched_process_fork"],
     "sched_process_exec": ["sched_process_exec"],
     "sched_process_exit": ["sched_process_exit"],
+    "sched_switch": ["sched_switch"],
     "sched_waking": ["sched_waking"],
     "tcp_rcv_space_adjust": ["tcp_rcv_space_adjust"],
     "tcp_destroy_sock": ["tcp_destroy_sock"],
+    "inet_sock_set_state": ["inet_sock_set_state"],
+    "sock_length": ["sock_send_length", "sock_recv_length"],
     "payload_head": ["payload_head"],
     # What `kspan record`'s default set leaves out of the full set (crates/capture/src/event_set.rs).
     "default-set": ["sched_process_fork", "sched_process_exec", "tcp_rcv_space_adjust",
