@@ -31,16 +31,18 @@ ip netns add "$NS"
 ip netns exec "$NS" ip link set lo up
 
 sys() { for c in "$@"; do printf -- '-e syscalls:sys_enter_%s -e syscalls:sys_exit_%s ' "$c" "$c"; done; }
-# name | kspan record arguments (every set but "default" on its own, no payload heads)
+# name | kspan record arguments (every set but "default" on its own, no payload heads;
+# "full": the default set before issue 11 cut it to what the engine needs)
 declare -A SETS=(
   [idle-recorder]="--no-default-events -e sched:sched_process_exec"
   [sched]="--no-default-events -e sched:sched_switch -e sched:sched_waking"
   [sock-length]="--no-default-events -e sock:sock_send_length -e sock:sock_recv_length"
   [tcp-rcv-space]="--no-default-events -e tcp:tcp_rcv_space_adjust"
   [sys-send-recv]="--no-default-events $(sys sendto recvfrom)"
+  [full]="--event-set full"
   [default]=""
 )
-ORDER=(none idle-recorder sched sock-length tcp-rcv-space sys-send-recv default default+heads)
+ORDER=(none idle-recorder sched sock-length tcp-rcv-space sys-send-recv full default default+heads)
 
 median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 

@@ -1,53 +1,12 @@
-//! Which tracepoints a recording enables: the default set the engine needs, user patterns
-//! (`system:event`, globs), their filters, and "did you mean" suggestions.
+//! How a recording's tracepoints are picked and enabled: patterns (`system:event`, globs,
+//! from `-e` and the event sets of [`crate::event_set`]), their filters, and "did you
+//! mean" suggestions.
 
 use crate::error::{CaptureError, Result};
 use crate::tracefs::{self, Instance};
 use serde::{Deserialize, Serialize};
 use std::fs;
 use std::path::Path;
-
-/// Scheduler, process and network tracepoints of the default set.
-const DEFAULT_TRACEPOINTS: &[&str] = &[
-    "sched:sched_switch",
-    "sched:sched_waking",
-    "sched:sched_wakeup_new",
-    "sched:sched_process_fork",
-    "sched:sched_process_exec",
-    "sched:sched_process_exit",
-    "task:task_newtask",
-    "sock:sock_send_length",
-    "sock:sock_recv_length",
-    "tcp:tcp_rcv_space_adjust",
-];
-
-/// Syscalls whose enter and exit events are in the default set (skipped when absent).
-const DEFAULT_SYSCALLS: &[&str] = &[
-    "read",
-    "write",
-    "readv",
-    "writev",
-    "pread64",
-    "pwrite64",
-    "sendto",
-    "recvfrom",
-    "sendmsg",
-    "recvmsg",
-    "sendmmsg",
-    "recvmmsg",
-    "sendfile64",
-    "connect",
-    "accept",
-    "accept4",
-    "close",
-    "epoll_wait",
-    "epoll_pwait",
-    "poll",
-    "ppoll",
-    "select",
-    "pselect6",
-    "futex",
-];
 
 /// Events of the unfiltered network instance: TCP connection state changes fire in
 /// softirq context, where a pid filter would drop them.
@@ -76,24 +35,6 @@ impl EventRequest {
             required: true,
         }
     }
-}
-
-/// The default set: the engine's tracepoints (required) and syscall enter/exit pairs
-/// (skipped when this kernel lacks them).
-pub fn default_requests() -> Vec<EventRequest> {
-    let tracepoints = DEFAULT_TRACEPOINTS.iter().map(|p| EventRequest {
-        pattern: p.to_string(),
-        filter: None,
-        required: true,
-    });
-    let syscalls = DEFAULT_SYSCALLS.iter().flat_map(|name| {
-        ["enter", "exit"].map(|dir| EventRequest {
-            pattern: format!("syscalls:sys_{dir}_{name}"),
-            filter: None,
-            required: false,
-        })
-    });
-    tracepoints.chain(syscalls).collect()
 }
 
 /// One concrete event to enable.
@@ -213,8 +154,9 @@ fn split_pattern(pattern: &str) -> (&str, &str) {
     pattern.split_once([':', '/']).unwrap_or((pattern, "*"))
 }
 
-/// Shell-style glob with `*` (any run) and `?` (any one character).
-fn glob_match(pattern: &str, text: &str) -> bool {
+/// Shell-style glob with `*` (any run) and `?` (any one character): how `-e` patterns
+/// pick events, shared with the commands that select events of a recording.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
     let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
     let (mut pi, mut ti) = (0, 0);
     let mut backtrack: Option<(usize, usize)> = None;

@@ -13,6 +13,7 @@ pub mod child;
 pub mod clock;
 pub mod drain;
 pub mod error;
+pub mod event_set;
 pub mod events;
 pub mod guardian;
 pub mod meta;
@@ -34,6 +35,7 @@ pub mod world;
 
 pub use capture::Capture;
 pub use error::{CaptureError, Result};
+pub use event_set::EventSet;
 pub use events::EventRequest;
 pub use guardian::Guardian;
 pub use meta::{read_meta, RecordingMeta};

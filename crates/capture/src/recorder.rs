@@ -17,6 +17,7 @@ use crate::child::GatedChild;
 use crate::clock::{self, ClockOffset, TRACE_CLOCK};
 use crate::drain::{CpuCounters, Drainer};
 use crate::error::{CaptureError, Result};
+use crate::event_set::EventSet;
 use crate::events::{self, EventRequest, EventSpec, NET_EVENTS};
 use crate::meta::{
     instance_suffix, BufferMeta, RecordingMeta, MAIN_BUFFER, META_VERSION, NET_BUFFER,
@@ -55,8 +56,8 @@ pub struct RecordOptions {
     pub targets: TargetSpec,
     /// Command to start and follow (empty: none).
     pub command: Vec<String>,
-    /// Include the engine's default events.
-    pub default_events: bool,
+    /// The events enabled besides `events` (the engine's default set, the full set, none).
+    pub event_set: EventSet,
     /// User events (`-e`/`-f`), after the defaults.
     pub events: Vec<EventRequest>,
     /// Directory for the temporary page files (the output file's directory).
@@ -529,11 +530,9 @@ fn main_instance(
     let main = Instance::create(root, serial, instance_suffix(MAIN_BUFFER))?;
     configure(&main, buffer_kb)?;
     let available = events::list_events(&main.dir().join("events"))?;
-    let mut requests = if options.default_events {
-        events::default_requests()
-    } else {
-        Vec::new()
-    };
+    let socket_addresses =
+        options.event_set == EventSet::Default && world::socket_addresses_readable();
+    let mut requests = options.event_set.requests(socket_addresses);
     requests.extend(options.events.iter().cloned());
     let specs = events::resolve(&available, &requests)?;
     for spec in &specs {

@@ -24,7 +24,7 @@ fn a_late_joiner_of_a_traced_netns_is_followed_by_the_script() {
             netns: vec![netns.name().into()],
             ..TargetSpec::default()
         },
-        default_events: true,
+        event_set: kspan_capture::EventSet::Default,
         temp_parent: scratch.path().to_path_buf(),
         tracefs_root: TRACEFS_ROOT.into(),
         bpftrace_scripts: vec![script],

@@ -30,7 +30,7 @@ fn role_entry() {
             pids: vec![std::process::id() as i32],
             ..TargetSpec::default()
         },
-        default_events: true,
+        event_set: kspan_capture::EventSet::Default,
         temp_parent: out.parent().unwrap().to_path_buf(),
         output: out.clone(),
         tracefs_root: TRACEFS_ROOT.into(),

@@ -15,7 +15,8 @@ fn a_started_command_is_traced_from_its_exec_with_its_children() {
         command: ["/bin/sh", "-c", "/bin/true; /bin/true"]
             .map(String::from)
             .to_vec(),
-        default_events: true,
+        // The full set: it has the exec and fork events this test looks for.
+        event_set: kspan_capture::EventSet::Full,
         temp_parent: scratch.path().to_path_buf(),
         tracefs_root: TRACEFS_ROOT.into(),
         ..RecordOptions::default()
@@ -88,7 +89,7 @@ fn user_events_are_filtered_in_the_kernel() {
         ]
         .map(String::from)
         .to_vec(),
-        default_events: false,
+        event_set: kspan_capture::EventSet::None,
         events: vec![kspan_capture::EventRequest::user(
             "syscalls:sys_enter_wr?te",
             Some("count == 7"),

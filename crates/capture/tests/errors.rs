@@ -12,7 +12,7 @@ fn options(scratch: &Scratch) -> RecordOptions {
             pids: vec![std::process::id() as i32],
             ..TargetSpec::default()
         },
-        default_events: true,
+        event_set: kspan_capture::EventSet::Default,
         temp_parent: scratch.path().to_path_buf(),
         tracefs_root: TRACEFS_ROOT.into(),
         ..RecordOptions::default()

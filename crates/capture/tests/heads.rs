@@ -18,7 +18,7 @@ fn record(netns: &Netns, scratch: &Scratch, script: &str, payload_bytes: u32) ->
     let command = ["ip", "netns", "exec", netns.name(), "sh", "-c", script];
     let mut recording = Recording::start(RecordOptions {
         command: command.iter().map(|s| s.to_string()).collect(),
-        default_events: true,
+        event_set: kspan_capture::EventSet::Default,
         temp_parent: scratch.path().to_path_buf(),
         tracefs_root: TRACEFS_ROOT.into(),
         payload_bytes,

@@ -2,7 +2,9 @@
 //! writes the traces through the chosen sink (tree text, OTLP JSON, SQLite or a Perfetto
 //! timeline), and to an OTLP collector when asked, then the summary.
 
+use crate::event_pattern::{any_matches, EventPattern};
 use crate::feed::Feed;
+use crate::heads_lines::{EVENT as HEADS_EVENT, HEADS_SYSTEM};
 use crate::otlp_push::{self, PushArgs};
 use crate::progress::ReadBar;
 use anyhow::Context;
@@ -86,6 +88,13 @@ pub enum Colour {
 pub struct AnalyzeArgs {
     /// The recording (trace.dat from `kspan record`, or from `trace-cmd extract`).
     pub file: PathBuf,
+    /// Analyse as if these events had not been recorded (EVENT or SYSTEM:EVENT, globs as
+    /// for `kspan dump --event`, payload_head for the payload heads; repeatable): how to
+    /// choose a smaller event set. Compare the traces with and without (e.g. with
+    /// `kspan check` against ground truth) before leaving the events out of `kspan
+    /// record`; docs/engine.md lists what each event is evidence of.
+    #[arg(long = "drop-event", value_name = "NAME")]
+    pub drop_events: Vec<EventPattern>,
     #[command(flatten)]
     pub out: OutputArgs,
 }
@@ -266,6 +275,42 @@ impl Recording {
         })
     }
 
+    /// Leaves the events `patterns` name out of the analysis, as if they had not been
+    /// recorded (`--drop-event`); returns the names of the event types left out. A pattern
+    /// that names no event of the recording is an error (a misspelt name would otherwise
+    /// change nothing silently).
+    pub fn drop_events(&mut self, patterns: &[EventPattern]) -> anyhow::Result<Vec<String>> {
+        let formats = &self.file.metadata().formats;
+        let heads = self.heads.is_some().then_some((HEADS_SYSTEM, HEADS_EVENT));
+        let known: Vec<(&str, &str)> = formats
+            .iter()
+            .map(|f| (f.system.as_str(), f.name.as_str()))
+            .chain(heads)
+            .collect();
+        if let Some(unknown) = patterns
+            .iter()
+            .find(|p| !known.iter().any(|(system, name)| p.matches(system, name)))
+        {
+            anyhow::bail!(
+                "--drop-event {unknown}: {} has no such event; `kspan info` lists its events",
+                self.path.display()
+            );
+        }
+        let mut dropped = Vec::new();
+        for f in formats
+            .iter()
+            .filter(|f| any_matches(patterns, &f.system, &f.name))
+        {
+            self.decoder.ignore(f.id);
+            dropped.push(format!("{}:{}", f.system, f.name));
+        }
+        if self.heads.is_some() && any_matches(patterns, HEADS_SYSTEM, HEADS_EVENT) {
+            self.heads = None;
+            dropped.push(format!("{HEADS_SYSTEM}:{HEADS_EVENT}"));
+        }
+        Ok(dropped)
+    }
+
     fn world(&self) -> World {
         match &self.meta {
             Some(meta) => world_from_meta(meta),
@@ -356,7 +401,15 @@ pub fn byte_source(formats: &EventFormats) -> ByteSource {
 
 /// Runs `kspan analyze`.
 pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
-    let recording = Recording::open(&args.file, &args.out.sum)?;
+    let mut recording = Recording::open(&args.file, &args.out.sum)?;
+    if !args.drop_events.is_empty() {
+        let dropped = recording.drop_events(&args.drop_events)?;
+        eprintln!(
+            "kspan: note: analysing as if {} event types had not been recorded: {}",
+            dropped.len(),
+            dropped.join(", ")
+        );
+    }
     let context = recording.output_context(&args.out.count)?;
     let (mut sink, push) = sink_for(&args.out, context)?;
     let config = Config {

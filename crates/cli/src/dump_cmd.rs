@@ -3,7 +3,8 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use crate::heads_lines::{format_head, HeadLines};
+use crate::event_pattern::{any_matches, EventPattern};
+use crate::heads_lines::{format_head, HeadLines, HEADS_SYSTEM};
 use kspan_tracedat::text;
 
 /// Arguments of `kspan dump`.
@@ -18,10 +19,11 @@ pub struct DumpArgs {
     /// Only events of this thread (the task running when the event fired); repeatable.
     #[arg(long = "tid", value_name = "TID")]
     pub tids: Vec<i32>,
-    /// Only events of this type, as EVENT or SYSTEM:EVENT (e.g. sched_switch,
-    /// sock:sock_send_length, payload_head for the payload heads); repeatable.
+    /// Only events of this type, as EVENT or SYSTEM:EVENT, either part a glob (e.g.
+    /// sched_switch, sock:sock_send_length, 'sys_*_close', payload_head for the payload
+    /// heads); repeatable.
     #[arg(long = "event", value_name = "NAME")]
-    pub events: Vec<String>,
+    pub events: Vec<EventPattern>,
     /// Only events at or after this time, in seconds on the recording's clock (as printed).
     #[arg(long, value_name = "SECONDS")]
     pub from: Option<f64>,
@@ -33,7 +35,7 @@ pub struct DumpArgs {
 /// Which events `kspan dump` prints.
 struct Filter {
     tids: Vec<i32>,
-    events: Vec<String>,
+    events: Vec<EventPattern>,
     from: u64,
     to: u64,
 }
@@ -53,10 +55,7 @@ impl Filter {
         (self.from..=self.to).contains(&head.exit_ns)
             && (self.tids.is_empty() || self.tids.contains(&head.tid))
             && (self.events.is_empty()
-                || self
-                    .events
-                    .iter()
-                    .any(|e| e.strip_prefix("kspan:").unwrap_or(e) == crate::heads_lines::EVENT))
+                || any_matches(&self.events, HEADS_SYSTEM, crate::heads_lines::EVENT))
     }
 
     fn keeps(&self, rec: &kspan_tracedat::Record<'_>) -> bool {
@@ -67,11 +66,9 @@ impl Filter {
             return false;
         }
         self.events.is_empty()
-            || rec.format.is_some_and(|f| {
-                self.events
-                    .iter()
-                    .any(|e| *e == f.name || e.split_once(':') == Some((&f.system, &f.name)))
-            })
+            || rec
+                .format
+                .is_some_and(|f| any_matches(&self.events, &f.system, &f.name))
     }
 }
 

@@ -8,8 +8,12 @@ use kspan_tracedat::Metadata;
 use std::fmt::Write;
 use std::sync::Arc;
 
-/// The event name `--event` selects heads by (also as `kspan:payload_head`).
+/// The event name `--event` and `--drop-event` select heads by (also as
+/// `kspan:payload_head`).
 pub const EVENT: &str = "payload_head";
+
+/// The system the heads' event name belongs to, for `SYSTEM:EVENT` patterns.
+pub const HEADS_SYSTEM: &str = "kspan";
 
 /// A recording's heads, in time order, handed out as the event stream passes them.
 pub struct HeadLines {

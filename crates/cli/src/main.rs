@@ -10,6 +10,7 @@ mod delays;
 mod demo_cmd;
 mod demo_interrupt;
 mod dump_cmd;
+mod event_pattern;
 mod feed;
 mod guard_cmd;
 mod heads_lines;

@@ -5,6 +5,7 @@ use crate::progress::RecordSpinner;
 use anyhow::{bail, Context};
 use kspan_capture::meta::RecordingMeta;
 use kspan_capture::signals;
+use kspan_capture::EventSet;
 use kspan_capture::{
     remove_stale_instances, write_trace_dat, Capture, CaptureError, EventRequest, FileVersion,
     Guardian, RecordOptions, Recording, TargetSpec, TRACEFS_ROOT,
@@ -51,6 +52,15 @@ pub struct RecordArgs {
     cleanup_only: bool,
 }
 
+/// `--event-set`: the event set enabled besides `-e` ([`EventSet`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum EventSetArg {
+    /// Only the events the engine's evidence uses, filtered in the kernel.
+    Default,
+    /// Also the events the engine does not need, unfiltered.
+    Full,
+}
+
 /// What to record and for how long (`kspan record` and `kspan live`).
 #[derive(clap::Args)]
 pub struct CaptureArgs {
@@ -75,8 +85,16 @@ pub struct CaptureArgs {
     #[arg(short = 'f', long = "filter", value_name = "EXPR")]
     pub filters: Vec<String>,
     /// Enable only the -e events, not kspan's default set.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "event_set")]
     pub no_default_events: bool,
+    /// The events enabled besides -e. default: only those the engine's evidence uses
+    /// (docs/engine.md, "Which events each rule needs"), filtered in the kernel to the ones
+    /// it reads. full: the default set before it was cut to that: also close, pread64 and
+    /// pwrite64, sched_process_fork and _exec, tcp_rcv_space_adjust, the exits of futex,
+    /// poll, select, epoll, accept and connect, and the socket events the engine ignores
+    /// (more per-span event counts; the same traces, at more cost per event).
+    #[arg(long, value_enum, value_name = "SET", default_value = "default")]
+    pub event_set: EventSetArg,
     /// Stop after this many seconds.
     #[arg(long, value_name = "SECS")]
     pub duration: Option<f64>,
@@ -182,7 +200,11 @@ impl CaptureArgs {
                 all: self.all,
             },
             command: self.command.clone(),
-            default_events: !self.no_default_events,
+            event_set: match (self.no_default_events, self.event_set) {
+                (true, _) => EventSet::None,
+                (false, EventSetArg::Default) => EventSet::Default,
+                (false, EventSetArg::Full) => EventSet::Full,
+            },
             events: pair_filters(&self.events, &self.filters, &argv)?,
             temp_parent: out_dir(output),
             output: output.to_path_buf(),

@@ -58,8 +58,16 @@ impl Recorder {
     /// Starts the recorder of `command` writing `dir/kill.dat` and waits until it records.
     fn start(dir: &Path, command: &[&str]) -> Recorder {
         let stderr = dir.join("record.err");
+        // The exec events, which the default set leaves out, show what was salvaged.
         let child = Command::new(env!("CARGO_BIN_EXE_kspan"))
-            .args(["record", "-o", "kill.dat", "--"])
+            .args([
+                "record",
+                "-o",
+                "kill.dat",
+                "-e",
+                "sched:sched_process_exec",
+                "--",
+            ])
             .args(command)
             .current_dir(dir)
             .stdout(Stdio::null())

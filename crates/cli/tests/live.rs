@@ -6,27 +6,12 @@
 
 mod common;
 
-use common::{analyze_to, live_in_netns, otlp_json_spans};
+use common::{analyze_to, front_service, live_in_netns, otlp_json_spans};
 use kspan_testsupport::{ChildGuard, Netns, Scratch};
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-/// The front service: answers every GET after fetching `/` from the back service.
-const FRONT: &str = "
-import http.server, urllib.request, sys
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = urllib.request.urlopen('http://127.0.0.1:18093/').read()
-        self.send_response(200)
-        self.send_header('Content-Length', str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *a):
-        pass
-http.server.HTTPServer(('127.0.0.1', 18092), H).serve_forever()
-";
 
 /// Requests made through the front service.
 const REQUESTS: usize = 10;
@@ -47,7 +32,7 @@ fn live_traces_come_out_while_recording_and_equal_the_offline_analysis() {
     let dat = scratch.join("live.dat");
     let live_json = scratch.join("live.otlp.json");
     let front = scratch.join("front.py");
-    std::fs::write(&front, FRONT).unwrap();
+    std::fs::write(&front, front_service("HTTPServer", 18092, 18093)).unwrap();
     let script = format!(
         "cd {dir} && python3 -m http.server 18093 --bind 127.0.0.1 >/dev/null 2>&1 & B=$!; \
          python3 {front} & F=$!; \

@@ -281,6 +281,14 @@ impl Decoder {
         &self.names
     }
 
+    /// Decodes no event of type `type_id` any more, as if the recording had none
+    /// (`kspan analyze --drop-event`: how the engine fares without an event kind).
+    pub fn ignore(&mut self, type_id: u32) {
+        if let Some(kind) = self.kinds.get_mut(type_id as usize) {
+            *kind = None;
+        }
+    }
+
     /// Adds the names of another source's events (bpftrace's), merged into this stream.
     pub fn add_names(&mut self, other: &EventNames) {
         self.names.names.extend(other.names.iter().cloned());

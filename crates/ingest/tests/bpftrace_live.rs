@@ -104,7 +104,7 @@ fn record(
     };
     let mut recording = Recording::start(RecordOptions {
         command: argv(&server, &[k.to_string(), n.to_string()]),
-        default_events: true,
+        event_set: kspan_capture::EventSet::Default,
         events: events
             .iter()
             .map(|e| kspan_capture::EventRequest::user(e, None))

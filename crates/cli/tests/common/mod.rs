@@ -41,6 +41,27 @@ pub fn serve_and_fetch(dir: &Path, port: u16, repeat: &str) -> String {
     )
 }
 
+/// A python front service for `server` (`HTTPServer`, or `ThreadingHTTPServer` for a thread
+/// per request) on loopback port `port`: answers every GET after fetching `/` from the
+/// back service on `back`.
+pub fn front_service(server: &str, port: u16, back: u16) -> String {
+    format!(
+        "
+import http.server, urllib.request
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = urllib.request.urlopen('http://127.0.0.1:{back}/').read()
+        self.send_response(200)
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+http.server.{server}(('127.0.0.1', {port}), H).serve_forever()
+"
+    )
+}
+
 /// A recording (`http.dat` in a new scratch directory, returned with it) of `requests` HTTP
 /// requests from curl to python's http.server, in a network namespace of its own; `tag`
 /// names both.

@@ -249,7 +249,7 @@ impl<'f> CpuCursor<'f> {
             let (timestamp, missed, len) = parsed;
             match missed {
                 Missed::None => {}
-                Missed::Count(n) => self.lost.0 += n,
+                Missed::Count(n) => self.lost.0 = self.lost.0.saturating_add(n),
                 Missed::Unknown => self.lost.1 = true,
             }
             let start = page.start + layout.data_offset as usize;

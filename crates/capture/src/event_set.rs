@@ -1,0 +1,208 @@
+//! The event sets `kspan record` and `kspan live` enable besides the user's `-e`: the
+//! default set, which holds only the events the engine's evidence uses (docs/engine.md,
+//! "Which events each rule needs"), filtered in the kernel to the ones it reads, and the
+//! full set it was cut from.
+
+use crate::events::EventRequest;
+
+/// Which events a recording enables besides the user's `-e`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EventSet {
+    /// None: only the `-e` events (`--no-default-events`).
+    None,
+    /// The events the engine's evidence uses: the full set less the events whose absence
+    /// changes no trace (measured with `kspan analyze --drop-event` on the corpus and the
+    /// demo, BENCHMARKS.md), with kernel filters that drop the socket events the engine
+    /// ignores.
+    #[default]
+    Default,
+    /// Everything the default set held before it was cut (issue 11), unfiltered: for the
+    /// per-span counts of those events, for analyses by other tools, and to compare with.
+    Full,
+}
+
+/// Where an event of the full set is in the default set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kept {
+    /// Always.
+    Yes,
+    /// Only when the start snapshot cannot name sockets by their kernel address (see
+    /// [`EventSet::requests`]).
+    WithoutSocketAddresses,
+    /// Not at all.
+    No,
+}
+
+/// `sock_send_length` events the engine reads: TCP sends that moved bytes (errors and other
+/// protocols only count as activity).
+const SEND_FILTER: &str = "protocol == 6 && ret > 0";
+/// `sock_recv_length` events the engine reads: TCP reads that moved bytes, and reads that
+/// found nothing (-EAGAIN: a thread watching a connection); end of stream (0) and other
+/// errors only count as activity.
+const RECV_FILTER: &str = "protocol == 6 && (ret > 0 || ret == -11)";
+
+/// Scheduler, process and network tracepoints of the full set: where each is in the default
+/// set, and its filter there.
+const TRACEPOINTS: &[(&str, Kept, Option<&str>)] = &[
+    ("sched:sched_switch", Kept::Yes, None),
+    ("sched:sched_waking", Kept::Yes, None),
+    ("sched:sched_wakeup_new", Kept::Yes, None),
+    // task_newtask fires for every new thread and process, in the parent, with the clone
+    // flags: sched_process_fork says nothing more.
+    ("sched:sched_process_fork", Kept::No, None),
+    // The engine does not read it (a process keeps its service across exec).
+    ("sched:sched_process_exec", Kept::No, None),
+    ("sched:sched_process_exit", Kept::Yes, None),
+    ("task:task_newtask", Kept::Yes, None),
+    ("sock:sock_send_length", Kept::Yes, Some(SEND_FILTER)),
+    ("sock:sock_recv_length", Kept::Yes, Some(RECV_FILTER)),
+    // Names a socket older than the recording by its first read; the snapshot names them
+    // when it can read socket addresses, and state changes name every newer one.
+    (
+        "tcp:tcp_rcv_space_adjust",
+        Kept::WithoutSocketAddresses,
+        None,
+    ),
+];
+
+/// Which halves of a syscall's enter/exit pair the default set keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Halves {
+    /// Both: the syscalls that move socket bytes (the exit of a send ends a span, of a read
+    /// ends a client span; the entry gives the descriptor payload heads are matched by).
+    Both,
+    /// The entry only: the syscalls a thread waits in (what it waits in is what the engine
+    /// reads; it is over at the thread's next syscall entry).
+    Enter,
+    /// Neither: syscalls that never move socket bytes nor wait for them.
+    Neither,
+}
+
+/// Syscalls of the full set (each with its enter and exit events) and what the default set
+/// keeps of them (skipped when this kernel lacks them).
+const SYSCALLS: &[(&str, Halves)] = &[
+    ("read", Halves::Both),
+    ("write", Halves::Both),
+    ("readv", Halves::Both),
+    ("writev", Halves::Both),
+    // Files only: a socket has no offset (ESPIPE).
+    ("pread64", Halves::Neither),
+    ("pwrite64", Halves::Neither),
+    ("sendto", Halves::Both),
+    ("recvfrom", Halves::Both),
+    ("sendmsg", Halves::Both),
+    ("recvmsg", Halves::Both),
+    ("sendmmsg", Halves::Both),
+    ("recvmmsg", Halves::Both),
+    ("sendfile64", Halves::Both),
+    ("connect", Halves::Enter),
+    ("accept", Halves::Enter),
+    ("accept4", Halves::Enter),
+    // Only the engine's fallback for kernels without sock_*_length reads it (a descriptor
+    // closed is forgotten), and kspan records only on kernels that have them.
+    ("close", Halves::Neither),
+    ("epoll_wait", Halves::Enter),
+    ("epoll_pwait", Halves::Enter),
+    ("poll", Halves::Enter),
+    ("ppoll", Halves::Enter),
+    ("select", Halves::Enter),
+    ("pselect6", Halves::Enter),
+    ("futex", Halves::Enter),
+];
+
+impl EventSet {
+    /// The requests of this set: its tracepoints (required) and syscall events (skipped when
+    /// this kernel lacks them). `socket_addresses`: whether the start snapshot can name
+    /// sockets by their kernel address ([`crate::world::socket_addresses_readable`]); when
+    /// it cannot, the default set keeps `tcp_rcv_space_adjust` to name the connections
+    /// older than the recording.
+    pub fn requests(self, socket_addresses: bool) -> Vec<EventRequest> {
+        let tracepoints = TRACEPOINTS
+            .iter()
+            .filter(move |(_, kept, _)| match (self, kept) {
+                (EventSet::None, _) => false,
+                (EventSet::Full, _) | (_, Kept::Yes) => true,
+                (_, Kept::WithoutSocketAddresses) => !socket_addresses,
+                (_, Kept::No) => false,
+            })
+            .map(move |(pattern, _, filter)| EventRequest {
+                pattern: pattern.to_string(),
+                filter: filter
+                    .filter(|_| self == EventSet::Default)
+                    .map(str::to_string),
+                required: true,
+            });
+        let syscalls = SYSCALLS.iter().flat_map(move |&(name, halves)| {
+            let dirs: &[&str] = match (self, halves) {
+                (EventSet::None, _) | (EventSet::Default, Halves::Neither) => &[],
+                (EventSet::Default, Halves::Enter) => &["enter"],
+                (EventSet::Full, _) | (EventSet::Default, Halves::Both) => &["enter", "exit"],
+            };
+            dirs.iter().map(move |dir| EventRequest {
+                pattern: format!("syscalls:sys_{dir}_{name}"),
+                filter: None,
+                required: false,
+            })
+        });
+        tracepoints.chain(syscalls).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn patterns(set: EventSet, socket_addresses: bool) -> Vec<String> {
+        set.requests(socket_addresses)
+            .into_iter()
+            .map(|r| r.pattern)
+            .collect()
+    }
+
+    #[test]
+    fn the_default_set_is_the_full_set_less_what_the_engine_does_not_read() {
+        let full = patterns(EventSet::Full, true);
+        let default = patterns(EventSet::Default, true);
+        assert_eq!(full.len(), TRACEPOINTS.len() + 2 * SYSCALLS.len());
+        assert!(default.iter().all(|p| full.contains(p)));
+        for gone in [
+            "sched:sched_process_fork",
+            "sched:sched_process_exec",
+            "tcp:tcp_rcv_space_adjust",
+            "syscalls:sys_enter_close",
+            "syscalls:sys_exit_close",
+            "syscalls:sys_enter_pread64",
+            "syscalls:sys_exit_futex",
+            "syscalls:sys_exit_epoll_wait",
+        ] {
+            assert!(!default.contains(&gone.to_string()), "{gone}");
+        }
+        for kept in [
+            "task:task_newtask",
+            "syscalls:sys_enter_futex",
+            "syscalls:sys_enter_read",
+            "syscalls:sys_exit_read",
+            "syscalls:sys_exit_sendfile64",
+        ] {
+            assert!(default.contains(&kept.to_string()), "{kept}");
+        }
+        assert!(patterns(EventSet::Default, false).contains(&"tcp:tcp_rcv_space_adjust".into()));
+        assert!(patterns(EventSet::None, false).is_empty());
+    }
+
+    #[test]
+    fn only_the_default_set_filters() {
+        let filter = |set: EventSet, event: &str| {
+            set.requests(true)
+                .into_iter()
+                .find(|r| r.pattern == event)
+                .and_then(|r| r.filter)
+        };
+        assert_eq!(
+            filter(EventSet::Default, "sock:sock_recv_length").as_deref(),
+            Some(RECV_FILTER)
+        );
+        assert_eq!(filter(EventSet::Full, "sock:sock_recv_length"), None);
+        assert_eq!(filter(EventSet::Default, "sched:sched_switch"), None);
+    }
+}
