@@ -155,9 +155,6 @@ pub(crate) struct Thread {
     /// event loop relaying work to another thread passes that context on with its next
     /// wakeup.
     pub relay: bool,
-    /// Its context was handed over and it has done no socket I/O since: it has not acted
-    /// on it yet, so a newer hand-off may replace it (an idle worker woken again).
-    pub unacted: bool,
     /// Scheduler state and since when.
     pub sched: Sched,
     /// Since when `sched` (and the attribution target) hold.
@@ -244,7 +241,6 @@ impl Threads {
                 sock_io: false,
                 held_wakes: Vec::new(),
                 relay: false,
-                unacted: false,
                 sched: Sched::Unknown,
                 since: now,
             },

@@ -445,3 +445,37 @@ fn an_event_loop_s_orphan_call_goes_to_the_only_request_left_that_could_have_mad
         )
     );
 }
+
+#[test]
+fn a_worker_handed_another_request_takes_it_while_the_first_submitter_waits() {
+    // A's thread hands A to worker 12, which writes A's call (its answer comes late) and
+    // waits for more work; A's thread waits for the result, blocked in a futex. C's thread
+    // then hands C to the worker, through a word it never waited on: the worker's next
+    // call is C's, though A's submitter is still blocked (an asynchronous client's
+    // executor, as Java's `HttpClient`).
+    let mut r = two_requests();
+    r.futex_wake(120, FRONT, 0x500, 12);
+    r.enter(125, FRONT, Syscall::Futex).switch(126, FRONT, 1, 0);
+    r.send(130, 12, 0xB1, 5).recv(135, BACK, 0xB2, 5);
+    r.enter(140, 12, Syscall::Futex).switch(141, 12, 1, 0);
+    r.futex_wake(150, 11, 0x510, 12);
+    r.switch(151, 0, 0, 12).exit(152, 12, Syscall::Futex);
+    call(&mut r, 155, 12, 0xD1, 0xD2);
+    r.send(175, BACK, 0xB2, 5).recv(180, 12, 0xB1, 5);
+    r.switch(184, 0, 0, FRONT).exit(185, FRONT, Syscall::Futex);
+    r.send(190, FRONT, 0xA2, 5).send(195, 11, 0xC2, 5);
+    assert_eq!(
+        render_links(&r.run().0),
+        tree(
+            "
+            Server front tid=10 105..192
+              Client front tid=12 130..182 link=wakeup/2
+                Server back tid=20 135..177
+            ---
+            Server front tid=11 115..197
+              Client front tid=12 155..172 link=wakeup/2
+                Server back tid=20 160..167
+            ---"
+        )
+    );
+}
