@@ -530,9 +530,7 @@ fn main_instance(
     let main = Instance::create(root, serial, instance_suffix(MAIN_BUFFER))?;
     configure(&main, buffer_kb)?;
     let available = events::list_events(&main.dir().join("events"))?;
-    let socket_addresses =
-        options.event_set == EventSet::Default && world::socket_addresses_readable();
-    let mut requests = options.event_set.requests(socket_addresses);
+    let mut requests = options.event_set.requests();
     requests.extend(options.events.iter().cloned());
     let specs = events::resolve(&available, &requests)?;
     for spec in &specs {

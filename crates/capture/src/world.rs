@@ -234,27 +234,6 @@ fn hex_bytes_be(hex: &str) -> Option<[u8; 16]> {
     Some(out)
 }
 
-/// Whether the start snapshot can name sockets by their kernel address (the `sk` of sock
-/// events): a TCP socket this process listens on shows its address in /proc/self/net/tcp
-/// while `kptr_restrict` allows it. False when that cannot be shown (no loopback here,
-/// `kptr_restrict` not writable, no CAP_SYSLOG): then only the events name sockets older
-/// than the recording.
-pub fn socket_addresses_readable() -> bool {
-    let raw_pointers = RawPointers::enable();
-    let Ok(listener) = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)) else {
-        return false;
-    };
-    let Ok(local) = listener.local_addr() else {
-        return false;
-    };
-    fs::read_to_string("/proc/self/net/tcp")
-        .unwrap_or_default()
-        .lines()
-        .skip(1)
-        .filter_map(|l| parse_tcp_line(l, 0, raw_pointers.active))
-        .any(|s| s.local == local && s.state == 10 && s.sk.is_some())
-}
-
 /// Reads /proc/<pid>/net/tcp and tcp6 (the namespace of `pid`).
 fn tcp_sockets(
     pid: i32,
@@ -349,14 +328,6 @@ mod tests {
         );
         assert_eq!(s.sk, Some(0xffff8a0c12345678));
         assert_eq!(parse_tcp_line(line, 7, false).unwrap().sk, None);
-    }
-
-    #[test]
-    fn root_reads_socket_addresses_and_kptr_restrict_is_restored() {
-        let before = read_text(Path::new(KPTR_RESTRICT)).unwrap();
-        // Root (as `kspan record` runs) may make %pK print raw pointers.
-        assert!(socket_addresses_readable());
-        assert_eq!(read_text(Path::new(KPTR_RESTRICT)).unwrap(), before);
     }
 
     #[test]
