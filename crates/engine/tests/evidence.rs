@@ -479,3 +479,51 @@ fn a_worker_handed_another_request_takes_it_while_the_first_submitter_waits() {
         )
     );
 }
+
+/// Worker 12 makes a call no evidence places (two requests in progress), then wakes C's
+/// thread after its answer; when `migrates`, thread 13 had watched the connection of A,
+/// which thread 10 read (requests' work moves between threads in this process).
+fn completion_where_work_migrates(migrates: bool) -> String {
+    let mut r = two_requests();
+    r.thread(13, FRONT, "front");
+    if migrates {
+        r.recv(118, 13, 0xA2, -11);
+    }
+    call(&mut r, 130, 12, 0xB1, 0xB2);
+    r.futex_wake(150, 12, 0x540, 11);
+    r.send(170, FRONT, 0xA2, 5).send(175, 11, 0xC2, 5);
+    render_links(&r.run().0)
+}
+
+#[test]
+fn a_completion_wakeup_names_no_request_where_requests_work_moves_between_threads() {
+    // A thread that serves the request it read: the wakeup after the answer is the result
+    // handed back to it.
+    assert_eq!(
+        completion_where_work_migrates(false),
+        tree(
+            "
+            Server front tid=10 105..172
+            ---
+            Server front tid=11 115..177
+              Client front tid=12 130..147 link=completion/2
+                Server back tid=20 135..142
+            ---"
+        )
+    );
+    // An M:N runtime (Go): the woken thread runs whichever task is ready, not the request it
+    // read last, so the wakeup says nothing and the call stays unplaced.
+    assert_eq!(
+        completion_where_work_migrates(true),
+        tree(
+            "
+            Server front tid=10 105..172
+            ---
+            Server front tid=11 115..177
+            ---
+            Client front tid=12 130..147
+              Server back tid=20 135..142
+            ---"
+        )
+    );
+}

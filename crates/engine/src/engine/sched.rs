@@ -137,6 +137,11 @@ impl Engine {
             return;
         }
         let tgid = t.tgid;
+        // Where requests' work moves between threads (an M:N runtime: Go), the thread woken
+        // after an answer runs whichever task is ready, not the request it read last.
+        if self.readers.migrates(tgid) {
+            return;
+        }
         // A request that started after the call cannot have caused it.
         let call_start = self.spans.get(call).map_or(0, |c| c.span.start);
         let Some(request) = t.ctx.filter(|&id| {
