@@ -248,9 +248,45 @@ pub fn match_spans(
             matching.of_observed[c.o] = Some((c.r, c.s));
         }
     }
+    pair_siblings(expected, &candidates, &closest, &mut matching, rule);
     absorb_round_trips(expected, observed, &times, &mut matching, rule);
     explain_misses(expected, &candidates, &closest, &mut matching, rule);
     matching
+}
+
+/// Whether two true spans of one request are *pipelined siblings*: of the same kind, on the
+/// same connection end, at the same time (a redis pipeline's commands, logged one call each,
+/// or their store's spans). Which of kspan's spans for them stands for which is not told by
+/// anything: any pairing among them is as right.
+pub fn pipelined(a: &ExpectedSpan, b: &ExpectedSpan) -> bool {
+    a.kind == b.kind && a.key() == b.key() && a.start < b.end && b.start < a.end
+}
+
+/// Pairs the true spans left over with kspan spans whose own true span is a pipelined
+/// sibling of theirs, already paired ([`pipelined`]): a pipeline's calls lie within
+/// microseconds of each other, so each of kspan's spans for them is closest to the same true
+/// call and only one pair formed. Nearest first, within the tolerance.
+fn pair_siblings(
+    expected: &Expected,
+    candidates: &[Candidate],
+    closest: &[Option<Closest>],
+    matching: &mut Matching,
+    rule: &TimeRule,
+) {
+    for c in candidates {
+        let want = &expected.requests[c.r].spans[c.s];
+        let sibling = closest[c.o].is_some_and(|(_, r, s)| {
+            r == c.r && s != c.s && pipelined(&expected.requests[r].spans[s], want)
+        });
+        if sibling
+            && c.gap <= rule.slack(want)
+            && matching.of_expected[c.r][c.s].is_none()
+            && matching.of_observed[c.o].is_none()
+        {
+            matching.of_expected[c.r][c.s] = Some(c.o);
+            matching.of_observed[c.o] = Some((c.r, c.s));
+        }
+    }
 }
 
 /// The (request, span, kspan span) triples paired in order on each connection end. On a
@@ -731,6 +767,56 @@ mod tests {
         let mut want = vec![Some(0), None];
         want.extend((1..9).map(Some));
         assert_eq!(pairs(wants, &observed), want);
+    }
+
+    #[test]
+    fn a_request_s_pipelined_commands_all_pair_whichever_one_each_is_closest_to() {
+        // Four requests, each writing three commands at once to an untraced store on one
+        // connection (a pipeline): the truth knows the store's spans only as windows, a few
+        // ns apart, and kspan's three spans of a pipeline share their times, so each is
+        // closest to the same true span of its request. Every one still pairs with one of
+        // its own request's spans.
+        let store = |start: i64, end: i64| ExpectedSpan {
+            service: "redis".into(),
+            kind: SpanKind::Server,
+            local: None,
+            peer: "10.0.0.1:5000".parse().unwrap(),
+            timing: Timing::Window,
+            ..call(start, end)
+        };
+        let observed_store = |start: i64, end: i64| ObservedSpan {
+            service: "redis".into(),
+            kind: SpanKind::Server,
+            local: None,
+            peer: Some("10.0.0.1:5000".parse().unwrap()),
+            ..span(start, end)
+        };
+        let expected = Expected {
+            requests: (0..4)
+                .map(|k| ExpectedRequest {
+                    rid: format!("r{k}"),
+                    endpoint: "/".into(),
+                    spans: (0..3)
+                        .map(|i| store(1000 * k, 1000 * k + 500 + i))
+                        .collect(),
+                })
+                .collect(),
+            warnings: vec![],
+        };
+        let observed: Vec<_> = (0..4)
+            .flat_map(|k| (0..3).map(move |_| observed_store(1000 * k, 1000 * k + 501)))
+            .collect();
+        let rule = TimeRule {
+            offset_ns: 0,
+            tolerance_ns: 5,
+            coarse_tolerance_ns: 5,
+        };
+        let m = match_spans(&expected, &observed, &HashMap::new(), &rule);
+        for (k, spans) in m.of_expected.iter().enumerate() {
+            let mut got: Vec<usize> = spans.iter().map(|o| o.expect("paired")).collect();
+            got.sort_unstable();
+            assert_eq!(got, vec![3 * k, 3 * k + 1, 3 * k + 2], "request {k}");
+        }
     }
 
     #[test]

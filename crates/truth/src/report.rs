@@ -3,7 +3,7 @@
 use crate::clock::ClockOffset;
 use crate::expected::{Expected, ExpectedRequest, Timing};
 use crate::links::{judge_links, LinkReport};
-use crate::matching::{Matching, Miss};
+use crate::matching::{pipelined, Matching, Miss};
 use crate::names::{judge_names, NameReport};
 use crate::otlp::{ObservedSpan, SpanKind};
 use serde::Serialize;
@@ -390,15 +390,20 @@ fn judge_request<'a>(
             continue;
         }
         // The parent must stand for the true parent: its paired span or a further round
-        // trip of it (see `matching`).
+        // trip of it (see `matching`), or a pipelined sibling of it (the same request's
+        // span of the same kind on the same connection end, at the same time: a pipeline's
+        // calls, which pair in any order; see `matching::pipelined`).
         let got_parent = got
             .parent_span_id
             .as_deref()
             .map(|id| index.by_id.get(id).and_then(|&po| matching.of_observed[po]));
+        let sibling = |p: usize, q: usize| pipelined(&request.spans[p], &request.spans[q]);
         let right_parent = match want.parent {
             None => got_parent.is_none(),
             Some(p) if found[p].is_none() => continue,
-            Some(p) => got_parent == Some(Some((r, p))),
+            Some(p) => {
+                matches!(got_parent, Some(Some((gr, gp))) if gr == r && (gp == p || sibling(gp, p)))
+            }
         };
         if !right_parent {
             counts.spans.wrong_parent += 1;
