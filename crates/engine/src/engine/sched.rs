@@ -215,20 +215,11 @@ impl Engine {
         // request (corpus Java c4 92.3 -> 99.9 %, c16 91.2 -> 99.6 %; nothing worse: the
         // lock rule now filters the wakeups it guarded against).
         let serving = !t.loops && live_unanswered(t.own);
-        let busy = serving
-            || match t.ctx_src {
-                // Waiting for a call's answer, unless it sleeps on a futex instead of on the
-                // socket: a thread that wrote a call for another thread to read the answer (an
-                // asynchronous client's writer) is free for other work.
-                _ if t.call.is_some()
-                    && live_unanswered(t.call)
-                    && t.sys != Some(Syscall::Futex) =>
-                {
-                    true
-                }
-                CtxSource::Read => live_unanswered(t.ctx),
-                CtxSource::HandOff(_) | CtxSource::Returned => false,
-            };
+        // Waiting for a call's answer, unless it sleeps on a futex instead of on the socket: a
+        // thread that wrote a call for another thread to read the answer (an asynchronous
+        // client's writer) is free for other work.
+        let waiting = live_unanswered(t.call) && t.sys != Some(Syscall::Futex);
+        let busy = serving || waiting || (t.ctx_src == CtxSource::Read && live_unanswered(t.ctx));
         if busy {
             return;
         }
