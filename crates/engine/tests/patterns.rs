@@ -585,3 +585,45 @@ fn a_request_answering_with_fewer_calls_than_its_endpoint_makes_takes_the_one_th
         ))
     );
 }
+
+/// After the quiet phase (O's first call comes a round after its read) the loop reads A, an
+/// `O`, connects a new socket (E), reads C, an `O`, connects another (G), and in the next
+/// round writes one call on each (nginx without upstream keep-alive).
+fn connect_in_the_read_round() -> Vec<Trace> {
+    let mut r = connections();
+    quiet_loop(&mut r, LEARNT);
+    let t = 100 + 600 * LEARNT;
+    round(&mut r, t);
+    read_request(&mut r, t + 2, 0xA1, O);
+    r.connect(t + 14, FRONT, 0xE1, sa(1, 6003), 0xE2, sa(2, 81));
+    read_request(&mut r, t + 20, 0xC1, O);
+    r.connect(t + 32, FRONT, 0x61, sa(1, 6004), 0x62, sa(2, 81));
+    round(&mut r, t + 40);
+    for (k, csk) in [0xE1, 0x61].into_iter().enumerate() {
+        let ts = t + 45 + 5 * k as u64;
+        r.send(ts, FRONT, csk, 5).head(ts + 2, FRONT, true, Y);
+    }
+    let traces = r.run().0;
+    traces[traces.len() - 2..].to_vec()
+}
+
+#[test]
+fn a_loop_connects_for_the_request_it_just_read_before_its_first_call_s_round() {
+    // The connect comes in the read's round, before the round O's first write was learnt
+    // at: each connection is for the request read just before it, and its call follows it.
+    let call = |ts: u64| format!("  Client front tid=10 @{ts}..@52 partial link=connection/2\n");
+    let server = |ts: u64| format!("Server front tid=10 @{ts}..@52 partial\n");
+    assert_eq!(
+        render_links(&connect_in_the_read_round()),
+        tree(&at(
+            100 + 600 * LEARNT,
+            &format!(
+                "{}{}---\n{}{}---",
+                server(10),
+                call(45),
+                server(28),
+                call(50)
+            )
+        ))
+    );
+}

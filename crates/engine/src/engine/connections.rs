@@ -26,7 +26,7 @@ impl Engine {
                 // An event loop connects for the handler it runs: the read its order says it
                 // acts on now, as for a call it writes; another thread for its context.
                 let ctx = thread.and_then(|tid| {
-                    self.batch_take(tid)
+                    self.batch_take(tid, true)
                         .or_else(|| self.threads.map.get(&tid).and_then(|th| th.ctx))
                 });
                 let now = self.now;

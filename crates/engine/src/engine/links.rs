@@ -26,7 +26,7 @@ impl Engine {
                 self.batch_done(tid, id);
                 Some((id, Evidence::Connection))
             }
-            None => match self.batch_take(tid) {
+            None => match self.batch_take(tid, false) {
                 // A thread that never read a request while another it read was in progress
                 // serves one at a time: a poll does not make it an event loop.
                 Some(id) => {

@@ -333,7 +333,13 @@ impl Engine {
     /// ready queue is not empty) and their work runs first-in first-out: the call is for the
     /// oldest of them, request or answer. With no read left, it is for the read acted on
     /// last (a handler calling several services in a row).
-    pub(super) fn batch_take(&mut self, tid: Tid) -> Option<SpanId> {
+    ///
+    /// `connecting`: the loop opens a connection rather than writing on one. The lag of an
+    /// endpoint's first call is learnt from its writes; a handler may connect earlier, in
+    /// the round that read its request, and write once the connection is up (nginx without
+    /// upstream keep-alive reads A, connects for A, reads B, connects for B, and writes
+    /// both a round later), so a connect is not held to that lag.
+    pub(super) fn batch_take(&mut self, tid: Tid, connecting: bool) -> Option<SpanId> {
         let th = self.threads.map.get_mut(&tid).filter(|th| th.loops)?;
         let (spans, patterns) = (&self.spans, &self.patterns);
         let live = |id: SpanId| spans.get(id).is_some_and(|s| !s.answered && !s.closed);
@@ -343,6 +349,7 @@ impl Engine {
         // requests no other overlapped) does not act on this call.
         let early = |r: &BatchRead| {
             r.request
+                && !connecting
                 && spans
                     .get(r.ctx)
                     .and_then(|s| patterns.lag(tid, s.sig?, Lag::FirstCall))
