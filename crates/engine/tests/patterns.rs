@@ -334,12 +334,17 @@ fn wave_then_next() -> Vec<Trace> {
     let (mut r, t) = gather_read();
     read_request(&mut r, t + 22, 0xC1, O);
     round(&mut r, t + 40);
-    for (k, csk) in [0xD1, 0xF1, 0xB1].into_iter().enumerate() {
-        let ts = t + 45 + 5 * k as u64;
-        r.send(ts, FRONT, csk, 5).head(ts + 2, FRONT, true, Y);
-    }
+    write_y_calls(&mut r, t + 45, &[0xD1, 0xF1, 0xB1]);
     let traces = r.run().0;
     traces[traces.len() - 2..].to_vec()
+}
+
+/// Front writes a call of signature `Y` on each of `sockets`, 5 apart from `t`.
+fn write_y_calls(r: &mut Rec, t: u64, sockets: &[u64]) {
+    for (k, &csk) in (0..).zip(sockets) {
+        let ts = t + 5 * k;
+        r.send(ts, FRONT, csk, 5).head(ts + 2, FRONT, true, Y);
+    }
 }
 
 #[test]
@@ -599,10 +604,7 @@ fn connect_in_the_read_round() -> Vec<Trace> {
     read_request(&mut r, t + 20, 0xC1, O);
     r.connect(t + 32, FRONT, 0x61, sa(1, 6004), 0x62, sa(2, 81));
     round(&mut r, t + 40);
-    for (k, csk) in [0xE1, 0x61].into_iter().enumerate() {
-        let ts = t + 45 + 5 * k as u64;
-        r.send(ts, FRONT, csk, 5).head(ts + 2, FRONT, true, Y);
-    }
+    write_y_calls(&mut r, t + 45, &[0xE1, 0x61]);
     let traces = r.run().0;
     traces[traces.len() - 2..].to_vec()
 }
