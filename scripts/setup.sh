@@ -6,6 +6,7 @@ set -euo pipefail
 
 packages=(python3-venv trace-cmd bpftrace nginx-light redis-server memcached postgresql mariadb-server wrk hyperfine iproute2 curl procps
   golang-go nodejs openjdk-17-jdk-headless  # these three: bench/stacks and its test
+  php-fpm php-cli php-curl ruby erlang-base  # bench/stacks phpfpm (FPM, curl, FFI), rubythreads, erlang
   chromium  # the HTML report's test renders it in headless Chromium
   clang libbpf-dev libelf-dev zlib1g-dev pkg-config)  # these: building crates/bpf (clang, libbpf headers, libbpf-sys)
 missing=()

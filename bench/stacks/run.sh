@@ -22,7 +22,9 @@
 # Plug-in interface (/work/notes/stack-interface.md, README.md): STACK/stack.sh is sourced with
 # HERE SDIR BUILD OUT TRUTH IP P set and defines STACK_STORES=(…), STACK_MIX, stack_build,
 # stack_start (starts back then front, appending their pids to PIDS); optional STACK_ALIASES=(…)
-# (extra KSPAN_NAME=TRUTH_NAME for kspan check), STACK_RATES ("50 200", used by matrix.sh).
+# (extra KSPAN_NAME=TRUTH_NAME for kspan check), STACK_RATES ("50 200", used by matrix.sh),
+# STACK_GATEWAY_UPSTREAM / STACK_GATEWAY_LOCATION (the gateway nginx's upstream block and
+# location body; default: keep-alive HTTP proxy to front:8080).
 # Helpers for stack_start: svc_pair CMD… (back and front as `CMD ROLE LISTEN BACK TRUTH`),
 # svc ROLE CMD… (one command in kst-ROLE, stderr to OUT/ROLE.log).
 #
@@ -137,6 +139,10 @@ STACK_STORES=()
 STACK_MIX=/one=1,/two=1,/par=1
 STACK_ALIASES=()
 STACK_RATES="50 200"
+# The gateway's upstream and location (nginx conf text); a stack whose front speaks something
+# else than HTTP (phpfpm: FastCGI) replaces them.
+STACK_GATEWAY_UPSTREAM="upstream front { server ${IP[front]}:8080; keepalive 16; }"
+STACK_GATEWAY_LOCATION="proxy_pass http://front; proxy_read_timeout 3s;"
 # shellcheck source=/dev/null
 source "$SDIR/stack.sh"
 MIX=${MIX:-$STACK_MIX}
@@ -226,10 +232,10 @@ http {
     proxy_set_header Connection "";
     proxy_set_header X-Request-Id \$http_x_request_id;
     keepalive_requests 1000000;
-    upstream front { server ${IP[front]}:8080; keepalive 16; }
+    $STACK_GATEWAY_UPSTREAM
     server {
         listen ${IP[gateway]}:80;
-        location / { proxy_pass http://front; proxy_read_timeout 3s; }
+        location / { $STACK_GATEWAY_LOCATION }
     }
 }
 NGINX
