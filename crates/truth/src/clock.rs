@@ -99,12 +99,53 @@ pub fn estimate(
         if spans.len() != true_spans.len() {
             continue;
         }
-        true_spans.sort_unstable();
         spans.sort_unstable();
-        pairs.extend(spans.into_iter().zip(true_spans));
-        connections += 1;
+        if let Some(paired) = in_order(&spans, &mut true_spans) {
+            pairs.extend(paired);
+            connections += 1;
+        }
     }
     fit(&pairs, connections)
+}
+
+/// kspan's spans on one connection end (`spans`, in start order) paired with as many true
+/// spans, k-th with k-th: in the true spans' start order, or in their end order when that
+/// pairs them more consistently (their midpoint differences spread less: a caller's logged
+/// start may include a wait for a lock that is not first in first out, as Ruby's `Mutex`
+/// around a shared connection, while the answers, and the logged ends, come in the order
+/// the calls went on the wire); `None` when no one offset makes every pair of that order
+/// overlap (the connection tells nothing sure).
+fn in_order(spans: &[Interval], true_spans: &mut [Interval]) -> Option<Vec<(Interval, Interval)>> {
+    let pair = |true_spans: &[Interval]| -> Vec<(Interval, Interval)> {
+        spans
+            .iter()
+            .copied()
+            .zip(true_spans.iter().copied())
+            .collect()
+    };
+    true_spans.sort_unstable();
+    let by_start = pair(true_spans);
+    true_spans.sort_unstable_by_key(|&(start, end)| (end, start));
+    let by_end = pair(true_spans);
+    let chosen = if spread(&by_end) < spread(&by_start) {
+        by_end
+    } else {
+        by_start
+    };
+    let low = chosen.iter().map(|(g, w)| g.0 - w.1).max();
+    let high = chosen.iter().map(|(g, w)| g.1 - w.0).min();
+    (low <= high).then_some(chosen)
+}
+
+/// How far the midpoint differences of `pairs` lie from their median, summed.
+fn spread(pairs: &[(Interval, Interval)]) -> i128 {
+    let mut d: Vec<i64> = pairs
+        .iter()
+        .map(|&(g, w)| (g.0 + g.1) / 2 - (w.0 + w.1) / 2)
+        .collect();
+    d.sort_unstable();
+    let median = d.get(d.len() / 2).copied().unwrap_or(0);
+    d.iter().map(|&x| i128::from((x - median).abs())).sum()
 }
 
 /// A span's `(start, end)`, ns.
@@ -184,6 +225,31 @@ fn agreeing_range(segments: &[(i64, i64, i64)], enough: i64, median: i64) -> (i6
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_connection_pairs_in_the_order_whose_pairs_agree_best_or_not_at_all() {
+        // Three calls on one connection under a lock that is not first in first out: the
+        // one logged first (0) went on the wire last (700–990).
+        let spans = [(150, 400), (420, 690), (700, 990)];
+        let mut truth = [(0, 1_000), (100, 410), (150, 695)];
+        assert_eq!(
+            in_order(&spans, &mut truth),
+            Some(vec![
+                ((150, 400), (100, 410)),
+                ((420, 690), (150, 695)),
+                ((700, 990), (0, 1_000))
+            ])
+        );
+        // Both orders the same: start order.
+        let mut truth = [(695, 995), (415, 695), (140, 405)];
+        assert_eq!(
+            in_order(&spans, &mut truth).map(|p| p[0].1),
+            Some((140, 405))
+        );
+        // No offset makes every pair overlap: no pairs.
+        let mut truth = [(0, 100), (5_000, 5_100), (9_000, 9_100)];
+        assert_eq!(in_order(&spans, &mut truth), None);
+    }
 
     #[test]
     fn one_mispaired_span_among_a_thousand_long_ones_does_not_move_the_offset() {
