@@ -59,6 +59,10 @@ pub(crate) struct Endpoint {
     pub span: Option<SpanId>,
     /// Request messages seen on it.
     pub requests: u64,
+    /// Server side, from the first byte of the response to its current request: the
+    /// client span that sent that request (its server span's parent by bytes), and how
+    /// many bytes the peer had sent on `inp` (its absolute end offset) by that byte.
+    pub answering: Option<(SpanId, u64)>,
     /// The context of the thread that connected it, at `connect()` (client side): its
     /// first request is for that context, whichever thread sends it and whatever that
     /// thread read meanwhile (an event loop's non-blocking connect, an async task resumed
@@ -82,6 +86,7 @@ impl Endpoint {
             phase: Phase::Idle,
             span: None,
             requests: 0,
+            answering: None,
             opened_for: None,
             connecting: None,
         }

@@ -139,6 +139,16 @@ impl Stream {
         self.sent > self.read
     }
 
+    /// The run of bytes the next read starts in: its end offset and its origin (`None`
+    /// when that byte was not sent yet, or its run was dropped).
+    pub fn next_run(&self) -> Option<(u64, Origin)> {
+        if self.read < self.base || self.read >= self.sent {
+            return None;
+        }
+        let i = self.segs.partition_point(|&(end, _)| end <= self.read);
+        self.segs.get(i).copied()
+    }
+
     fn origin_at(&self, at: u64) -> Option<Origin> {
         if at >= self.sent {
             return None;

@@ -140,6 +140,106 @@ fn read_before_any_send_from_an_untraced_sender_resolves_when_traced_senders_lea
     assert_eq!(render(&traces), tree("Server front tid=10 105..122\n---"));
 }
 
+/// One request of front (the gateway) to back over a kept-alive connection, as nginx sends
+/// FastCGI: the whole request in one send of 100 bytes, whose last 8 (the empty STDIN
+/// record) back reads only after writing its response (PHP-FPM drains them then).
+fn fastcgi_request(r: &mut Rec, ts: u64, tail_read_at: Option<u64>) {
+    r.send(ts, LG, 0xA1, 50)
+        .recv(ts + 10, FRONT, 0xA2, 50)
+        .send(ts + 20, FRONT, 0xB1, 100)
+        .recv(ts + 30, BACK, 0xB2, 8)
+        .recv(ts + 35, BACK, 0xB2, 84)
+        .send(ts + 40, BACK, 0xB2, 60);
+    if let Some(at) = tail_read_at {
+        r.recv(at, BACK, 0xB2, 8);
+    }
+    r.recv(ts + 60, FRONT, 0xB1, 60)
+        .send(ts + 70, FRONT, 0xA2, 70)
+        .recv(ts + 80, LG, 0xA1, 70);
+}
+
+#[test]
+fn bytes_sent_with_a_request_and_read_after_its_response_are_that_request_s() {
+    let mut r = two_services();
+    front_conn(&mut r, 10);
+    back_conn(&mut r, 20);
+    // Request 1's tail read at once after the response (its span still open); request 2's
+    // only when request 3 arrives (request 2's trace already emitted).
+    fastcgi_request(&mut r, 100, Some(150));
+    fastcgi_request(&mut r, 200, None);
+    r.recv(325, BACK, 0xB2, 8);
+    fastcgi_request(&mut r, 300, None);
+    r.recv(425, BACK, 0xB2, 8);
+    let (traces, summary) = r.run();
+    // Before: the tail opened a span of back of its own, linked by its bytes to the call
+    // that sent it; the next request's bytes joined that span, in the previous trace.
+    assert_eq!(
+        render(&traces),
+        tree(
+            "
+            Server front tid=10 110..172
+              Client front tid=10 120..162
+                Server back tid=20 130..142
+            ---
+            Server front tid=10 210..272
+              Client front tid=10 220..262
+                Server back tid=20 230..242
+            ---
+            Server front tid=10 310..372
+              Client front tid=10 320..362
+                Server back tid=20 330..342
+            ---"
+        )
+    );
+    // A tail read while its span is live counts there; once its trace was emitted (request
+    // 2's), nowhere.
+    let back_in: Vec<u64> = traces
+        .iter()
+        .map(|t| t.spans[2].activity.bytes_in)
+        .collect();
+    assert_eq!(back_in, [100, 92, 100]);
+    assert!(summary.caveats.is_empty(), "{:?}", summary.caveats);
+}
+
+#[test]
+fn bytes_sent_after_the_response_started_or_by_an_untraced_client_start_a_new_request() {
+    let mut r = two_services();
+    front_conn(&mut r, 10);
+    back_conn(&mut r, 20);
+    // An untraced client's two requests sent before any answer (one run of bytes, no
+    // boundary known): read order decides, two requests as before.
+    r.send(100, LG, 0xA1, 50)
+        .send(103, LG, 0xA1, 40)
+        .recv(110, FRONT, 0xA2, 50)
+        .send(120, FRONT, 0xA2, 10)
+        .recv(130, FRONT, 0xA2, 40)
+        .send(140, FRONT, 0xA2, 10);
+    // A traced client that sends more without reading (one client span) after the server
+    // started its response: a second request.
+    r.send(200, FRONT, 0xB1, 50)
+        .recv(210, BACK, 0xB2, 50)
+        .send(220, BACK, 0xB2, 10)
+        .send(230, FRONT, 0xB1, 20)
+        .recv(240, BACK, 0xB2, 20)
+        .send(250, BACK, 0xB2, 10)
+        .recv(260, FRONT, 0xB1, 20);
+    let (traces, _) = r.run();
+    assert_eq!(
+        render(&traces),
+        tree(
+            "
+            Server front tid=10 110..122
+            ---
+            Server front tid=10 130..142
+            ---
+            Client front tid=10 200..262
+              Server back tid=20 210..222
+              Server back tid=20 240..252
+            ---"
+        )
+    );
+}
+
 #[test]
 fn interleaved_connections_on_one_event_loop_thread() {
     let mut r = two_services();

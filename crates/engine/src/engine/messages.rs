@@ -62,7 +62,14 @@ impl Engine {
             self.caveat(Caveat::ResponseBeforeRecording);
             return Origin::BeforeRecording;
         };
+        let (first_byte, inp) = (ep.phase == Phase::Request, ep.inp);
         ep.phase = Phase::Answer;
+        if first_byte {
+            // Whose request this answers, and what its sender had sent by now.
+            let caller = self.spans.get(id).and_then(|s| s.span.parent);
+            let sent = inp.map(|inp| self.sockets.stream(inp).sent_offset());
+            self.sockets.endpoint(sk).answering = caller.zip(sent);
+        }
         if let Some(pid) = self
             .spans
             .get(id)
@@ -285,6 +292,14 @@ impl Engine {
         } else {
             Side::Unknown
         };
+        let mut n = n;
+        if side == Side::Server {
+            let more = self.continues_request(tid, sk, n, now);
+            if more == n {
+                return;
+            }
+            n -= more;
+        }
         let ep = self.sockets.endpoint(sk);
         // A read that starts a new message (a request on the server side, an answer on the
         // client side) comes after a turn of the conversation.
@@ -312,6 +327,40 @@ impl Engine {
             Side::Server => self.request_read(tid, sk, n, now, first, origin),
             Side::Unknown => {}
         }
+    }
+
+    /// Server socket `sk` reads `n` bytes: how many of the first ones continue the request
+    /// it answered (consumed here) rather than start a new one. Those its traced peer sent
+    /// in the same message as that request (the client span its server span is linked to
+    /// by bytes) before this end wrote the first byte of its response. The sender's
+    /// message is decided where it is sent (a client span runs until the client reads an
+    /// answer), whatever order the server reads it in: FastCGI's empty STDIN record, sent
+    /// in nginx's one `writev` with the rest of the request and read by PHP-FPM only after
+    /// its response, is that request's. They extend its server span (the thread is back on
+    /// it), or nothing once that span is over. Untraced bytes carry no message boundary
+    /// (an untraced client's sends merge into one run) and bytes whose send event came
+    /// after the response started may be a new request: both start one, as before.
+    fn continues_request(&mut self, tid: Tid, sk: SockAddr, n: u64, now: Timestamp) -> u64 {
+        let ep = self.sockets.endpoint(sk);
+        let (Phase::Answer, Some(id), Some(inp), Some((caller, mark))) =
+            (ep.phase, ep.span, ep.inp, ep.answering)
+        else {
+            return 0;
+        };
+        let stream = self.sockets.stream(inp);
+        let at = stream.read_offset();
+        let more = match stream.next_run() {
+            Some((end, Origin::Span(c))) if c == caller && at < mark => end.min(mark) - at,
+            _ => return 0,
+        }
+        .min(n);
+        stream.read(more);
+        match self.spans.get_mut(id) {
+            Some(s) if !s.closed => self.read_into(tid, id, more, now),
+            Some(s) => s.main.a.bytes_in += more,
+            None => {}
+        }
+        more
     }
 
     /// A traced thread reads the answer of its call: back in the call's parent context.
@@ -433,6 +482,11 @@ impl Engine {
                 id
             }
         };
+        self.read_into(tid, id, n, now);
+    }
+
+    /// Thread `tid` read `n` bytes of request `id`: it now works for that request.
+    fn read_into(&mut self, tid: Tid, id: SpanId, n: u64, now: Timestamp) {
         if let Some(s) = self.spans.get_mut(id) {
             s.main.a.bytes_in += n;
         }
