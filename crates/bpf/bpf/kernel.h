@@ -38,6 +38,7 @@ enum bpf_map_type {
 #define BPF_RB_NO_WAKEUP (1ULL << 0)
 #define BPF_RB_FORCE_WAKEUP (1ULL << 1)
 #define BPF_RB_AVAIL_DATA 0
+#define BPF_RB_RING_SIZE 1
 
 #pragma clang attribute push (__attribute__((preserve_access_index)), apply_to = record)
 

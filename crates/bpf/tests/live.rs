@@ -41,7 +41,7 @@ fn loaded(id: u32) -> bool {
 fn a_loopback_exchange_gives_four_heads_with_thread_descriptor_and_clock() {
     let scratch = Scratch::new("bpf-heads");
     let capture = HeadCapture::start(&options(&scratch, 16)).unwrap();
-    let ids = capture.program_ids().to_vec();
+    let ids = capture.programs().program_ids().to_vec();
     assert_eq!(ids.len(), 17, "8 entries, 8 exits, fork");
     assert!(ids.iter().all(|&id| loaded(id)));
     // SAFETY: gettid has no preconditions.
@@ -107,7 +107,12 @@ fn role_entry() {
     }
     let scratch = Scratch::new("bpf-role");
     let capture = HeadCapture::start(&options(&scratch, 8)).unwrap();
-    let ids: Vec<String> = capture.program_ids().iter().map(u32::to_string).collect();
+    let ids: Vec<String> = capture
+        .programs()
+        .program_ids()
+        .iter()
+        .map(u32::to_string)
+        .collect();
     println!("KSPAN:{}", ids.join(","));
     std::thread::sleep(std::time::Duration::from_secs(60));
 }
