@@ -5,7 +5,7 @@
 
 use kspan_bpf::{HeadCapture, HeadOptions};
 use kspan_heads::{Head, StoredHeads, SyscallKind};
-use kspan_testsupport::Scratch;
+use kspan_testsupport::{boot_ns, Scratch};
 use libbpf_rs::Program;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -13,16 +13,6 @@ use std::os::fd::AsRawFd;
 use std::process::{Command, Stdio};
 
 const ROLE_ENV: &str = "KSPAN_BPF_ROLE";
-
-fn boot_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
 
 fn options(scratch: &Scratch, head_bytes: u32) -> HeadOptions {
     HeadOptions {
