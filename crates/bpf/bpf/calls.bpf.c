@@ -4,8 +4,14 @@
  * ftrace events it costs otherwise (its entry, its sock:sock_send_length or
  * sock_recv_length, its exit).
  *
- * At a syscall's entry its first three arguments, the CPU and the time are kept per thread
- * in `inflight`; the socket event inside it (if any, and if it passes the filter the
+ * The programs are BTF-enabled raw tracepoints (`tp_btf`): on `sys_enter`/`sys_exit` for
+ * every syscall (a switch on the syscall number leaves at once for all but these eleven)
+ * and on `sock_send_length`/`sock_recv_length`. They cost less per call than programs on
+ * the per-syscall tracepoints `syscalls:sys_enter_*`, which the kernel runs after copying
+ * the syscall's record into a perf buffer. x86-64 only: its syscall numbers and registers.
+ *
+ * At a syscall's entry its first three arguments, the CPU and the time are kept in the
+ * thread's storage `inflight`; the socket event inside it (if any, and if it passes the filter the
  * default ftrace set puts on it) adds the socket, its family, protocol, length and flags;
  * at the exit one record with all of it and the return value goes into the ring buffer
  * `calls`, with the first bytes the syscall moved (the payload head) when heads are on and
@@ -16,6 +22,10 @@
  * sets `config`, fills `traced` and drains `calls`. Every record the ring buffer has no
  * room for is counted in `lost`. */
 #include "common.h"
+
+#ifndef __TARGET_ARCH_x86
+#error "calls.bpf.c knows x86-64's syscall numbers and registers only"
+#endif
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -64,8 +74,9 @@ struct call_event {
 };
 #define HEAD_OFFSET 80
 
-/* A syscall in progress: its entry and its socket event so far (crates/bpf/src/calls.rs
- * reads the ones left at the end). */
+/* A thread's syscall in progress: its entry and its socket event so far; `parts` is 0
+ * between syscalls. Kept in task-local storage (no hashing, no lock on the way), which
+ * crates/bpf/src/calls.rs reads at the end for the entries still waiting, by pidfd. */
 struct pending {
 	u64 enter_ns;
 	u64 sock_ns;
@@ -83,7 +94,12 @@ struct pending {
 	u32 tgid;
 };
 
-INFLIGHT_MAP(struct pending);
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct pending);
+} inflight SEC(".maps");
 
 /* The loader sets its size (a power of two) before loading. */
 struct {
@@ -91,11 +107,9 @@ struct {
 	__uint(max_entries, 16 << 20);
 } calls SEC(".maps");
 
-SCRATCH_MAP(struct call_event);
 
-/* The sock:sock_send_length / sock_recv_length record layout (tracefs `format`). */
-struct sock_length_ctx {
-	u64 common;
+/* What sock:sock_send_length / sock_recv_length record (the tracefs `format`'s fields). */
+struct sock_length {
 	u64 sk;
 	u16 family;
 	u16 protocol;
@@ -103,39 +117,104 @@ struct sock_length_ctx {
 	s32 flags;
 };
 
-/* Sends the first `len` bytes of `e`; a record the ring has no room for is counted. Wakes
- * the drainer only once a quarter of the ring is unread (it polls every 100 ms anyway):
- * waking it per record costs the traced thread a cross-CPU wakeup per syscall. */
-static __always_inline void output(struct call_event *e, u64 len)
+/* Room for one record in the ring buffer, with `head` bytes of head (0 or the configured
+ * head size: a constant the verifier knows, read-only data being frozen at load); a
+ * record the ring has no room for is counted. */
+static __always_inline struct call_event *reserve(bool head)
 {
-	u64 size = bpf_ringbuf_query(&calls, BPF_RB_RING_SIZE);
-	u64 wake = bpf_ringbuf_query(&calls, BPF_RB_AVAIL_DATA) >= size / 4 ? BPF_RB_FORCE_WAKEUP
-									  : BPF_RB_NO_WAKEUP;
-	if (bpf_ringbuf_output(&calls, e, len, wake))
+	struct call_event *e =
+		bpf_ringbuf_reserve(&calls, HEAD_OFFSET + (head ? config.head_cap : 0), 0);
+	if (!e)
 		count_lost();
+	return e;
 }
 
-static __always_inline int enter(struct sys_enter_ctx *ctx, u8 call)
+/* Records sent per CPU since the drainer was last woken (index 0). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, u64);
+} unwoken SEC(".maps");
+
+/* Records a CPU sends between two wakeups of the drainer. */
+#define WAKE_EVERY 4096
+
+/* Hands the record over. Wakes the drainer once per WAKE_EVERY records of a CPU (it polls
+ * every 100 ms anyway): waking it per record costs the traced thread a cross-CPU wakeup
+ * per syscall, and asking the ring how full it is reads the drainer's cache line. */
+static __always_inline void submit(struct call_event *e)
 {
-	u64 id = bpf_get_current_pid_tgid();
-	if (!is_traced(id >> 32))
+	u32 zero = 0;
+	u64 *sent = bpf_map_lookup_elem(&unwoken, &zero);
+	u64 wake = BPF_RB_NO_WAKEUP;
+	if (sent && ++*sent >= WAKE_EVERY) {
+		*sent = 0;
+		wake = BPF_RB_FORCE_WAKEUP;
+	}
+	bpf_ringbuf_submit(e, wake);
+}
+
+/* The current thread's storage; created (for a traced thread) with `create`. */
+static __always_inline struct pending *storage(bool create)
+{
+	return bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0,
+				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+}
+
+/* The syscalls recorded, by x86-64 syscall number (0: not one of them), and where the bytes
+ * of each are for its head. */
+static __always_inline u8 call_of(long nr, u8 *buffer)
+{
+	switch (nr) {
+	case 0: *buffer = B_PLAIN; return C_READ;
+	case 1: *buffer = B_PLAIN; return C_WRITE;
+	case 19: *buffer = B_IOV; return C_READV;
+	case 20: *buffer = B_IOV; return C_WRITEV;
+	case 44: *buffer = B_PLAIN; return C_SENDTO;
+	case 45: *buffer = B_PLAIN; return C_RECVFROM;
+	case 46: *buffer = B_MSG; return C_SENDMSG;
+	case 47: *buffer = B_MSG; return C_RECVMSG;
+	case 307: *buffer = B_NONE; return C_SENDMMSG;
+	case 299: *buffer = B_NONE; return C_RECVMMSG;
+	case 40: *buffer = B_NONE; return C_SENDFILE64;
+	default: return 0;
+	}
+}
+
+/* sys_enter(struct pt_regs *regs, long id) */
+SEC("tp_btf/sys_enter")
+int sys_enter(u64 *ctx)
+{
+	u8 buffer;
+	u8 call = call_of((long)ctx[1], &buffer);
+	if (!call)
 		return 0;
-	u32 tid = (u32)id;
-	struct pending p = {
-		.enter_ns = bpf_ktime_get_boot_ns(),
-		.args = { ctx->args[0], ctx->args[1], ctx->args[2] },
-		.enter_cpu = bpf_get_smp_processor_id(),
-		.call = call,
-		.parts = P_ENTER,
-		.tgid = id >> 32,
-	};
-	bpf_map_update_elem(&inflight, &tid, &p, BPF_ANY);
+	u64 id = bpf_get_current_pid_tgid();
+	/* Only traced threads have storage: a thread without is checked once. */
+	struct pending *p = storage(false);
+	if (!p) {
+		if (!is_traced(id >> 32))
+			return 0;
+		p = storage(true);
+		if (!p)
+			return 0;
+	}
+	struct pt_regs *regs = (struct pt_regs *)ctx[0];
+	p->enter_ns = bpf_ktime_get_boot_ns();
+	p->args[0] = regs->di;
+	p->args[1] = regs->si;
+	p->args[2] = regs->dx;
+	p->enter_cpu = bpf_get_smp_processor_id();
+	p->call = call;
+	p->parts = P_ENTER;
+	p->tgid = id >> 32;
 	return 0;
 }
 
 /* True when the default ftrace set's filter keeps this socket event (crates/capture/src/
  * event_set.rs: TCP sends that moved bytes, TCP reads that moved bytes or found nothing). */
-static __always_inline bool kept(struct sock_length_ctx *ctx, bool is_send)
+static __always_inline bool kept(struct sock_length *ctx, bool is_send)
 {
 	if (!config.sock_filter)
 		return true;
@@ -144,17 +223,15 @@ static __always_inline bool kept(struct sock_length_ctx *ctx, bool is_send)
 	return ctx->ret > 0 || (!is_send && ctx->ret == -EAGAIN);
 }
 
-static __always_inline int sock_event(struct sock_length_ctx *ctx, bool is_send)
+static __always_inline int sock_event(struct sock_length *ctx, bool is_send)
 {
 	if (!kept(ctx, is_send))
 		return 0;
-	u64 id = bpf_get_current_pid_tgid();
-	u32 tid = (u32)id;
 	u64 now = bpf_ktime_get_boot_ns();
 	u16 cpu = bpf_get_smp_processor_id();
 	u8 parts = P_SOCK | (is_send ? P_SEND : 0);
-	struct pending *p = bpf_map_lookup_elem(&inflight, &tid);
-	if (p && !(p->parts & P_SOCK)) {
+	struct pending *p = storage(false);
+	if (p && (p->parts & P_ENTER) && !(p->parts & P_SOCK)) {
 		p->sock_ns = now;
 		p->sk = ctx->sk;
 		p->family = ctx->family;
@@ -165,33 +242,38 @@ static __always_inline int sock_event(struct sock_length_ctx *ctx, bool is_send)
 		p->parts |= parts;
 		return 0;
 	}
+	u64 id = bpf_get_current_pid_tgid();
 	if (!p && !is_traced(id >> 32))
 		return 0;
-	u32 zero = 0;
-	struct call_event *e = bpf_map_lookup_elem(&scratch, &zero);
+	struct call_event *e = reserve(false);
 	if (!e)
 		return 0;
 	__builtin_memset(e, 0, HEAD_OFFSET);
 	e->sock_ns = now;
 	e->sk = ctx->sk;
 	e->tgid = id >> 32;
-	e->tid = tid;
+	e->tid = (u32)id;
 	e->sock_ret = ctx->ret;
 	e->sock_flags = ctx->flags;
 	e->family = ctx->family;
 	e->protocol = ctx->protocol;
 	e->sock_cpu = cpu;
 	e->parts = parts;
-	output(e, HEAD_OFFSET);
+	submit(e);
 	return 0;
+}
+
+/* Whether the syscall of `p`, which returned `ret`, gets a head: heads are on, it has a
+ * buffer, bytes moved, and its socket event said TCP over IPv4/IPv6. */
+static __always_inline bool wants_head(struct pending *p, s64 ret, u8 buffer)
+{
+	return config.head_cap && buffer != B_NONE && ret > 0 && (p->parts & P_SOCK) &&
+	       p->protocol == IPPROTO_TCP && (p->family == AF_INET || p->family == AF_INET6);
 }
 
 /* Copies the head of what the syscall of `p` moved (`ret` bytes) into `e`; its length. */
 static __always_inline u64 read_head(struct call_event *e, struct pending *p, s64 ret, u8 buffer)
 {
-	if (!config.head_cap || buffer == B_NONE || ret <= 0 || !(p->parts & P_SOCK) ||
-	    p->protocol != IPPROTO_TCP || (p->family != AF_INET && p->family != AF_INET6))
-		return 0;
 	struct iovec first = { .iov_base = (void *)p->args[1], .iov_len = p->args[2] };
 	if (buffer == B_IOV && (p->args[2] == 0 || !first_iov(p->args[1], &first)))
 		return 0;
@@ -209,34 +291,40 @@ static __always_inline u64 read_head(struct call_event *e, struct pending *p, s6
 	return n;
 }
 
-static __always_inline int exit_call(struct sys_exit_ctx *ctx, u8 call, u8 buffer)
+/* sys_exit(struct pt_regs *regs, long ret) */
+SEC("tp_btf/sys_exit")
+int sys_exit(u64 *ctx)
 {
+	struct pt_regs *regs = (struct pt_regs *)ctx[0];
+	s64 ret = (s64)ctx[1];
+	u8 buffer;
+	u8 call = call_of(regs->orig_ax, &buffer);
+	if (!call)
+		return 0;
 	u64 id = bpf_get_current_pid_tgid();
-	u32 tid = (u32)id;
-	struct pending *p = bpf_map_lookup_elem(&inflight, &tid);
-	if (p && p->call != call) {
-		/* Never expected: an entry whose exit was not seen. */
-		bpf_map_delete_elem(&inflight, &tid);
+	struct pending *p = storage(false);
+	if (p && (!(p->parts & P_ENTER) || p->call != call)) {
+		/* No entry kept (or, never expected, another syscall's). */
+		p->parts = 0;
 		p = 0;
 	}
 	if (!p && !is_traced(id >> 32))
 		return 0;
-	u32 zero = 0;
-	struct call_event *e = bpf_map_lookup_elem(&scratch, &zero);
+	bool head = p && wants_head(p, ret, buffer);
+	struct call_event *e = reserve(head);
 	if (!e) {
 		if (p)
-			bpf_map_delete_elem(&inflight, &tid);
+			p->parts = 0;
 		return 0;
 	}
 	__builtin_memset(e, 0, HEAD_OFFSET);
 	e->exit_ns = bpf_ktime_get_boot_ns();
-	e->ret = ctx->ret;
+	e->ret = ret;
 	e->tgid = id >> 32;
-	e->tid = tid;
+	e->tid = (u32)id;
 	e->exit_cpu = bpf_get_smp_processor_id();
 	e->call = call;
 	e->parts = P_EXIT;
-	u64 n = 0;
 	if (p) {
 		e->enter_ns = p->enter_ns;
 		e->arg = p->args[0];
@@ -251,48 +339,40 @@ static __always_inline int exit_call(struct sys_exit_ctx *ctx, u8 call, u8 buffe
 			e->protocol = p->protocol;
 			e->sock_cpu = p->sock_cpu;
 		}
-		n = read_head(e, p, ctx->ret, buffer);
-		bpf_map_delete_elem(&inflight, &tid);
+		if (head)
+			e->head_len = read_head(e, p, ret, buffer);
+		p->parts = 0;
 	}
-	e->head_len = n;
-	output(e, HEAD_OFFSET + (n & (2 * MAX_HEAD - 1)));
+	submit(e);
 	return 0;
 }
 
-#define CALL(name, c, buffer)                                                     \
-	SEC("tracepoint/syscalls/sys_enter_" #name)                               \
-	int enter_##name(struct sys_enter_ctx *ctx)                               \
-	{                                                                         \
-		return enter(ctx, c);                                             \
-	}                                                                         \
-	SEC("tracepoint/syscalls/sys_exit_" #name)                                \
-	int exit_##name(struct sys_exit_ctx *ctx)                                 \
-	{                                                                         \
-		return exit_call(ctx, c, buffer);                                 \
-	}
-
-CALL(read, C_READ, B_PLAIN)
-CALL(write, C_WRITE, B_PLAIN)
-CALL(readv, C_READV, B_IOV)
-CALL(writev, C_WRITEV, B_IOV)
-CALL(sendto, C_SENDTO, B_PLAIN)
-CALL(recvfrom, C_RECVFROM, B_PLAIN)
-CALL(sendmsg, C_SENDMSG, B_MSG)
-CALL(recvmsg, C_RECVMSG, B_MSG)
-CALL(sendmmsg, C_SENDMMSG, B_NONE)
-CALL(recvmmsg, C_RECVMMSG, B_NONE)
-CALL(sendfile64, C_SENDFILE64, B_NONE)
-
-SEC("tracepoint/sock/sock_send_length")
-int sock_send(struct sock_length_ctx *ctx)
+/* The socket event's fields, read from the socket as the tracepoint reads them. */
+static __always_inline int sock_length(u64 *ctx, bool is_send)
 {
-	return sock_event(ctx, true);
+	struct sock *sk = (struct sock *)ctx[0];
+	struct sock_length ev = {
+		.sk = (u64)sk,
+		.family = sk->__sk_common.skc_family,
+		.protocol = sk->sk_protocol,
+		.ret = (s32)ctx[1],
+		.flags = (s32)ctx[2],
+	};
+	return sock_event(&ev, is_send);
 }
 
-SEC("tracepoint/sock/sock_recv_length")
-int sock_recv(struct sock_length_ctx *ctx)
+/* sock_send_length(struct sock *sk, int ret, int flags) */
+SEC("tp_btf/sock_send_length")
+int sock_send(u64 *ctx)
 {
-	return sock_event(ctx, false);
+	return sock_length(ctx, true);
+}
+
+/* sock_recv_length(struct sock *sk, int ret, int flags) */
+SEC("tp_btf/sock_recv_length")
+int sock_recv(u64 *ctx)
+{
+	return sock_length(ctx, false);
 }
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";

@@ -9,7 +9,8 @@ use crate::programs::{load, Config, HeadsRecorded, Programs, MAX_HEAD_BYTES};
 use kspan_heads::calls::{PART_ENTER, PART_SEND, PART_SOCK};
 use kspan_heads::{encode_record, CallRecord, Head};
 use libbpf_rs::{MapCore, MapFlags, MapHandle};
-use std::path::PathBuf;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
 
 /// The compiled programs (built by build.rs).
 const OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/calls.bpf.o"));
@@ -18,6 +19,8 @@ const OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/calls.bpf.o"));
 const HEAD_OFFSET: usize = 80;
 /// Size of `struct pending` in calls.bpf.c.
 const PENDING_LEN: usize = 72;
+/// `PIDFD_THREAD` (= `O_EXCL`): a pidfd of one thread rather than of a process (Linux 6.9).
+const PIDFD_THREAD: libc::c_long = libc::O_EXCL as libc::c_long;
 /// Smallest ring buffer (bytes).
 pub const MIN_RING_BYTES: u64 = 1 << 20;
 
@@ -103,7 +106,7 @@ pub fn parse_sample(sample: &[u8]) -> Option<(CallRecord, &[u8])> {
     Some((record, sample.get(HEAD_OFFSET..HEAD_OFFSET + head_len)?))
 }
 
-/// An entry still waiting for its exit (`struct pending` of calls.bpf.c, keyed by `tid`).
+/// An entry still waiting for its exit (`struct pending` of calls.bpf.c, of thread `tid`).
 fn parse_pending(tid: i32, value: &[u8]) -> Option<CallRecord> {
     let f = Fields(value);
     let (u64_at, i32_at, u16_at) = (|at| f.u64(at), |at| f.i32(at), |at| f.u16(at));
@@ -127,6 +130,16 @@ fn parse_pending(tid: i32, value: &[u8]) -> Option<CallRecord> {
         tid,
         ..CallRecord::default()
     })
+}
+
+/// The numeric entries of directory `dir` (processes in /proc, threads in /proc/PID/task).
+fn numbered_dirs(dir: &Path) -> Vec<i32> {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect()
 }
 
 /// Records → the calls chunk file; heads → the heads chunk file.
@@ -186,6 +199,7 @@ pub struct CallCapture {
     drainer: Option<Drainer<CallSink>>,
     head_bytes: u32,
     sock_filter: bool,
+    trace_all: bool,
 }
 
 impl CallCapture {
@@ -199,6 +213,13 @@ impl CallCapture {
     }
 
     fn load(options: &CallOptions) -> Result<CallCapture, BpfError> {
+        if OBJECT.is_empty() {
+            return Err(BpfError::Load(
+                "its programs know x86-64's syscalls only and this build is for another \
+                 architecture"
+                    .into(),
+            ));
+        }
         let config = Config {
             head_cap: options.head_bytes.min(MAX_HEAD_BYTES),
             trace_all: options.trace_all,
@@ -235,6 +256,7 @@ impl CallCapture {
             drainer: Some(drainer),
             head_bytes: config.head_cap,
             sock_filter: options.sock_filter,
+            trace_all: options.trace_all,
         })
     }
 
@@ -243,21 +265,52 @@ impl CallCapture {
         &self.programs
     }
 
+    /// The syscalls still waiting for their exit (threads whose storage holds an entry):
+    /// each thread of the traced processes (of every process when tracing all) is looked up
+    /// in the task storage by a pidfd of it.
+    fn waiting(&self) -> Vec<CallRecord> {
+        let tgids: Vec<i32> = match self.trace_all {
+            true => numbered_dirs(Path::new("/proc")),
+            false => self
+                .programs
+                .map("traced")
+                .map(|m| {
+                    m.keys()
+                        .filter_map(|k| Some(i32::from_ne_bytes(k.as_slice().try_into().ok()?)))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        };
+        // The fork program adds new threads' ids too, whose /proc/TID/task lists their whole
+        // thread group again: each thread once.
+        let tids: std::collections::BTreeSet<i32> = tgids
+            .into_iter()
+            .flat_map(|tgid| numbered_dirs(&Path::new("/proc").join(tgid.to_string()).join("task")))
+            .collect();
+        tids.into_iter()
+            .filter_map(|tid| self.waiting_of(tid))
+            .collect()
+    }
+
+    /// The entry thread `tid` waits in, if any.
+    fn waiting_of(&self, tid: i32) -> Option<CallRecord> {
+        // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, tid, PIDFD_THREAD) };
+        let fd = i32::try_from(fd).ok().filter(|&fd| fd >= 0)?;
+        // SAFETY: `fd` was just opened by pidfd_open and is owned here alone.
+        let pidfd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let key = pidfd.as_raw_fd().to_ne_bytes();
+        let value = self.inflight.lookup(&key, MapFlags::ANY).ok()??;
+        parse_pending(tid, &value).filter(|r| r.has(PART_ENTER))
+    }
+
     /// Detaches the programs, drains the rest of the ring buffer, adds the syscalls still
     /// in progress (entries without an exit) and returns what was stored.
     pub fn finish(mut self) -> Result<CallsRecorded, BpfError> {
         let lost = self.programs.detach();
         let drainer = self.drainer.take().expect("drainer present until finish");
         let mut sink = drainer.finish()?;
-        let mut waiting: Vec<CallRecord> = self
-            .inflight
-            .keys()
-            .filter_map(|key| {
-                let tid = i32::from_ne_bytes(key.as_slice().try_into().ok()?);
-                let value = self.inflight.lookup(&key, MapFlags::ANY).ok()??;
-                parse_pending(tid, &value)
-            })
-            .collect();
+        let mut waiting = self.waiting();
         waiting.sort_by_key(|r| (r.enter_ns, r.tid));
         for record in &waiting {
             sink.store(record, &[]);

@@ -19,7 +19,8 @@ use std::time::Duration;
 
 const PROGRAM: &str = r#"
 import os, socket, sys, time
-go, data = sys.argv[1], sys.argv[2]
+go, data, ready = sys.argv[1], sys.argv[2], sys.argv[3]
+os.close(os.open(ready, os.O_WRONLY | os.O_CREAT))
 while not os.path.exists(go):
     time.sleep(0.01)
 srv = socket.socket()
@@ -135,10 +136,15 @@ fn the_bpf_backend_gives_the_events_of_the_ftrace_triplets() {
         .arg(&program)
         .arg(&go)
         .arg(scratch.join("data"))
+        .arg(scratch.join("ready"))
         .spawn()
         .unwrap();
     let pid = child.id() as i32;
     let mut child = ChildGuard::kill_on_drop(child);
+    // Started: its imports (file reads) are done before either recorder starts.
+    assert!(within(Duration::from_secs(30), || scratch
+        .join("ready")
+        .exists()));
     let ftrace = recorder(&scratch, pid, Backend::Ftrace);
     let bpf = recorder(&scratch, pid, Backend::Bpf);
     std::fs::write(&go, b"").unwrap();
