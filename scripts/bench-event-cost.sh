@@ -10,8 +10,8 @@
 # "bpf" and "bpf+heads" are the default set recorded with `--backend bpf` (one BPF record
 # per socket syscall; its events are counted as the ftrace events the records stand for).
 # Then the price of enabling any syscall tracepoint at all: an UNtraced process calling
-# getppid() in a loop while kspan records another command with syscall events, vs with
-# scheduler events only, vs no recording (the kernel sends every task's syscalls down its
+# getppid() in a loop while kspan records another command with syscall events (ftrace's
+# default set, or with --backend bpf), vs with scheduler events only, vs no recording (the kernel sends every task's syscalls down its
 # slow path once any syscall tracepoint is on).
 #   scripts/bench-event-cost.sh          ROUNDS=5 SECS=2 OUT=/tmp/kec KSPAN=target/release/kspan
 # Needs root. Uses its own network namespace (kspan-ec), removed on exit.
@@ -91,7 +91,7 @@ done
 echo "(a) beyond an idle recorder (same pid filter, one event that never fires here)"
 echo
 echo "getppid() calls/s of an untraced process (median of $ROUNDS):"
-for mode in none sched syscalls; do
+for mode in none sched syscalls bpf; do
   : > "$OUT/getppid-$mode.rates"
   for r in $(seq "$ROUNDS"); do
     case $mode in
@@ -99,6 +99,7 @@ for mode in none sched syscalls; do
       sched) "$KSPAN" record --payload-bytes 0 --no-default-events -e sched:sched_switch \
                -o "$OUT/g.dat" -- sleep "$((SECS + 1))" >/dev/null 2>&1 & sleep 0.5; "$PP" --getppid "$SECS"; wait ;;
       syscalls) "$KSPAN" record --payload-bytes 0 -o "$OUT/g.dat" -- sleep "$((SECS + 1))" >/dev/null 2>&1 & sleep 0.5; "$PP" --getppid "$SECS"; wait ;;
+      bpf) "$KSPAN" record --backend bpf --payload-bytes 0 -o "$OUT/g.dat" -- sleep "$((SECS + 1))" >/dev/null 2>&1 & sleep 0.5; "$PP" --getppid "$SECS"; wait ;;
     esac | tail -1 >> "$OUT/getppid-$mode.rates"
   done
   printf '  %-9s %12s\n' "$mode" "$(median < "$OUT/getppid-$mode.rates")"

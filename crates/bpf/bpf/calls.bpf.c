@@ -4,11 +4,12 @@
  * ftrace events it costs otherwise (its entry, its sock:sock_send_length or
  * sock_recv_length, its exit).
  *
- * The programs are BTF-enabled raw tracepoints (`tp_btf`): on `sys_enter`/`sys_exit` for
- * every syscall (a switch on the syscall number leaves at once for all but these eleven)
- * and on `sock_send_length`/`sock_recv_length`. They cost less per call than programs on
- * the per-syscall tracepoints `syscalls:sys_enter_*`, which the kernel runs after copying
- * the syscall's record into a perf buffer. x86-64 only: its syscall numbers and registers.
+ * The programs run on the per-syscall tracepoints (`syscalls:sys_enter_read`, …), which
+ * the kernel runs only for these syscalls, and on `sock_send_length`/`sock_recv_length`
+ * (BTF raw tracepoints: they read the socket's fields themselves). Programs on the raw
+ * `sys_enter`/`sys_exit` tracepoints cost a traced syscall less but run at every syscall of
+ * every task on the machine: an untraced getppid() loop ran 0.44x slower than with ftrace's
+ * events (BENCHMARKS.md, "BPF backend").
  *
  * At a syscall's entry its first three arguments, the CPU and the time are kept in the
  * thread's storage `inflight`; the socket event inside it (if any, and if it passes the filter the
@@ -22,10 +23,6 @@
  * sets `config`, fills `traced` and drains `calls`. Every record the ring buffer has no
  * room for is counted in `lost`. */
 #include "common.h"
-
-#ifndef __TARGET_ARCH_x86
-#error "calls.bpf.c knows x86-64's syscall numbers and registers only"
-#endif
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -162,34 +159,8 @@ static __always_inline struct pending *storage(bool create)
 				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
 }
 
-/* The syscalls recorded, by x86-64 syscall number (0: not one of them), and where the bytes
- * of each are for its head. */
-static __always_inline u8 call_of(long nr, u8 *buffer)
+static __always_inline int enter(struct sys_enter_ctx *ctx, u8 call)
 {
-	switch (nr) {
-	case 0: *buffer = B_PLAIN; return C_READ;
-	case 1: *buffer = B_PLAIN; return C_WRITE;
-	case 19: *buffer = B_IOV; return C_READV;
-	case 20: *buffer = B_IOV; return C_WRITEV;
-	case 44: *buffer = B_PLAIN; return C_SENDTO;
-	case 45: *buffer = B_PLAIN; return C_RECVFROM;
-	case 46: *buffer = B_MSG; return C_SENDMSG;
-	case 47: *buffer = B_MSG; return C_RECVMSG;
-	case 307: *buffer = B_NONE; return C_SENDMMSG;
-	case 299: *buffer = B_NONE; return C_RECVMMSG;
-	case 40: *buffer = B_NONE; return C_SENDFILE64;
-	default: return 0;
-	}
-}
-
-/* sys_enter(struct pt_regs *regs, long id) */
-SEC("tp_btf/sys_enter")
-int sys_enter(u64 *ctx)
-{
-	u8 buffer;
-	u8 call = call_of((long)ctx[1], &buffer);
-	if (!call)
-		return 0;
 	u64 id = bpf_get_current_pid_tgid();
 	/* Only traced threads have storage: a thread without is checked once. */
 	struct pending *p = storage(false);
@@ -200,11 +171,10 @@ int sys_enter(u64 *ctx)
 		if (!p)
 			return 0;
 	}
-	struct pt_regs *regs = (struct pt_regs *)ctx[0];
 	p->enter_ns = bpf_ktime_get_boot_ns();
-	p->args[0] = regs->di;
-	p->args[1] = regs->si;
-	p->args[2] = regs->dx;
+	p->args[0] = ctx->args[0];
+	p->args[1] = ctx->args[1];
+	p->args[2] = ctx->args[2];
 	p->enter_cpu = bpf_get_smp_processor_id();
 	p->call = call;
 	p->parts = P_ENTER;
@@ -291,16 +261,9 @@ static __always_inline u64 read_head(struct call_event *e, struct pending *p, s6
 	return n;
 }
 
-/* sys_exit(struct pt_regs *regs, long ret) */
-SEC("tp_btf/sys_exit")
-int sys_exit(u64 *ctx)
+static __always_inline int exit_call(struct sys_exit_ctx *ctx, u8 call, u8 buffer)
 {
-	struct pt_regs *regs = (struct pt_regs *)ctx[0];
-	s64 ret = (s64)ctx[1];
-	u8 buffer;
-	u8 call = call_of(regs->orig_ax, &buffer);
-	if (!call)
-		return 0;
+	s64 ret = ctx->ret;
 	u64 id = bpf_get_current_pid_tgid();
 	struct pending *p = storage(false);
 	if (p && (!(p->parts & P_ENTER) || p->call != call)) {
@@ -360,6 +323,30 @@ static __always_inline int sock_length(u64 *ctx, bool is_send)
 	};
 	return sock_event(&ev, is_send);
 }
+
+#define CALL(name, c, buffer)                                                     \
+	SEC("tracepoint/syscalls/sys_enter_" #name)                               \
+	int enter_##name(struct sys_enter_ctx *ctx)                               \
+	{                                                                         \
+		return enter(ctx, c);                                             \
+	}                                                                         \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                                \
+	int exit_##name(struct sys_exit_ctx *ctx)                                 \
+	{                                                                         \
+		return exit_call(ctx, c, buffer);                                 \
+	}
+
+CALL(read, C_READ, B_PLAIN)
+CALL(write, C_WRITE, B_PLAIN)
+CALL(readv, C_READV, B_IOV)
+CALL(writev, C_WRITEV, B_IOV)
+CALL(sendto, C_SENDTO, B_PLAIN)
+CALL(recvfrom, C_RECVFROM, B_PLAIN)
+CALL(sendmsg, C_SENDMSG, B_MSG)
+CALL(recvmsg, C_RECVMSG, B_MSG)
+CALL(sendmmsg, C_SENDMMSG, B_NONE)
+CALL(recvmmsg, C_RECVMMSG, B_NONE)
+CALL(sendfile64, C_SENDFILE64, B_NONE)
 
 /* sock_send_length(struct sock *sk, int ret, int flags) */
 SEC("tp_btf/sock_send_length")

@@ -78,14 +78,6 @@ struct sock {
 	u16 sk_protocol;
 };
 
-/* x86-64's registers as a syscall left them (the arguments, the syscall number). */
-struct pt_regs {
-	unsigned long di;
-	unsigned long si;
-	unsigned long dx;
-	unsigned long orig_ax;
-};
-
 struct socket {
 	short type;
 	struct sock *sk;

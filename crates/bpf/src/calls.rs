@@ -213,13 +213,6 @@ impl CallCapture {
     }
 
     fn load(options: &CallOptions) -> Result<CallCapture, BpfError> {
-        if OBJECT.is_empty() {
-            return Err(BpfError::Load(
-                "its programs know x86-64's syscalls only and this build is for another \
-                 architecture"
-                    .into(),
-            ));
-        }
         let config = Config {
             head_cap: options.head_bytes.min(MAX_HEAD_BYTES),
             trace_all: options.trace_all,

@@ -65,7 +65,7 @@ fn one_record_per_syscall_with_its_socket_event_and_head() {
     let scratch = Scratch::new("bpf-calls");
     let capture = CallCapture::start(&options(&scratch, 16, true)).unwrap();
     let ids = capture.programs().program_ids().to_vec();
-    assert_eq!(ids.len(), 5, "sys_enter, sys_exit, 2 socket events, fork");
+    assert_eq!(ids.len(), 25, "11 entries, 11 exits, 2 socket events, fork");
     // Syscalls before this moment are the loader's own (it reads each tracepoint's id).
     let start = boot_ns();
     let tid = gettid();

@@ -54,8 +54,8 @@ pub struct RecordArgs {
     /// same programs) into a BPF ring buffer of --buffer-kb per CPU, stored in the trace.dat and decoded by `kspan analyze` into the
     /// very events ftrace would have recorded: the same traces, fewer and cheaper records
     /// (BENCHMARKS.md, "BPF backend"). Every other event stays with ftrace; losses are
-    /// counted and reported the same way. Needs CAP_BPF and CAP_PERFMON (root), x86-64 and
-    /// a kernel with BTF (6.9 or later); `kspan dump` and `kspan info` show only ftrace's events, and nothing of
+    /// counted and reported the same way. Needs CAP_BPF and CAP_PERFMON (root) and a
+    /// kernel with BTF (6.9 or later); `kspan dump` and `kspan info` show only ftrace's events, and nothing of
     /// the BPF records is salvaged after a crash.
     #[arg(long, value_enum, value_name = "BACKEND", default_value = "ftrace")]
     pub backend: BackendArg,
