@@ -51,12 +51,15 @@ pub struct RecordArgs {
     /// sock_recv_length events inside them. ftrace (default): each as its own ftrace event,
     /// three or four per syscall. bpf: BPF programs on the kernel's syscall and socket
     /// tracepoints write one compact record per syscall (with its payload head, read by the
-    /// same programs) into a BPF ring buffer of --buffer-kb per CPU, stored in the trace.dat and decoded by `kspan analyze` into the
-    /// very events ftrace would have recorded: the same traces, fewer and cheaper records
-    /// (BENCHMARKS.md, "BPF backend"). Every other event stays with ftrace; losses are
-    /// counted and reported the same way. Needs CAP_BPF and CAP_PERFMON (root) and a
-    /// kernel with BTF (6.9 or later); `kspan dump` and `kspan info` show only ftrace's events, and nothing of
-    /// the BPF records is salvaged after a crash.
+    /// same programs) into a BPF ring buffer of --buffer-kb per CPU, stored in the trace.dat
+    /// and decoded by `kspan analyze` into the very events ftrace would have recorded: the
+    /// same traces. On a syscall-bound ping-pong a socket syscall costs the traced program
+    /// about half as much with payload heads and a quarter less without, while every other
+    /// syscall of every process costs a little more (BENCHMARKS.md, "BPF backend"). Every
+    /// other event stays with ftrace; losses are counted and reported the same way. Needs
+    /// CAP_BPF and CAP_PERFMON (root) and a kernel with BTF (6.9 or later). `kspan dump`
+    /// shows only ftrace's events, `kspan info` counts the records apart, and nothing of
+    /// them is salvaged after a crash.
     #[arg(long, value_enum, value_name = "BACKEND", default_value = "ftrace")]
     pub backend: BackendArg,
     /// Only clean up after killed recorders, then exit: remove the kspan instances they
