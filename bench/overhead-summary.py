@@ -8,7 +8,7 @@ import csv
 import statistics
 import sys
 
-MODES = ["none", "kspan", "kspan-noheads", "bpftrace"]
+MODES = ["none", "kspan", "kspan-noheads", "kspan-bpf", "kspan-bpf-noheads", "bpftrace"]
 
 # (column, heading, formatter) of the table, in order.
 COLUMNS = [

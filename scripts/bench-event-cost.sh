@@ -7,9 +7,11 @@
 # time each event added beyond an idle recorder ((1/rate_set - 1/rate_idle) / events per
 # round trip). The ping-pong runs on CPU 1, the recorder on CPU 0: the figures are what
 # writing the events costs the traced code path itself.
+# "bpf" and "bpf+heads" are the default set recorded with `--backend bpf` (one BPF record
+# per socket syscall; its events are counted as the ftrace events the records stand for).
 # Then the price of enabling any syscall tracepoint at all: an UNtraced process calling
-# getppid() in a loop while kspan records another command with syscall events, vs with
-# scheduler events only, vs no recording (the kernel sends every task's syscalls down its
+# getppid() in a loop while kspan records another command with syscall events (ftrace's
+# default set, or with --backend bpf), vs with scheduler events only, vs no recording (the kernel sends every task's syscalls down its
 # slow path once any syscall tracepoint is on).
 #   scripts/bench-event-cost.sh          ROUNDS=5 SECS=2 OUT=/tmp/kec KSPAN=target/release/kspan
 # Needs root. Uses its own network namespace (kspan-ec), removed on exit.
@@ -41,8 +43,9 @@ declare -A SETS=(
   [sys-send-recv]="--no-default-events $(sys sendto recvfrom)"
   [full]="--event-set full"
   [default]=""
+  [bpf]="--backend bpf"
 )
-ORDER=(none idle-recorder sched sock-length tcp-rcv-space sys-send-recv full default default+heads)
+ORDER=(none idle-recorder sched sock-length tcp-rcv-space sys-send-recv full default default+heads bpf bpf+heads)
 
 median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 
@@ -54,9 +57,10 @@ run_set() { # name -> prints one rate
   local name=$1
   case $name in
     none) "${PING[@]}" ;;
-    default+heads) "${RECORD[@]}" -o "$OUT/$name.dat" -- "${PING[@]}" 2>/dev/null ;;
+    default+heads) "${RECORD[@]}" -o "$OUT/$name.dat" -- "${PING[@]}" 2>"$OUT/$name.log" ;;
+    bpf+heads) "${RECORD[@]}" --backend bpf -o "$OUT/$name.dat" -- "${PING[@]}" 2>"$OUT/$name.log" ;;
     *) # shellcheck disable=SC2086
-      "${RECORD[@]}" --payload-bytes 0 ${SETS[$name]} -o "$OUT/$name.dat" -- "${PING[@]}" 2>/dev/null ;;
+      "${RECORD[@]}" --payload-bytes 0 ${SETS[$name]} -o "$OUT/$name.dat" -- "${PING[@]}" 2>"$OUT/$name.log" ;;
   esac | tail -1
 }
 
@@ -76,7 +80,10 @@ for name in "${ORDER[@]}"; do
     printf '%-14s %13s %6s %14s %13s %14s\n' none "$rate" 1.00 - - -
     continue
   fi
+  # ftrace's events, and those the BPF backend's records stand for ("bpf" sets).
   events=$("$KSPAN" info "$OUT/$name.dat" | awk '/^events:/ {print $2}')
+  bpf_events=$(sed -nE 's/.*socket-call records \(([0-9]+) events\).*/\1/p' "$OUT/$name.log")
+  events=$((events + ${bpf_events:-0}))
   awk -v n="$name" -v r="$rate" -v z="$none" -v i="$idle" -v e="$events" -v s="$SECS" 'BEGIN{
     per = e / (r * s); added = 1e6 / r - 1e6 / z; cost = (1e9 / r - 1e9 / i) / per;
     printf "%-14s %13d %6.2f %14.2f %13.1f %14s\n", n, r, r / z, added, per, (n == "idle-recorder" ? "-" : sprintf("%.0f", cost)) }'
@@ -84,7 +91,7 @@ done
 echo "(a) beyond an idle recorder (same pid filter, one event that never fires here)"
 echo
 echo "getppid() calls/s of an untraced process (median of $ROUNDS):"
-for mode in none sched syscalls; do
+for mode in none sched syscalls bpf; do
   : > "$OUT/getppid-$mode.rates"
   for r in $(seq "$ROUNDS"); do
     case $mode in
@@ -92,6 +99,7 @@ for mode in none sched syscalls; do
       sched) "$KSPAN" record --payload-bytes 0 --no-default-events -e sched:sched_switch \
                -o "$OUT/g.dat" -- sleep "$((SECS + 1))" >/dev/null 2>&1 & sleep 0.5; "$PP" --getppid "$SECS"; wait ;;
       syscalls) "$KSPAN" record --payload-bytes 0 -o "$OUT/g.dat" -- sleep "$((SECS + 1))" >/dev/null 2>&1 & sleep 0.5; "$PP" --getppid "$SECS"; wait ;;
+      bpf) "$KSPAN" record --backend bpf --payload-bytes 0 -o "$OUT/g.dat" -- sleep "$((SECS + 1))" >/dev/null 2>&1 & sleep 0.5; "$PP" --getppid "$SECS"; wait ;;
     esac | tail -1 >> "$OUT/getppid-$mode.rates"
   done
   printf '  %-9s %12s\n' "$mode" "$(median < "$OUT/getppid-$mode.rates")"

@@ -18,7 +18,9 @@
 # RB_PAGES (bpftrace perf ring buffer pages per CPU, 4096 = 16 MiB), OUT (results directory,
 # default a new /tmp/kspan-bench-overhead.*), KEEP_TRACES=1 keeps the trace files, MODES
 # (default "none kspan kspan-noheads bpftrace": kspan records payload heads by default,
-# kspan-noheads is `--payload-bytes 0`).
+# kspan-noheads is `--payload-bytes 0`; also kspan-bpf and kspan-bpf-noheads: the same with
+# `--backend bpf`, one BPF record per socket syscall, whose events are counted as the ftrace
+# events they stand for).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -157,11 +159,14 @@ start_bpftrace() {
 # Events and lost events of the finished tracer run, tab-separated.
 tracer_counts() {
     case $1 in
-    kspan)
-        # "  main  buffer (… KiB/CPU at the end): N events; lost events: cpu0 L, cpu1 L"
+    kspan*)
+        # "  main  buffer (… KiB/CPU at the end): N events; lost events: cpu0 L, cpu1 L" and,
+        # with --backend bpf, "  bpf   backend: R socket-call records (N events); lost records: L"
         printf '%s\t%s\n' \
-            "$(sed -nE 's/.*buffer \(.*\): ([0-9]+) events;.*/\1/p' "$LOG_FILE" | awk '{s += $1} END {print s + 0}')" \
-            "$(sed -nE 's/.*lost events: //p' "$LOG_FILE" | grep -oE 'cpu[0-9]+ [0-9]+' | awk '{s += $2} END {print s + 0}')"
+            "$( (sed -nE 's/.*buffer \(.*\): ([0-9]+) events;.*/\1/p' "$LOG_FILE"
+                sed -nE 's/.*socket-call records \(([0-9]+) events\).*/\1/p' "$LOG_FILE") | awk '{s += $1} END {print s + 0}')" \
+            "$( (sed -nE 's/.*lost events: //p' "$LOG_FILE" | grep -oE 'cpu[0-9]+ [0-9]+' | awk '{print $2}'
+                sed -nE 's/.*lost records: ([0-9]+).*/\1/p' "$LOG_FILE") | awk '{s += $1} END {print s + 0}')"
         ;;
     bpftrace)
         # One event per line with six |-separated fields; losses as "Lost N events".
@@ -184,6 +189,8 @@ run_mode() {
     case $mode in
     kspan) start_kspan ;;
     kspan-noheads) start_kspan --payload-bytes 0 ;;
+    kspan-bpf) start_kspan --backend bpf ;;
+    kspan-bpf-noheads) start_kspan --backend bpf --payload-bytes 0 ;;
     bpftrace) start_bpftrace ;;
     esac
     local attach_s=$((SECONDS - started))
@@ -193,7 +200,7 @@ run_mode() {
     if [[ $mode != none ]]; then
         stop_timed
         cpu_s=$(tail -n1 "$TIME_FILE" | awk '{print $1 + $2}')
-        counts=$(tracer_counts "${mode%-noheads}")
+        counts=$(tracer_counts "$mode")
         file_mib=$(stat -c %s "$TRACE_FILE" | awk '{printf "%.1f", $1 / 1048576}')
         [[ $KEEP_TRACES == 1 ]] || rm -f "$TRACE_FILE"
     fi

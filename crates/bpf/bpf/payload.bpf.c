@@ -9,12 +9,8 @@
  * sets `config` before loading, fills `traced` with the target processes' tgids and
  * drains `heads`; processes forked by a traced process are added here, at
  * sched_process_fork, like ftrace's event-fork does for the pid filter. */
-#include "kernel.h"
-#include <bpf/bpf_helpers.h>
-#include <bpf/bpf_core_read.h>
+#include "common.h"
 
-/* Largest head a record carries (the user's --payload-bytes is clamped to it). */
-#define MAX_HEAD 256
 #define S_IFMT 0170000
 #define S_IFSOCK 0140000
 #define SOCK_STREAM 1
@@ -23,15 +19,6 @@
 
 /* Syscall kinds, as stored (crates/heads/src/head.rs, SyscallKind). */
 enum kind { K_WRITE = 1, K_WRITEV, K_SENDTO, K_SENDMSG, K_READ, K_READV, K_RECVFROM, K_RECVMSG };
-
-/* Set by the loader before the program is loaded; read-only afterwards. */
-struct config {
-	u32 head_cap;     /* bytes kept per message, 1..MAX_HEAD */
-	u32 trace_all;    /* 1: every process but the recorder's own */
-	u32 own_tgid;     /* the recorder's tgid */
-	u32 unused;
-};
-const volatile struct config config = { .head_cap = 64 };
 
 /* One record of the ring buffer; its first HEAD_OFFSET bytes and head_len bytes of head
  * are sent (crates/bpf/src/record.rs parses it). */
@@ -58,19 +45,7 @@ struct pending {
 	u32 kind;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__type(key, u32);
-	__type(value, u8);
-} traced SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__type(key, u32);
-	__type(value, struct pending);
-} inflight SEC(".maps");
+INFLIGHT_MAP(struct pending);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -84,47 +59,7 @@ struct {
  * quarters to fill while the drainer gets to run. */
 #define WAKE_AT (2 << 20)
 
-/* Records dropped because `heads` was full (index 0). */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, u32);
-	__type(value, u64);
-} lost SEC(".maps");
-
-/* Where a record is assembled (too big for the BPF stack). */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, u32);
-	__type(value, struct head_event);
-} scratch SEC(".maps");
-
-/* The syscalls:sys_enter_* / sys_exit_* record layout (tracefs `format` files: the common
- * header, __syscall_nr, then 8-byte arguments or the return value). */
-struct sys_enter_ctx {
-	u64 common;
-	s32 nr;
-	s32 pad;
-	u64 args[6];
-};
-struct sys_exit_ctx {
-	u64 common;
-	s32 nr;
-	s32 pad;
-	s64 ret;
-};
-
-struct trace_event_raw_sched_process_fork {
-	int child_pid;
-} __attribute__((preserve_access_index));
-
-static __always_inline bool is_traced(u32 tgid)
-{
-	if (config.trace_all)
-		return tgid != config.own_tgid;
-	return bpf_map_lookup_elem(&traced, &tgid) != 0;
-}
+SCRATCH_MAP(struct head_event);
 
 /* True when `fd` of the current process is an IPv4/IPv6 stream socket. */
 static __always_inline bool is_tcp_socket(s32 fd)
@@ -168,7 +103,7 @@ static __always_inline int remember(s32 fd, u64 buf, u64 len, u32 kind)
 static __always_inline int remember_iov(s32 fd, u64 iov, u32 kind)
 {
 	struct iovec first = {};
-	if (bpf_probe_read_user(&first, sizeof(first), (void *)iov))
+	if (!first_iov(iov, &first))
 		return 0;
 	return remember(fd, (u64)first.iov_base, first.iov_len, kind);
 }
@@ -176,10 +111,10 @@ static __always_inline int remember_iov(s32 fd, u64 iov, u32 kind)
 /* The same with the first iovec of the msghdr `msg` (user memory). */
 static __always_inline int remember_msg(s32 fd, u64 msg, u32 kind)
 {
-	struct user_msghdr hdr = {};
-	if (bpf_probe_read_user(&hdr, sizeof(hdr), (void *)msg) || hdr.msg_iovlen == 0)
+	struct iovec first = {};
+	if (!first_msg_iov(msg, &first))
 		return 0;
-	return remember_iov(fd, (u64)hdr.msg_iov, kind);
+	return remember(fd, (u64)first.iov_base, first.iov_len, kind);
 }
 
 /* At a syscall's exit: sends the head of what moved, if the entry was remembered. */
@@ -219,9 +154,7 @@ static __always_inline int emit(struct sys_exit_ctx *ctx)
 	u64 wake = bpf_ringbuf_query(&heads, BPF_RB_AVAIL_DATA) >= WAKE_AT ? BPF_RB_FORCE_WAKEUP
 									  : BPF_RB_NO_WAKEUP;
 	if (bpf_ringbuf_output(&heads, e, HEAD_OFFSET + (n & (2 * MAX_HEAD - 1)), wake)) {
-		u64 *count = bpf_map_lookup_elem(&lost, &zero);
-		if (count)
-			__sync_fetch_and_add(count, 1);
+		count_lost();
 	}
 	return 0;
 }
@@ -269,18 +202,5 @@ EXIT(read)
 EXIT(readv)
 EXIT(recvfrom)
 EXIT(recvmsg)
-
-/* A process forked by a traced one is traced (threads share the tgid already). */
-SEC("tracepoint/sched/sched_process_fork")
-int fork(struct trace_event_raw_sched_process_fork *ctx)
-{
-	u32 parent = bpf_get_current_pid_tgid() >> 32;
-	if (config.trace_all || !bpf_map_lookup_elem(&traced, &parent))
-		return 0;
-	u32 child = ctx->child_pid;
-	u8 one = 1;
-	bpf_map_update_elem(&traced, &child, &one, BPF_ANY);
-	return 0;
-}
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";

@@ -1,10 +1,9 @@
-//! The thread that drains the BPF ring buffer `heads`: every record becomes a stored record
-//! in a chunk, and every full chunk is compressed and appended to a file in the recording's
-//! temporary directory, so memory stays bounded however long the recording runs.
+//! The thread that drains a BPF ring buffer: every record goes to a [`Sink`], which stores
+//! it in [`ChunkFile`]s: compressed chunks appended to a file in the recording's temporary
+//! directory, so memory stays bounded however long the recording runs.
 
 use crate::error::BpfError;
-use crate::record::parse_sample;
-use kspan_heads::{chunk_bytes, encode_record, CHUNK};
+use kspan_heads::{chunk_bytes, CHUNK};
 use libbpf_rs::{MapHandle, RingBufferBuilder};
 use std::cell::RefCell;
 use std::fs::File;
@@ -19,51 +18,58 @@ use std::time::Duration;
 /// Longest wait of the drainer between two passes.
 const POLL: Duration = Duration::from_millis(100);
 
-/// What a drainer produced.
-#[derive(Debug)]
-pub struct Drained {
-    /// The file of stored chunks (see `kspan_heads::stored`).
-    pub path: PathBuf,
-    /// Heads stored.
-    pub heads: u64,
+/// What a drainer does with the records of its ring buffer.
+pub trait Sink: Send + 'static {
+    /// What the sink produced once the ring is empty.
+    type Output: Send + 'static;
+    /// Takes one ring-buffer record.
+    fn push(&mut self, sample: &[u8]);
+    /// Stores what is pending and says what was stored.
+    fn finish(self) -> Result<Self::Output, BpfError>;
 }
 
-/// Records → chunks → file.
-struct ChunkWriter {
+/// A file of stored chunks (see `kspan_heads::stored`).
+#[derive(Debug)]
+pub struct Chunks {
+    /// The file.
+    pub path: PathBuf,
+    /// Records stored.
+    pub records: u64,
+}
+
+/// Encoded records → chunks → file.
+#[derive(Debug)]
+pub struct ChunkFile {
     path: PathBuf,
     file: BufWriter<File>,
     raw: Vec<u8>,
-    heads: u64,
+    records: u64,
     failure: Option<BpfError>,
 }
 
-impl ChunkWriter {
-    fn create(path: &Path) -> Result<ChunkWriter, BpfError> {
+impl ChunkFile {
+    /// Creates the file `path`.
+    pub fn create(path: &Path) -> Result<ChunkFile, BpfError> {
         let file = File::create(path).map_err(|cause| BpfError::Store {
             path: path.to_path_buf(),
             cause,
         })?;
-        Ok(ChunkWriter {
+        Ok(ChunkFile {
             path: path.to_path_buf(),
             file: BufWriter::new(file),
             raw: Vec::new(),
-            heads: 0,
+            records: 0,
             failure: None,
         })
     }
 
-    /// Stores one ring-buffer sample (samples that do not decode are skipped).
-    fn push(&mut self, sample: &[u8]) {
-        let Some(head) = parse_sample(sample) else {
-            return;
-        };
-        let mut record = Vec::with_capacity(64 + head.bytes.len());
-        encode_record(&head, &mut record);
+    /// Appends one encoded record, compressing the pending chunk first when it is full.
+    pub fn push(&mut self, record: &[u8]) {
         if self.raw.len() + record.len() > CHUNK {
             self.flush_chunk();
         }
-        self.raw.extend_from_slice(&record);
-        self.heads += 1;
+        self.raw.extend_from_slice(record);
+        self.records += 1;
     }
 
     /// Compresses and writes the pending chunk; the first failure is kept for the end.
@@ -85,7 +91,8 @@ impl ChunkWriter {
         self.raw.clear();
     }
 
-    fn finish(mut self) -> Result<Drained, BpfError> {
+    /// Writes what is pending and closes the file.
+    pub fn finish(mut self) -> Result<Chunks, BpfError> {
         self.flush_chunk();
         if let Some(failure) = self.failure {
             return Err(failure);
@@ -94,50 +101,47 @@ impl ChunkWriter {
             path: self.path.clone(),
             cause,
         })?;
-        Ok(Drained {
+        Ok(Chunks {
             path: self.path,
-            heads: self.heads,
+            records: self.records,
         })
     }
 }
 
-/// The running drainer thread.
+/// The running drainer thread of a sink `S`.
 #[derive(Debug)]
-pub struct Drainer {
+pub struct Drainer<S: Sink> {
     stop: Arc<AtomicBool>,
-    handle: Option<JoinHandle<Result<Drained, BpfError>>>,
+    handle: Option<JoinHandle<Result<S::Output, BpfError>>>,
 }
 
-impl Drainer {
-    /// Starts draining ring buffer `ring` into the chunk file `path`.
-    pub fn start(ring: MapHandle, path: &Path) -> Result<Drainer, BpfError> {
-        let writer = ChunkWriter::create(path)?;
+impl<S: Sink> Drainer<S> {
+    /// Starts draining ring buffer `ring` into `sink`, in a thread called `name`.
+    pub fn start(ring: MapHandle, sink: S, name: &str) -> Result<Drainer<S>, BpfError> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let handle = std::thread::Builder::new()
-            .name("kspan-heads".into())
-            .spawn(move || run(ring, writer, &flag))
-            .map_err(|cause| BpfError::Store {
-                path: path.to_path_buf(),
-                cause,
-            })?;
+            .name(name.into())
+            .spawn(move || run(ring, sink, &flag))
+            .map_err(|e| BpfError::Load(format!("cannot start the drainer thread: {e}")))?;
         Ok(Drainer {
             stop,
             handle: Some(handle),
         })
     }
 
-    /// Drains what is left and returns the file. Call it after the programs are detached.
-    pub fn finish(mut self) -> Result<Drained, BpfError> {
+    /// Drains what is left and returns the sink's output. Call it after the programs are
+    /// detached.
+    pub fn finish(mut self) -> Result<S::Output, BpfError> {
         self.stop.store(true, Ordering::SeqCst);
         let handle = self.handle.take().expect("handle present until finish");
         handle
             .join()
-            .unwrap_or_else(|_| Err(BpfError::Load("the heads drainer panicked".into())))
+            .unwrap_or_else(|_| Err(BpfError::Load("the BPF drainer panicked".into())))
     }
 }
 
-impl Drop for Drainer {
+impl<S: Sink> Drop for Drainer<S> {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(handle) = self.handle.take() {
@@ -147,13 +151,13 @@ impl Drop for Drainer {
 }
 
 /// The drain loop: poll, and once stopped, one last pass that empties the buffer.
-fn run(ring: MapHandle, writer: ChunkWriter, stop: &AtomicBool) -> Result<Drained, BpfError> {
-    let writer = Rc::new(RefCell::new(writer));
-    let sink = writer.clone();
+fn run<S: Sink>(ring: MapHandle, sink: S, stop: &AtomicBool) -> Result<S::Output, BpfError> {
+    let sink = Rc::new(RefCell::new(sink));
+    let inner = sink.clone();
     let mut builder = RingBufferBuilder::new();
     builder
         .add(&ring, move |sample: &[u8]| {
-            sink.borrow_mut().push(sample);
+            inner.borrow_mut().push(sample);
             0
         })
         .map_err(|e| BpfError::Load(e.to_string()))?;
@@ -168,7 +172,7 @@ fn run(ring: MapHandle, writer: ChunkWriter, stop: &AtomicBool) -> Result<Draine
         }
     }
     drop(buffer);
-    let writer = Rc::try_unwrap(writer)
-        .map_err(|_| BpfError::Load("the heads ring buffer outlived its drainer".into()))?;
-    writer.into_inner().finish()
+    let sink = Rc::try_unwrap(sink)
+        .map_err(|_| BpfError::Load("the BPF ring buffer outlived its drainer".into()))?;
+    sink.into_inner().finish()
 }

@@ -8,6 +8,9 @@ pub enum BpfError {
     /// The kernel refused to load or attach the programs.
     #[error("loading the payload-head BPF programs failed ({0}); kspan record needs CAP_BPF and CAP_PERFMON (run it as root) and a kernel with BTF (/sys/kernel/btf/vmlinux); `--payload-bytes 0` records without heads")]
     Load(String),
+    /// The kernel refused to load or attach the BPF backend's programs.
+    #[error("loading the BPF backend's programs failed ({0}); `kspan record --backend bpf` needs CAP_BPF and CAP_PERFMON (run it as root), a kernel with BTF (/sys/kernel/btf/vmlinux) and BPF on tracepoints; `--backend ftrace` (the default) records without them")]
+    LoadBackend(String),
     /// The traced-process map could not be updated.
     #[error("adding process {pid} to the payload-head filter failed ({cause}); `--payload-bytes 0` records without heads")]
     Filter {

@@ -5,7 +5,7 @@
 
 use kspan_bpf::{HeadCapture, HeadOptions};
 use kspan_heads::{Head, StoredHeads, SyscallKind};
-use kspan_testsupport::Scratch;
+use kspan_testsupport::{boot_ns, Scratch};
 use libbpf_rs::Program;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -13,16 +13,6 @@ use std::os::fd::AsRawFd;
 use std::process::{Command, Stdio};
 
 const ROLE_ENV: &str = "KSPAN_BPF_ROLE";
-
-fn boot_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
 
 fn options(scratch: &Scratch, head_bytes: u32) -> HeadOptions {
     HeadOptions {
@@ -41,7 +31,7 @@ fn loaded(id: u32) -> bool {
 fn a_loopback_exchange_gives_four_heads_with_thread_descriptor_and_clock() {
     let scratch = Scratch::new("bpf-heads");
     let capture = HeadCapture::start(&options(&scratch, 16)).unwrap();
-    let ids = capture.program_ids().to_vec();
+    let ids = capture.programs().program_ids().to_vec();
     assert_eq!(ids.len(), 17, "8 entries, 8 exits, fork");
     assert!(ids.iter().all(|&id| loaded(id)));
     // SAFETY: gettid has no preconditions.
@@ -107,7 +97,12 @@ fn role_entry() {
     }
     let scratch = Scratch::new("bpf-role");
     let capture = HeadCapture::start(&options(&scratch, 8)).unwrap();
-    let ids: Vec<String> = capture.program_ids().iter().map(u32::to_string).collect();
+    let ids: Vec<String> = capture
+        .programs()
+        .program_ids()
+        .iter()
+        .map(u32::to_string)
+        .collect();
     println!("KSPAN:{}", ids.join(","));
     std::thread::sleep(std::time::Duration::from_secs(60));
 }

@@ -200,6 +200,9 @@ pub struct Capture {
     /// The payload heads (their chunk file is in `dir`; stored in the trace.dat option
     /// [`kspan_heads::HEADS_OPTION`]); `None` when recorded with `--payload-bytes 0`.
     pub heads: Option<kspan_bpf::HeadsRecorded>,
+    /// The BPF backend's socket-call records (their chunk file is in `dir`; stored in the
+    /// trace.dat option [`kspan_heads::CALLS_OPTION`]); `None` with the ftrace backend.
+    pub calls: Option<kspan_bpf::CallsRecorded>,
     /// Holds the page files.
     pub dir: TempDir,
 }

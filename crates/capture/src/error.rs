@@ -145,6 +145,9 @@ pub enum CaptureError {
     /// The kspan metadata is not valid JSON of a known version.
     #[error("the kspan metadata is unreadable ({0}); the file was not written by a compatible `kspan record`")]
     Meta(String),
+    /// The BPF backend was asked for where it cannot record.
+    #[error("--backend bpf records the socket syscalls of the default or full event set into the trace.dat: it works with `kspan record` only (not `kspan live`, which reads ftrace's pages as they come) and not with --no-default-events; use --backend ftrace there")]
+    BpfBackend,
     /// A `--bpftrace` script could not be run (its message names the fix).
     #[error(transparent)]
     Bpftrace(#[from] kspan_bpftrace::BpftraceError),

@@ -106,6 +106,33 @@ const SYSCALLS: &[(&str, Halves)] = &[
     ("futex", Halves::Enter),
 ];
 
+/// Which program records the socket syscalls' events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Backend {
+    /// ftrace: every event in the instance's per-CPU ring buffers.
+    #[default]
+    Ftrace,
+    /// BPF programs on the same tracepoints (kspan-bpf, bpf/calls.bpf.c): one compact
+    /// record per read/write/send/recv-family syscall instead of its entry, socket event
+    /// and exit ([`BPF_EVENTS`]); every other event stays with ftrace.
+    Bpf,
+}
+
+/// The tracepoints the BPF backend records instead of ftrace: the entry and exit of each
+/// syscall of [`kspan_heads::CallKind`] and both socket-length events (`system`, `event`).
+pub fn bpf_events() -> Vec<(&'static str, String)> {
+    kspan_heads::CallKind::ALL
+        .iter()
+        .flat_map(|c| ["enter", "exit"].map(|dir| ("syscalls", format!("sys_{dir}_{}", c.name()))))
+        .chain(["sock_send_length", "sock_recv_length"].map(|name| ("sock", name.to_string())))
+        .collect()
+}
+
+/// Whether the BPF backend records `system:name` instead of ftrace.
+pub fn recorded_by_bpf(system: &str, name: &str) -> bool {
+    bpf_events().iter().any(|(s, n)| *s == system && n == name)
+}
+
 impl EventSet {
     /// The requests of this set: its tracepoints (required) and syscall events (skipped when
     /// this kernel lacks them).
@@ -176,6 +203,21 @@ mod tests {
             assert!(default.contains(&kept.to_string()), "{kept}");
         }
         assert!(patterns(EventSet::None).is_empty());
+    }
+
+    #[test]
+    fn the_bpf_backend_replaces_the_socket_syscalls_of_the_default_set() {
+        let default = patterns(EventSet::Default);
+        let replaced: Vec<String> = bpf_events()
+            .into_iter()
+            .map(|(s, n)| format!("{s}:{n}"))
+            .collect();
+        assert_eq!(replaced.len(), 24);
+        assert!(replaced.iter().all(|p| default.contains(p)), "{replaced:?}");
+        assert!(recorded_by_bpf("syscalls", "sys_exit_recvfrom"));
+        assert!(recorded_by_bpf("sock", "sock_recv_length"));
+        assert!(!recorded_by_bpf("syscalls", "sys_enter_futex"));
+        assert!(!recorded_by_bpf("syscalls", "sys_enter_connect"));
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub mod world;
 
 pub use capture::Capture;
 pub use error::{CaptureError, Result};
-pub use event_set::EventSet;
+pub use event_set::{Backend, EventSet};
 pub use events::EventRequest;
 pub use guardian::Guardian;
 pub use meta::{read_meta, RecordingMeta};

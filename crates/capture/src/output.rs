@@ -6,23 +6,43 @@ use crate::capture::Capture;
 use crate::clock::TRACE_CLOCK;
 use crate::error::{CaptureError, Result};
 use crate::meta::MAIN_BUFFER;
-use kspan_heads::{StoredHeads, HEADS_OPTION};
+use kspan_heads::{StoredCalls, StoredHeads, CALLS_OPTION, HEADS_OPTION};
 use kspan_tracedat::{BufferSpec, Compression, TraceWriter, WriteOptions};
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
+
+/// Option `id` with the chunks of file `path` behind the header `option_bytes` makes.
+fn chunk_option(
+    id: u16,
+    path: &Path,
+    option_bytes: impl FnOnce(&[u8]) -> Vec<u8>,
+) -> Result<Option<(u16, Vec<u8>)>> {
+    let chunks = std::fs::read(path).map_err(|source| CaptureError::Drain {
+        path: path.to_path_buf(),
+        cause: source,
+    })?;
+    Ok(Some((id, option_bytes(&chunks))))
+}
 
 /// The payload-heads option of `capture`, if it recorded heads.
 fn heads_option(capture: &Capture) -> Result<Option<(u16, Vec<u8>)>> {
     let Some(heads) = &capture.heads else {
         return Ok(None);
     };
-    let chunks = std::fs::read(&heads.chunks_path).map_err(|source| CaptureError::Drain {
-        path: heads.chunks_path.clone(),
-        cause: source,
-    })?;
-    let bytes = StoredHeads::option_bytes(heads.head_bytes, heads.lost, &chunks);
-    Ok(Some((HEADS_OPTION, bytes)))
+    chunk_option(HEADS_OPTION, &heads.chunks_path, |chunks| {
+        StoredHeads::option_bytes(heads.head_bytes, heads.lost, chunks)
+    })
+}
+
+/// The socket-call option of `capture`, if it was recorded with the BPF backend.
+fn calls_option(capture: &Capture) -> Result<Option<(u16, Vec<u8>)>> {
+    let Some(calls) = &capture.calls else {
+        return Ok(None);
+    };
+    chunk_option(CALLS_OPTION, &calls.calls_path, |chunks| {
+        StoredCalls::option_bytes(calls.sock_filtered, calls.lost, chunks)
+    })
 }
 
 /// trace.dat layout choices.
@@ -76,6 +96,7 @@ pub fn write_trace_dat(capture: &Capture, out: &Path, version: FileVersion) -> R
             .iter()
             .map(|b| (kspan_bpftrace::BPFTRACE_OPTION, b.to_bytes()))
             .chain(heads_option(capture)?)
+            .chain(calls_option(capture)?)
             .collect(),
         ..WriteOptions::default()
     };

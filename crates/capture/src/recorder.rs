@@ -17,7 +17,7 @@ use crate::child::GatedChild;
 use crate::clock::{self, ClockOffset, TRACE_CLOCK};
 use crate::drain::{CpuCounters, Drainer};
 use crate::error::{CaptureError, Result};
-use crate::event_set::EventSet;
+use crate::event_set::{recorded_by_bpf, Backend, EventSet};
 use crate::events::{self, EventRequest, EventSpec, NET_EVENTS};
 use crate::meta::{
     instance_suffix, BufferMeta, RecordingMeta, MAIN_BUFFER, META_VERSION, NET_BUFFER,
@@ -29,7 +29,7 @@ use crate::tap::{page_tap, LivePages};
 use crate::target::TargetSpec;
 use crate::tracefs::{self, Instance};
 use crate::world::{self, WorldSnapshot};
-use kspan_bpf::{HeadCapture, HeadOptions, TracedProcesses};
+use kspan_bpf::{CallCapture, CallOptions, HeadCapture, HeadOptions, TracedProcesses};
 use kspan_bpftrace::{BpftraceRecording, BpftraceRun};
 use kspan_tracedat::HeaderPage;
 use std::collections::BTreeSet;
@@ -78,6 +78,9 @@ pub struct RecordOptions {
     pub payload_bytes: u32,
     /// Also hand every drained page to a live consumer ([`Recording::take_live_pages`]).
     pub live: bool,
+    /// What records the socket syscalls' events ([`Backend::Bpf`]: not with `live`, nor
+    /// with [`EventSet::None`]).
+    pub backend: Backend,
 }
 
 /// Progress figures of a running recording.
@@ -99,6 +102,9 @@ struct Buffer {
     drainer: Option<Drainer>,
     instance: Instance,
     events: Vec<EventSpec>,
+    /// Events recorded by the BPF backend instead: not enabled here, but their formats go
+    /// into the file (its records are decoded as these events).
+    format_only: Vec<EventSpec>,
     size_kb: u64,
     pid_filtered: bool,
 }
@@ -120,6 +126,7 @@ pub struct Recording {
     command_line: Vec<String>,
     bpftrace: Vec<BpftraceRun>,
     heads: Option<HeadCapture>,
+    calls: Option<CallCapture>,
     /// The kernel texts read at the start (those of the salvage manifest): the file's
     /// when tracefs is gone at the end.
     start_texts: Option<KernelTexts>,
@@ -135,6 +142,10 @@ impl Recording {
         options.targets.validate()?;
         if options.command.is_empty() && options.targets == TargetSpec::default() {
             return Err(CaptureError::NoTarget);
+        }
+        if options.backend == Backend::Bpf && (options.live || options.event_set == EventSet::None)
+        {
+            return Err(CaptureError::BpfBackend);
         }
         let serial = tracefs::next_serial();
         let temp_dir = options
@@ -153,7 +164,7 @@ impl Recording {
 
         let pid_filtered = !options.targets.all;
         let main_kb = options.buffer_kb.unwrap_or(MAIN_BUFFER_KB);
-        let (main, main_events) = main_instance(&root, serial, main_kb, &options)?;
+        let (main, main_events, format_only) = main_instance(&root, serial, main_kb, &options)?;
         let page_size = page_size(&main)?;
         let (net, net_events) = net_instance(&root, serial)?;
 
@@ -173,6 +184,7 @@ impl Recording {
             command_line: options.command_line.clone(),
             bpftrace: Vec::new(),
             heads: None,
+            calls: None,
             start_texts: None,
             live: None,
         };
@@ -196,9 +208,23 @@ impl Recording {
             recording.live = Some(live);
             tap
         });
-        for (index, (name, instance, events, kb, filtered)) in [
-            (MAIN_BUFFER, main, main_events, main_kb, pid_filtered),
-            (NET_BUFFER, net, net_events, NET_BUFFER_KB, false),
+        for (index, (name, instance, events, format_only, kb, filtered)) in [
+            (
+                MAIN_BUFFER,
+                main,
+                main_events,
+                format_only,
+                main_kb,
+                pid_filtered,
+            ),
+            (
+                NET_BUFFER,
+                net,
+                net_events,
+                Vec::new(),
+                NET_BUFFER_KB,
+                false,
+            ),
         ]
         .into_iter()
         .enumerate()
@@ -217,6 +243,7 @@ impl Recording {
                 drainer: Some(drainer),
                 instance,
                 events,
+                format_only,
                 size_kb: kb,
                 pid_filtered: filtered,
             });
@@ -242,7 +269,18 @@ impl Recording {
             let run = BpftraceRun::start(script, &processes, &temp_path, &recording.root)?;
             recording.bpftrace.push(run);
         }
-        if options.payload_bytes > 0 {
+        if options.backend == Backend::Bpf {
+            let ring_kb = main_kb.saturating_mul(recording.cpus.len().max(1) as u64);
+            recording.calls = Some(CallCapture::start(&CallOptions {
+                head_bytes: options.payload_bytes,
+                trace_all: !pid_filtered,
+                processes: processes.clone(),
+                sock_filter: options.event_set == EventSet::Default,
+                ring_bytes: ring_kb.saturating_mul(1024),
+                calls_path: temp_path.join("calls.chunks"),
+                heads_path: temp_path.join("heads.chunks"),
+            })?);
+        } else if options.payload_bytes > 0 {
             recording.heads = Some(HeadCapture::start(&HeadOptions {
                 head_bytes: options.payload_bytes,
                 trace_all: !pid_filtered,
@@ -379,7 +417,11 @@ impl Recording {
             .map(BpftraceRun::stop)
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let bpftrace = (!scripts.is_empty()).then_some(BpftraceRecording { scripts });
-        let heads = self.heads.take().map(HeadCapture::finish).transpose()?;
+        let mut heads = self.heads.take().map(HeadCapture::finish).transpose()?;
+        let mut calls = self.calls.take().map(CallCapture::finish).transpose()?;
+        if let Some(calls) = calls.as_mut() {
+            heads = calls.heads.take();
+        }
         for buffer in &self.buffers {
             buffer.instance.write("tracing_on", "0")?;
         }
@@ -422,6 +464,7 @@ impl Recording {
             meta: self.meta(stop_clock_ns, metas),
             bpftrace,
             heads,
+            calls,
             dir: self.temp.take().expect("temp dir present until finish"),
         })
     }
@@ -431,7 +474,7 @@ impl Recording {
         let read_root = |rel: &str| tracefs::read_text(&self.root.join(rel));
         let mut formats = Vec::new();
         for buffer in &self.buffers {
-            for spec in &buffer.events {
+            for spec in buffer.events.iter().chain(&buffer.format_only) {
                 let rel = format!("events/{}/{}/format", spec.system, spec.name);
                 let text = buffer.instance.read(&rel)?;
                 formats.extend(EventFormat::parse(&spec.system, &spec.name, text));
@@ -520,23 +563,28 @@ fn configure(instance: &Instance, buffer_kb: u64) -> Result<()> {
     instance.write("options/event-fork", "1")
 }
 
-/// Creates and configures the pid-filtered instance and enables the requested events.
+/// Creates and configures the pid-filtered instance and enables the requested events;
+/// returns it, the events enabled, and those the BPF backend records instead (with
+/// [`Backend::Bpf`]: requested, but not enabled here).
 fn main_instance(
     root: &Path,
     serial: u32,
     buffer_kb: u64,
     options: &RecordOptions,
-) -> Result<(Instance, Vec<EventSpec>)> {
+) -> Result<(Instance, Vec<EventSpec>, Vec<EventSpec>)> {
     let main = Instance::create(root, serial, instance_suffix(MAIN_BUFFER))?;
     configure(&main, buffer_kb)?;
     let available = events::list_events(&main.dir().join("events"))?;
     let mut requests = options.event_set.requests();
     requests.extend(options.events.iter().cloned());
-    let specs = events::resolve(&available, &requests)?;
+    let (format_only, specs): (Vec<EventSpec>, Vec<EventSpec>) =
+        events::resolve(&available, &requests)?
+            .into_iter()
+            .partition(|s| options.backend == Backend::Bpf && recorded_by_bpf(&s.system, &s.name));
     for spec in &specs {
         events::enable(&main, spec)?;
     }
-    Ok((main, specs))
+    Ok((main, specs, format_only))
 }
 
 /// Creates and configures the unfiltered instance of TCP state changes.
@@ -662,7 +710,9 @@ impl Controller {
         let stop = Arc::new(AtomicBool::new(false));
         let pid_file = recording.buffers[0].instance.dir().join("set_event_pid");
         let announce = !recording.bpftrace.is_empty();
-        let heads = recording.heads.as_ref().map(HeadCapture::traced);
+        let heads = (recording.heads.as_ref().map(HeadCapture::programs))
+            .or_else(|| recording.calls.as_ref().map(CallCapture::programs))
+            .map(kspan_bpf::Programs::traced);
         let flag = stop.clone();
         let handle = std::thread::spawn(move || {
             let mut known: BTreeSet<i32> = known.into_iter().collect();

@@ -281,6 +281,7 @@ pub(crate) fn capture_from(manifest: Manifest, dir: TempDir) -> Capture {
         meta,
         bpftrace: None,
         heads: None,
+        calls: None,
         dir,
     }
 }

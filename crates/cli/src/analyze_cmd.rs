@@ -10,10 +10,10 @@ use crate::progress::ReadBar;
 use anyhow::Context;
 use clap::ValueEnum;
 use kspan_capture::meta::{read_meta, RecordingMeta};
-use kspan_engine::{ByteSource, Config, Engine, EventNames, Summary, Trace, World};
+use kspan_engine::{ByteSource, Config, Engine, Event, EventNames, Summary, Trace, World};
 use kspan_heads::HeadTable;
 use kspan_ingest::bpftrace::{bpftrace_events, split_sums, BpftraceEvents, BPFTRACE_OPTION};
-use kspan_ingest::{head_events, world_from_meta, Decoder, ExtraEvents, SumRequest};
+use kspan_ingest::{head_events, world_from_meta, CallEvents, Decoder, ExtraEvents, SumRequest};
 use kspan_output::endpoints::EndpointSink;
 use kspan_output::filter::FilteredSink;
 use kspan_output::otlp::push::PushOutcome;
@@ -230,6 +230,8 @@ pub struct Recording {
     decoder: Decoder,
     bpftrace: BpftraceEvents,
     heads: Option<Arc<HeadTable>>,
+    /// The BPF backend's socket-call records (none with the ftrace backend).
+    calls: CallEvents,
     /// The warning that only part of a recording still in progress is read.
     pub still_recording: Option<String>,
 }
@@ -244,12 +246,14 @@ pub struct Outcome {
     pub lost_in_pages: u64,
     /// Events bpftrace reported lost (`kspan record --bpftrace`).
     pub lost_bpftrace: u64,
+    /// Socket-call records the BPF backend's ring buffer dropped (`--backend bpf`).
+    pub lost_bpf_calls: u64,
 }
 
 impl Outcome {
-    /// Total events lost, by either count.
+    /// Total events lost, by either count of ftrace's, and the BPF backend's records.
     pub fn lost(&self) -> u64 {
-        self.lost_recorded.max(self.lost_in_pages)
+        self.lost_recorded.max(self.lost_in_pages) + self.lost_bpf_calls
     }
 }
 
@@ -264,6 +268,8 @@ impl Recording {
         let bpftrace = bpftrace_events(stored, &bpftrace_sums)?;
         decoder.add_names(bpftrace.events.names());
         let heads = crate::heads_lines::head_table(file.metadata());
+        let calls = CallEvents::load(file.metadata())
+            .with_context(|| format!("cannot read {}", path.display()))?;
         Ok(Recording {
             path: path.to_path_buf(),
             file,
@@ -271,6 +277,7 @@ impl Recording {
             decoder,
             bpftrace,
             heads,
+            calls,
             still_recording,
         })
     }
@@ -375,7 +382,13 @@ impl Recording {
         let heads = self.heads.as_deref().map(|t| head_events(t.heads()));
         let mut extra = self.bpftrace.events.clone().with(heads.unwrap_or_default());
         let mut feed = Feed::new(engine, &mut *sink);
-        let report = drive(&self.file, &self.decoder, &mut extra, &mut feed, progress)?;
+        let mut calls = self.calls.clone();
+        let sources = Sources {
+            decoder: &self.decoder,
+            extra: &mut extra,
+            calls: &mut calls,
+        };
+        let report = drive(&self.file, sources, &mut feed, progress)?;
         let lost_in_pages = report.lost_in_pages;
         let summary = finish(feed, report)?;
         sink.finish(&summary).context("cannot write the traces")?;
@@ -384,6 +397,7 @@ impl Recording {
             lost_recorded: crate::loss::kernel_lost(&self.file),
             lost_in_pages,
             lost_bpftrace: self.bpftrace.lost,
+            lost_bpf_calls: self.calls.lost,
         })
     }
 }
@@ -514,12 +528,43 @@ struct ReadReport {
 /// Events read between two moves of the progress bar.
 const PROGRESS_EVERY_EVENTS: u64 = 1 << 16;
 
-/// Feeds every event of `file`, and the `extra` events merged in time order, to `feed`;
+/// What is merged into a file's ftrace events: the decoder of its events, events of other
+/// sources (bpftrace, payload heads) and the BPF backend's socket-call records.
+struct Sources<'a> {
+    decoder: &'a Decoder,
+    extra: &'a mut ExtraEvents,
+    calls: &'a mut CallEvents,
+}
+
+impl Sources<'_> {
+    /// Passes every merged event stamped before `ts` to `push`, in time order; at equal
+    /// times the socket-call events go first (a head is stamped at its syscall's entry or
+    /// exit, which ftrace records before the head's BPF program runs).
+    fn push_before(&mut self, ts: u64, push: &mut dyn FnMut(&Event)) {
+        loop {
+            let call = self.calls.next_ts();
+            if call >= ts {
+                self.extra.push_before(ts, push);
+                return;
+            }
+            self.extra.push_before(call, push);
+            self.calls.push_before(call + 1, self.decoder, push);
+        }
+    }
+
+    /// Passes every merged event not yet pushed to `push`, in time order.
+    fn push_rest(&mut self, push: &mut dyn FnMut(&Event)) {
+        self.push_before(u64::MAX, push);
+        self.calls.push_rest(self.decoder, push);
+        self.extra.push_rest(push);
+    }
+}
+
+/// Feeds every event of `file`, and the `sources`' events merged in time order, to `feed`;
 /// draws a bar of the bytes read when `progress`.
 fn drive(
     file: &TraceFile,
-    decoder: &Decoder,
-    extra: &mut ExtraEvents,
+    mut sources: Sources<'_>,
     feed: &mut Feed,
     progress: bool,
 ) -> anyhow::Result<ReadReport> {
@@ -532,8 +577,8 @@ fn drive(
             Ok(None) => break,
             Err(e) => return Err(e).context("the recording is damaged"),
         };
-        if let Some(event) = decoder.decode(&record) {
-            extra.push_before(event.ts, &mut |e| feed.push(e));
+        if let Some(event) = sources.decoder.decode(&record) {
+            sources.push_before(event.ts, &mut |e| feed.push(e));
             feed.push(&event);
         }
         count += 1;
@@ -542,7 +587,7 @@ fn drive(
         }
     }
     drop(bar);
-    extra.push_rest(&mut |e| feed.push(e));
+    sources.push_rest(&mut |e| feed.push(e));
     feed.check()?;
     let warnings = events.warnings().iter().map(|w| w.to_string()).collect();
     let lost_in_pages = events
@@ -600,6 +645,17 @@ pub fn count_filter(events: &[String], names: &EventNames) -> anyhow::Result<Opt
 /// make traces incomplete.
 pub fn warn_lost(path: &Path, outcome: &Outcome, out: &mut dyn Write) -> io::Result<()> {
     crate::loss::warn(path, outcome.lost_recorded, outcome.lost_in_pages, out)?;
+    if outcome.lost_bpf_calls > 0 {
+        writeln!(
+            out,
+            "kspan: WARNING: {}: the BPF backend lost {} socket-call records while recording \
+             (each a syscall's entry, socket event and exit): traces around the losses may be \
+             incomplete or wrong; record with a larger --buffer-kb (its ring buffer holds \
+             --buffer-kb per CPU)",
+            path.display(),
+            outcome.lost_bpf_calls,
+        )?;
+    }
     if outcome.lost_bpftrace > 0 {
         writeln!(
             out,

@@ -70,6 +70,10 @@ pub struct DemoArgs {
     /// case of attaching to an application that has been up for a while (0s: none).
     #[arg(long, default_value = "1s", value_parser = kspan_loadgen::config::parse_duration)]
     pub warmup: Duration,
+    /// What records the socket syscalls (`kspan record --backend`): ftrace, or bpf (one BPF
+    /// record per syscall; not with --live).
+    #[arg(long, value_enum, default_value = "ftrace", conflicts_with = "live")]
+    pub backend: crate::record_cmd::BackendArg,
 }
 
 /// Starts `kspan record` on the app's service cgroups (or `kspan live`, saving `file` and
@@ -79,6 +83,7 @@ fn start_recorder(
     app: &App,
     file: &std::path::Path,
     live: Option<&std::path::Path>,
+    backend: crate::record_cmd::BackendArg,
     interrupt: &Interrupt,
 ) -> anyhow::Result<Child> {
     let exe = std::env::current_exe().context("cannot find the kspan executable")?;
@@ -88,7 +93,14 @@ fn start_recorder(
             .args(["live", "--format", "otlp-json", "-o"])
             .arg(traces)
             .arg("--save"),
-        None => cmd.arg("record").arg("-o"),
+        None => cmd
+            .arg("record")
+            .arg("--backend")
+            .arg(match backend {
+                crate::record_cmd::BackendArg::Ftrace => "ftrace",
+                crate::record_cmd::BackendArg::Bpf => "bpf",
+            })
+            .arg("-o"),
     };
     cmd.arg(file).args(["-e", "exceptions:page_fault_user"]);
     for host in app.hosts() {
@@ -204,7 +216,7 @@ fn record_and_load(
     }
     load.duration = Some(args.duration);
     let live = args.live.then(|| out.join("demo.live.otlp.json"));
-    let recorder = start_recorder(app, &recording, live.as_deref(), interrupt)?;
+    let recorder = start_recorder(app, &recording, live.as_deref(), args.backend, interrupt)?;
     eprintln!(
         "kspan demo: sending {} requests/s for {:?}…",
         args.rate, args.duration

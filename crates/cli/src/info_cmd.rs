@@ -32,6 +32,11 @@ pub fn run(args: InfoArgs) -> anyhow::Result<()> {
             .context("the recording's bpftrace section is unreadable")?;
         render_bpftrace(&runs, &mut out)?;
     }
+    if let Some(blob) = file.metadata().option(kspan_heads::CALLS_OPTION) {
+        let calls = kspan_heads::StoredCalls::from_option(blob)
+            .context("the recording's socket-call records are unreadable")?;
+        render_calls(&calls, &mut out)?;
+    }
     print!("{out}");
     let flagged = crate::loss::flagged_lost(&summary.lost);
     crate::loss::warn(
@@ -41,6 +46,22 @@ pub fn run(args: InfoArgs) -> anyhow::Result<()> {
         &mut std::io::stderr(),
     )?;
     Ok(())
+}
+
+/// The BPF backend's records (`kspan record --backend bpf`): how many, the ftrace events they
+/// stand for (not in the `events:` counts above, which are ftrace's), and their losses.
+fn render_calls(calls: &kspan_heads::StoredCalls, out: &mut String) -> std::fmt::Result {
+    use kspan_heads::calls::{PART_ENTER, PART_EXIT, PART_SOCK};
+    let count = |part| calls.records.iter().filter(|r| r.has(part)).count();
+    let (entries, sockets, exits) = (count(PART_ENTER), count(PART_SOCK), count(PART_EXIT));
+    writeln!(
+        out,
+        "bpf backend: {} socket-call records standing for {} events ({entries} syscall \
+         entries, {sockets} sock_*_length, {exits} syscall exits); lost records: {}",
+        calls.records.len(),
+        entries + sockets + exits,
+        calls.lost
+    )
 }
 
 /// Processes shown per recording before "… and N more".

@@ -5,11 +5,11 @@ use crate::progress::RecordSpinner;
 use anyhow::{bail, Context};
 use kspan_capture::meta::RecordingMeta;
 use kspan_capture::signals;
-use kspan_capture::EventSet;
 use kspan_capture::{
     remove_stale_instances, write_trace_dat, Capture, CaptureError, EventRequest, FileVersion,
     Guardian, RecordOptions, Recording, TargetSpec, TRACEFS_ROOT,
 };
+use kspan_capture::{Backend, EventSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -46,6 +46,22 @@ pub struct RecordArgs {
     #[arg(long, value_name = "N", default_value_t = 64,
           value_parser = clap::value_parser!(u32).range(0..=256))]
     payload_bytes: u32,
+    /// What records the socket syscalls (read, write, readv, writev, sendto, recvfrom,
+    /// sendmsg, recvmsg, sendmmsg, recvmmsg, sendfile64) and the sock_send_length /
+    /// sock_recv_length events inside them. ftrace (default): each as its own ftrace event,
+    /// three or four per syscall. bpf: BPF programs on the kernel's syscall and socket
+    /// tracepoints write one compact record per syscall (with its payload head, read by the
+    /// same programs) into a BPF ring buffer of --buffer-kb per CPU, stored in the trace.dat
+    /// and decoded by `kspan analyze` into the very events ftrace would have recorded: the
+    /// same traces. On a syscall-bound ping-pong a socket syscall costs the traced program
+    /// about half as much with payload heads and a quarter less without, while every other
+    /// syscall of every process costs a little more (BENCHMARKS.md, "BPF backend"). Every
+    /// other event stays with ftrace; losses are counted and reported the same way. Needs
+    /// CAP_BPF and CAP_PERFMON (root) and a kernel with BTF (6.9 or later). `kspan dump`
+    /// shows only ftrace's events, `kspan info` counts the records apart, and nothing of
+    /// them is salvaged after a crash.
+    #[arg(long, value_enum, value_name = "BACKEND", default_value = "ftrace")]
+    pub backend: BackendArg,
     /// Only clean up after killed recorders, then exit: remove the kspan instances they
     /// left, and turn their page files in the -o file's directory into trace.dat files.
     #[arg(long)]
@@ -59,6 +75,24 @@ pub enum EventSetArg {
     Default,
     /// Also the events the engine does not need, unfiltered.
     Full,
+}
+
+/// `--backend`: what records the socket syscalls ([`Backend`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendArg {
+    /// Every event in ftrace's ring buffers.
+    Ftrace,
+    /// One BPF record per socket syscall instead of its three or four ftrace events.
+    Bpf,
+}
+
+impl From<BackendArg> for Backend {
+    fn from(arg: BackendArg) -> Backend {
+        match arg {
+            BackendArg::Ftrace => Backend::Ftrace,
+            BackendArg::Bpf => Backend::Bpf,
+        }
+    }
 }
 
 /// What to record and for how long (`kspan record` and `kspan live`).
@@ -116,6 +150,7 @@ pub fn run(args: RecordArgs) -> anyhow::Result<()> {
     let mut options = args.what.options(&args.output, &root)?;
     options.bpftrace_scripts = args.bpftrace;
     options.payload_bytes = args.payload_bytes;
+    options.backend = args.backend.into();
     let duration = args.what.duration()?;
     // Declared before the recording so that it is dropped (told "finished") after it.
     let _guardian = guardian(&root, &options.temp_parent)?;
@@ -214,6 +249,7 @@ impl CaptureArgs {
             bpftrace_scripts: Vec::new(),
             payload_bytes: 0,
             live: false,
+            backend: Backend::Ftrace,
         })
     }
 
@@ -379,6 +415,15 @@ fn print_summary(
             "  payload heads (first {} bytes of each TCP message): {}; lost: {}",
             heads.head_bytes, heads.heads, heads.lost
         );
+    }
+    if let Some(calls) = &capture.calls {
+        eprintln!(
+            "  bpf   backend: {} socket-call records ({} events); lost records: {}",
+            calls.records, calls.events, calls.lost
+        );
+        if calls.lost > 0 {
+            eprintln!("kspan: WARNING: the BPF backend lost {} socket-call records; analysis of this file may be incomplete (raise --buffer-kb: its ring buffer holds --buffer-kb per CPU)", calls.lost);
+        }
     }
     let bpftrace_lost = capture.bpftrace.as_ref().map_or(0, |b| b.lost_events());
     if bpftrace_lost > 0 {

@@ -124,3 +124,14 @@ fn connections_opened_during_the_recording_are_traced_at_least_99_percent() {
     // (non-blocking connects from an event loop, PostgreSQL's startup exchange).
     demo_accuracy("ktg", &["--warmup", "0s"], 99.0);
 }
+
+#[test]
+fn mixed_application_recorded_with_the_bpf_backend_is_traced_at_least_99_percent() {
+    // One BPF record per socket syscall instead of ftrace's triplet: the same accuracy.
+    demo_accuracy("kth", &["--backend", "bpf"], 99.0);
+}
+
+#[test]
+fn thread_design_recorded_with_the_bpf_backend_is_traced_exactly() {
+    demo_accuracy("kti", &["--design", "thread", "--backend", "bpf"], 100.0);
+}

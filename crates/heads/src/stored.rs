@@ -31,6 +31,12 @@ pub enum HeadsError {
     /// A chunk or record is cut short or does not decompress.
     #[error("the payload-heads section is damaged ({0}); spans keep their generic names")]
     Damaged(String),
+    /// The socket-call records are of a layout this crate does not know.
+    #[error("the socket-call records are of an unknown layout; read the file with the kspan that recorded it")]
+    CallsLayout,
+    /// A chunk or record of the socket-call records is cut short or does not decompress.
+    #[error("the socket-call records are damaged ({0}); analyse the recording as if without them with --drop-event 'sys_*' or record it again")]
+    CallsDamaged(String),
     /// Compressing the records failed.
     #[error(
         "compressing the payload heads failed ({0}); record with --payload-bytes 0 to store none"
@@ -77,12 +83,12 @@ pub fn chunk_bytes(records: &[u8]) -> Result<Vec<u8>, HeadsError> {
 }
 
 /// A cursor over little-endian fields.
-struct Reader<'a> {
-    data: &'a [u8],
+pub(crate) struct Reader<'a> {
+    pub(crate) data: &'a [u8],
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+    pub(crate) fn take(&mut self, n: usize) -> Option<&'a [u8]> {
         if self.data.len() < n {
             return None;
         }
@@ -91,9 +97,35 @@ impl<'a> Reader<'a> {
         Some(first)
     }
 
-    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
+    pub(crate) fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
         self.take(N)?.try_into().ok()
     }
+}
+
+/// Decompresses every chunk left in `r` (back-to-back [`chunk_bytes`] output) and hands
+/// its records' bytes to `decode`; `what` names the section in errors.
+pub(crate) fn for_each_chunk(
+    mut r: Reader<'_>,
+    what: &'static str,
+    mut decode: impl FnMut(&[u8]) -> Result<(), HeadsError>,
+) -> Result<(), HeadsError> {
+    let mut raw = Vec::new();
+    while !r.data.is_empty() {
+        let cut = || HeadsError::Damaged("a chunk is cut short".into());
+        let raw_len = u32::from_le_bytes(r.array().ok_or_else(cut)?) as usize;
+        let packed_len = u32::from_le_bytes(r.array().ok_or_else(cut)?) as usize;
+        if raw_len > CHUNK {
+            return Err(HeadsError::Damaged(format!(
+                "a chunk claims {raw_len} bytes"
+            )));
+        }
+        let packed = r.take(packed_len).ok_or_else(cut)?;
+        Compression::Zstd
+            .decompress_into(packed, raw_len, &mut raw, what, 0)
+            .map_err(|e| HeadsError::Damaged(e.to_string()))?;
+        decode(&raw)?;
+    }
+    Ok(())
 }
 
 /// Decodes the records of one decompressed chunk.
@@ -149,22 +181,9 @@ impl StoredHeads {
         let payload_bytes = u32::from_le_bytes(r.array().ok_or_else(cut)?);
         let lost = u64::from_le_bytes(r.array().ok_or_else(cut)?);
         let mut heads = Vec::new();
-        let mut raw = Vec::new();
-        while !r.data.is_empty() {
-            let cut = || HeadsError::Damaged("a chunk is cut short".into());
-            let raw_len = u32::from_le_bytes(r.array().ok_or_else(cut)?) as usize;
-            let packed_len = u32::from_le_bytes(r.array().ok_or_else(cut)?) as usize;
-            if raw_len > CHUNK {
-                return Err(HeadsError::Damaged(format!(
-                    "a chunk claims {raw_len} bytes"
-                )));
-            }
-            let packed = r.take(packed_len).ok_or_else(cut)?;
-            Compression::Zstd
-                .decompress_into(packed, raw_len, &mut raw, "payload heads", 0)
-                .map_err(|e| HeadsError::Damaged(e.to_string()))?;
-            decode_records(Reader { data: &raw }, &mut heads)?;
-        }
+        for_each_chunk(r, "payload heads", |raw| {
+            decode_records(Reader { data: raw }, &mut heads)
+        })?;
         Ok(StoredHeads {
             payload_bytes,
             lost,

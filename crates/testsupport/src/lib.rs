@@ -54,3 +54,15 @@ pub fn within(limit: std::time::Duration, mut done: impl FnMut() -> bool) -> boo
     }
     done()
 }
+
+/// Now on CLOCK_BOOTTIME in ns: the `boot` trace clock of kspan's ftrace events and BPF
+/// records, for tests that compare their times with the test's own moments.
+pub fn boot_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}

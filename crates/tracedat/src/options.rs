@@ -46,3 +46,6 @@ pub const KSPAN_BPFTRACE: u16 = 0x4b55;
 /// kspan's payload-heads option: the first bytes of each message traced processes sent or
 /// read on TCP sockets (written by `kspan record --payload-bytes N`, read by `kspan-heads`).
 pub const KSPAN_HEADS: u16 = 0x4b56;
+/// kspan's socket-call option: the BPF backend's one record per socket syscall of the
+/// traced processes (written by `kspan record --backend bpf`, read by `kspan-heads`).
+pub const KSPAN_CALLS: u16 = 0x4b57;
