@@ -245,7 +245,7 @@ static __always_inline bool wants_head(struct pending *p, s64 ret, u8 buffer)
 static __always_inline u64 read_head(struct call_event *e, struct pending *p, s64 ret, u8 buffer)
 {
 	struct iovec first = { .iov_base = (void *)p->args[1], .iov_len = p->args[2] };
-	if (buffer == B_IOV && (p->args[2] == 0 || !first_iov(p->args[1], &first)))
+	if (buffer == B_IOV && !first_iov(p->args[1], p->args[2], &first))
 		return 0;
 	if (buffer == B_MSG && !first_msg_iov(p->args[1], &first))
 		return 0;

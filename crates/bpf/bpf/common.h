@@ -92,20 +92,34 @@ static __always_inline void count_lost(void)
 		__sync_fetch_and_add(count, 1);
 }
 
-/* The first buffer of the iovec array `iov` (user memory) into `out`; false when unreadable. */
-static __always_inline bool first_iov(u64 iov, struct iovec *out)
+/* Empty buffers skipped at most at the start of an iovec array. */
+#define MAX_EMPTY_IOVECS 4
+
+/* The first non-empty buffer of the iovec array `iov` of `count` buffers (user memory) into
+ * `out`, past up to MAX_EMPTY_IOVECS empty ones (Erlang's inet driver sends with
+ * `writev(fd, [0 B, data])`: the first buffer shows nothing of the message); false when
+ * unreadable or when none of those is non-empty. */
+static __always_inline bool first_iov(u64 iov, u64 count, struct iovec *out)
 {
-	return bpf_probe_read_user(out, sizeof(*out), (void *)iov) == 0;
+	for (int i = 0; i <= MAX_EMPTY_IOVECS; i++) {
+		if ((u64)i >= count)
+			return false;
+		if (bpf_probe_read_user(out, sizeof(*out), (void *)(iov + i * sizeof(*out))))
+			return false;
+		if (out->iov_len > 0)
+			return true;
+	}
+	return false;
 }
 
-/* The first buffer of the msghdr `msg` (user memory) into `out`; false when unreadable or
- * when it has no buffer. */
+/* The first non-empty buffer of the msghdr `msg` (user memory) into `out`, as first_iov;
+ * false when unreadable or when it has none. */
 static __always_inline bool first_msg_iov(u64 msg, struct iovec *out)
 {
 	struct user_msghdr hdr = {};
-	if (bpf_probe_read_user(&hdr, sizeof(hdr), (void *)msg) || hdr.msg_iovlen == 0)
+	if (bpf_probe_read_user(&hdr, sizeof(hdr), (void *)msg))
 		return false;
-	return first_iov((u64)hdr.msg_iov, out);
+	return first_iov((u64)hdr.msg_iov, hdr.msg_iovlen, out);
 }
 
 /* A process forked by a traced one is traced (threads share the tgid already). */

@@ -99,11 +99,11 @@ static __always_inline int remember(s32 fd, u64 buf, u64 len, u32 kind)
 	return 0;
 }
 
-/* The same with the first iovec of `iov` (user memory). */
-static __always_inline int remember_iov(s32 fd, u64 iov, u32 kind)
+/* The same with the first non-empty buffer of the iovec array `iov` of `count` (user memory). */
+static __always_inline int remember_iov(s32 fd, u64 iov, u64 count, u32 kind)
 {
 	struct iovec first = {};
-	if (!first_iov(iov, &first))
+	if (!first_iov(iov, count, &first))
 		return 0;
 	return remember(fd, (u64)first.iov_base, first.iov_len, kind);
 }
@@ -171,7 +171,7 @@ static __always_inline int emit(struct sys_exit_ctx *ctx)
 	SEC("tracepoint/syscalls/sys_enter_" #name)                               \
 	int enter_##name(struct sys_enter_ctx *ctx)                               \
 	{                                                                         \
-		return ctx->args[2] ? remember_iov(ctx->args[0], ctx->args[1], k) : 0; \
+		return remember_iov(ctx->args[0], ctx->args[1], ctx->args[2], k); \
 	}
 #define ENTER_MSG(name, k)                                                        \
 	SEC("tracepoint/syscalls/sys_enter_" #name)                               \

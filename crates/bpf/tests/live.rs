@@ -89,6 +89,49 @@ fn a_loopback_exchange_gives_four_heads_with_thread_descriptor_and_clock() {
     }
 }
 
+#[test]
+fn a_writev_whose_first_buffer_is_empty_shows_the_next_one() {
+    // Erlang's inet driver sends with writev(fd, [0 B, data]): the head is the data's.
+    let scratch = Scratch::new("bpf-heads-iov");
+    let capture = HeadCapture::start(&options(&scratch, 16)).unwrap();
+    // SAFETY: gettid has no preconditions.
+    let tid = unsafe { libc::gettid() };
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (mut server, _) = listener.accept().unwrap();
+    let command = b"*2\r\n$4\r\nINCR\r\n$1\r\nk\r\n";
+    let empty: [u8; 0] = [];
+    let buffers = [
+        libc::iovec {
+            iov_base: empty.as_ptr() as *mut libc::c_void,
+            iov_len: 0,
+        },
+        libc::iovec {
+            iov_base: command.as_ptr() as *mut libc::c_void,
+            iov_len: command.len(),
+        },
+    ];
+    // SAFETY: both iovecs point at live buffers of the lengths given, for the call's length.
+    let sent = unsafe { libc::writev(client.as_raw_fd(), buffers.as_ptr(), 2) };
+    assert_eq!(sent, command.len() as isize);
+    let mut got = vec![0u8; command.len()];
+    server.read_exact(&mut got).unwrap();
+    let recorded = capture.finish().unwrap();
+    let chunks = std::fs::read(&recorded.chunks_path).unwrap();
+    let option = StoredHeads::option_bytes(recorded.head_bytes, 0, &chunks);
+    let stored = StoredHeads::from_option(&option).unwrap();
+    let sends: Vec<(SyscallKind, i64, &[u8])> = stored
+        .heads
+        .iter()
+        .filter(|h| h.tid == tid && h.fd == client.as_raw_fd())
+        .map(|h| (h.kind, h.ret, h.bytes.as_slice()))
+        .collect();
+    assert_eq!(
+        sends,
+        vec![(SyscallKind::Writev, command.len() as i64, &command[..16])]
+    );
+}
+
 /// The killed role: starts a capture, reports its program ids, waits to be killed.
 #[test]
 fn role_entry() {
