@@ -18,9 +18,17 @@ use std::sync::Mutex;
 /// `bench/stacks/run.sh` uses fixed namespace names: one run at a time.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-/// Runs one stack for 3 s under `load` (req/s, or `cN`: N clients in a closed loop) and
-/// returns (exact, requests).
-fn run(stack: &str, load: &str) -> (u64, u64) {
+/// One stack run's outcome: requests traced exactly, requests checked, and what the run
+/// printed (the checker's report) with the recorder's log, shown when a bar is missed so that
+/// a failure on a CI machine can be diagnosed from its log alone.
+struct Outcome {
+    exact: u64,
+    requests: u64,
+    report: String,
+}
+
+/// Runs one stack for 3 s under `load` (req/s, or `cN`: N clients in a closed loop).
+fn run(stack: &str, load: &str) -> Outcome {
     let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let kspan = PathBuf::from(env!("CARGO_BIN_EXE_kspan"));
     let bin_dir = kspan.parent().expect("the binary's directory");
@@ -55,19 +63,31 @@ fn run(stack: &str, load: &str) -> (u64, u64) {
         .expect("exact=N/M");
     let (n, m) = exact.split_once('/').expect("N/M");
     eprintln!("{stack}: {result}");
+    let record_log = std::fs::read_to_string(out.join("record.log")).unwrap_or_default();
     let _ = std::fs::remove_dir_all(&out);
-    (n.parse().unwrap(), m.parse().unwrap())
+    Outcome {
+        exact: n.parse().unwrap(),
+        requests: m.parse().unwrap(),
+        report: format!("{stdout}\nrecord.log:\n{record_log}"),
+    }
 }
 
 /// Runs `stack` under `load` and asserts that at least `percent` % of its requests were
 /// traced exactly.
 fn assert_at_least(stack: &str, load: &str, percent: f64) {
-    let (exact, requests) = run(stack, load);
-    assert!(requests >= 50, "{stack}: {requests} requests checked");
+    let Outcome {
+        exact,
+        requests,
+        report,
+    } = run(stack, load);
+    assert!(
+        requests >= 50,
+        "{stack}: {requests} requests checked\n{report}"
+    );
     let accuracy = 100.0 * exact as f64 / requests as f64;
     assert!(
         accuracy >= percent,
-        "{stack}: {exact}/{requests} exact ({accuracy:.1}%), below {percent}%"
+        "{stack}: {exact}/{requests} exact ({accuracy:.1}%), below {percent}%\n{report}"
     );
 }
 
