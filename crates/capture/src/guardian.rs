@@ -15,9 +15,15 @@ use std::io::{self, Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::Duration;
 
 /// The byte a recorder sends its guardian when it finished cleanly.
 const FINISHED: u8 = b'f';
+
+/// How long the guardian waits for its dead recorder's directory lock: the kernel releases
+/// it when it puts the dying recorder's files, which can come after the pipe's end that
+/// woke the guardian (a loaded machine widens that gap).
+const DEAD_LOCK_WAIT: Duration = Duration::from_secs(5);
 
 /// The subcommand and flag a guardian's command line starts with, before the recorder's
 /// pid: how [`guarded`] finds a live guardian.
@@ -106,7 +112,7 @@ pub fn watch(recorder: u32, tracefs_root: &Path, dir: &Path) -> Option<Cleanup> 
         return None;
     }
     let mut cleanup = Cleanup::default();
-    let (stale, kept) = adopt_stale_temp_dirs(dir, Some(recorder));
+    let (stale, kept) = adopt_stale_temp_dirs(dir, Some(recorder), DEAD_LOCK_WAIT);
     cleanup.rescued = stale.iter().map(|s| s.rescue_pages(tracefs_root)).sum();
     match remove_instances_of(tracefs_root, recorder as i32) {
         Ok(names) => cleanup.instances = names,

@@ -16,7 +16,8 @@ use std::fmt;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
 
 /// File name of the manifest in a recording's temporary directory.
 pub const MANIFEST: &str = "manifest.json";
@@ -26,6 +27,9 @@ pub const MANIFEST: &str = "manifest.json";
 const MAX_CPUS: u32 = 1 << 16;
 /// Largest ring-buffer sub-buffer (page) size a kernel uses, in bytes.
 const MAX_PAGE_SIZE: usize = 1 << 20;
+
+/// How often a lock still held is tried again while [`adopt_stale_temp_dirs`] waits.
+const LOCK_POLL: Duration = Duration::from_millis(5);
 
 /// What a recording stores in its temporary directory when it starts, so that its pages
 /// can become a trace.dat even if it dies before writing one.
@@ -141,9 +145,17 @@ pub struct Stale {
 }
 
 /// Locks the temporary directories in `dir` whose recorder is gone (only those of recorder
-/// `owner` when given), oldest name first. Directories that cannot be opened are reported
-/// as [`Salvage::Kept`].
-pub fn adopt_stale_temp_dirs(dir: &Path, owner: Option<u32>) -> (Vec<Stale>, Vec<Salvage>) {
+/// `owner` when given), oldest name first, waiting up to `wait` for a lock still held. A
+/// recorder that was just killed still holds its lock for a moment: the kernel releases a
+/// dying process's `flock` when it puts its files, which can come after the pipe end whose
+/// closing woke its guardian. Directories that cannot be opened are reported as
+/// [`Salvage::Kept`]; one that is gone meanwhile (another sweep salvaged it) is skipped.
+pub fn adopt_stale_temp_dirs(
+    dir: &Path,
+    owner: Option<u32>,
+    wait: Duration,
+) -> (Vec<Stale>, Vec<Salvage>) {
+    let deadline = Instant::now() + wait;
     let mut found: Vec<((u32, u32), PathBuf)> = fs::read_dir(dir)
         .into_iter()
         .flatten()
@@ -156,7 +168,13 @@ pub fn adopt_stale_temp_dirs(dir: &Path, owner: Option<u32>) -> (Vec<Stale>, Vec
     found.sort();
     let (mut stale, mut kept) = (Vec::new(), Vec::new());
     for ((pid, serial), path) in found {
-        match TempDir::adopt(path.clone()) {
+        let adopted = loop {
+            match TempDir::adopt(path.clone()) {
+                Ok(None) if Instant::now() < deadline => thread::sleep(LOCK_POLL),
+                other => break other,
+            }
+        };
+        match adopted {
             Ok(Some(dir)) => stale.push(Stale {
                 pid,
                 serial,
@@ -164,6 +182,7 @@ pub fn adopt_stale_temp_dirs(dir: &Path, owner: Option<u32>) -> (Vec<Stale>, Vec
                 dir,
             }),
             Ok(None) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => kept.push(Salvage::Kept {
                 dir: path,
                 reason: format!("it cannot be opened ({e}); check its permissions"),
@@ -183,7 +202,7 @@ pub fn salvage_stale_temp_dirs(
     owner: Option<u32>,
     rescue_from: Option<&Path>,
 ) -> Vec<Salvage> {
-    let (stale, mut done) = adopt_stale_temp_dirs(dir, owner);
+    let (stale, mut done) = adopt_stale_temp_dirs(dir, owner, Duration::ZERO);
     if let Some(root) = rescue_from {
         stale.iter().for_each(|s| {
             s.rescue_pages(root);
