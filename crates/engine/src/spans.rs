@@ -71,6 +71,9 @@ pub(crate) struct LiveSpan {
     /// A call written on a connection its event loop had just read an answer on, in the
     /// same poll round (see `engine::handon`).
     pub handed_on: bool,
+    /// A call linked by the context of a thread that had watched its parent's connection
+    /// (see `engine::links`): by what the runtime ran on that thread, not by its bytes.
+    pub watched: bool,
     /// A later command of a pipelined write (see `engine::pipelined`): the engine keeps it
     /// as a child of the write's first call, so that it follows every change of that
     /// call's link, and it is emitted as that call's sibling.
@@ -259,6 +262,7 @@ impl Spans {
                 sig: None,
                 read_round: None,
                 handed_on: false,
+                watched: false,
                 rides: false,
                 main: Acc::default(),
                 tail: Acc::default(),

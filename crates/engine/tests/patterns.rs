@@ -629,3 +629,58 @@ fn a_loop_connects_for_the_request_it_just_read_before_its_first_call_s_round() 
         ))
     );
 }
+
+/// After the quiet phase, thread 10 reads A (a Q, one Y call) and thread 11 of the same
+/// process reads C (a Q); thread 10 writes A's Y. Thread 11 then watches A's connection
+/// (EAGAIN: a runtime thread ran A's work) and writes a Y (the runtime ran C's task next).
+/// Back answers both; each reader answers its request.
+fn watched_beyond_count(n: u64) -> Vec<Trace> {
+    let mut r = connections();
+    r.thread(FRONT2, FRONT, "front");
+    quiet_phase(&mut r, n);
+    let t = 100 + 400 * n;
+    r.send(t + 2, LG, 0xA1, 10)
+        .send(t + 3, LG, 0xC1, 10)
+        .recv(t + 10, FRONT, 0xA2, 10)
+        .head(t + 11, FRONT, false, Q)
+        .recv(t + 12, FRONT2, 0xC2, 10)
+        .head(t + 13, FRONT2, false, Q)
+        .send(t + 14, FRONT, 0xD1, 5)
+        .head(t + 16, FRONT, true, Y)
+        .recv(t + 20, FRONT2, 0xA2, -11)
+        .send(t + 24, FRONT2, 0xF1, 5)
+        .head(t + 26, FRONT2, true, Y)
+        .recv(t + 30, BACK, 0xD2, 5)
+        .send(t + 32, BACK, 0xD2, 5)
+        .recv(t + 34, BACK, 0xF2, 5)
+        .send(t + 36, BACK, 0xF2, 5)
+        .recv(t + 40, FRONT, 0xD1, 5)
+        .recv(t + 42, FRONT2, 0xF1, 5)
+        .send(t + 50, FRONT, 0xA2, 5)
+        .send(t + 55, FRONT2, 0xC2, 5)
+        .until(t + 60);
+    let traces = r.run().0;
+    traces[traces.len() - 2..].to_vec()
+}
+
+#[test]
+fn a_watched_connection_does_not_give_its_request_more_calls_than_its_endpoint_makes() {
+    // A already made the one Y its endpoint makes when thread 11 watched its connection:
+    // the Y thread 11 writes next is not A's, and C is the only request with room for it.
+    let t = 100 + 400 * LEARNT;
+    assert_eq!(
+        render_links(&watched_beyond_count(LEARNT)),
+        tree(&at(
+            t,
+            "
+            Server front tid=10 @10..@52
+              Client front tid=10 @14..@42 link=own-thread/2
+                Server back tid=20 @30..@34
+            ---
+            Server front tid=11 @12..@57
+              Client front tid=11 @24..@44 link=pattern/2
+                Server back tid=20 @34..@38
+            ---"
+        ))
+    );
+}

@@ -195,6 +195,35 @@ impl Engine {
         self.room_left(request, call).map(|n| n > 0)
     }
 
+    /// A call linked only because its thread had watched its parent's connection, whose
+    /// parent already made every call of its kind that its endpoint makes (fitted
+    /// counts): the counts contradict the watch. A thread that watched a request's
+    /// connection ran that request's work then, and an M:N runtime (Go) runs whichever
+    /// task is ready next on the same thread: past the watched request's count, the
+    /// watch is only the thread's run order, and the link is read order (`event-loop`),
+    /// which the counts outrank where several threads read the process's requests.
+    fn unwatch_beyond_count(&mut self, call: SpanId) {
+        let Some((parent, candidates)) = self.spans.get(call).and_then(|c| {
+            let l = c
+                .span
+                .link
+                .filter(|l| c.watched && l.evidence == Evidence::Connection)?;
+            Some((c.span.parent?, l.candidates))
+        }) else {
+            return;
+        };
+        if self.room_for(parent, call) != Some(false) {
+            return;
+        }
+        if let Some(c) = self.spans.get_mut(call) {
+            c.span.link = Some(Link {
+                evidence: Evidence::EventLoop,
+                candidates,
+                confidence: links::confidence(Evidence::EventLoop, candidates),
+            });
+        }
+    }
+
     /// Call `call`'s signature is known, or its answer read: if its parent (if any) has no
     /// room for it and exactly one request that could have made it has, it goes there.
     /// An orphan with several candidates with room waits until one of them answers (see
@@ -204,7 +233,14 @@ impl Engine {
             return;
         };
         let (pid, start, parent) = (c.span.pid, c.span.start, c.span.parent);
-        if c.sig.is_none() || !open_to_patterns(c.span.link) {
+        if c.sig.is_none() {
+            return;
+        }
+        self.unwatch_beyond_count(call);
+        let Some(c) = self.spans.get(call) else {
+            return;
+        };
+        if !open_to_patterns(c.span.link) {
             return;
         }
         if parent.is_some_and(|p| self.room_for(p, call) != Some(false)) {

@@ -10,14 +10,17 @@
 use super::*;
 
 impl Engine {
-    /// The parent of a call thread `tid` starts now, and the link that says why.
+    /// The parent of a call thread `tid` starts now, the link that says why, and whether
+    /// that parent is only the request whose connection the thread watched last (its
+    /// context, not a connection opened or checked out for the call).
     /// `opened_for` is the request the call's connection was opened or checked out for.
     pub(super) fn link_call(
         &mut self,
         tid: Tid,
         opened_for: Option<SpanId>,
-    ) -> (Option<SpanId>, Option<Link>) {
+    ) -> (Option<SpanId>, Option<Link>, bool) {
         let opened_for = opened_for.filter(|&id| self.in_progress(id));
+        let mut watched = false;
         // The first request on a connection opened during a request is for that request
         // while it is still in progress; else an event loop's call is for the oldest of its
         // reads not acted on yet; else the thread's own context.
@@ -46,6 +49,7 @@ impl Engine {
                         Evidence::OwnThread if th.multiplexes => Evidence::EventLoop,
                         ev => ev,
                     };
+                    watched = ev == Evidence::Connection;
                     th.ctx.map(|id| (id, ev))
                 }
             },
@@ -68,7 +72,7 @@ impl Engine {
             // No evidence left, and one request in progress in the process.
             None => match sole() {
                 Some(only) => (only, Evidence::SoleRequest),
-                None => return (None, None),
+                None => return (None, None, false),
             },
         };
         let candidates = candidates.max(1);
@@ -86,7 +90,11 @@ impl Engine {
             candidates,
             confidence,
         };
-        (Some(parent), Some(link))
+        (
+            Some(parent),
+            Some(link),
+            watched && evidence == Evidence::Connection,
+        )
     }
 
     /// Later evidence says `call` (of process `pid`) was made for `request`: it moves there

@@ -207,12 +207,15 @@ impl Engine {
                 let tuple = ep.tuple;
                 let opened_for = ep.opened_for.take();
                 self.claim_queued_job(tid, now);
-                let (parent, link) = self.link_call(tid, opened_for);
+                let (parent, link, watched) = self.link_call(tid, opened_for);
                 self.note_write_round(tid);
                 let start = self.call_start(tid, now);
                 let mut span = self.new_span(SpanKind::Client, parent, tid, start, tuple);
                 span.link = link;
                 let id = self.spans.open(span);
+                if let Some(s) = self.spans.get_mut(id) {
+                    s.watched = watched;
+                }
                 self.note_hand_on(tid, old, id);
                 if let Some(old) = old {
                     self.spans.close(old);
