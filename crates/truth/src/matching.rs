@@ -853,6 +853,61 @@ mod tests {
     }
 
     #[test]
+    fn a_store_s_span_pairs_within_its_caller_s_paired_call() {
+        // Two threads queue for one store connection; both logged windows hold both
+        // exchanges. The store's spans, known only by those windows, both fit the second
+        // thread's (shorter) window best by time; each is the one inside its caller's call.
+        let store = |start, end| ExpectedSpan {
+            service: "store".into(),
+            kind: SpanKind::Server,
+            local: Some("10.0.0.3:6379".parse().unwrap()),
+            peer: "10.0.0.1:5000".parse().unwrap(),
+            timing: Timing::Window,
+            parent: Some(0),
+            ..call(start, end)
+        };
+        let request = |tid, start, end| ExpectedRequest {
+            rid: format!("r{tid}"),
+            endpoint: "/".into(),
+            spans: vec![
+                ExpectedSpan {
+                    tid: Some(tid),
+                    ..call(start, end)
+                },
+                store(start, end),
+            ],
+        };
+        let expected = Expected {
+            requests: vec![request(1, 0, 1100), request(2, 10, 1100)],
+            warnings: vec![],
+        };
+        let served = |start, end| ObservedSpan {
+            service: "store".into(),
+            kind: SpanKind::Server,
+            local: Some("10.0.0.3:6379".parse().unwrap()),
+            peer: Some("10.0.0.1:5000".parse().unwrap()),
+            ..span(start, end)
+        };
+        let sent = |tid, start, end| ObservedSpan {
+            tid: Some(tid),
+            ..observed_call(start, end)
+        };
+        let observed = [
+            served(1010, 1080),
+            served(110, 180),
+            sent(2, 100, 190),
+            sent(1, 1000, 1090),
+        ];
+        let rule = TimeRule {
+            offset_ns: 0,
+            tolerance_ns: 5,
+            coarse_tolerance_ns: 5,
+        };
+        let m = match_spans(&expected, &observed, &HashMap::new(), &rule);
+        assert_eq!(m.of_expected, [[Some(3), Some(0)], [Some(2), Some(1)]]);
+    }
+
+    #[test]
     fn a_span_missing_on_a_multiplexed_connection_shifts_the_others_by_one() {
         // Ten calls in flight at once on one connection, kspan missing the second: the
         // others pair with their own spans, in order.
