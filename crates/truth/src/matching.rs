@@ -131,8 +131,8 @@ struct Candidate {
     /// (see [`same_thread`]).
     same_thread: bool,
     /// For a callee's span known only by its caller's window ([`in_callers_window`]):
-    /// whether the kspan span lies within the kspan span paired with that call; true for
-    /// every other pair.
+    /// whether the kspan span's middle lies within the kspan span paired with that call;
+    /// true for every other pair.
     within_call: bool,
     r: usize,
     s: usize,
@@ -254,11 +254,14 @@ pub fn match_spans(
         .map(|mut c| {
             let call = in_callers_window(expected, c.r, c.s)
                 .and_then(|call| matching.of_expected[c.r][call]);
+            // Its middle: the callee's span may end a little after the caller's read (the
+            // exit of its send), and one call's span may lie within the tolerance of the
+            // next, but not half of it. Both times are kspan's, on one clock.
             let (start, end) = times[c.o];
-            let slack = rule.slack(&expected.requests[c.r].spans[c.s]);
+            let middle = start + (end - start) / 2;
             c.within_call = call.is_some_and(|call| {
                 let (from, to) = times[call];
-                start >= from - slack && end <= to + slack
+                (from..=to).contains(&middle)
             });
             c
         })
