@@ -161,6 +161,13 @@ impl Engine {
         }) else {
             return;
         };
+        // A request that has made every call of this kind its endpoint makes (the counts
+        // fitted from the process's traffic), each linked by evidence naming it, is not
+        // waiting for another one. Calls linked by weaker evidence do not fill it: those
+        // are what a completion corrects (a pool's hand-offs).
+        if self.made_all_surely(request, call) {
+            return;
+        }
         if let Some(w) = self.threads.map.get_mut(&waker) {
             w.completion = None;
         }
