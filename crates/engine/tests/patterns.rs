@@ -684,3 +684,56 @@ fn a_watched_connection_does_not_give_its_request_more_calls_than_its_endpoint_m
         ))
     );
 }
+
+#[test]
+fn a_completion_wakeup_skips_a_request_that_has_made_all_its_calls_of_that_kind() {
+    // Workers 12 and 13 make calls for requests other threads read: 13 C's Y, handed back to
+    // C's thread (FRONT2); then 12 A's Y, whose first wakeup after its answer reaches C's
+    // thread again (a lock passed on), then A's. C has made the one Y its endpoint makes: the
+    // call is A's.
+    let mut r = connections();
+    r.thread(FRONT2, FRONT, "front")
+        .thread(12, FRONT, "front")
+        .thread(13, FRONT, "front");
+    quiet_phase(&mut r, LEARNT);
+    let t = 100 + 400 * LEARNT;
+    round(&mut r, t);
+    r.send(t + 2, LG, 0xA1, 10)
+        .send(t + 3, LG, 0xC1, 10)
+        .recv(t + 10, FRONT, 0xA2, 10)
+        .head(t + 12, FRONT, false, P)
+        .recv(t + 14, FRONT2, 0xC2, 10)
+        .head(t + 16, FRONT2, false, Q)
+        .send(t + 18, 13, 0xF1, 5)
+        .head(t + 19, 13, true, Y)
+        .recv(t + 20, BACK, 0xF2, 5)
+        .send(t + 22, BACK, 0xF2, 5)
+        .recv(t + 24, 13, 0xF1, 5)
+        .waking(t + 26, 13, FRONT2)
+        .send(t + 30, 12, 0xD1, 5)
+        .head(t + 31, 12, true, Y)
+        .recv(t + 32, BACK, 0xD2, 5)
+        .send(t + 34, BACK, 0xD2, 5)
+        .recv(t + 36, 12, 0xD1, 5)
+        .waking(t + 40, 12, FRONT2)
+        .waking(t + 41, 12, FRONT)
+        .send(t + 50, FRONT, 0xA2, 5)
+        .send(t + 55, FRONT2, 0xC2, 5)
+        .until(t + 60);
+    let traces = r.run().0;
+    assert_eq!(
+        render_links(&traces[traces.len() - 2..]),
+        tree(&at(
+            t,
+            "
+            Server front tid=10 @10..@52
+              Client front tid=12 @30..@38 link=completion/2
+                Server back tid=20 @32..@36
+            ---
+            Server front tid=11 @14..@57
+              Client front tid=13 @18..@26 link=completion/2
+                Server back tid=20 @20..@24
+            ---"
+        ))
+    );
+}

@@ -1120,6 +1120,46 @@ fn a_completion_wakeup_never_moves_a_call_to_a_request_that_started_after_it() {
 }
 
 #[test]
+fn a_completion_wakeup_skips_a_thread_waiting_for_its_own_call() {
+    let mut r = pool();
+    r.send(100, LG, 0xA1, 10)
+        .recv(110, FRONT, 0xA2, 10) // request A
+        .send(111, LG, 0xC1, 10)
+        .recv(112, 12, 0xC2, 10) // request C
+        .waking(115, FRONT, 11) // A's job to worker 11
+        .exit(116, 11, Syscall::Futex)
+        .send(118, 12, 0xD1, 5) // C's thread makes its own call
+        .send(121, 11, 0xB1, 5)
+        .recv(125, BACK, 0xB2, 5)
+        .send(130, BACK, 0xB2, 5)
+        .recv(135, 11, 0xB1, 5)
+        // An interpreter lock passed through C's thread's own condition variable: C's
+        // thread waits for its own call's answer, not for the worker's result.
+        .waking(141, 11, 12)
+        .waking(142, 11, FRONT) // the result handed back to A's thread
+        .recv(143, BACK, 0xD2, 5)
+        .send(144, BACK, 0xD2, 5)
+        .recv(146, 12, 0xD1, 5)
+        .send(150, FRONT, 0xA2, 5)
+        .send(160, 12, 0xC2, 5);
+    let (traces, _) = r.run();
+    assert_eq!(
+        render(&traces),
+        tree(
+            "
+            Server front tid=10 110..152
+              Client front tid=11 121..137
+                Server back tid=20 125..132
+            ---
+            Server front tid=12 112..162
+              Client front tid=12 118..148
+                Server back tid=20 143..146
+            ---"
+        )
+    );
+}
+
+#[test]
 fn a_worker_that_answers_the_request_it_called_for_keeps_its_call_there() {
     let mut r = pool();
     r.send(100, LG, 0xA1, 10)

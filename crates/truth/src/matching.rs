@@ -7,7 +7,10 @@
 //! - its time, after removing the clock offset estimated from the data ([`crate::clock`]),
 //!   overlaps the true span's within the tolerance ([`TimeRule::slack`]: small, wider only for
 //!   a root known to nginx's 1 ms resolution);
-//! - of the true spans on its connection end, this is the one it fits best: a span of the
+//! - of the true spans on its connection end, this is the one it fits best: first, one whose
+//!   logged thread is among the threads kspan says worked in the span (either may not say):
+//!   a thread makes one call at a time, and the calls several threads queue for one
+//!   connection (a lock, a pool) have logged windows that all hold each other's bytes; a span of the
 //!   previous (or next) request on a keep-alive connection is that request's, even when it
 //!   lies within the tolerance of this one. A connection carries one call at a time, but a
 //!   call's logged start may precede its first byte by any wait for a connection, a lock or
@@ -124,16 +127,26 @@ struct Candidate {
     /// Whether the two are the k-th in start order on a caller's connection end whose calls
     /// all pair in order (see the module's documentation).
     in_order: bool,
+    /// Whether the kspan span ran on the true span's thread, or either side does not say
+    /// (see [`same_thread`]).
+    same_thread: bool,
+    /// For a callee's span known only by its caller's window ([`in_callers_window`]):
+    /// whether the kspan span's middle lies within the kspan span paired with that call;
+    /// true for every other pair.
+    within_call: bool,
     r: usize,
     s: usize,
     o: usize,
 }
 
 impl Candidate {
-    /// How well the pair fits, best first: paired in order on their connection end; then
-    /// the most shared time, then the nearest, then the closest in start and end.
+    /// How well the pair fits, best first: on the same thread; within its caller's paired
+    /// call; then paired in order on their connection end; then the most shared time, then
+    /// the nearest, then the closest in start and end.
     fn closeness(&self) -> Fit {
         (
+            !self.same_thread,
+            !self.within_call,
             !self.in_order,
             std::cmp::Reverse(self.iou),
             self.gap.max(0),
@@ -206,6 +219,8 @@ pub fn match_spans(
                         gap,
                         iou,
                         in_order: in_order.contains(&(r, s, o)),
+                        same_thread: same_thread(want, &observed[o]),
+                        within_call: true,
                         r,
                         s,
                         o,
@@ -215,13 +230,6 @@ pub fn match_spans(
         }
     }
     candidates.sort_unstable_by_key(|c| (c.cost, c.r, c.s, c.o));
-    // Each kspan span's own true span: the one it fits best.
-    let mut closest: Vec<Option<Closest>> = vec![None; observed.len()];
-    for c in &candidates {
-        let fit = (c.closeness(), c.r, c.s);
-        let best = closest[c.o].get_or_insert(fit);
-        *best = (*best).min(fit);
-    }
     let mut matching = Matching {
         of_expected: expected
             .requests
@@ -236,7 +244,58 @@ pub fn match_spans(
             .map(|r| vec![None; r.spans.len()])
             .collect(),
     };
-    for c in &candidates {
+    // The callees known only by their callers' windows pair after the callers, within them.
+    let (callees, mut candidates): (Vec<Candidate>, Vec<Candidate>) = candidates
+        .into_iter()
+        .partition(|c| in_callers_window(expected, c.r, c.s).is_some());
+    pair_closest(expected, &candidates, &mut matching, rule);
+    let callees: Vec<Candidate> = callees
+        .into_iter()
+        .map(|mut c| {
+            let call = in_callers_window(expected, c.r, c.s)
+                .and_then(|call| matching.of_expected[c.r][call]);
+            // Its middle: the callee's span may end a little after the caller's read (the
+            // exit of its send), and one call's span may lie within the tolerance of the
+            // next, but not half of it. Both times are kspan's, on one clock.
+            let (start, end) = times[c.o];
+            let middle = start + (end - start) / 2;
+            c.within_call = call.is_some_and(|call| {
+                let (from, to) = times[call];
+                (from..=to).contains(&middle)
+            });
+            c
+        })
+        .collect();
+    pair_closest(expected, &callees, &mut matching, rule);
+    candidates.extend(callees);
+    let closest = closest_fits(&candidates, observed.len());
+    pair_siblings(expected, &candidates, &closest, &mut matching, rule);
+    absorb_round_trips(expected, observed, &times, &mut matching, rule);
+    explain_misses(expected, &candidates, &closest, &mut matching, rule);
+    matching
+}
+
+/// Each kspan span's own true span among `candidates`: the one it fits best.
+fn closest_fits(candidates: &[Candidate], observed: usize) -> Vec<Option<Closest>> {
+    let mut closest: Vec<Option<Closest>> = vec![None; observed];
+    for c in candidates {
+        let fit = (c.closeness(), c.r, c.s);
+        let best = closest[c.o].get_or_insert(fit);
+        *best = (*best).min(fit);
+    }
+    closest
+}
+
+/// Pairs, cheapest first, each candidate pair whose kspan span fits it best of all its
+/// candidates, within the tolerance, when both are still free.
+fn pair_closest(
+    expected: &Expected,
+    candidates: &[Candidate],
+    matching: &mut Matching,
+    rule: &TimeRule,
+) {
+    let closest = closest_fits(candidates, matching.of_observed.len());
+    for c in candidates {
         let want = &expected.requests[c.r].spans[c.s];
         let own = closest[c.o].is_some_and(|(best, _, _)| c.closeness() <= best);
         if c.gap <= rule.slack(want)
@@ -248,10 +307,21 @@ pub fn match_spans(
             matching.of_observed[c.o] = Some((c.r, c.s));
         }
     }
-    pair_siblings(expected, &candidates, &closest, &mut matching, rule);
-    absorb_round_trips(expected, observed, &times, &mut matching, rule);
-    explain_misses(expected, &candidates, &closest, &mut matching, rule);
-    matching
+}
+
+/// For a callee's span whose times are its caller's logged window (a store that logs
+/// nothing: [`Timing::Window`] under a CLIENT span), the index of that call in its request.
+/// The window holds any wait for a lock or a pooled connection, so the windows of calls
+/// queued on one connection all hold each other's exchanges; the callee's span lies within
+/// the call that sent it its bytes.
+fn in_callers_window(expected: &Expected, r: usize, s: usize) -> Option<usize> {
+    let spans = &expected.requests[r].spans;
+    let want = &spans[s];
+    let call = want.parent?;
+    (want.timing == Timing::Window
+        && want.kind == SpanKind::Server
+        && spans[call].kind == SpanKind::Client)
+        .then_some(call)
 }
 
 /// Whether two true spans of one request are *pipelined siblings*: of the same kind, on the
@@ -339,6 +409,7 @@ fn calls_in_order(
             let want = span(&wants[i]);
             let (start, end) = times[o];
             (want.start - end).max(start - want.end) <= rule.slack(want)
+                && same_thread(want, &observed[o])
         };
         if !multiplexed(&got, times) {
             // One call at a time: in order only when the counts agree and every k-th pair
@@ -461,7 +532,7 @@ fn align(n: usize, m: usize, cost: impl Fn(usize, usize) -> Option<i64>) -> Vec<
 type Closest = (Fit, usize, usize);
 
 /// How well a kspan span fits a true span, smaller is better (see [`Candidate::closeness`]).
-type Fit = (bool, std::cmp::Reverse<i64>, i64, i64);
+type Fit = (bool, bool, bool, std::cmp::Reverse<i64>, i64, i64);
 
 /// Keeps, for every true span left without a kspan span, its nearest refused candidate: one
 /// that overlaps it (within the tolerance) but is another true span's first, else the nearest
@@ -623,6 +694,17 @@ impl Bucket {
     }
 }
 
+/// Whether `got` ran on `want`'s thread, or either does not say which thread. A thread makes
+/// one call at a time, so of the true calls on one connection end whose logged windows
+/// overlap (each call's start is logged before it waits for a lock or a pooled connection),
+/// the one kspan's span stands for is the one made by the thread that sent its bytes.
+fn same_thread(want: &ExpectedSpan, got: &ObservedSpan) -> bool {
+    match want.tid {
+        Some(tid) => !got.has_threads() || got.ran_on(tid),
+        None => true,
+    }
+}
+
 /// Whether `got` can stand for `want` but for its time (the identifying end is already equal):
 /// same service and no contradicting other end.
 fn fits(want: &ExpectedSpan, got: &ObservedSpan, aliases: &HashMap<String, String>) -> bool {
@@ -753,6 +835,79 @@ mod tests {
             pairs(vec![call(0, 1000), call(200, 1100)], &observed),
             [None, Some(0)]
         );
+    }
+
+    #[test]
+    fn calls_waiting_on_a_lock_pair_with_the_span_of_their_own_thread() {
+        // Three threads share one connection under a lock that is not first come, first
+        // served: each logged its call before waiting for the lock, so all three windows
+        // hold all three exchanges, and the thread that logged first sent last.
+        let on = |tid, start, end| ExpectedSpan {
+            tid: Some(tid),
+            ..call(start, end)
+        };
+        let wants = vec![on(1, 0, 1300), on(2, 10, 1100), on(3, 20, 1200)];
+        let ran = |tid, start, end| ObservedSpan {
+            tid: Some(tid),
+            ..observed_call(start, end)
+        };
+        let observed = [ran(2, 1000, 1090), ran(3, 1100, 1190), ran(1, 1200, 1290)];
+        assert_eq!(pairs(wants, &observed), [Some(2), Some(0), Some(1)]);
+    }
+
+    #[test]
+    fn a_store_s_span_pairs_within_its_caller_s_paired_call() {
+        // Two threads queue for one store connection; both logged windows hold both
+        // exchanges. The store's spans, known only by those windows, both fit the second
+        // thread's (shorter) window best by time; each is the one inside its caller's call.
+        let store = |start, end| ExpectedSpan {
+            service: "store".into(),
+            kind: SpanKind::Server,
+            local: Some("10.0.0.3:6379".parse().unwrap()),
+            peer: "10.0.0.1:5000".parse().unwrap(),
+            timing: Timing::Window,
+            parent: Some(0),
+            ..call(start, end)
+        };
+        let request = |tid, start, end| ExpectedRequest {
+            rid: format!("r{tid}"),
+            endpoint: "/".into(),
+            spans: vec![
+                ExpectedSpan {
+                    tid: Some(tid),
+                    ..call(start, end)
+                },
+                store(start, end),
+            ],
+        };
+        let expected = Expected {
+            requests: vec![request(1, 0, 1100), request(2, 10, 1100)],
+            warnings: vec![],
+        };
+        let served = |start, end| ObservedSpan {
+            service: "store".into(),
+            kind: SpanKind::Server,
+            local: Some("10.0.0.3:6379".parse().unwrap()),
+            peer: Some("10.0.0.1:5000".parse().unwrap()),
+            ..span(start, end)
+        };
+        let sent = |tid, start, end| ObservedSpan {
+            tid: Some(tid),
+            ..observed_call(start, end)
+        };
+        let observed = [
+            served(1010, 1080),
+            served(110, 180),
+            sent(2, 100, 190),
+            sent(1, 1000, 1090),
+        ];
+        let rule = TimeRule {
+            offset_ns: 0,
+            tolerance_ns: 5,
+            coarse_tolerance_ns: 5,
+        };
+        let m = match_spans(&expected, &observed, &HashMap::new(), &rule);
+        assert_eq!(m.of_expected, [[Some(3), Some(0)], [Some(2), Some(1)]]);
     }
 
     #[test]

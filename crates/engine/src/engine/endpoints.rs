@@ -170,6 +170,29 @@ impl Engine {
         Some(usize::from(expected).saturating_sub(made))
     }
 
+    /// Whether request `request` has, besides call `call`, as many calls of `call`'s kind as
+    /// its endpoint's fitted count makes, each linked by evidence that names its request
+    /// (confidence at least [`SURE_FOR_FLOOR`]): it is waiting for no further one. False
+    /// while either signature or the count is unknown.
+    pub(super) fn made_all_surely(&self, request: SpanId, call: SpanId) -> bool {
+        let (Some(c), Some(r)) = (self.spans.get(call), self.spans.get(request)) else {
+            return false;
+        };
+        let (Some(sig), Some(r_sig)) = (c.sig, r.sig) else {
+            return false;
+        };
+        let Some(expected) = self.patterns.expected(c.span.pid, r_sig, sig) else {
+            return false;
+        };
+        let sure = self
+            .spans
+            .calls_of(request)
+            .filter(|o| o.span.id != call && o.sig == Some(sig))
+            .filter(|o| o.span.link.is_some_and(|l| l.confidence >= SURE_FOR_FLOOR))
+            .count();
+        sure >= usize::from(expected)
+    }
+
     /// How many calls of signature `sig` request `request` (of process `pid`) has room for
     /// besides its calls not in `movable`: its endpoint's fitted count less those. `None`
     /// while its signature or the count is unknown.

@@ -124,8 +124,9 @@ impl Engine {
     }
 
     /// A worker that did a call for a request another thread read hands back its result:
-    /// the first request-reading thread it wakes after the answer is the one the call was
-    /// for. If the hand-off had guessed another request, the call moves there.
+    /// the first request-reading thread it wakes after the answer, other than one waiting
+    /// for a call of its own, is the one the call was for. If the hand-off had guessed
+    /// another request, the call moves there.
     pub(super) fn complete(&mut self, waker: Tid, target: Tid) {
         let Some(call) = self.threads.map.get(&waker).and_then(|w| w.completion) else {
             return;
@@ -134,6 +135,15 @@ impl Engine {
             return;
         };
         if t.ctx_src != CtxSource::Read || target == waker {
+            return;
+        }
+        // A thread waiting for the answer of a call it made itself waits for that answer,
+        // not for another thread's result: a wakeup reaching it passes it a lock through its
+        // own condition variable (CRuby's GVL), and the next thread the worker wakes may
+        // still be the one it worked for. Measured on CRuby threads at 16 clients: 77 of
+        // 140 wrong completions, none of 1,799 right ones, woke such a thread.
+        let own_call = t.call.and_then(|c| self.spans.get(c));
+        if own_call.is_some_and(|c| !c.answered && !c.closed) {
             return;
         }
         let tgid = t.tgid;
@@ -151,6 +161,13 @@ impl Engine {
         }) else {
             return;
         };
+        // A request that has made every call of this kind its endpoint makes (the counts
+        // fitted from the process's traffic), each linked by evidence naming it, is not
+        // waiting for another one. Calls linked by weaker evidence do not fill it: those
+        // are what a completion corrects (a pool's hand-offs).
+        if self.made_all_surely(request, call) {
+            return;
+        }
         if let Some(w) = self.threads.map.get_mut(&waker) {
             w.completion = None;
         }
