@@ -252,6 +252,38 @@ fn the_response_written_right_after_a_call_s_answer_is_the_request_the_call_was_
     );
 }
 
+/// The confidence of the `resumed` link of [`loop_call_then_response`] (E read between),
+/// in a process where, when `moves`, thread 13 had written the response of an earlier
+/// request G that the loop read (requests' work moves between threads).
+fn resumed_confidence(moves: bool) -> f32 {
+    let mut r = loop_call_then_response(true);
+    if moves {
+        r.thread(13, FRONT, "front");
+        r.connect(18, LG, 0xF1, sa(9, 5003), 0xF2, sa(1, 80));
+        r.send(40, LG, 0xF1, 10)
+            .recv(45, FRONT, 0xF2, 10)
+            .send(50, 13, 0xF2, 5)
+            .recv(55, LG, 0xF1, 5);
+    }
+    let (traces, _) = r.run();
+    let link = traces
+        .iter()
+        .flat_map(|t| &t.spans)
+        .find_map(|s| s.link.filter(|l| l.evidence == Evidence::Resumed))
+        .expect("a resumed link");
+    assert_eq!(link.candidates, 2);
+    link.confidence
+}
+
+#[test]
+fn a_resumed_answer_is_not_sure_where_requests_work_moves_between_threads() {
+    // A loop's own reads: sure with two candidates. In a runtime whose threads run
+    // whichever request's task is ready (Go, Erlang), the answer a response resumed may
+    // have been read by another thread.
+    assert_eq!(resumed_confidence(false), 0.99);
+    assert_eq!(resumed_confidence(true), 0.98);
+}
+
 #[test]
 fn a_response_resumes_the_only_answer_of_its_rounds_that_can_be_its_request_s() {
     // The loop reads A and C in one round and writes two calls, X (0xB1) and Y (0xD1): by
