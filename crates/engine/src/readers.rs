@@ -10,8 +10,9 @@ use crate::fxhash::{FxHashMap, FxHashSet};
 #[derive(Debug, Default)]
 pub(crate) struct RequestReaders {
     by_process: FxHashMap<i32, Option<Tid>>,
-    /// Processes where a thread watched the connection of a request another thread read: a
-    /// runtime that runs a request's tasks on whichever thread is free (Go).
+    /// Processes where a thread watched the connection of a request another thread read, or
+    /// wrote its response: a runtime that runs a request's tasks on whichever thread is free
+    /// (Go, tokio, Erlang's schedulers).
     migrating: FxHashSet<i32>,
 }
 
@@ -28,7 +29,8 @@ impl RequestReaders {
             .or_insert(Some(tid));
     }
 
-    /// A thread of process `pid` watched the connection of a request another thread read.
+    /// A thread of process `pid` watched the connection of a request another thread read, or
+    /// wrote its response.
     pub fn moved(&mut self, pid: i32) {
         self.migrating.insert(pid);
     }

@@ -136,6 +136,10 @@ pub(crate) struct Thread {
     pub sys: Option<Syscall>,
     /// Entry time of that syscall.
     pub sys_enter: Timestamp,
+    /// Exit time of the last syscall it left (0 before any): a payload head stamped after
+    /// it belongs to the syscall it is in now, whichever of the head's stamp and the
+    /// entry event's came first.
+    pub sys_exit: Timestamp,
     /// What that syscall acts on, if known: its file descriptor, or a futex word's address.
     pub sys_arg: Option<i64>,
     /// When the data of its current syscall became available: the entry, or the wakeup
@@ -235,6 +239,7 @@ impl Threads {
                 last_sock: None,
                 sys: None,
                 sys_enter: now,
+                sys_exit: 0,
                 sys_arg: None,
                 avail: None,
                 end_on_exit: None,

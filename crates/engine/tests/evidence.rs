@@ -252,6 +252,38 @@ fn the_response_written_right_after_a_call_s_answer_is_the_request_the_call_was_
     );
 }
 
+/// The confidence of the `resumed` link of [`loop_call_then_response`] (E read between),
+/// in a process where, when `moves`, thread 13 had written the response of an earlier
+/// request G that the loop read (requests' work moves between threads).
+fn resumed_confidence(moves: bool) -> f32 {
+    let mut r = loop_call_then_response(true);
+    if moves {
+        r.thread(13, FRONT, "front");
+        r.connect(18, LG, 0xF1, sa(9, 5003), 0xF2, sa(1, 80));
+        r.send(40, LG, 0xF1, 10)
+            .recv(45, FRONT, 0xF2, 10)
+            .send(50, 13, 0xF2, 5)
+            .recv(55, LG, 0xF1, 5);
+    }
+    let (traces, _) = r.run();
+    let link = traces
+        .iter()
+        .flat_map(|t| &t.spans)
+        .find_map(|s| s.link.filter(|l| l.evidence == Evidence::Resumed))
+        .expect("a resumed link");
+    assert_eq!(link.candidates, 2);
+    link.confidence
+}
+
+#[test]
+fn a_resumed_answer_is_not_sure_where_requests_work_moves_between_threads() {
+    // A loop's own reads: sure with two candidates. In a runtime whose threads run
+    // whichever request's task is ready (Go, Erlang), the answer a response resumed may
+    // have been read by another thread.
+    assert_eq!(resumed_confidence(false), 0.99);
+    assert_eq!(resumed_confidence(true), 0.98);
+}
+
 #[test]
 fn a_response_resumes_the_only_answer_of_its_rounds_that_can_be_its_request_s() {
     // The loop reads A and C in one round and writes two calls, X (0xB1) and Y (0xD1): by
@@ -480,19 +512,44 @@ fn a_worker_handed_another_request_takes_it_while_the_first_submitter_waits() {
     );
 }
 
+/// How a test process shows that requests' work moves between its threads.
+#[derive(Clone, Copy)]
+enum Moves {
+    /// It does not.
+    No,
+    /// Thread 13 watches the connection of A, which thread 10 read (Go's net/http).
+    Watched,
+    /// Thread 13 writes the response of an earlier request E, which thread 10 read (an
+    /// Erlang process, run by whichever scheduler thread is free, answers it).
+    Answered,
+}
+
 /// Worker 12 makes a call no evidence places (two requests in progress), then wakes C's
-/// thread after its answer; when `migrates`, thread 13 had watched the connection of A,
-/// which thread 10 read (requests' work moves between threads in this process).
-fn completion_where_work_migrates(migrates: bool) -> String {
+/// thread after its answer.
+fn completion_where_work_migrates(moves: Moves) -> String {
     let mut r = two_requests();
     r.thread(13, FRONT, "front");
-    if migrates {
-        r.recv(118, 13, 0xA2, -11);
+    match moves {
+        Moves::No => {}
+        Moves::Watched => {
+            r.recv(118, 13, 0xA2, -11);
+        }
+        Moves::Answered => {
+            r.connect(26, LG, 0xE1, sa(9, 5002), 0xE2, sa(1, 80));
+            r.send(60, LG, 0xE1, 10)
+                .recv(65, FRONT, 0xE2, 10)
+                .send(70, 13, 0xE2, 5)
+                .recv(75, LG, 0xE1, 5);
+        }
     }
     call(&mut r, 130, 12, 0xB1, 0xB2);
     r.futex_wake(150, 12, 0x540, 11);
     r.send(170, FRONT, 0xA2, 5).send(175, 11, 0xC2, 5);
-    render_links(&r.run().0)
+    let out = render_links(&r.run().0);
+    // E's trace, when there is one, comes first.
+    out.split_once("---\n")
+        .filter(|_| matches!(moves, Moves::Answered))
+        .map_or(out.clone(), |(_, rest)| rest.trim_start().to_string())
 }
 
 #[test]
@@ -500,7 +557,7 @@ fn a_completion_wakeup_names_no_request_where_requests_work_moves_between_thread
     // A thread that serves the request it read: the wakeup after the answer is the result
     // handed back to it.
     assert_eq!(
-        completion_where_work_migrates(false),
+        completion_where_work_migrates(Moves::No),
         tree(
             "
             Server front tid=10 105..172
@@ -511,19 +568,21 @@ fn a_completion_wakeup_names_no_request_where_requests_work_moves_between_thread
             ---"
         )
     );
-    // An M:N runtime (Go): the woken thread runs whichever task is ready, not the request it
-    // read last, so the wakeup says nothing and the call stays unplaced.
-    assert_eq!(
-        completion_where_work_migrates(true),
-        tree(
-            "
-            Server front tid=10 105..172
-            ---
-            Server front tid=11 115..177
-            ---
-            Client front tid=12 130..147
-              Server back tid=20 135..142
-            ---"
-        )
-    );
+    // An M:N runtime (Go, Erlang): the woken thread runs whichever task is ready, not the
+    // request it read last, so the wakeup says nothing and the call stays unplaced.
+    for moves in [Moves::Watched, Moves::Answered] {
+        assert_eq!(
+            completion_where_work_migrates(moves),
+            tree(
+                "
+                Server front tid=10 105..172
+                ---
+                Server front tid=11 115..177
+                ---
+                Client front tid=12 130..147
+                  Server back tid=20 135..142
+                ---"
+            )
+        );
+    }
 }

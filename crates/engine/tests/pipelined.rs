@@ -197,3 +197,38 @@ fn a_traced_store_divides_an_untraced_client_s_pipeline_by_its_own_reads() {
         .collect();
     assert_eq!(bytes, vec![(27, 5), (20, 7)]);
 }
+
+#[test]
+fn a_head_stamped_before_its_syscall_s_entry_event_is_still_that_syscall_s() {
+    // INCR and its reply, twice on one connection. The head and the entry event of a
+    // syscall are stamped by two programs on the same tracepoint, in no fixed order: the
+    // store's second reply's head is stamped 3 µs before its write's entry event (the
+    // thread interrupted between them), after the store's previous syscall ended. It is
+    // that write's head: the reply is the second command's, not more of the first's.
+    const INCR: [(Option<u64>, Option<u64>); 1] = [(Some(29), Some(3))];
+    const ONE: [(Option<u64>, Option<u64>); 1] = [(Some(7), None)];
+    let mut r = front_and_store(true);
+    r.messages(1_000, FRONT, true, &INCR)
+        .send(1_000, FRONT, 0xB1, 29)
+        .recv(2_000, STORE, 0xB2, 29)
+        .messages(3_000, STORE, true, &ONE)
+        .send(3_000, STORE, 0xB2, 7)
+        .recv(4_000, FRONT, 0xB1, 7)
+        .messages(5_000, FRONT, true, &INCR)
+        .send(5_000, FRONT, 0xB1, 29)
+        .recv(6_000, STORE, 0xB2, 29)
+        .messages(7_000, STORE, true, &ONE)
+        .send(10_000, STORE, 0xB2, 7)
+        .recv(11_000, FRONT, 0xB1, 7);
+    respond(&mut r, 12_000);
+    let (traces, summary) = r.run();
+    assert_eq!(call_bytes(&traces), vec![(29, 7), (29, 7)]);
+    let store: Vec<(u64, u64)> = traces[0]
+        .spans
+        .iter()
+        .filter(|s| s.kind == SpanKind::Server && s.service == "store")
+        .map(|s| (s.start, s.end))
+        .collect();
+    assert_eq!(store, vec![(2_000, 3_002), (6_000, 10_002)]);
+    assert!(summary.caveats.is_empty(), "{:?}", summary.caveats);
+}

@@ -65,6 +65,16 @@ impl Engine {
         let (first_byte, inp) = (ep.phase == Phase::Request, ep.inp);
         ep.phase = Phase::Answer;
         if first_byte {
+            // A response written by another thread than the one that read its request: the
+            // process moves requests' work between threads.
+            if let Some(pid) = self
+                .spans
+                .get(id)
+                .filter(|s| s.span.tid != tid && self.threads.map.contains_key(&s.span.tid))
+                .map(|s| s.span.pid)
+            {
+                self.readers.moved(pid);
+            }
             // Whose request this answers, and what its sender had sent by now.
             let caller = self.spans.get(id).and_then(|s| s.span.parent);
             let sent = inp.map(|inp| self.sockets.stream(inp).sent_offset());

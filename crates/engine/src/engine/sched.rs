@@ -478,6 +478,7 @@ impl Engine {
             return;
         };
         th.sys = None;
+        th.sys_exit = now;
         if let Some(id) = th.end_on_exit.take() {
             self.spans.extend(id, now);
         }
