@@ -1766,10 +1766,10 @@ fn a_thread_that_finds_nothing_to_read_on_a_request_s_connection_works_for_that_
     );
 }
 
-/// The confidence of the `own-thread` link of a call that thread 12 makes for the request it
-/// read (C) while request A is in progress, after thread 11 watched A's connection (`watch`:
-/// A's work moved to another thread than its reader) or not.
-fn own_thread_confidence(watch: bool) -> f32 {
+/// The confidence of the `own-thread` link of a call that thread 12 makes at 135 for the
+/// request it read (C) while request A is in progress, when thread 11 watched A's
+/// connection at `watch` (A's work moved to another thread than its reader) or never.
+fn own_thread_confidence(watch: Option<u64>) -> f32 {
     let mut r = two_services();
     r.thread(11, FRONT, "front").thread(12, FRONT, "front");
     front_conn(&mut r, 10);
@@ -1777,12 +1777,12 @@ fn own_thread_confidence(watch: bool) -> f32 {
     r.connect(11, LG, 0xC1, sa(9, 5001), 0xC2, sa(1, 80))
         .connect(30, 12, 0xD1, sa(1, 6001), 0xD2, sa(2, 81));
     r.send(100, LG, 0xA1, 10).recv(110, FRONT, 0xA2, 10);
-    if watch {
-        r.recv(120, 11, 0xA2, -11);
-    }
     r.send(125, LG, 0xC1, 10)
         .recv(130, 12, 0xC2, 10)
         .send(135, 12, 0xD1, 5);
+    if let Some(at) = watch {
+        r.recv(at, 11, 0xA2, -11);
+    }
     let (traces, _) = r.run();
     let call = traces
         .iter()
@@ -1796,8 +1796,15 @@ fn own_thread_confidence(watch: bool) -> f32 {
 
 #[test]
 fn a_thread_s_own_request_is_not_sure_where_requests_work_moves_between_threads() {
-    assert_eq!(own_thread_confidence(false), 0.99);
-    assert_eq!(own_thread_confidence(true), 0.7);
+    assert_eq!(own_thread_confidence(None), 0.99);
+    assert_eq!(own_thread_confidence(Some(120)), 0.7);
+}
+
+#[test]
+fn a_link_made_before_its_process_showed_moved_work_is_emitted_as_unsure() {
+    // The watch that shows A's work moving comes after C's call was linked, before C's
+    // trace is emitted: the trace says what was known by then.
+    assert_eq!(own_thread_confidence(Some(140)), 0.7);
 }
 
 #[test]

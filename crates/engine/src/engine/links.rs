@@ -103,6 +103,23 @@ impl Engine {
         }
     }
 
+    /// `link`'s confidence as emitted: a process can show that its requests' work moves
+    /// between threads only after some of its links were made (a response written by
+    /// another thread than its request's reader comes a request's whole duration after its
+    /// calls), so the links its traces carry are capped as [`Self::link_confidence`] would
+    /// have made them had that been known then. Output only: no decision reads it.
+    pub(super) fn emitted_confidence(&self, pid: i32, link: &Link) -> f32 {
+        if link.candidates > 1
+            && matches!(link.evidence, Evidence::OwnThread | Evidence::Resumed)
+            && self.readers.migrates(pid)
+        {
+            link.confidence
+                .min(self.link_confidence(pid, link.evidence, link.candidates))
+        } else {
+            link.confidence
+        }
+    }
+
     /// Later evidence says `call` (of process `pid`) was made for `request`: it moves there
     /// (with its subtree), or keeps its parent with the new link, unless the evidence it was
     /// linked by is stronger (a thread created for the request, or a connection opened for

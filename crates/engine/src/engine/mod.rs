@@ -423,13 +423,18 @@ impl Engine {
     }
 
     fn emit_ready(&mut self, emit: &mut dyn FnMut(Trace)) {
-        for ready in self.spans.ready.drain(..) {
+        // Taken out (and put back, to keep its allocation) so that the loop can read the
+        // engine's state.
+        let mut ready_traces = std::mem::take(&mut self.spans.ready);
+        for ready in ready_traces.drain(..) {
             let mut trace = ready.into_trace(&self.layout);
             for span in &mut trace.spans {
                 if let Some(link) = span.link.as_mut().filter(|l| l.candidates > 1) {
-                    link.confidence =
-                        self.calibration
-                            .cap(span.pid, link.evidence, link.confidence);
+                    link.confidence = self.calibration.cap(
+                        span.pid,
+                        link.evidence,
+                        self.emitted_confidence(span.pid, link),
+                    );
                 }
             }
             if let Some(h) = self.handler.as_mut() {
@@ -446,6 +451,7 @@ impl Engine {
             }
             emit(trace);
         }
+        self.spans.ready = ready_traces;
     }
 
     /// Counts `ev` in the span its thread works for, or as unattributed.
