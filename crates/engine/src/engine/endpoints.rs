@@ -11,6 +11,7 @@
 //! 44.9 %, BENCHMARKS.md).
 
 use super::*;
+use crate::spans::LiveSpan;
 
 /// The confidence from which a link counts toward its endpoint's floor (docs/engine.md,
 /// "Endpoint patterns"): completion (0.93) and everything stronger; not a wakeup (0.9),
@@ -158,16 +159,7 @@ impl Engine {
     /// room for: its endpoint's fitted count of such calls less the others linked to it.
     /// `None` while either signature or the count is unknown.
     pub(super) fn room_left(&self, request: SpanId, call: SpanId) -> Option<usize> {
-        let c = self.spans.get(call)?;
-        let r = self.spans.get(request)?;
-        let sig = c.sig?;
-        let expected = self.patterns.expected(c.span.pid, r.sig?, sig)?;
-        let made = self
-            .spans
-            .calls_of(request)
-            .filter(|o| o.span.id != call && o.sig == Some(sig))
-            .count();
-        Some(usize::from(expected).saturating_sub(made))
+        self.room_after(request, call, |_| true)
     }
 
     /// Whether request `request` has, besides call `call`, as many calls of `call`'s kind as
@@ -175,22 +167,29 @@ impl Engine {
     /// (confidence at least [`SURE_FOR_FLOOR`]): it is waiting for no further one. False
     /// while either signature or the count is unknown.
     pub(super) fn made_all_surely(&self, request: SpanId, call: SpanId) -> bool {
-        let (Some(c), Some(r)) = (self.spans.get(call), self.spans.get(request)) else {
-            return false;
-        };
-        let (Some(sig), Some(r_sig)) = (c.sig, r.sig) else {
-            return false;
-        };
-        let Some(expected) = self.patterns.expected(c.span.pid, r_sig, sig) else {
-            return false;
-        };
-        let sure = self
+        let sure = |o: &LiveSpan| o.span.link.is_some_and(|l| l.confidence >= SURE_FOR_FLOOR);
+        self.room_after(request, call, sure) == Some(0)
+    }
+
+    /// Request `request`'s endpoint's fitted count of calls of call `call`'s kind, less its
+    /// other calls of that kind that `counts` accepts. `None` while either signature or the
+    /// count is unknown.
+    fn room_after(
+        &self,
+        request: SpanId,
+        call: SpanId,
+        counts: impl Fn(&LiveSpan) -> bool,
+    ) -> Option<usize> {
+        let c = self.spans.get(call)?;
+        let r = self.spans.get(request)?;
+        let sig = c.sig?;
+        let expected = self.patterns.expected(c.span.pid, r.sig?, sig)?;
+        let made = self
             .spans
             .calls_of(request)
-            .filter(|o| o.span.id != call && o.sig == Some(sig))
-            .filter(|o| o.span.link.is_some_and(|l| l.confidence >= SURE_FOR_FLOOR))
+            .filter(|o| o.span.id != call && o.sig == Some(sig) && counts(o))
             .count();
-        sure >= usize::from(expected)
+        Some(usize::from(expected).saturating_sub(made))
     }
 
     /// How many calls of signature `sig` request `request` (of process `pid`) has room for

@@ -90,17 +90,10 @@ impl Engine {
 
     /// How likely a link by `evidence` among `candidates` requests in progress in process
     /// `pid` is right: [`confidence`], but for a runtime that moves requests' work between
-    /// threads, whose threads run whichever request's task is ready. There the request a
-    /// thread read is only its read order, however sure a thread's own request is
-    /// elsewhere, and a response's own answer may have been read by another thread than
-    /// the one whose reads `resumed` looks at.
+    /// threads ([`Self::moved_work_confidence`]).
     fn link_confidence(&self, pid: i32, evidence: Evidence, candidates: u32) -> f32 {
-        let moves = candidates > 1 && self.readers.migrates(pid);
-        match evidence {
-            Evidence::OwnThread if moves => RUNTIME_OWN_THREAD,
-            Evidence::Resumed if moves => RUNTIME_RESUMED,
-            _ => confidence(evidence, candidates),
-        }
+        self.moved_work_confidence(pid, evidence, candidates)
+            .unwrap_or_else(|| confidence(evidence, candidates))
     }
 
     /// `link`'s confidence as emitted: a process can show that its requests' work moves
@@ -109,14 +102,24 @@ impl Engine {
     /// calls), so the links its traces carry are capped as [`Self::link_confidence`] would
     /// have made them had that been known then. Output only: no decision reads it.
     pub(super) fn emitted_confidence(&self, pid: i32, link: &Link) -> f32 {
-        if link.candidates > 1
-            && matches!(link.evidence, Evidence::OwnThread | Evidence::Resumed)
-            && self.readers.migrates(pid)
-        {
-            link.confidence
-                .min(self.link_confidence(pid, link.evidence, link.candidates))
-        } else {
-            link.confidence
+        self.moved_work_confidence(pid, link.evidence, link.candidates)
+            .map_or(link.confidence, |cap| link.confidence.min(cap))
+    }
+
+    /// The confidence of a link by `evidence` among `candidates` requests in a process whose
+    /// requests' work moves between threads, where it differs from [`confidence`]: such a
+    /// runtime's threads run whichever request's task is ready, so the request a thread read
+    /// is only its read order, however sure a thread's own request is elsewhere, and a
+    /// response's own answer may have been read by another thread than the one whose reads
+    /// `resumed` looks at. `None` elsewhere, and with a single candidate.
+    fn moved_work_confidence(&self, pid: i32, evidence: Evidence, candidates: u32) -> Option<f32> {
+        if candidates <= 1 || !self.readers.migrates(pid) {
+            return None;
+        }
+        match evidence {
+            Evidence::OwnThread => Some(RUNTIME_OWN_THREAD),
+            Evidence::Resumed => Some(RUNTIME_RESUMED),
+            _ => None,
         }
     }
 

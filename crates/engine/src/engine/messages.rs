@@ -65,18 +65,19 @@ impl Engine {
         let (first_byte, inp) = (ep.phase == Phase::Request, ep.inp);
         ep.phase = Phase::Answer;
         if first_byte {
-            // A response written by another thread than the one that read its request: the
-            // process moves requests' work between threads.
-            if let Some(pid) = self
+            let served = self
                 .spans
                 .get(id)
-                .filter(|s| s.span.tid != tid && self.threads.map.contains_key(&s.span.tid))
-                .map(|s| s.span.pid)
+                .map(|s| (s.span.tid, s.span.pid, s.span.parent));
+            // A response written by another thread than the one that read its request: the
+            // process moves requests' work between threads.
+            if let Some((_, pid, _)) = served
+                .filter(|&(reader, _, _)| reader != tid && self.threads.map.contains_key(&reader))
             {
                 self.readers.moved(pid);
             }
             // Whose request this answers, and what its sender had sent by now.
-            let caller = self.spans.get(id).and_then(|s| s.span.parent);
+            let caller = served.and_then(|(_, _, parent)| parent);
             let sent = inp.map(|inp| self.sockets.stream(inp).sent_offset());
             self.sockets.endpoint(sk).answering = caller.zip(sent);
         }
