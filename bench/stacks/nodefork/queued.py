@@ -3,33 +3,14 @@ local end + time): right request or not, and whether the call waited in the http
 (kspan start > 0.5 ms after the true call start). Wrong ones: root, the previous user of the same
 socket (whose answer node read just before writing this call), or another request.
 usage: python3 queued.py OUT"""
-import json, sys, collections
+import collections, sys
+from frontlog import calls_by_local, load, server_requests
 out = sys.argv[1]
-spans = []
-for rs in json.load(open(out + '/traces.otlp.json'))['resourceSpans']:
-    svc = rs['resource']['attributes'][0]['value']['stringValue']
-    for ss in rs['scopeSpans']:
-        for s in ss['spans']:
-            a = {x['key']: list(x['value'].values())[0] for x in s['attributes']}
-            s['svc'] = svc; s['a'] = a; s['st'] = int(s['startTimeUnixNano']); s['en'] = int(s['endTimeUnixNano'])
-            s['loc'] = f"{a.get('network.local.address')}:{a.get('network.local.port')}"
-            s['peer'] = f"{a.get('network.peer.address')}:{a.get('network.peer.port')}"
-            spans.append(s)
-byid = {s['spanId']: s for s in spans}
-front = [json.loads(l) for l in open(out + '/truth/front.jsonl')]
+spans, byid, front = load(out)
 def ov(a0, a1, b0, b1, tol=2_000_000): return a0 <= b1 + tol and b0 <= a1 + tol
 # front server span -> rid (kind 2 = SERVER); the front server span's peer is nginx's end
-srv_rid = {}
-for s in spans:
-    if s['svc'] == 'kst-front' and s['kind'] == 2:
-        for f in front:
-            if f['peer'] == s['peer'] and ov(f['start_unix_ns'], f['end_unix_ns'], s['st'], s['en'], 0):
-                srv_rid[s['spanId']] = f['rid']; break
-calls_on = collections.defaultdict(list)
-for f in front:
-    for i, c in enumerate(f['calls']):
-        calls_on[c['local']].append((c['start_unix_ns'], c['end_unix_ns'], f['rid'], f['endpoint'], i))
-for v in calls_on.values(): v.sort()
+srv_rid = {k: rid for k, (rid, _) in server_requests(spans, front, 'kst-front').items()}
+calls_on = calls_by_local(front)
 stat = collections.Counter()
 for s in spans:
     if s['svc'] != 'kst-front' or s['kind'] != 3: continue

@@ -4,31 +4,12 @@ differ, and the link's evidence and confidence. Shows how queued calls are hande
 sockets and where a first-in-first-out split goes one or more requests off.
 usage: python3 sequence.py OUT [SERVICE]   (OUT holds traces.otlp.json and truth/; SERVICE
 defaults to kst-front)"""
-import json, sys, collections
+import sys
+from frontlog import calls_by_local, load, overlaps as ov, server_requests
 out = sys.argv[1]; svc = sys.argv[2] if len(sys.argv) > 2 else 'kst-front'
-spans = []
-for rs in json.load(open(out + '/traces.otlp.json'))['resourceSpans']:
-    sv = rs['resource']['attributes'][0]['value']['stringValue']
-    for ss in rs['scopeSpans']:
-        for s in ss['spans']:
-            a = {x['key']: list(x['value'].values())[0] for x in s['attributes']}
-            s['svc'] = sv; s['a'] = a; s['st'] = int(s['startTimeUnixNano']); s['en'] = int(s['endTimeUnixNano'])
-            s['loc'] = f"{a.get('network.local.address')}:{a.get('network.local.port')}"
-            s['peer'] = f"{a.get('network.peer.address')}:{a.get('network.peer.port')}"
-            spans.append(s)
-byid = {s['spanId']: s for s in spans}
-front = [json.loads(l) for l in open(out + '/truth/front.jsonl')]
-def ov(a0, a1, b0, b1, tol=0): return a0 <= b1 + tol and b0 <= a1 + tol
-srv_rid = {}
-for s in spans:
-    if s['svc'] == svc and s['kind'] == 2:
-        for f in front:
-            if f['peer'] == s['peer'] and ov(f['start_unix_ns'], f['end_unix_ns'], s['st'], s['en']):
-                srv_rid[s['spanId']] = (f['rid'], f['endpoint']); break
-calls_on = collections.defaultdict(list)
-for f in front:
-    for i, c in enumerate(f['calls']):
-        calls_on[c['local']].append((c['start_unix_ns'], c['end_unix_ns'], f['rid'], f['endpoint'], i))
+spans, byid, front = load(out)
+srv_rid = server_requests(spans, front, svc)
+calls_on = calls_by_local(front)
 ev = []
 for s in spans:
     if s['svc'] != svc: continue
