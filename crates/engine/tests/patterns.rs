@@ -43,8 +43,13 @@ fn typed_call(r: &mut Rec, ts: u64, csk: u64, ssk: u64, sig: u64) {
 /// `n` requests of each endpoint, one at a time on connection A: P's calls X (on B) and Y
 /// (on D), Q's call Y (on D). Ends before 100 + 200·n·2.
 fn quiet_phase(r: &mut Rec, n: u64) {
+    quiet_phase_from(r, n, 100);
+}
+
+/// [`quiet_phase`] from `start`: ends before `start + 200·n·2`.
+fn quiet_phase_from(r: &mut Rec, n: u64, start: u64) {
     for i in 0..2 * n {
-        let t = 100 + 200 * i;
+        let t = start + 200 * i;
         let sig = if i < n { P } else { Q };
         r.enter(t, FRONT, Syscall::Poll)
             .exit(t + 1, FRONT, Syscall::Poll)
@@ -66,7 +71,12 @@ fn quiet_phase(r: &mut Rec, n: u64) {
 fn queued_call(n: u64) -> Rec {
     let mut r = connections();
     quiet_phase(&mut r, n);
-    let t = 100 + 400 * n;
+    contention(&mut r, 100 + 400 * n);
+    r
+}
+
+/// The events of [`queued_call`] after its quiet phase, from `t`.
+fn contention(r: &mut Rec, t: u64) {
     r.enter(t, FRONT, Syscall::Poll)
         .exit(t + 1, FRONT, Syscall::Poll)
         .send(t + 2, LG, 0xA1, 10)
@@ -96,7 +106,6 @@ fn queued_call(n: u64) -> Rec {
         .send(t + 90, BACK, 0xD2, 5)
         .recv(t + 95, FRONT, 0xD1, 5)
         .send(t + 100, FRONT, 0xC2, 5);
-    r
 }
 
 /// A's trace once answered in `queued_call`: its own X and Y (times from `t`, see [`at`]).
@@ -440,6 +449,119 @@ fn an_orphan_goes_to_the_first_request_with_room_to_answer_when_several_have() {
                 Server back tid=20 @60..@92
             ---
             Server front tid=10 @28..@142 partial
+            ---"
+            )
+        ))
+    );
+}
+
+/// The start of a recording: as [`an_orphan_goes_to_the_first_request_with_room_to_answer_when_several_have`]
+/// with a second Q request E read after C, where the Y handed the connection A's answer freed
+/// is an orphan once A answers without its answer, and could be C's or E's. When `more`, a
+/// third Q request G is read after E, and the loop writes E's own Y on the connection that
+/// orphan's answer freed, in the same round, then G's own Y on the connection E's answer
+/// freed (both handed on: read order puts them under C). Every answer is followed by a
+/// blocking poll (no response or resumed read names any call); C answers, then E (and G),
+/// all before the process's first ledger is fitted; quiet requests of both endpoints in turn
+/// follow (the first ledger, 16 requests, holds 8 of each or more). Returns the traces of C,
+/// E (and G).
+fn before_counts(more: bool) -> Vec<Trace> {
+    let mut r = connections();
+    let t = 100;
+    r.connect(t - 50, LG, 0xE1, sa(9, 5002), 0xE2, sa(1, 80))
+        .connect(t - 40, LG, 0x71, sa(9, 5003), 0x72, sa(1, 80));
+    contention(&mut r, t);
+    r.send(t + 4, LG, 0xE1, 10)
+        .recv(t + 28, FRONT, 0xE2, 10)
+        .head(t + 30, FRONT, false, Q);
+    if more {
+        r.send(t + 5, LG, 0x71, 10)
+            .recv(t + 31, FRONT, 0x72, 10)
+            .head(t + 32, FRONT, false, Q);
+    }
+    r.until(t + 97);
+    // (E's or G's Y written at `w` on D, served by back, its answer read at `a`.)
+    let calls: &[(u64, u64)] = if more { &[(98, 110), (113, 125)] } else { &[] };
+    for &(w, _) in calls {
+        r.send(t + w, FRONT, 0xD1, 5)
+            .head(t + w + 1, FRONT, true, Y)
+            .recv(t + w + 1, BACK, 0xD2, 5)
+            .send(t + w + 4, BACK, 0xD2, 5);
+    }
+    for (enter, back) in [(105, 108), (120, 123), (130, 133)] {
+        r.enter(t + enter, FRONT, Syscall::Poll)
+            .switch(t + enter + 1, FRONT, 1, 0)
+            .switch(t + back, 0, 0, FRONT)
+            .exit(t + back + 1, FRONT, Syscall::Poll);
+    }
+    for &(_, a) in calls {
+        r.recv(t + a, FRONT, 0xD1, 5);
+    }
+    for i in 4..9 {
+        round(&mut r, t + 100 + 10 * i);
+    }
+    r.send(t + 195, FRONT, 0xC2, 5)
+        .send(t + 198, FRONT, 0xE2, 5);
+    if more {
+        r.send(t + 201, FRONT, 0x72, 5);
+    }
+    for k in 0..3 {
+        quiet_phase_from(&mut r, 3, t + 300 + 1200 * k);
+    }
+    let traces = r.run().0;
+    [t + 24, t + 28, t + 31]
+        .iter()
+        .filter_map(|&start| traces.iter().find(|tr| tr.spans[0].start == start))
+        .cloned()
+        .collect()
+}
+
+/// C's trace in [`before_counts`] once the first split after the fit gave it the orphan.
+const C_TAKES_THE_ORPHAN: &str = "
+            Server front tid=10 @24..@197
+              Client front tid=10 @55..@97 link=split/1
+                Server back tid=20 @60..@92
+            ---";
+
+#[test]
+fn an_orphan_answered_before_the_first_counts_waits_for_them_with_its_candidates() {
+    // The split can only decide with counts: C's and E's traces wait with the orphan's, and
+    // the first split after the fit (at the next response) gives it to C, the oldest with
+    // room. Before, the orphan was let go when its last candidate answered: a root of its
+    // own.
+    assert_eq!(
+        render_links(&before_counts(false)),
+        tree(&at(
+            100,
+            &format!(
+                "{C_TAKES_THE_ORPHAN}
+            Server front tid=10 @28..@200
+            ---"
+            )
+        ))
+    );
+}
+
+#[test]
+fn calls_handed_on_before_the_first_counts_are_moved_by_them_when_they_contradict_them() {
+    // E's and G's Ys, handed on and put under C by read order, make C's Ys one more than Q's
+    // count once fitted: in the first split after the fit they are movable, and first in,
+    // first out the orphan (written first) goes to C, E's Y to E, G's to G. Before, the
+    // orphan was a root and C kept both; with them kept there, the orphan would have gone to
+    // E.
+    assert_eq!(
+        render_links(&before_counts(true)),
+        tree(&at(
+            100,
+            &format!(
+                "{C_TAKES_THE_ORPHAN}
+            Server front tid=10 @28..@200
+              Client front tid=10 @98..@112 link=split/1
+                Server back tid=20 @99..@104
+            ---
+            Server front tid=10 @31..@203
+              Client front tid=10 @113..@127 link=split/1
+                Server back tid=20 @114..@119
             ---"
             )
         ))

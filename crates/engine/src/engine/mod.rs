@@ -105,6 +105,10 @@ pub struct Engine {
     patterns: CallPatterns,
     /// Orphan calls waiting for the first of their candidates with room to answer (`split`).
     split_waiting: Vec<SpanId>,
+    /// Requests that started their response before their process's first fit while a
+    /// waiting orphan could be theirs: (request, its process, when its response started),
+    /// held until the first split with counts (`split`).
+    split_held: Vec<(SpanId, i32, Timestamp)>,
     /// How often each evidence agreed, per process, with the evidence decided after the call.
     calibration: Calibration,
     /// Calls handed a connection an answer had just freed, and what each process's say.
@@ -144,6 +148,7 @@ impl Engine {
             readers: RequestReaders::default(),
             patterns: CallPatterns::default(),
             split_waiting: Vec::new(),
+            split_held: Vec::new(),
             calibration: Calibration::default(),
             hand_ons: HandOns::default(),
             mux: Mux::default(),
@@ -314,6 +319,7 @@ impl Engine {
                     if ev.tid == th.tgid {
                         self.calibration.forget(th.tgid);
                         self.hand_ons.forget(th.tgid);
+                        self.release_held(th.tgid, true);
                     }
                 }
                 self.in_send.retain(|&t| t != ev.tid);

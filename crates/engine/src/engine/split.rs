@@ -33,6 +33,14 @@
 //! own calibration measured the evidence below 0.9. A lone event loop whose read order was
 //! measured right keeps it (moving them there shifted a whole lock queue by one request on
 //! the CPython pool → asyncio stack: 120 traces of 3,139 lost).
+//!
+//! Before the process's first fit no room is known and a split decides nothing: an orphan
+//! waiting then keeps waiting when its last candidate answers, and a request that starts its
+//! response while such an orphan (written after it was read) waits is held too; the first
+//! split after the fit decides among the held requests as well (each only for calls answered
+//! before its response started), then lets them go. There, a held request's calls handed a
+//! freed connection and linked by read order are movable where the counts contradict them:
+//! the process's handed-on calls were too few yet to tell whether it queues (`handon`).
 
 use super::*;
 use crate::spans::LiveSpan;
@@ -79,10 +87,21 @@ impl Engine {
         else {
             return;
         };
+        let fitted = self.patterns.fitted_once(pid);
+        let held: Vec<(SpanId, Timestamp)> = self
+            .split_held
+            .iter()
+            .filter(|&&(_, p, _)| fitted && p == pid)
+            .map(|&(r, _, at)| (r, at))
+            .collect();
         let mut requests: Vec<(Timestamp, SpanId)> = self
             .spans
             .requests_started_by(pid, Timestamp::MAX)
             .map(|r| (r.span.start, r.span.id))
+            .chain(
+                held.iter()
+                    .filter_map(|&(r, _)| self.spans.get(r).map(|s| (s.span.start, r))),
+            )
             .collect();
         let mut movable: Vec<SpanId> = requests
             .iter()
@@ -91,7 +110,8 @@ impl Engine {
             .map(|c| c.span.id)
             .collect();
         for &(_, r) in &requests {
-            movable.extend(self.weak_calls_beyond_count(pid, r));
+            let held_now = held.iter().any(|&(h, _)| h == r);
+            movable.extend(self.weak_calls_beyond_count(pid, r, held_now));
         }
         let of_process =
             |spans: &Spans, id: SpanId| spans.get(id).is_some_and(|c| c.span.pid == pid);
@@ -101,6 +121,7 @@ impl Engine {
                 .iter()
                 .any(|&id| of_process(&self.spans, id))
         {
+            self.release_held(pid, fitted);
             return;
         }
         let mut waiting = std::mem::take(&mut self.split_waiting);
@@ -129,20 +150,25 @@ impl Engine {
         movable.sort_by_key(|&id| self.spans.get(id).map(|c| (c.span.start, id)));
         movable.dedup();
         requests.sort_unstable();
-        let owners = self.first_in_first_out(pid, &movable, &requests, request);
+        let owners = self.first_in_first_out(pid, &movable, &requests, request, &held);
+        // Decided now: the answering request's calls, and those of requests held past their
+        // response for the first counts (they answer no more).
+        let decided = |r: SpanId| r == request || held.iter().any(|&(h, _)| h == r);
         let mut mine = Vec::new();
         for (&call, owner) in movable.iter().zip(owners) {
             let Some(parent) = self.spans.get(call).map(|c| c.span.parent) else {
                 continue;
             };
             match owner {
-                Some(r) if r == request => {
-                    if parent != Some(request) {
-                        self.link_to(call, request, pid, Evidence::Split);
+                Some(r) if decided(r) => {
+                    if parent != Some(r) {
+                        self.link_to(call, r, pid, Evidence::Split);
                     }
                     mine.push(call);
                 }
-                Some(r) if parent == Some(request) => self.link_to(call, r, pid, Evidence::Split),
+                Some(r) if parent.is_some_and(decided) => {
+                    self.link_to(call, r, pid, Evidence::Split);
+                }
                 _ => {}
             }
         }
@@ -158,16 +184,61 @@ impl Engine {
                 return true;
             }
             let start = c.span.start;
-            let other = self
-                .spans
-                .requests_started_by(pid, start)
-                .any(|r| r.span.id != request);
+            // Before the process's first fit, a request that answers now may still be its:
+            // it waits for the counts.
+            let other = !fitted
+                || self
+                    .spans
+                    .requests_started_by(pid, start)
+                    .any(|r| r.span.id != request);
             if !other {
                 self.spans.release(call);
             }
             other
         });
+        let before_counts = !fitted
+            && self.spans.get(request).is_some_and(|r| {
+                r.sig.is_some()
+                    && waiting.iter().any(|&call| {
+                        self.spans
+                            .get(call)
+                            .is_some_and(|c| c.span.pid == pid && c.span.start >= r.span.start)
+                    })
+            });
         self.split_waiting = waiting;
+        self.release_held(pid, fitted);
+        if before_counts {
+            self.hold_for_counts(request, pid);
+        }
+    }
+
+    /// Request `request` of process `pid`, whose first ledger is not fitted yet, starts its
+    /// response while an orphan written after it was read waits with its answer read: that
+    /// orphan may be its, which only the counts can tell. Its trace is held (as the orphan's
+    /// is) until the first split after the fit decides.
+    fn hold_for_counts(&mut self, request: SpanId, pid: i32) {
+        if self.split_held.len() == MAX_WAITING {
+            let (oldest, _, _) = self.split_held.remove(0);
+            self.spans.release(oldest);
+        }
+        self.spans.hold(request);
+        self.split_held.push((request, pid, self.now));
+    }
+
+    /// Once process `pid` was `fitted`, its requests held for the first counts were
+    /// considered by a split (or the process is gone): they are let go.
+    pub(super) fn release_held(&mut self, pid: i32, fitted: bool) {
+        if !fitted {
+            return;
+        }
+        let mut held = std::mem::take(&mut self.split_held);
+        held.retain(|&(r, p, _)| {
+            if p == pid {
+                self.spans.release(r);
+            }
+            p != pid
+        });
+        self.split_held = held;
     }
 
     /// The request each of `calls` (movable calls of process `pid`, oldest written first)
@@ -175,27 +246,34 @@ impl Engine {
     /// first) read before the call was written with room left for it, room being its
     /// endpoint's count of such calls less its calls that are not movable and the calls
     /// matched to it before. A call still waiting for its answer holds its place in the
-    /// queue but cannot be `answering`'s, which is writing its response.
+    /// queue but cannot be `answering`'s, which is writing its response; nor can a call
+    /// whose answer was read after a `held` request's response started be that one's.
     fn first_in_first_out(
         &self,
         pid: i32,
         calls: &[SpanId],
         requests: &[(Timestamp, SpanId)],
         answering: SpanId,
+        held: &[(SpanId, Timestamp)],
     ) -> Vec<Option<SpanId>> {
         let mut taken: Vec<(SpanId, u64)> = Vec::new();
         calls
             .iter()
             .map(|&call| {
-                let (start, sig, answered) = self
+                let (start, end, sig, answered) = self
                     .spans
                     .get(call)
-                    .and_then(|c| Some((c.span.start, c.sig?, !c.in_progress())))?;
+                    .and_then(|c| Some((c.span.start, c.span.end, c.sig?, !c.in_progress())))?;
+                let before_response = |r: SpanId| {
+                    held.iter()
+                        .find(|&&(h, _)| h == r)
+                        .is_none_or(|&(_, at)| answered && end <= at)
+                };
                 let owner = requests
                     .iter()
                     .take_while(|&&(r_start, _)| r_start <= start)
                     .map(|&(_, r)| r)
-                    .filter(|&r| answered || r != answering)
+                    .filter(|&r| (answered || r != answering) && before_response(r))
                     .find(|&r| {
                         let used = taken.iter().filter(|&&(t, s)| t == r && s == sig).count();
                         self.room_besides(pid, r, sig, calls).unwrap_or(0) > used
@@ -258,8 +336,12 @@ impl Engine {
 
     /// The weakly linked calls of request `request` (of process `pid`) of every signature
     /// it has more calls of than its endpoint's fitted count: the count and the links
-    /// contradict each other, and the weakest links are the ones to revise.
-    fn weak_calls_beyond_count(&self, pid: i32, request: SpanId) -> Vec<SpanId> {
+    /// contradict each other, and the weakest links are the ones to revise. For a request
+    /// `held` for the first counts, also its calls handed a freed connection and linked by
+    /// read order: its process's handed-on calls were too few yet to tell whether it queues
+    /// (`handon`), and the read order of such a call names either the freeing request's
+    /// continuation or a queue's head, which the counts tell apart where they contradict it.
+    fn weak_calls_beyond_count(&self, pid: i32, request: SpanId, held: bool) -> Vec<SpanId> {
         let Some(r_sig) = self.spans.get(request).and_then(|r| r.sig) else {
             return Vec::new();
         };
@@ -279,7 +361,11 @@ impl Engine {
                 out.extend(
                     calls
                         .iter()
-                        .filter(|o| o.sig == Some(sig) && self.outranked_by_counts(pid, o))
+                        .filter(|o| {
+                            o.sig == Some(sig)
+                                && (self.outranked_by_counts(pid, o)
+                                    || (held && o.handed_on && linked_by_read_order(o.span.link)))
+                        })
                         .map(|o| o.span.id),
                 );
             }
@@ -301,6 +387,11 @@ impl Engine {
                 || !self.calibration.outranks(pid, l.evidence))
         })
     }
+}
+
+/// Whether `link` is by an event loop's read order.
+fn linked_by_read_order(link: Option<Link>) -> bool {
+    link.is_some_and(|l| l.evidence == Evidence::EventLoop)
 }
 
 /// Whether a call linked by `link` is movable (see the module's documentation): linked by

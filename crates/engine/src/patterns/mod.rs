@@ -350,6 +350,12 @@ impl CallPatterns {
         self.waves.get(&(tid, request)).copied()
     }
 
+    /// Whether process `pid`'s first ledger has been fitted (whatever it told apart): before
+    /// it, no count of the process can be known.
+    pub fn fitted_once(&self, pid: i32) -> bool {
+        self.ledgers.get(&pid).is_some_and(|l| l.fitted > 0)
+    }
+
     /// The call signatures of process `pid` that have fitted counts.
     pub fn kinds_of(&self, pid: i32) -> &[u64] {
         self.kinds.get(&pid).map_or(&[], Vec::as_slice)
