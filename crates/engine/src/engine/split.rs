@@ -36,7 +36,8 @@
 //!
 //! Before the process's first fit no room is known and a split decides nothing: an orphan
 //! waiting then keeps waiting when its last candidate answers, and a request that starts its
-//! response while such an orphan (written after it was read) waits is held too; the first
+//! response while such an orphan (written after it was read) waits, or with a handed-on call
+//! linked by read order (which the counts may contradict), is held too; the first
 //! split after the fit decides among the held requests as well (each only for calls answered
 //! before its response started), then lets them go. There, a held request's calls handed a
 //! freed connection and linked by read order are movable where the counts contradict them:
@@ -122,6 +123,9 @@ impl Engine {
                 .any(|&id| of_process(&self.spans, id))
         {
             self.release_held(pid, fitted);
+            if !fitted && self.wants_counts(request, pid, &[]) {
+                self.hold_for_counts(request, pid);
+            }
             return;
         }
         let mut waiting = std::mem::take(&mut self.split_waiting);
@@ -196,20 +200,30 @@ impl Engine {
             }
             other
         });
-        let before_counts = !fitted
-            && self.spans.get(request).is_some_and(|r| {
-                r.sig.is_some()
-                    && waiting.iter().any(|&call| {
-                        self.spans
-                            .get(call)
-                            .is_some_and(|c| c.span.pid == pid && c.span.start >= r.span.start)
-                    })
-            });
+        let before_counts = !fitted && self.wants_counts(request, pid, &waiting);
         self.split_waiting = waiting;
         self.release_held(pid, fitted);
         if before_counts {
             self.hold_for_counts(request, pid);
         }
+    }
+
+    /// Whether request `request` of process `pid`, starting its response before the
+    /// process's first fit, is one the first counts may still change: an orphan among
+    /// `waiting` was written after it was read, or a call of its was handed a freed
+    /// connection and linked by read order (which the counts may contradict).
+    fn wants_counts(&self, request: SpanId, pid: i32, waiting: &[SpanId]) -> bool {
+        self.spans.get(request).is_some_and(|r| {
+            r.sig.is_some()
+                && (waiting.iter().any(|&call| {
+                    self.spans
+                        .get(call)
+                        .is_some_and(|c| c.span.pid == pid && c.span.start >= r.span.start)
+                }) || self
+                    .spans
+                    .calls_of(request)
+                    .any(|c| c.handed_on && linked_by_read_order(c.span.link)))
+        })
     }
 
     /// Request `request` of process `pid`, whose first ledger is not fitted yet, starts its
