@@ -1050,6 +1050,46 @@ fn a_worker_back_from_a_call_takes_the_next_request_handed_to_it() {
     );
 }
 
+/// A pool worker whose call was linked only because one request was in progress then takes
+/// its next job from the queue without a wakeup: that link says nothing about the next job.
+/// The next call is an orphan until the worker hands its result back (a completion wakeup
+/// to the thread serving C), not a "sole-request" link to A made with two candidates.
+#[test]
+fn a_worker_s_next_job_is_not_the_request_that_was_alone_at_its_previous_call() {
+    let mut r = pool();
+    r.send(100, LG, 0xA1, 10)
+        .recv(110, FRONT, 0xA2, 10) // request A, alone in progress
+        .send(120, 11, 0xB1, 5) // worker 11's call: no wakeup seen, A is the only request
+        .recv(125, BACK, 0xB2, 5)
+        .send(130, BACK, 0xB2, 5)
+        .recv(135, 11, 0xB1, 5)
+        .waking(138, 11, FRONT) // A's result
+        .send(140, LG, 0xC1, 10)
+        .recv(145, 12, 0xC2, 10) // request C
+        .send(150, 11, 0xB1, 6) // the next queued job, taken without a wakeup: C's
+        .recv(155, BACK, 0xB2, 6)
+        .send(160, BACK, 0xB2, 6)
+        .recv(165, 11, 0xB1, 6)
+        .waking(170, 11, 12) // C's result
+        .send(175, 12, 0xC2, 5)
+        .send(185, FRONT, 0xA2, 5);
+    let (traces, _) = r.run();
+    assert_eq!(
+        render_links(&traces),
+        tree(
+            "
+            Server front tid=10 110..187
+              Client front tid=11 120..137 link=sole-request/1
+                Server back tid=20 125..132
+            ---
+            Server front tid=12 145..177
+              Client front tid=11 150..167 link=completion/2
+                Server back tid=20 155..162
+            ---"
+        )
+    );
+}
+
 #[test]
 fn a_worker_handing_back_its_result_moves_its_call_to_the_request_it_served() {
     let mut r = pool();
