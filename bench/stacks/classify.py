@@ -1,22 +1,29 @@
 #!/usr/bin/env python3
 """Classify every wrong front call of a bench/stacks run.
 
-usage: classify.py OUTDIR
+usage: classify.py OUTDIR [OTLP] [--by-evidence]
 For each true call of the front service, finds kspan's CLIENT span on the same local end with
 the nearest start, and says whether it is in the trace of the request's front SERVER span, a
 root of its own (no parent), or under another request's span; with the thread that sent it
-compared with the thread kspan gives the front SERVER span.
+compared with the thread kspan gives the front SERVER span. OTLP defaults to
+OUTDIR/traces.otlp.json. --by-evidence classes the wrong calls by their `kspan.link` evidence
+instead of by endpoint and call index, and says whether the writing thread read the request
+kspan chose (in an M:N runtime: did the thread run a task of the request it read, or one
+another thread read).
 """
 import json, sys, glob, os
 from collections import Counter, defaultdict
 
-out = sys.argv[1]
+args = [a for a in sys.argv[1:] if not a.startswith("--")]
+by_evidence = "--by-evidence" in sys.argv
+out = args[0]
+otlp = args[1] if len(args) > 1 else os.path.join(out, "traces.otlp.json")
 recs = []
 for line in open(os.path.join(out, "truth", "front.jsonl")):
     if line.strip():
         recs.append(json.loads(line))
 spans = []
-for rs in json.load(open(os.path.join(out, "traces.otlp.json")))["resourceSpans"]:
+for rs in json.load(open(otlp))["resourceSpans"]:
     for ss in rs["scopeSpans"]:
         for s in ss["spans"]:
             a = {x["key"]: list(x["value"].values())[0] for x in s["attributes"]}
@@ -57,7 +64,12 @@ for r in recs:
         else:
             other = server_of.get(par["spanId"], "?")
             k = f"under another request's span ({same_tid}; other started {'before' if par['start'] < srv['start'] else 'after'})"
-        k = f"{r['endpoint']} call#{i+1}: {k}"
+        if by_evidence:
+            chose = "root" if par is None else (
+                "writer read it" if cs["a"].get("thread.id") == par["a"].get("thread.id") else "writer did not read it")
+            k = f"{cs['a'].get('kspan.link', 'no link')}: {same_tid}; chosen: {chose}"
+        else:
+            k = f"{r['endpoint']} call#{i+1}: {k}"
         cls[k] += 1
         examples[k].append(r["rid"])
 print(f"front calls: {total}")
