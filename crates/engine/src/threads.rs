@@ -127,6 +127,8 @@ pub(crate) struct Thread {
     /// reading a request that it wakes next is the one it did the call for (a pool worker
     /// handing back its result).
     pub completion: Option<SpanId>,
+    /// It was handed work and has made no call since.
+    pub handed_idle: bool,
     /// What it read since it last wrote a response or went idle.
     pub read_since: ReadSince,
     /// The descriptor and socket of its last socket send or read (a payload head names the
@@ -149,16 +151,23 @@ pub(crate) struct Thread {
     pub avail: Option<Timestamp>,
     /// A span whose end moves to the exit of the current syscall.
     pub end_on_exit: Option<SpanId>,
-    /// A socket send or read (`sock_*_length`) happened in its current syscall.
+    /// A socket send or read (`sock_*_length`, bytes moved or none found) happened in its
+    /// current syscall: it is no wakeup channel.
     pub sock_io: bool,
     /// Pollers it woke from inside its current send syscall: hand-offs if the syscall turns
     /// out to move no socket bytes (an eventfd or pipe write: a wakeup channel), decided at
     /// its exit.
     pub held_wakes: Vec<Tid>,
+    /// Pollers it woke from inside its current send syscall, whatever their context: if
+    /// the send moves no socket bytes, each reads the channel's other end next.
+    pub woken_pollers: Vec<Tid>,
     /// Its context came through a wakeup channel and it has done no socket I/O since: an
     /// event loop relaying work to another thread passes that context on with its next
     /// wakeup.
     pub relay: bool,
+    /// The descriptor a thread wrote as a wakeup channel when its write woke this poller:
+    /// the next descriptor this thread reads that moves no socket bytes is its other end.
+    pub channel_written: Option<i64>,
     /// Scheduler state and since when.
     pub sched: Sched,
     /// Since when `sched` (and the attribution target) hold.
@@ -235,6 +244,7 @@ impl Threads {
                 batch_last: None,
                 call: None,
                 completion: None,
+                handed_idle: false,
                 read_since: ReadSince::Nothing,
                 last_sock: None,
                 sys: None,
@@ -245,7 +255,9 @@ impl Threads {
                 end_on_exit: None,
                 sock_io: false,
                 held_wakes: Vec::new(),
+                woken_pollers: Vec::new(),
                 relay: false,
+                channel_written: None,
                 sched: Sched::Unknown,
                 since: now,
             },

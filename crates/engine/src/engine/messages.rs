@@ -232,6 +232,9 @@ impl Engine {
                     self.spans.close(old);
                 }
                 self.sockets.endpoint(sk).span = Some(id);
+                if let Some(th) = self.threads.map.get_mut(&tid) {
+                    th.handed_idle = false;
+                }
                 let th = &self.threads.map[&tid];
                 let (ctx, src, ev) = (th.ctx, th.ctx_src, th.ctx_ev);
                 self.retarget(tid, now, ctx, Some(id), src, ev);

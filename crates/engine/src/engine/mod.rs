@@ -16,6 +16,7 @@ mod links;
 mod messages;
 mod mux;
 mod pipelined;
+mod relays;
 mod resumed;
 mod sched;
 mod split;
@@ -40,6 +41,7 @@ use std::net::{SocketAddr, SocketAddrV6};
 use caveat::{Caveat, CAVEATS};
 use handon::HandOns;
 use mux::Mux;
+use relays::Relays;
 
 const TCP_ESTABLISHED: TcpState = 1;
 const TCP_SYN_SENT: TcpState = 2;
@@ -113,6 +115,8 @@ pub struct Engine {
     calibration: Calibration,
     /// Calls handed a connection an answer had just freed, and what each process's say.
     hand_ons: HandOns,
+    /// Results handed back to event loops through wakeup channels.
+    relays: Relays,
     /// Multiplexed connections' streams.
     mux: Mux,
     caveats: [u64; Caveat::ALL],
@@ -151,6 +155,7 @@ impl Engine {
             split_held: Vec::new(),
             calibration: Calibration::default(),
             hand_ons: HandOns::default(),
+            relays: Relays::default(),
             mux: Mux::default(),
             caveats: [0; Caveat::ALL],
             events: 0,

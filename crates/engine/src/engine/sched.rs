@@ -106,6 +106,7 @@ impl Engine {
             th.sched = Sched::Runnable;
         }
         if !in_irq && !self.through_lock(waker, target) {
+            self.note_woken_poller(waker, target);
             self.complete(waker, target);
             self.hand_off(waker, target, now, Wake::Direct);
         }
@@ -137,6 +138,20 @@ impl Engine {
         if t.ctx_src != CtxSource::Read || target == waker {
             return;
         }
+        let tgid = t.tgid;
+        // Where requests' work moves between threads (an M:N runtime: Go), the thread woken
+        // after an answer runs whichever task is ready, not the request it read last.
+        if self.readers.migrates(tgid) {
+            return;
+        }
+        // An event loop serves several requests at once: the request it read last does not
+        // say which one the result is for. It takes the result in as if it had read the
+        // answer itself, and the response it writes next says whose it was (`response`,
+        // `resumed`).
+        if t.multiplexes {
+            self.relay_answer(waker, target, call);
+            return;
+        }
         // A thread waiting for the answer of a call it made itself waits for that answer,
         // not for another thread's result: a wakeup reaching it passes it a lock through its
         // own condition variable (CRuby's GVL), and the next thread the worker wakes may
@@ -144,12 +159,6 @@ impl Engine {
         // 140 wrong completions, none of 1,799 right ones, woke such a thread.
         let own_call = t.call.and_then(|c| self.spans.get(c));
         if own_call.is_some_and(|c| !c.answered && !c.closed) {
-            return;
-        }
-        let tgid = t.tgid;
-        // Where requests' work moves between threads (an M:N runtime: Go), the thread woken
-        // after an answer runs whichever task is ready, not the request it read last.
-        if self.readers.migrates(tgid) {
             return;
         }
         // A request that started after the call cannot have caused it.
@@ -240,22 +249,37 @@ impl Engine {
         if busy {
             return;
         }
-        let same = t.ctx == Some(ctx);
+        // An event loop hands on the work of the read it acts on now, in its read order, as
+        // for a call it writes itself, not simply the request it read last; and that is
+        // read order, not the hand-off of a request the waker serves alone. Not where
+        // requests' work moves between threads: there a thread's reads are not its work. A worker it
+        // handed work and that has made no call since is still on that work (a second
+        // wakeup on the way: a queue's and then an interpreter lock's).
+        let (ctx, ev) = if w.multiplexes && !self.readers.migrates(w.tgid) {
+            if t.handed_idle && t.handed_by == Some(waker) {
+                return;
+            }
+            let next = self
+                .batch_take(waker, false)
+                .filter(|&id| self.in_progress(id));
+            (next.unwrap_or(ctx), Evidence::EventLoop)
+        } else {
+            (ctx, Evidence::Wakeup)
+        };
+        let same = self
+            .threads
+            .map
+            .get(&target)
+            .is_some_and(|t| t.ctx == Some(ctx));
         if !same {
             if let Some(t) = self.threads.map.get_mut(&target) {
                 t.forget_batch();
             }
             self.recent_forget(target);
-            self.retarget(
-                target,
-                now,
-                Some(ctx),
-                None,
-                CtxSource::HandOff(waker),
-                Evidence::Wakeup,
-            );
+            self.retarget(target, now, Some(ctx), None, CtxSource::HandOff(waker), ev);
         }
         if let Some(t) = self.threads.map.get_mut(&target) {
+            t.handed_idle = true;
             let channel = wake == Wake::Channel;
             t.relay = channel || (same && t.relay);
         }
@@ -479,19 +503,29 @@ impl Engine {
         };
         th.sys = None;
         th.sys_exit = now;
+        let (arg, sock_io) = (th.sys_arg, th.sock_io);
         if let Some(id) = th.end_on_exit.take() {
             self.spans.extend(id, now);
         }
         if call == Syscall::Send {
             let held = std::mem::take(&mut th.held_wakes);
+            let woken = std::mem::take(&mut th.woken_pollers);
             let channel = !th.sock_io;
             self.in_send.retain(|&t| t != tid);
             self.sender_left(tid);
             self.left_send(tid);
             if channel {
-                for target in held {
+                for &target in &held {
                     self.hand_off(tid, target, now, Wake::Channel);
                 }
+            }
+            // Without socket events every send looks like a channel write.
+            if let Some(fd) = arg.filter(|_| channel && self.sock_events()) {
+                self.channel_written(tid, fd, &woken);
+            }
+        } else if let Some(fd) = arg.filter(|_| call == Syscall::Recv && !sock_io) {
+            if self.sock_events() {
+                self.channel_read(tid, fd);
             }
         }
     }
@@ -500,6 +534,10 @@ impl Engine {
     /// connection it checks it out for its request, on a server connection it watches that
     /// connection's request.
     pub(super) fn empty_read(&mut self, tid: Tid, sk: SockAddr, now: Timestamp) {
+        // A socket, not a wakeup channel.
+        if let Some(th) = self.threads.map.get_mut(&tid) {
+            th.sock_io = true;
+        }
         let ep = self.sockets.endpoint(sk);
         match (ep.side, ep.phase) {
             (Side::Client, Phase::Idle | Phase::Answer) => self.check_out(tid, sk),

@@ -172,7 +172,19 @@ impl Rec {
     }
 
     pub fn enter(&mut self, ts: u64, tid: Tid, call: Syscall) -> &mut Self {
-        self.ev(ts, tid, EventKind::SyscallEnter { call, arg: Some(3) })
+        self.enter_on(ts, tid, call, 3)
+    }
+
+    /// `tid` enters `call` on descriptor (or futex word) `arg`.
+    pub fn enter_on(&mut self, ts: u64, tid: Tid, call: Syscall, arg: i64) -> &mut Self {
+        self.ev(
+            ts,
+            tid,
+            EventKind::SyscallEnter {
+                call,
+                arg: Some(arg),
+            },
+        )
     }
 
     /// `tid` wakes `target` from inside `futex()` on word `addr`: enter, waking, exit at
