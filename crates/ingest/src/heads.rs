@@ -29,7 +29,8 @@ pub fn head_events<'a>(heads: impl IntoIterator<Item = &'a Head>) -> Vec<Event> 
         type_id: HEAD_TYPE,
         kind,
     };
-    let mut events = Vec::new();
+    let heads = heads.into_iter();
+    let mut events = Vec::with_capacity(heads.size_hint().0);
     for h in heads {
         let send = h.kind.direction() == Direction::Send;
         if let Some(name) = kspan_protocol::parse(&h.bytes).and_then(|m| m.span_name()) {

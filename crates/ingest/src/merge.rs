@@ -16,8 +16,8 @@ pub struct ExtraEvents {
 
 impl ExtraEvents {
     /// Queues `events` (in any order: they are sorted here, stably) named by `names`.
-    pub fn new(mut events: Vec<Event>, names: EventNames) -> ExtraEvents {
-        events.sort_by_key(|e| e.ts);
+    pub fn new(events: Vec<Event>, names: EventNames) -> ExtraEvents {
+        let events = sorted_by_time(events);
         ExtraEvents {
             next_ts: events.first().map_or(Timestamp::MAX, |e| e.ts),
             events,
@@ -64,6 +64,21 @@ impl ExtraEvents {
     }
 }
 
+/// `events` sorted by time, stably. Sorting the events themselves (about 100 bytes each, tens
+/// of thousands of payload heads' events) moved each of them many times: this sorts (time,
+/// index) pairs, then moves every event once.
+fn sorted_by_time(events: Vec<Event>) -> Vec<Event> {
+    if events.is_sorted_by_key(|e| e.ts) {
+        return events;
+    }
+    let mut order: Vec<(Timestamp, usize)> =
+        events.iter().enumerate().map(|(i, e)| (e.ts, i)).collect();
+    // The indexes are unique: the order is that of a stable sort by time.
+    order.sort_unstable();
+    let mut slots: Vec<Option<Event>> = events.into_iter().map(Some).collect();
+    order.iter().filter_map(|&(_, i)| slots[i].take()).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,5 +113,16 @@ mod tests {
         }
         extra.push_rest(&mut |e| order.push(e.type_id));
         assert_eq!(order, vec![2, 100, 101, 3, 1, 102, 4]);
+    }
+
+    #[test]
+    fn events_of_equal_times_keep_their_order() {
+        let times = [5, 3, 5, 1, 3, 5, 1];
+        let events: Vec<Event> = (0..).zip(times).map(|(i, ts)| event(ts, i)).collect();
+        let mut expected = events.clone();
+        expected.sort_by_key(|e| e.ts);
+        assert_eq!(sorted_by_time(events), expected);
+        let sorted = vec![event(1, 0), event(1, 1), event(2, 2)];
+        assert_eq!(sorted_by_time(sorted.clone()), sorted);
     }
 }
