@@ -324,6 +324,7 @@ impl Engine {
                     if ev.tid == th.tgid {
                         self.calibration.forget(th.tgid);
                         self.hand_ons.forget(th.tgid);
+                        self.relays_forget(th.tgid);
                         self.release_held(th.tgid, true);
                     }
                 }

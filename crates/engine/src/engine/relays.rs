@@ -74,6 +74,25 @@ impl Engine {
         self.take_result(tid, call);
     }
 
+    /// Process `pid` exited: its channels go (a new process may reuse its id and
+    /// descriptors), and the results still queued on them are read by nobody.
+    pub(super) fn relays_forget(&mut self, pid: i32) {
+        self.relays.ends.retain(|&(p, _), _| p != pid);
+        self.relays.taking.remove(&pid);
+        let gone: Vec<(i32, i64)> = self
+            .relays
+            .queued
+            .keys()
+            .filter(|&&(p, _)| p == pid)
+            .copied()
+            .collect();
+        for key in gone {
+            for call in self.relays.queued.remove(&key).unwrap_or_default() {
+                self.spans.release(call);
+            }
+        }
+    }
+
     /// Event loop `tid` reads the result of `call` relayed to it.
     fn take_result(&mut self, tid: Tid, call: SpanId) {
         let Some(th) = self.threads.map.get(&tid) else {
