@@ -154,13 +154,10 @@ pub(crate) struct Thread {
     /// A socket send or read (`sock_*_length`, bytes moved or none found) happened in its
     /// current syscall: it is no wakeup channel.
     pub sock_io: bool,
-    /// Pollers it woke from inside its current send syscall: hand-offs if the syscall turns
-    /// out to move no socket bytes (an eventfd or pipe write: a wakeup channel), decided at
-    /// its exit.
+    /// Pollers it woke from inside its current send syscall: if the syscall turns out to
+    /// move no socket bytes (an eventfd, pipe or socket-pair write: a wakeup channel), each
+    /// is handed its context and reads the channel's other end next; decided at its exit.
     pub held_wakes: Vec<Tid>,
-    /// Pollers it woke from inside its current send syscall, whatever their context: if
-    /// the send moves no socket bytes, each reads the channel's other end next.
-    pub woken_pollers: Vec<Tid>,
     /// Its context came through a wakeup channel and it has done no socket I/O since: an
     /// event loop relaying work to another thread passes that context on with its next
     /// wakeup.
@@ -255,7 +252,6 @@ impl Threads {
                 end_on_exit: None,
                 sock_io: false,
                 held_wakes: Vec::new(),
-                woken_pollers: Vec::new(),
                 relay: false,
                 channel_written: None,
                 sched: Sched::Unknown,

@@ -47,20 +47,21 @@ impl Engine {
         self.config.bytes_from == ByteSource::SockEvents
     }
 
-    /// `waker` wakes `target`: if `waker` is inside a send and `target` blocked in a poll,
-    /// the send may be a wakeup channel's write (known at its exit) that `target` reads next.
-    pub(super) fn note_woken_poller(&mut self, waker: Tid, target: Tid) {
-        if !self.sock_events() {
+    /// `waker` wakes `target` (outside a lock): if `waker` is inside a send and `target`
+    /// blocked in a poll (or in a syscall not seen, blocked since before the recording), the
+    /// send may be a wakeup channel's write, known at its exit (`on_exit`).
+    pub(super) fn note_woken_poller(&mut self, waker: Tid, target: Tid, now: Timestamp) {
+        if !self.sock_events() || waker == target {
             return;
         }
-        let polling = self
-            .threads
-            .map
-            .get(&target)
-            .is_some_and(|t| t.sys == Some(Syscall::Poll));
+        let polling = self.threads.map.get(&target).is_some_and(|t| match t.sys {
+            Some(Syscall::Poll) => true,
+            None => t.avail == Some(now),
+            Some(_) => false,
+        });
         if let Some(w) = self.threads.map.get_mut(&waker) {
-            if polling && w.sys == Some(Syscall::Send) && !w.woken_pollers.contains(&target) {
-                w.woken_pollers.push(target);
+            if polling && w.sys == Some(Syscall::Send) && !w.held_wakes.contains(&target) {
+                w.held_wakes.push(target);
             }
         }
     }
@@ -79,18 +80,13 @@ impl Engine {
     pub(super) fn relays_forget(&mut self, pid: i32) {
         self.relays.ends.retain(|&(p, _), _| p != pid);
         self.relays.taking.remove(&pid);
-        let gone: Vec<(i32, i64)> = self
-            .relays
-            .queued
-            .keys()
-            .filter(|&&(p, _)| p == pid)
-            .copied()
-            .collect();
-        for key in gone {
-            for call in self.relays.queued.remove(&key).unwrap_or_default() {
-                self.spans.release(call);
+        let spans = &mut self.spans;
+        self.relays.queued.retain(|&(p, _), calls| {
+            if p == pid {
+                calls.iter().for_each(|&call| spans.release(call));
             }
-        }
+            p != pid
+        });
     }
 
     /// Event loop `tid` reads the result of `call` relayed to it.
@@ -154,10 +150,9 @@ impl Engine {
         let relays = th.multiplexes && !self.readers.migrates(pid);
         for call in queue {
             self.spans.release(call);
-            if !relays {
-                continue;
+            if relays {
+                self.take_result(tid, call);
             }
-            self.take_result(tid, call);
         }
     }
 }

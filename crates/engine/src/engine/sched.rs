@@ -106,7 +106,7 @@ impl Engine {
             th.sched = Sched::Runnable;
         }
         if !in_irq && !self.through_lock(waker, target) {
-            self.note_woken_poller(waker, target);
+            self.note_woken_poller(waker, target, now);
             self.complete(waker, target);
             self.hand_off(waker, target, now, Wake::Direct);
         }
@@ -206,14 +206,10 @@ impl Engine {
                 Some(Syscall::Recv | Syscall::Accept | Syscall::Connect) => return,
                 // (A thread blocked since before the recording, just woken, is in a
                 // syscall not seen.)
+                // Noted by `note_woken_poller`, decided at the send's exit.
                 Some(Syscall::Poll) | None
                     if waker_sending && (t.sys.is_some() || t.avail == Some(now)) =>
                 {
-                    if self.config.bytes_from == ByteSource::SockEvents {
-                        if let Some(w) = self.threads.map.get_mut(&waker) {
-                            w.held_wakes.push(target);
-                        }
-                    }
                     return;
                 }
                 _ => {}
@@ -509,7 +505,6 @@ impl Engine {
         }
         if call == Syscall::Send {
             let held = std::mem::take(&mut th.held_wakes);
-            let woken = std::mem::take(&mut th.woken_pollers);
             let channel = !th.sock_io;
             self.in_send.retain(|&t| t != tid);
             self.sender_left(tid);
@@ -521,7 +516,7 @@ impl Engine {
             }
             // Without socket events every send looks like a channel write.
             if let Some(fd) = arg.filter(|_| channel && self.sock_events()) {
-                self.channel_written(tid, fd, &woken);
+                self.channel_written(tid, fd, &held);
             }
         } else if let Some(fd) = arg.filter(|_| call == Syscall::Recv && !sock_io) {
             if self.sock_events() {
